@@ -1,0 +1,82 @@
+/*
+ * Test and identity PKI on GnuTLS: ECDSA P-256 keys and X.509 certificates with the SGP.22 role
+ * policy OIDs (2.23.146.1.2.1.x), the shapes of SGP.26. Used by the virtual eUICC (its own CI,
+ * EUM and eUICC certificate) and by the test SM-DP+ (CI, DPauth, DPpb, DP TLS, ...).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <gnutls/abstract.h>
+
+G_BEGIN_DECLS
+
+#define QL_OID_ROLE_PREFIX "2.23.146.1.2.1"
+
+typedef enum {
+	QL_CERT_ROLE_CI = 0,
+	QL_CERT_ROLE_EUICC = 1,
+	QL_CERT_ROLE_EUM = 2,
+	QL_CERT_ROLE_DP_TLS = 3,
+	QL_CERT_ROLE_DP_AUTH = 4,
+	QL_CERT_ROLE_DP_PB = 5,
+	QL_CERT_ROLE_DS_TLS = 6,
+	QL_CERT_ROLE_DS_AUTH = 7,
+	QL_CERT_ROLE_NONE = 100, /* no role OID (a WebPKI-like or deliberately wrong certificate) */
+} QlCertRole;
+
+/* Certificate + (optional) private key. */
+typedef struct {
+	gnutls_x509_crt_t crt;
+	gnutls_x509_privkey_t key; /* NULL when only the certificate is known */
+} QlPkiCert;
+
+typedef struct {
+	QlCertRole role;
+	const gchar *common_name;
+	const gchar *organization;  /* may be NULL */
+	const gchar *serial_number; /* subject serialNumber (2.5.4.5), e.g. the EID; may be NULL */
+	const gchar *const *dns_names; /* NULL-terminated, may be NULL */
+	const gchar *const *ip_addresses;
+	gint64 not_before; /* unix time */
+	gint64 not_after;
+	gboolean is_ca;
+	const gchar *crl_url; /* CRL distribution point, may be NULL */
+	QlCertRole policy_override; /* put this role OID instead of @role's (for wrong-role tests); 0 = same */
+	gboolean override_policy;
+} QlPkiCertSpec;
+
+void ql_pki_cert_clear(QlPkiCert *cert);
+const gchar *ql_pki_role_oid(QlCertRole role); /* NULL for QL_CERT_ROLE_NONE */
+const gchar *ql_pki_role_name(QlCertRole role);
+
+/* Makes a new P-256 key and a certificate signed by @issuer (NULL: self-signed). */
+gboolean ql_pki_make(const QlPkiCertSpec *spec, const QlPkiCert *issuer, QlPkiCert *out,
+		     GError **error);
+
+gboolean ql_pki_save(const QlPkiCert *cert, const gchar *crt_path, const gchar *key_path,
+		     GError **error);
+/* @key_path may be NULL: the certificate alone. */
+gboolean ql_pki_load(const gchar *crt_path, const gchar *key_path, QlPkiCert *out, GError **error);
+/* Every certificate of a PEM file (a bundle); returns a GPtrArray of gnutls_x509_crt_t owned by the array. */
+GPtrArray *ql_pki_load_bundle(const gchar *path, GError **error);
+
+GBytes *ql_pki_export_der(gnutls_x509_crt_t crt, GError **error);
+/* Subject key identifier (20 bytes usually) */
+GBytes *ql_pki_subject_key_id(gnutls_x509_crt_t crt, GError **error);
+GBytes *ql_pki_authority_key_id(gnutls_x509_crt_t crt, GError **error);
+/* The subject serialNumber attribute, or NULL */
+gchar *ql_pki_subject_serial_number(gnutls_x509_crt_t crt);
+/* The role whose OID is in the certificate policies, or QL_CERT_ROLE_NONE */
+QlCertRole ql_pki_cert_role(gnutls_x509_crt_t crt);
+/* SHA-256 of the SubjectPublicKeyInfo DER */
+GBytes *ql_pki_spki_sha256(gnutls_x509_crt_t crt, GError **error);
+
+/* Makes a CRL signed by @issuer revoking @serials (GBytes each). */
+gboolean ql_pki_make_crl(const QlPkiCert *issuer, GPtrArray *revoked_certs, gint64 this_update,
+			 gint64 next_update, const gchar *path, GError **error);
+
+G_END_DECLS
