@@ -72,8 +72,8 @@ ql_device_spec_parse(const gchar *spec, gchar **scheme, gchar **path, GHashTable
 }
 
 /* When the running program sits in our build tree, its plugins are there too. */
-static gboolean
-ql_device_running_uninstalled(void)
+gboolean
+ql_running_uninstalled(void)
 {
 	g_autofree gchar *exe = g_file_read_link("/proc/self/exe", NULL);
 	return exe != NULL && g_str_has_prefix(exe, QL_BUILD_ROOT "/");
@@ -91,7 +91,7 @@ ql_device_plugin_dirs(void)
 				g_strv_builder_add(b, dirs[i]);
 		}
 	}
-	if (ql_device_running_uninstalled())
+	if (ql_running_uninstalled())
 		g_strv_builder_add(b, QL_BUILD_ROOT "/plugin");
 	g_strv_builder_add(b, QL_PLUGINDIR);
 	return g_strv_builder_end(b);
@@ -144,6 +144,8 @@ ql_device_load_plugin(const gchar *scheme, const QlPluginInfo **info, GError **e
 				g_module_close(module);
 				return NULL;
 			}
+			/* a plugin may register types or quarks: never unmap it */
+			g_module_make_resident(module);
 			g_debug("loaded plugin %s", candidates[j]);
 			return module;
 		}

@@ -31,6 +31,9 @@ typedef struct {
 gboolean ql_device_spec_parse(const gchar *spec, gchar **scheme, gchar **path, GHashTable **params,
 			      GError **error);
 
+/* TRUE when the running program is one of our build tree's */
+gboolean ql_running_uninstalled(void);
+
 /* The directories searched for plugins: $QL_PLUGIN_DIR (':'-separated), the build tree when this
  * program runs uninstalled, then the installed plugin directory. */
 GStrv ql_device_plugin_dirs(void);

@@ -49,11 +49,19 @@ typedef struct {
 	gboolean override_policy;
 } QlPkiCertSpec;
 
+/* Scoped cleanup for the GnuTLS handle types (they are pointer typedefs, so use g_auto()). */
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(gnutls_x509_crt_t, gnutls_x509_crt_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(gnutls_x509_crl_t, gnutls_x509_crl_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(gnutls_pubkey_t, gnutls_pubkey_deinit, NULL)
+
 void ql_pki_cert_clear(QlPkiCert *cert);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(QlPkiCert, ql_pki_cert_clear)
 const gchar *ql_pki_role_oid(QlCertRole role); /* NULL for QL_CERT_ROLE_NONE */
 const gchar *ql_pki_role_name(QlCertRole role);
 
-/* Makes a new P-256 key and a certificate signed by @issuer (NULL: self-signed). */
+/* Makes a new P-256 key and a certificate signed by @issuer (NULL: self-signed).
+ * not_before == not_after == 0 means "from an hour ago for one year". */
 gboolean ql_pki_make(const QlPkiCertSpec *spec, const QlPkiCert *issuer, QlPkiCert *out,
 		     GError **error);
 
@@ -75,8 +83,18 @@ QlCertRole ql_pki_cert_role(gnutls_x509_crt_t crt);
 /* SHA-256 of the SubjectPublicKeyInfo DER */
 GBytes *ql_pki_spki_sha256(gnutls_x509_crt_t crt, GError **error);
 
-/* Makes a CRL signed by @issuer revoking @serials (GBytes each). */
+/* Makes a PEM CRL signed by @issuer revoking @revoked_certs (gnutls_x509_crt_t each; NULL or
+ * empty: an empty CRL) and writes it to @path. */
 gboolean ql_pki_make_crl(const QlPkiCert *issuer, GPtrArray *revoked_certs, gint64 this_update,
 			 gint64 next_update, const gchar *path, GError **error);
+
+/* A new handle holding the same certificate (GnuTLS has no reference counting). */
+gnutls_x509_crt_t ql_pki_crt_copy(gnutls_x509_crt_t crt, GError **error);
+/* Parses one certificate, PEM or DER. */
+gnutls_x509_crt_t ql_pki_crt_from_bytes(const guint8 *data, gsize len, GError **error);
+/* Deep copy of certificate and key (either may be NULL in @src). */
+gboolean ql_pki_cert_copy(const QlPkiCert *src, QlPkiCert *dst, GError **error);
+/* Upper-case hex of @bytes, for messages and logs. */
+gchar *ql_pki_hex(GBytes *bytes);
 
 G_END_DECLS

@@ -1,0 +1,256 @@
+/*
+ * The "virtual" channel plugin: device spec virtual:STATEFILE[?params], a software eUICC kept in
+ * STATEFILE. Channels are opened with real MANAGE CHANNEL and SELECT APDUs, so the core's code
+ * paths are the ones it uses with a card.
+ *
+ * Parameters:
+ *   identity=DIR   eum.pem, euicc.pem, euicc-key.pem and ci/ of trusted CIs (default: the card
+ *                  makes its own and keeps it in the state file)
+ *   seed=N         make sure N test profiles have been seeded in the card's lifetime
+ * Test-only fault injection:
+ *   fault=malformed|truncated|sw6f00   break the next ES10 command's answer (once)
+ *   fault_skip=N   ... after N further ES10 commands have run normally
+ *   chunk=N        pieces of N bytes (1..256) for long answers (61xx)
+ *   quirk=6c       GET RESPONSE with a wrong Le gets 6Cxx and must be repeated
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "config.h"
+
+#include <gmodule.h>
+#include <string.h>
+
+#include "quantra-l/ql-error.h"
+#include "quantra-l/ql-plugin.h"
+#include "ql-vcard.h"
+
+struct _QlPluginDevice {
+	QlVcard *card;
+	guint32 open_channels; /* bit n: channel n was opened through this device */
+};
+
+static gboolean
+ql_plugin_virtual_parse_uint(GHashTable *params, const gchar *key, guint64 min, guint64 max,
+			     guint64 *out, GError **error)
+{
+	const gchar *v = g_hash_table_lookup(params, key);
+	g_autoptr(GError) error_local = NULL;
+	if (v == NULL)
+		return TRUE;
+	if (!g_ascii_string_to_unsigned(v, 10, min, max, out, &error_local)) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "virtual: %s=%s is not a number from %" G_GUINT64_FORMAT
+			    " to %" G_GUINT64_FORMAT,
+			    key, v, min, max);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+ql_plugin_virtual_close(QlPluginDevice *dev)
+{
+	if (dev == NULL)
+		return;
+	/* a device that goes away leaves no channel open on the card */
+	for (guint8 ch = 1; ch <= QL_VCARD_MAX_CHANNELS; ch++) {
+		const guint8 apdu[] = {0x00, 0x70, 0x80, ch};
+		g_autoptr(GBytes) r = NULL;
+		if ((dev->open_channels & (1u << ch)) == 0)
+			continue;
+		r = ql_vcard_transmit(dev->card, apdu, sizeof(apdu), NULL);
+	}
+	ql_vcard_free(dev->card);
+	g_free(dev);
+}
+
+static QlPluginDevice *
+ql_plugin_virtual_open(const gchar *path, GHashTable *params, GError **error)
+{
+	const gchar *const known[] = {"identity", "seed",  "fault", "fault_skip",
+				      "chunk",	  "quirk", NULL};
+	g_autoptr(QlVcard) card = NULL;
+	QlPluginDevice *dev;
+	GHashTableIter it;
+	gpointer key;
+	guint64 seed = 0, chunk = QL_VCARD_DEFAULT_CHUNK, skip = 0;
+	const gchar *fault = NULL, *quirk = NULL;
+
+	if (params != NULL) {
+		g_hash_table_iter_init(&it, params);
+		while (g_hash_table_iter_next(&it, &key, NULL)) {
+			if (!g_strv_contains(known, key)) {
+				g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+					    "virtual: unknown parameter '%s'", (const gchar *)key);
+				return NULL;
+			}
+		}
+		if (!ql_plugin_virtual_parse_uint(params, "seed", 0, 1000, &seed, error) ||
+		    !ql_plugin_virtual_parse_uint(params, "chunk", 1, 256, &chunk, error) ||
+		    !ql_plugin_virtual_parse_uint(params, "fault_skip", 0, 100000, &skip, error))
+			return NULL;
+		fault = g_hash_table_lookup(params, "fault");
+		quirk = g_hash_table_lookup(params, "quirk");
+	}
+	if (quirk != NULL && g_strcmp0(quirk, "6c") != 0 && g_strcmp0(quirk, "6C") != 0) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "virtual: unknown quirk '%s' (known: 6c)", quirk);
+		return NULL;
+	}
+	card = ql_vcard_open(path, params != NULL ? g_hash_table_lookup(params, "identity") : NULL,
+			     error);
+	if (card == NULL)
+		return NULL;
+	if (seed > 0 && !ql_vcard_seed(card, (guint)seed, error))
+		return NULL;
+	ql_vcard_set_chunk_size(card, (guint)chunk);
+	ql_vcard_set_quirk_6c(card, quirk != NULL);
+	if (fault != NULL) {
+		QlVcardFault f;
+		if (g_strcmp0(fault, "malformed") == 0) {
+			f = QL_VCARD_FAULT_MALFORMED;
+		} else if (g_strcmp0(fault, "truncated") == 0) {
+			f = QL_VCARD_FAULT_TRUNCATED;
+		} else if (g_strcmp0(fault, "sw6f00") == 0) {
+			f = QL_VCARD_FAULT_SW6F00;
+		} else {
+			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    "virtual: unknown fault '%s' (known: malformed, truncated, "
+				    "sw6f00)",
+				    fault);
+			return NULL;
+		}
+		ql_vcard_set_fault(card, f, (guint)skip);
+	}
+	dev = g_new0(QlPluginDevice, 1);
+	dev->card = g_steal_pointer(&card);
+	return dev;
+}
+
+/* ISO/IEC 7816-4 5.4.1: channels 1-3 in the first interindustry class, 4-19 in the further */
+static guint8
+ql_plugin_virtual_cla(guint8 channel)
+{
+	return channel < 4 ? channel : (guint8)(0x40 | (channel - 4));
+}
+
+static guint16
+ql_plugin_virtual_sw(GBytes *r)
+{
+	gsize len = 0;
+	const guint8 *p = g_bytes_get_data(r, &len);
+	return len >= 2 ? (guint16)((p[len - 2] << 8) | p[len - 1]) : 0;
+}
+
+static gboolean
+ql_plugin_virtual_close_channel(QlPluginDevice *dev, guint8 channel, GError **error)
+{
+	const guint8 apdu[] = {0x00, 0x70, 0x80, channel};
+	g_autoptr(GBytes) r = ql_vcard_transmit(dev->card, apdu, sizeof(apdu), error);
+	guint16 sw;
+	if (r == NULL)
+		return FALSE;
+	dev->open_channels &= ~(1u << (channel & 0x1f));
+	sw = ql_plugin_virtual_sw(r);
+	if (sw != 0x9000) {
+		g_set_error(error, QL_ERROR, QL_ERROR_CARD,
+			    "virtual: closing logical channel %u failed with status %04X", channel,
+			    sw);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+ql_plugin_virtual_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_len,
+			       guint8 *channel, GError **error)
+{
+	const guint8 open_apdu[] = {0x00, 0x70, 0x00, 0x00, 0x01};
+	g_autoptr(GBytes) r = NULL;
+	g_autoptr(GByteArray) select = g_byte_array_new();
+	gsize len = 0;
+	const guint8 *p;
+	guint8 ch, hdr[5];
+	guint16 sw;
+	const guint8 le = 0x00;
+
+	if (aid_len < 5 || aid_len > 16) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "virtual: an AID of %" G_GSIZE_FORMAT " bytes", aid_len);
+		return FALSE;
+	}
+	r = ql_vcard_transmit(dev->card, open_apdu, sizeof(open_apdu), error);
+	if (r == NULL)
+		return FALSE;
+	p = g_bytes_get_data(r, &len);
+	sw = ql_plugin_virtual_sw(r);
+	if (sw != 0x9000 || len != 3 || p[0] == 0 || p[0] > QL_VCARD_MAX_CHANNELS) {
+		g_set_error(error, QL_ERROR, sw == 0x6A81 ? QL_ERROR_BUSY : QL_ERROR_CARD,
+			    "virtual: MANAGE CHANNEL failed with status %04X", sw);
+		return FALSE;
+	}
+	ch = p[0];
+	dev->open_channels |= 1u << ch;
+
+	hdr[0] = ql_plugin_virtual_cla(ch);
+	hdr[1] = 0xA4;
+	hdr[2] = 0x04;
+	hdr[3] = 0x00;
+	hdr[4] = (guint8)aid_len;
+	g_byte_array_append(select, hdr, sizeof(hdr));
+	g_byte_array_append(select, aid, (guint)aid_len);
+	g_byte_array_append(select, &le, 1);
+	g_clear_pointer(&r, g_bytes_unref);
+	r = ql_vcard_transmit(dev->card, select->data, select->len, error);
+	if (r == NULL)
+		return FALSE;
+	sw = ql_plugin_virtual_sw(r);
+	/* drain a long FCI: nothing here needs it */
+	while ((sw & 0xFF00) == 0x6100 || (sw & 0xFF00) == 0x6C00) {
+		const guint8 get[] = {hdr[0], 0xC0, 0x00, 0x00, sw & 0xFF};
+		g_clear_pointer(&r, g_bytes_unref);
+		r = ql_vcard_transmit(dev->card, get, sizeof(get), error);
+		if (r == NULL)
+			return FALSE;
+		sw = ql_plugin_virtual_sw(r);
+	}
+	if (sw != 0x9000) {
+		g_autofree gchar *hex = NULL;
+		GString *s = g_string_new(NULL);
+		for (gsize i = 0; i < aid_len; i++)
+			g_string_append_printf(s, "%02X", aid[i]);
+		hex = g_string_free(s, FALSE);
+		ql_plugin_virtual_close_channel(dev, ch, NULL);
+		g_set_error(error, QL_ERROR, sw == 0x6A82 ? QL_ERROR_NOT_FOUND : QL_ERROR_CARD,
+			    "virtual: SELECT %s failed with status %04X", hex, sw);
+		return FALSE;
+	}
+	*channel = ch;
+	return TRUE;
+}
+
+static GBytes *
+ql_plugin_virtual_transmit(QlPluginDevice *dev, guint8 channel, const guint8 *apdu, gsize apdu_len,
+			   GError **error)
+{
+	return ql_vcard_transmit(dev->card, apdu, apdu_len, error);
+}
+
+static const QlPluginInfo ql_plugin_virtual_info = {
+	.abi_version = QL_PLUGIN_ABI_VERSION,
+	.scheme = "virtual",
+	.description = "Software eUICC kept in a state file (tests, demos)",
+	.open = ql_plugin_virtual_open,
+	.close = ql_plugin_virtual_close,
+	.open_channel = ql_plugin_virtual_open_channel,
+	.transmit = ql_plugin_virtual_transmit,
+	.close_channel = ql_plugin_virtual_close_channel,
+};
+
+G_MODULE_EXPORT const QlPluginInfo *ql_plugin_entry(void);
+
+G_MODULE_EXPORT const QlPluginInfo *
+ql_plugin_entry(void)
+{
+	return &ql_plugin_virtual_info;
+}

@@ -1,0 +1,508 @@
+/*
+ * Profile download. See ql-download.h.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "quantra-l/ql-error.h"
+#include "ql-crypto.h"
+#include "ql-download.h"
+#include "ql-es10.h"
+#include "ql-pki.h"
+#include "ql-tlv.h"
+
+gchar *
+ql_data_dir(void)
+{
+	const gchar *env = g_getenv("QL_DATA_DIR");
+	if (env != NULL && env[0] != '\0')
+		return g_strdup(env);
+	if (ql_running_uninstalled())
+		return g_build_filename(QL_SOURCE_ROOT, "data", NULL);
+	return g_strdup(QL_PKGDATADIR);
+}
+
+const gchar *
+ql_download_step_to_string(QlDownloadStep step)
+{
+	static const gchar *names[] = {
+		"reading the eUICC", "initiateAuthentication", "AuthenticateServer",
+		"authenticateClient", "PrepareDownload", "getBoundProfilePackage",
+		"LoadBoundProfilePackage", "handleNotification", "done",
+	};
+	return step <= QL_DOWNLOAD_STEP_DONE ? names[step] : "unknown step";
+}
+
+void
+ql_download_report_free(QlDownloadReport *r)
+{
+	if (r == NULL)
+		return;
+	g_free(r->iccid);
+	g_free(r->profile_name);
+	g_free(r->service_provider);
+	g_free(r->isdp_aid);
+	g_free(r->smdp_address);
+	g_free(r->tls_version);
+	g_free(r->cipher_suite);
+	g_free(r->tls_policy);
+	g_free(r->verified_ci);
+	g_free(r->notification_error);
+	g_free(r);
+}
+
+static void
+ql_download_progress(const QlDownloadOptions *opts, QlDownloadStep step, guint percent)
+{
+	if (opts->progress != NULL)
+		opts->progress(step, percent, opts->user_data);
+}
+
+QlTrust *
+ql_download_make_trust(const QlDownloadOptions *opts, GError **error)
+{
+	g_autoptr(QlTrust) trust = ql_trust_new();
+	g_autofree gchar *data = NULL;
+	g_autofree gchar *ci_dir = NULL;
+	g_autoptr(GDir) dir = NULL;
+	const gchar *name;
+
+	/* the shipped GSMA CIs: used only for the key ids the eUICC lists */
+	if (opts->ci_dir != NULL) {
+		ci_dir = g_strdup(opts->ci_dir);
+	} else {
+		data = ql_data_dir();
+		ci_dir = g_build_filename(data, "ci", NULL);
+	}
+	dir = g_dir_open(ci_dir, 0, NULL);
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *path = NULL;
+		if (!g_str_has_suffix(name, ".pem"))
+			continue;
+		path = g_build_filename(ci_dir, name, NULL);
+		if (!ql_trust_add_anchor_file(trust, path, FALSE, error))
+			return NULL;
+	}
+	for (guint i = 0; opts->trust_anchor_files != NULL && i < opts->trust_anchor_files->len;
+	     i++) {
+		const gchar *path = g_ptr_array_index(opts->trust_anchor_files, i);
+		if (!ql_trust_add_anchor_file(trust, path, TRUE, error))
+			return NULL;
+	}
+	ql_trust_set_use_system_store(trust, opts->use_system_store);
+	if (opts->crl_dir != NULL)
+		ql_trust_set_crl_dir(trust, opts->crl_dir);
+	for (guint i = 0; opts->pins != NULL && i < opts->pins->len; i++) {
+		const gchar *entry = g_ptr_array_index(opts->pins, i);
+		const gchar *eq = strchr(entry, '=');
+		g_autofree gchar *host = NULL;
+		if (eq == NULL) {
+			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    "a pin is HOST=sha256//BASE64, not '%s'", entry);
+			return NULL;
+		}
+		host = g_strndup(entry, eq - entry);
+		if (!ql_trust_add_pin(trust, host, eq + 1, error))
+			return NULL;
+	}
+	if (opts->now != 0)
+		ql_trust_set_now(trust, opts->now);
+	return g_steal_pointer(&trust);
+}
+
+static QlHttp *
+ql_download_make_http(QlTrust *trust, const QlDownloadOptions *opts, GError **error)
+{
+	g_autoptr(QlTls) tls = ql_tls_new(trust, opts->policy);
+	QlHttp *http;
+
+	if (opts->client_cert != NULL &&
+	    !ql_tls_set_client_certificate(tls, opts->client_cert, opts->client_key, error))
+		return NULL;
+	if (opts->timeout_ms > 0)
+		ql_tls_set_timeout(tls, opts->timeout_ms);
+	http = ql_http_new(tls);
+	if (opts->timeout_ms > 0)
+		ql_http_set_timeout(http, opts->timeout_ms);
+	if (opts->proxy != NULL)
+		ql_http_set_proxy(http, opts->proxy);
+	return http;
+}
+
+/* The DPauth / DPpb certificate: chain to an accepted CI with the right role, and (for DPauth)
+ * the server's signature over what it signed, before the eUICC sees any of it. */
+static gboolean
+ql_download_check_signer(QlTrust *trust, GBytes *cert_der, QlCertRole role, GBytes *signed_tlv,
+			 GBytes *signature_tlv, const gchar *what, GError **error)
+{
+	g_autoptr(GPtrArray) chain = g_ptr_array_new();
+	g_autoptr(GError) local = NULL;
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t d;
+	guint8 sig[QL_CRYPTO_ECDSA_SIG_LEN];
+	gboolean ok;
+
+	g_ptr_array_add(chain, cert_der);
+	if (!ql_trust_verify_der_chain(trust, chain, NULL, role, &local)) {
+		g_set_error(error, QL_ERROR, QL_ERROR_TLS, "the SM-DP+'s %s certificate was refused: %s",
+			    what, local->message);
+		return FALSE;
+	}
+	if (signed_tlv == NULL)
+		return TRUE;
+	if (!ql_crypto_sig_from_tlv(g_bytes_get_data(signature_tlv, NULL),
+				    g_bytes_get_size(signature_tlv), sig, &local)) {
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "the SM-DP+'s %s signature: %s",
+			    what, local->message);
+		return FALSE;
+	}
+	d.data = (guchar *)g_bytes_get_data(cert_der, NULL);
+	d.size = (guint)g_bytes_get_size(cert_der);
+	if (gnutls_x509_crt_init(&crt) < 0 ||
+	    gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) < 0) {
+		if (crt != NULL)
+			gnutls_x509_crt_deinit(crt);
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+			    "the SM-DP+'s %s certificate cannot be read", what);
+		return FALSE;
+	}
+	ok = ql_crypto_ecdsa_verify_crt(crt, g_bytes_get_data(signed_tlv, NULL),
+					g_bytes_get_size(signed_tlv), sig, sizeof(sig), &local);
+	gnutls_x509_crt_deinit(crt);
+	if (!ok) {
+		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
+			    "the SM-DP+'s %s signature does not verify (%s): refused", what,
+			    local->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gchar *
+ql_download_ci_subject(QlTls *tls, QlTrust *trust)
+{
+	gnutls_x509_crt_t peer = ql_tls_get_peer_certificate(tls);
+	gnutls_datum_t dn = {NULL, 0};
+	gchar *out;
+	if (peer == NULL || gnutls_x509_crt_get_issuer_dn3(peer, &dn, 0) < 0)
+		return NULL;
+	out = g_strndup((const gchar *)dn.data, dn.size);
+	gnutls_free(dn.data);
+	return out;
+}
+
+/* ES10b CancelSession then ES9+ cancelSession, best effort: the step that failed is what the
+ * user needs to hear about, so failures here are only logged. */
+static void
+ql_download_cancel(QlChannel *ch, QlEs9p *es9p, const gchar *tid, QlCancelReason reason)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) tid_raw = ql_hex_decode(tid, NULL);
+	g_autoptr(GBytes) resp = NULL;
+
+	if (tid_raw == NULL)
+		return;
+	resp = ql_es10b_cancel_session(ch, tid_raw, reason, &error);
+	if (resp == NULL) {
+		g_info("CancelSession on the eUICC: %s", error->message);
+		return;
+	}
+	if (!ql_es9p_cancel_session(es9p, tid, resp, &error))
+		g_info("cancelSession at the SM-DP+: %s", error->message);
+}
+
+static void
+ql_download_fill_counters(QlDownloadReport *r, QlChannel *ch, QlHttp *http)
+{
+	QlChannelStats *st = ql_channel_get_stats(ch);
+	QlTls *tls = ql_http_get_tls(http);
+	r->apdus = st->apdus;
+	r->bytes_to_euicc = st->bytes_out;
+	r->bytes_from_euicc = st->bytes_in;
+	r->tls_handshakes = ql_tls_get_handshake_count(tls);
+	r->http_requests = ql_http_get_request_count(http);
+}
+
+typedef struct {
+	const QlDownloadOptions *opts;
+} QlBppProgressCtx;
+
+static void
+ql_download_bpp_progress(guint done, guint total, gpointer user_data)
+{
+	QlBppProgressCtx *ctx = user_data;
+	ql_download_progress(ctx->opts, QL_DOWNLOAD_STEP_LOAD_BPP, 60 + 35 * done / MAX(total, 1));
+}
+
+static gboolean
+ql_download_metadata(QlDownloadReport *r, GBytes *metadata)
+{
+	QlTlv top, t;
+	if (!ql_tlv_read(g_bytes_get_data(metadata, NULL), g_bytes_get_size(metadata), &top, NULL,
+			 NULL))
+		return FALSE;
+	if (ql_tlv_find(&top, 0x5A, &t, NULL))
+		r->iccid = ql_iccid_from_bcd(t.value, t.len);
+	if (ql_tlv_find(&top, 0x91, &t, NULL))
+		r->service_provider = ql_tlv_get_string(&t);
+	if (ql_tlv_find(&top, 0x92, &t, NULL))
+		r->profile_name = ql_tlv_get_string(&t);
+	return TRUE;
+}
+
+QlDownloadReport *
+ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadOptions *opts,
+		    GError **error)
+{
+	g_autoptr(QlDownloadReport) r = g_new0(QlDownloadReport, 1);
+	g_autoptr(QlEuiccInfo1) info1 = NULL;
+	g_autoptr(GBytes) challenge = NULL;
+	g_autoptr(QlTrust) trust = NULL;
+	g_autoptr(QlHttp) http = NULL;
+	g_autoptr(QlEs9p) es9p = NULL;
+	g_autoptr(QlInitAuth) init = NULL;
+	g_autoptr(GBytes) auth_server = NULL;
+	g_autoptr(QlAuthClient) auth_client = NULL;
+	g_autoptr(GBytes) hash_cc = NULL;
+	g_autoptr(GBytes) prepare = NULL;
+	g_autoptr(GBytes) bpp = NULL;
+	g_autoptr(QlInstallResult) result = NULL;
+	g_autoptr(GError) local = NULL;
+	g_autofree gchar *code = NULL;
+	QlCancelReason reason = QL_CANCEL_UNDEFINED;
+	QlBppProgressCtx bpp_ctx = {opts};
+	QlDownloadStep step = QL_DOWNLOAD_STEP_EUICC_INFO;
+
+	r->smdp_address = g_strdup(ac->smdp_address);
+	r->tls_policy = g_strdup(ql_tls_policy_to_string(opts->policy));
+	r->notification_seq = -1;
+
+	/* 1. what the eUICC trusts, and a fresh challenge */
+	ql_download_progress(opts, step, 0);
+	info1 = ql_es10_get_euicc_info1(ch, error);
+	if (info1 == NULL)
+		return NULL;
+	challenge = ql_es10_get_euicc_challenge(ch, error);
+	if (challenge == NULL)
+		return NULL;
+	trust = ql_download_make_trust(opts, error);
+	if (trust == NULL)
+		return NULL;
+	ql_trust_set_allowed_ci_key_ids(trust, info1->ci_pkid_verification);
+	http = ql_download_make_http(trust, opts, error);
+	if (http == NULL)
+		return NULL;
+	es9p = ql_es9p_new(http, ac->smdp_address);
+
+	/* 2. initiateAuthentication: the TLS server is judged during the handshake */
+	step = QL_DOWNLOAD_STEP_INITIATE_AUTH;
+	ql_download_progress(opts, step, 10);
+	init = ql_es9p_initiate_authentication(es9p, FALSE, challenge, info1->raw, &local);
+	if (init == NULL)
+		goto fail_no_session;
+	r->tls_version = g_strdup(ql_tls_get_version_name(ql_http_get_tls(http)));
+	r->cipher_suite = g_strdup(ql_tls_get_cipher_suite_name(ql_http_get_tls(http)));
+	r->verified_ci = ql_download_ci_subject(ql_http_get_tls(http), trust);
+	if (!ql_download_check_signer(trust, init->server_certificate, QL_CERT_ROLE_DP_AUTH,
+				      init->server_signed1, init->server_signature1, "DPauth",
+				      &local))
+		goto fail_es9;
+
+	/* 3. the eUICC authenticates the server and signs for itself */
+	step = QL_DOWNLOAD_STEP_AUTHENTICATE_SERVER;
+	ql_download_progress(opts, step, 20);
+	auth_server = ql_es10b_authenticate_server(ch, init->server_signed1,
+						   init->server_signature1,
+						   init->ci_pkid_to_be_used,
+						   init->server_certificate, ac->matching_id, NULL,
+						   &local);
+	if (auth_server == NULL)
+		goto fail_cancel;
+
+	step = QL_DOWNLOAD_STEP_AUTHENTICATE_CLIENT;
+	ql_download_progress(opts, step, 30);
+	auth_client = ql_es9p_authenticate_client(es9p, init->transaction_id, auth_server, &local);
+	if (auth_client == NULL)
+		goto fail_cancel;
+	ql_download_metadata(r, auth_client->profile_metadata);
+	/* DPpb signs smdpSigned2 || euiccSignature1; the eUICC checks that signature, we check
+	 * the certificate before handing it over */
+	if (!ql_download_check_signer(trust, auth_client->smdp_certificate, QL_CERT_ROLE_DP_PB,
+				      NULL, NULL, "DPpb", &local))
+		goto fail_cancel;
+
+	/* 4. confirmation code, sent only as hashCc */
+	if (ac->confirmation_code_required || auth_client->cc_required) {
+		guint8 h[QL_CRYPTO_SHA256_LEN];
+		g_autoptr(GBytes) tid = ql_hex_decode(init->transaction_id, NULL);
+		if (opts->confirmation_code != NULL)
+			code = g_strdup(opts->confirmation_code);
+		else if (opts->ask_confirmation_code != NULL)
+			code = opts->ask_confirmation_code(opts->user_data);
+		if (code == NULL || code[0] == '\0') {
+			reason = QL_CANCEL_END_USER_REJECTION;
+			g_set_error_literal(&local, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+					    "this profile needs a confirmation code: give it with "
+					    "--confirmation-code or at the prompt");
+			goto fail_cancel_reason;
+		}
+		if (!ql_crypto_hash_cc(code, g_bytes_get_data(tid, NULL), g_bytes_get_size(tid), h,
+				       &local))
+			goto fail_cancel;
+		ql_crypto_wipe(code, strlen(code));
+		hash_cc = g_bytes_new(h, sizeof(h));
+		r->confirmation_code_used = TRUE;
+	}
+
+	step = QL_DOWNLOAD_STEP_PREPARE_DOWNLOAD;
+	ql_download_progress(opts, step, 40);
+	prepare = ql_es10b_prepare_download(ch, auth_client->smdp_signed2,
+					    auth_client->smdp_signature2, hash_cc,
+					    auth_client->smdp_certificate, &local);
+	if (prepare == NULL)
+		goto fail_cancel;
+
+	step = QL_DOWNLOAD_STEP_GET_BPP;
+	ql_download_progress(opts, step, 50);
+	bpp = ql_es9p_get_bound_profile_package(es9p, init->transaction_id, prepare, &local);
+	if (bpp == NULL)
+		goto fail_cancel;
+	{
+		/* refuse a truncated or malformed BPP before the first segment reaches the card */
+		g_autoptr(GPtrArray) segments = ql_es10b_bpp_segments(bpp, &local);
+		if (segments == NULL) {
+			reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
+			goto fail_cancel_reason;
+		}
+		r->bpp_segments = segments->len;
+		r->bpp_bytes = g_bytes_get_size(bpp);
+	}
+
+	step = QL_DOWNLOAD_STEP_LOAD_BPP;
+	ql_download_progress(opts, step, 60);
+	result = ql_es10b_load_bpp(ch, bpp, ql_download_bpp_progress, &bpp_ctx, &local);
+	if (result == NULL) {
+		reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
+		goto fail_cancel_reason;
+	}
+
+	/* 5. the signed result goes back to the SM-DP+, success or not */
+	step = QL_DOWNLOAD_STEP_NOTIFICATION;
+	ql_download_progress(opts, step, 95);
+	r->notification_seq = result->seq;
+	if (ql_es9p_handle_notification(es9p, result->raw, &local)) {
+		r->notification_delivered = TRUE;
+		if (result->seq >= 0 && !ql_es10_remove_notification(ch, result->seq, &local)) {
+			g_warning("the notification was delivered but stays on the eUICC: %s",
+				  local->message);
+			g_clear_error(&local);
+		}
+	} else {
+		/* kept on the eUICC: `notification process` delivers it later */
+		r->notification_error = g_strdup(local->message);
+		g_clear_error(&local);
+	}
+	ql_download_fill_counters(r, ch, http);
+	if (!result->success) {
+		g_set_error(error, QL_ERROR, QL_ERROR_EUICC,
+			    "the eUICC refused the profile at %s: %s (reason %d)",
+			    ql_bpp_command_to_string(result->bpp_command_id),
+			    ql_install_error_reason_to_string(result->error_reason),
+			    result->error_reason);
+		return NULL;
+	}
+	if (result->iccid != NULL) {
+		g_free(r->iccid);
+		r->iccid = g_strdup(result->iccid);
+	}
+	r->isdp_aid = g_strdup(result->isdp_aid);
+	if (opts->nickname != NULL && r->iccid != NULL &&
+	    !ql_es10_set_nickname(ch, r->iccid, opts->nickname, &local)) {
+		g_warning("the profile is installed but its nickname could not be set: %s",
+			  local->message);
+		g_clear_error(&local);
+	}
+	r->client_cert_presented = opts->client_cert != NULL;
+	r->crl_checked = opts->crl_dir != NULL;
+	r->pins_checked = opts->pins != NULL && opts->pins->len > 0;
+	ql_download_progress(opts, QL_DOWNLOAD_STEP_DONE, 100);
+	return g_steal_pointer(&r);
+
+fail_cancel:
+	/* what went wrong decides the reason the SM-DP+ hears */
+	if (local->domain == QL_ERROR && (local->code == QL_ERROR_TIMEOUT))
+		reason = QL_CANCEL_TIMEOUT;
+fail_cancel_reason:
+	ql_download_cancel(ch, es9p, init->transaction_id, reason);
+	g_set_error(error, local->domain, local->code, "%s failed: %s",
+		    ql_download_step_to_string(step), local->message);
+	return NULL;
+fail_es9:
+fail_no_session:
+	g_set_error(error, local->domain, local->code, "%s failed: %s",
+		    ql_download_step_to_string(step), local->message);
+	return NULL;
+}
+
+gint
+ql_download_process_notifications(QlChannel *ch, gint64 seq, const QlDownloadOptions *opts,
+				  GPtrArray *failures, GError **error)
+{
+	g_autoptr(GPtrArray) list = NULL;
+	g_autoptr(QlTrust) trust = NULL;
+	g_autoptr(QlEuiccInfo1) info1 = NULL;
+	g_autoptr(GHashTable) sessions =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+	gint delivered = 0;
+
+	list = ql_es10_retrieve_notifications(ch, seq, error);
+	if (list == NULL)
+		return -1;
+	if (seq >= 0 && list->len == 0) {
+		g_set_error(error, QL_ERROR, QL_ERROR_NOT_FOUND,
+			    "no notification with sequence number %" G_GINT64_FORMAT, seq);
+		return -1;
+	}
+	info1 = ql_es10_get_euicc_info1(ch, error);
+	if (info1 == NULL)
+		return -1;
+	trust = ql_download_make_trust(opts, error);
+	if (trust == NULL)
+		return -1;
+	ql_trust_set_allowed_ci_key_ids(trust, info1->ci_pkid_verification);
+	for (guint i = 0; i < list->len; i++) {
+		QlNotification *n = g_ptr_array_index(list, i);
+		g_autoptr(GError) local = NULL;
+		QlEs9p *es9p;
+
+		/* one connection per SM-DP+, reused for all its notifications */
+		es9p = g_hash_table_lookup(sessions, n->address);
+		if (es9p == NULL) {
+			g_autoptr(QlHttp) http = NULL;
+			if (!ql_activation_check_address(n->address, &local)) {
+				if (failures != NULL)
+					g_ptr_array_add(failures,
+							g_strdup_printf("%" G_GINT64_FORMAT ": %s",
+									n->seq, local->message));
+				continue;
+			}
+			http = ql_download_make_http(trust, opts, error);
+			if (http == NULL)
+				return -1;
+			es9p = ql_es9p_new(http, n->address);
+			g_hash_table_insert(sessions, g_strdup(n->address), es9p);
+		}
+		if (!ql_es9p_handle_notification(es9p, n->raw, &local) ||
+		    !ql_es10_remove_notification(ch, n->seq, &local)) {
+			if (failures != NULL)
+				g_ptr_array_add(failures, g_strdup_printf("%" G_GINT64_FORMAT ": %s",
+									  n->seq, local->message));
+			continue;
+		}
+		delivered++;
+	}
+	return delivered;
+}

@@ -1,0 +1,102 @@
+/*
+ * The main job: download a profile into the eUICC (SGP.22 3.1.3), from the activation code to
+ * the delivered notification, over one TLS connection, with everything released and the session
+ * cancelled on both sides when a step fails.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "ql-activation.h"
+#include "ql-device.h"
+#include "ql-es10b.h"
+#include "ql-es9p.h"
+#include "ql-tls.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+	QL_DOWNLOAD_STEP_EUICC_INFO,
+	QL_DOWNLOAD_STEP_INITIATE_AUTH,
+	QL_DOWNLOAD_STEP_AUTHENTICATE_SERVER,
+	QL_DOWNLOAD_STEP_AUTHENTICATE_CLIENT,
+	QL_DOWNLOAD_STEP_PREPARE_DOWNLOAD,
+	QL_DOWNLOAD_STEP_GET_BPP,
+	QL_DOWNLOAD_STEP_LOAD_BPP,
+	QL_DOWNLOAD_STEP_NOTIFICATION,
+	QL_DOWNLOAD_STEP_DONE,
+} QlDownloadStep;
+
+const gchar *ql_download_step_to_string(QlDownloadStep step);
+
+/* Asks the user for the confirmation code (no echo); returns NULL to refuse. */
+typedef gchar *(*QlConfirmationFunc)(gpointer user_data);
+typedef void (*QlProgressFunc)(QlDownloadStep step, guint percent, gpointer user_data);
+
+typedef struct {
+	QlTlsPolicy policy;
+	GPtrArray *trust_anchor_files; /* gchar *: PEM files the admin trusts (always used) */
+	const gchar *ci_dir;	       /* the shipped GSMA CIs; NULL = the default data dir */
+	gboolean use_system_store;
+	const gchar *crl_dir;
+	GPtrArray *pins;	 /* gchar *: "host=sha256//..." */
+	const gchar *client_cert; /* mTLS */
+	const gchar *client_key;
+	guint timeout_ms;	  /* per read/write/handshake; 0 = default */
+	const gchar *confirmation_code; /* secret */
+	QlConfirmationFunc ask_confirmation_code;
+	QlProgressFunc progress;
+	gpointer user_data;
+	const gchar *nickname; /* set on the new profile after the install */
+	const gchar *proxy;    /* NULL: environment */
+	gint64 now;	       /* for tests: trust clock; 0 = real */
+} QlDownloadOptions;
+
+typedef struct {
+	gchar *iccid;
+	gchar *profile_name;
+	gchar *service_provider;
+	gchar *isdp_aid;
+	gchar *smdp_address;
+	gchar *tls_version;
+	gchar *cipher_suite;
+	gchar *tls_policy;
+	gchar *verified_ci; /* subject of the CI the SM-DP+ chains to */
+	gboolean crl_checked;
+	gboolean pins_checked;
+	gboolean client_cert_presented;
+	gboolean confirmation_code_used;
+	gboolean notification_delivered;
+	gchar *notification_error;
+	gint64 notification_seq;
+	guint64 apdus;
+	guint64 bytes_to_euicc;
+	guint64 bytes_from_euicc;
+	guint tls_handshakes;
+	guint http_requests;
+	guint bpp_segments;
+	guint64 bpp_bytes;
+} QlDownloadReport;
+
+void ql_download_report_free(QlDownloadReport *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlDownloadReport, ql_download_report_free)
+
+/* The trust configuration the options describe (anchors, pins, CRLs), not yet narrowed to the
+ * eUICC's CI key ids. */
+QlTrust *ql_download_make_trust(const QlDownloadOptions *opts, GError **error);
+
+QlDownloadReport *ql_download_profile(QlChannel *ch, const QlActivationCode *ac,
+				      const QlDownloadOptions *opts, GError **error);
+
+/* Delivers pending notifications (all, or @seq) to their SM-DP+ and removes each delivered one
+ * from the eUICC; a failed delivery leaves it there. Returns how many were delivered, or -1. */
+gint ql_download_process_notifications(QlChannel *ch, gint64 seq, const QlDownloadOptions *opts,
+				       GPtrArray *failures, GError **error);
+
+/* The directory of the shipped data (CI roots, carriers.conf): the source tree when this program
+ * runs from the build tree, else the installed one. */
+gchar *ql_data_dir(void);
+
+G_END_DECLS

@@ -1,0 +1,983 @@
+/*
+ * HTTP/1.1 client. See ql-http.h.
+ *
+ * The parser is strict on purpose (RFC 9112): CRLF line ends, no folded headers, no space
+ * before the colon, one Content-Length, and Transfer-Encoding and Content-Length never both,
+ * because lenient parsers are where request smuggling and memory bugs live.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "quantra-l/ql-error.h"
+#include "ql-http.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Response parser                                                                             */
+
+typedef enum {
+	QL_HTTP_STATE_STATUS,
+	QL_HTTP_STATE_HEADER,
+	QL_HTTP_STATE_BODY_LENGTH,
+	QL_HTTP_STATE_BODY_EOF,
+	QL_HTTP_STATE_CHUNK_SIZE,
+	QL_HTTP_STATE_CHUNK_DATA,
+	QL_HTTP_STATE_CHUNK_END,
+	QL_HTTP_STATE_TRAILER,
+	QL_HTTP_STATE_DONE,
+} QlHttpState;
+
+struct _QlHttpParser {
+	QlHttpState state;
+	gsize max_body;
+	gsize received;
+	gsize header_bytes;
+	GByteArray *line;
+	GByteArray *body;
+	guint64 remaining; /* of the Content-Length body or the current chunk */
+	gint64 content_length;
+	gboolean chunked;
+	gboolean http10;
+	gboolean conn_close;
+	gboolean conn_keep_alive;
+	QlHttpResponse *response;
+};
+
+void
+ql_http_response_free(QlHttpResponse *response)
+{
+	if (response == NULL)
+		return;
+	g_free(response->reason);
+	if (response->headers != NULL)
+		g_ptr_array_unref(response->headers);
+	if (response->body != NULL)
+		g_bytes_unref(response->body);
+	g_free(response);
+}
+
+const gchar *
+ql_http_response_get_header(const QlHttpResponse *response, const gchar *name)
+{
+	for (guint i = 0; response->headers != NULL && i < response->headers->len; i++) {
+		QlHttpHeader *h = g_ptr_array_index(response->headers, i);
+		if (g_ascii_strcasecmp(h->name, name) == 0)
+			return h->value;
+	}
+	return NULL;
+}
+
+static void
+ql_http_header_free(QlHttpHeader *h)
+{
+	g_free(h->name);
+	g_free(h->value);
+	g_free(h);
+}
+
+static QlHttpResponse *
+ql_http_response_new(void)
+{
+	QlHttpResponse *r = g_new0(QlHttpResponse, 1);
+	r->headers = g_ptr_array_new_with_free_func((GDestroyNotify)ql_http_header_free);
+	return r;
+}
+
+static void
+ql_http_parser_reset_message(QlHttpParser *p)
+{
+	ql_http_response_free(p->response);
+	p->response = ql_http_response_new();
+	p->state = QL_HTTP_STATE_STATUS;
+	p->header_bytes = 0;
+	p->content_length = -1;
+	p->chunked = FALSE;
+	p->http10 = FALSE;
+	p->conn_close = FALSE;
+	p->conn_keep_alive = FALSE;
+	p->remaining = 0;
+	g_byte_array_set_size(p->line, 0);
+	g_byte_array_set_size(p->body, 0);
+}
+
+QlHttpParser *
+ql_http_parser_new(gsize max_body)
+{
+	QlHttpParser *p = g_new0(QlHttpParser, 1);
+	p->max_body = max_body;
+	p->line = g_byte_array_new();
+	p->body = g_byte_array_new();
+	ql_http_parser_reset_message(p);
+	return p;
+}
+
+void
+ql_http_parser_free(QlHttpParser *parser)
+{
+	if (parser == NULL)
+		return;
+	g_byte_array_unref(parser->line);
+	g_byte_array_unref(parser->body);
+	ql_http_response_free(parser->response);
+	g_free(parser);
+}
+
+gboolean
+ql_http_parser_is_done(QlHttpParser *parser)
+{
+	return parser->state == QL_HTTP_STATE_DONE;
+}
+
+gsize
+ql_http_parser_get_received(QlHttpParser *parser)
+{
+	return parser->received;
+}
+
+static gboolean G_GNUC_PRINTF(2, 3)
+ql_http_fail(GError **error, const gchar *format, ...)
+{
+	va_list args;
+	g_autofree gchar *msg = NULL;
+	va_start(args, format);
+	msg = g_strdup_vprintf(format, args);
+	va_end(args);
+	g_set_error(error, QL_ERROR, QL_ERROR_HTTP, "HTTP: %s", msg);
+	return FALSE;
+}
+
+static gboolean
+ql_http_is_tchar(guchar c)
+{
+	return g_ascii_isalnum(c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static gboolean
+ql_http_parse_status(QlHttpParser *p, const gchar *line, gsize len, GError **error)
+{
+	guint status;
+
+	/* HTTP-version SP 3DIGIT SP [reason] */
+	if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
+	    line[8] != ' ' || !g_ascii_isdigit(line[9]) || !g_ascii_isdigit(line[10]) ||
+	    !g_ascii_isdigit(line[11]) || (len > 12 && line[12] != ' '))
+		return ql_http_fail(error, "malformed status line");
+	status = (guint)(line[9] - '0') * 100 + (guint)(line[10] - '0') * 10 +
+		 (guint)(line[11] - '0');
+	if (status < 100 || status > 599)
+		return ql_http_fail(error, "status code %u is out of range", status);
+	for (gsize i = 13; i < len; i++) {
+		guchar c = (guchar)line[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return ql_http_fail(error, "control character in the status line");
+	}
+	p->http10 = line[7] == '0';
+	p->response->status = status;
+	p->response->reason = g_strndup(len > 13 ? line + 13 : "", len > 13 ? len - 13 : 0);
+	return TRUE;
+}
+
+static gboolean
+ql_http_parse_uint(const gchar *s, guint base, guint64 max, guint64 *out)
+{
+	guint64 v = 0;
+	if (*s == '\0')
+		return FALSE;
+	for (; *s != '\0'; s++) {
+		gint d = base == 16 ? g_ascii_xdigit_value(*s) : g_ascii_digit_value(*s);
+		if (d < 0)
+			return FALSE;
+		if (v > (max - (guint64)d) / base)
+			return FALSE;
+		v = v * base + (guint64)d;
+	}
+	*out = v;
+	return TRUE;
+}
+
+static gboolean
+ql_http_parse_header(QlHttpParser *p, const gchar *line, gsize len, GError **error)
+{
+	const gchar *colon = memchr(line, ':', len);
+	const gchar *v;
+	const gchar *end = line + len;
+	QlHttpHeader *h;
+
+	if (line[0] == ' ' || line[0] == '\t')
+		return ql_http_fail(error, "folded header lines are not allowed");
+	if (colon == NULL || colon == line)
+		return ql_http_fail(error, "malformed header line");
+	for (const gchar *c = line; c < colon; c++) {
+		if (!ql_http_is_tchar((guchar)*c))
+			return ql_http_fail(error, "invalid character in a header name");
+	}
+	v = colon + 1;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	for (const gchar *c = v; c < end; c++) {
+		guchar ch = (guchar)*c;
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return ql_http_fail(error, "control character in a header value");
+	}
+	h = g_new0(QlHttpHeader, 1);
+	h->name = g_strndup(line, (gsize)(colon - line));
+	h->value = g_strndup(v, (gsize)(end - v));
+	g_ptr_array_add(p->response->headers, h);
+
+	if (g_ascii_strcasecmp(h->name, "Content-Length") == 0) {
+		guint64 cl = 0;
+		if (!ql_http_parse_uint(h->value, 10, G_MAXINT64, &cl))
+			return ql_http_fail(error, "invalid Content-Length '%s'", h->value);
+		if (p->content_length >= 0 && (guint64)p->content_length != cl)
+			return ql_http_fail(error, "conflicting Content-Length headers");
+		p->content_length = (gint64)cl;
+	} else if (g_ascii_strcasecmp(h->name, "Transfer-Encoding") == 0) {
+		if (p->chunked || g_ascii_strcasecmp(h->value, "chunked") != 0)
+			return ql_http_fail(error, "unsupported Transfer-Encoding '%s'", h->value);
+		p->chunked = TRUE;
+	} else if (g_ascii_strcasecmp(h->name, "Connection") == 0) {
+		g_auto(GStrv) tokens = g_strsplit(h->value, ",", -1);
+		for (guint i = 0; tokens[i] != NULL; i++) {
+			g_strstrip(tokens[i]);
+			if (g_ascii_strcasecmp(tokens[i], "close") == 0)
+				p->conn_close = TRUE;
+			else if (g_ascii_strcasecmp(tokens[i], "keep-alive") == 0)
+				p->conn_keep_alive = TRUE;
+		}
+	}
+	return TRUE;
+}
+
+static void
+ql_http_parser_complete(QlHttpParser *p, gboolean closed_by_eof)
+{
+	p->response->body = g_bytes_new(p->body->data, p->body->len);
+	p->response->keep_alive = !closed_by_eof && !p->conn_close &&
+				  (!p->http10 || p->conn_keep_alive);
+	p->state = QL_HTTP_STATE_DONE;
+}
+
+static gboolean
+ql_http_end_of_headers(QlHttpParser *p, GError **error)
+{
+	guint status = p->response->status;
+
+	if (status >= 100 && status < 200) {
+		if (status == 101)
+			return ql_http_fail(error, "unexpected protocol switch (101)");
+		/* an interim answer (100 Continue, 103 Early Hints): the real one follows */
+		ql_http_parser_reset_message(p);
+		return TRUE;
+	}
+	if (p->chunked && p->content_length >= 0)
+		return ql_http_fail(error,
+				    "both Transfer-Encoding and Content-Length in one response");
+	if (status == 204 || status == 304) {
+		ql_http_parser_complete(p, FALSE);
+		return TRUE;
+	}
+	if (p->chunked) {
+		p->state = QL_HTTP_STATE_CHUNK_SIZE;
+		return TRUE;
+	}
+	if (p->content_length >= 0) {
+		if ((guint64)p->content_length > p->max_body)
+			return ql_http_fail(error,
+					    "the response body of %" G_GINT64_FORMAT
+					    " bytes is over the limit of %" G_GSIZE_FORMAT " bytes",
+					    p->content_length, p->max_body);
+		p->remaining = (guint64)p->content_length;
+		if (p->remaining == 0)
+			ql_http_parser_complete(p, FALSE);
+		else
+			p->state = QL_HTTP_STATE_BODY_LENGTH;
+		return TRUE;
+	}
+	p->state = QL_HTTP_STATE_BODY_EOF;
+	return TRUE;
+}
+
+static gboolean
+ql_http_parse_chunk_size(QlHttpParser *p, const gchar *line, gsize len, GError **error)
+{
+	g_autofree gchar *hex = NULL;
+	const gchar *semi = memchr(line, ';', len);
+	gsize hex_len = semi != NULL ? (gsize)(semi - line) : len;
+	guint64 size = 0;
+
+	/* chunk extensions are allowed and ignored; whitespace before them is tolerated */
+	while (hex_len > 0 && (line[hex_len - 1] == ' ' || line[hex_len - 1] == '\t'))
+		hex_len--;
+	hex = g_strndup(line, hex_len);
+	if (hex_len == 0 || hex_len > 16 || !ql_http_parse_uint(hex, 16, G_MAXUINT64, &size))
+		return ql_http_fail(error, "invalid chunk size line");
+	if (size > p->max_body || p->body->len + size > p->max_body)
+		return ql_http_fail(error,
+				    "the chunked response body is over the limit of %" G_GSIZE_FORMAT
+				    " bytes",
+				    p->max_body);
+	if (size == 0) {
+		p->state = QL_HTTP_STATE_TRAILER;
+		return TRUE;
+	}
+	p->remaining = size;
+	p->state = QL_HTTP_STATE_CHUNK_DATA;
+	return TRUE;
+}
+
+static gboolean
+ql_http_parser_line(QlHttpParser *p, GError **error)
+{
+	const gchar *line = (const gchar *)p->line->data;
+	gsize len = p->line->len;
+
+	/* the caller stripped the LF; a line must end in CRLF */
+	if (len == 0 || line[len - 1] != '\r')
+		return ql_http_fail(error, "line not terminated by CRLF");
+	len--;
+	if (memchr(line, '\0', len) != NULL)
+		return ql_http_fail(error, "NUL byte in the response head");
+
+	switch (p->state) {
+	case QL_HTTP_STATE_STATUS:
+		return ql_http_parse_status(p, line, len, error);
+	case QL_HTTP_STATE_HEADER:
+		if (len == 0)
+			return ql_http_end_of_headers(p, error);
+		return ql_http_parse_header(p, line, len, error);
+	case QL_HTTP_STATE_CHUNK_SIZE:
+		return ql_http_parse_chunk_size(p, line, len, error);
+	case QL_HTTP_STATE_CHUNK_END:
+		if (len != 0)
+			return ql_http_fail(error, "chunk data longer than its size");
+		p->state = QL_HTTP_STATE_CHUNK_SIZE;
+		return TRUE;
+	case QL_HTTP_STATE_TRAILER:
+		/* trailer fields are read and dropped */
+		if (len == 0)
+			ql_http_parser_complete(p, FALSE);
+		return TRUE;
+	default:
+		g_assert_not_reached();
+	}
+	return FALSE;
+}
+
+static gboolean
+ql_http_state_is_line(QlHttpState state)
+{
+	return state == QL_HTTP_STATE_STATUS || state == QL_HTTP_STATE_HEADER ||
+	       state == QL_HTTP_STATE_CHUNK_SIZE || state == QL_HTTP_STATE_CHUNK_END ||
+	       state == QL_HTTP_STATE_TRAILER;
+}
+
+gboolean
+ql_http_parser_feed(QlHttpParser *p, const guint8 *data, gsize len, gsize *consumed,
+		    GError **error)
+{
+	gsize pos = 0;
+
+	/* framing overhead is bounded too (a body of one-byte chunks with long extensions) */
+	if (p->received + len > p->max_body * 3 + 2 * QL_HTTP_MAX_HEADER_BYTES &&
+	    p->state != QL_HTTP_STATE_DONE)
+		return ql_http_fail(error, "the response is too large");
+	while (pos < len && p->state != QL_HTTP_STATE_DONE) {
+		if (ql_http_state_is_line(p->state)) {
+			const guint8 *nl = memchr(data + pos, '\n', len - pos);
+			gsize take = nl != NULL ? (gsize)(nl - (data + pos)) : len - pos;
+			gboolean in_head = p->state == QL_HTTP_STATE_STATUS ||
+					   p->state == QL_HTTP_STATE_HEADER ||
+					   p->state == QL_HTTP_STATE_TRAILER;
+			if (p->line->len + take > QL_HTTP_MAX_LINE)
+				return ql_http_fail(error, "a line of the response is longer than %u "
+							   "bytes",
+						    (guint)QL_HTTP_MAX_LINE);
+			if (in_head && p->header_bytes + take > QL_HTTP_MAX_HEADER_BYTES)
+				return ql_http_fail(error, "the response header is longer than %u "
+							   "bytes",
+						    (guint)QL_HTTP_MAX_HEADER_BYTES);
+			g_byte_array_append(p->line, data + pos, (guint)take);
+			pos += take;
+			p->received += take;
+			if (in_head)
+				p->header_bytes += take;
+			if (nl == NULL)
+				break;
+			/* the LF itself */
+			pos++;
+			p->received++;
+			if (in_head)
+				p->header_bytes++;
+			if (p->state == QL_HTTP_STATE_STATUS) {
+				if (!ql_http_parser_line(p, error))
+					return FALSE;
+				p->state = QL_HTTP_STATE_HEADER;
+			} else if (!ql_http_parser_line(p, error)) {
+				return FALSE;
+			}
+			g_byte_array_set_size(p->line, 0);
+			continue;
+		}
+		if (p->state == QL_HTTP_STATE_BODY_EOF) {
+			gsize take = len - pos;
+			if (p->body->len + take > p->max_body)
+				return ql_http_fail(error,
+						    "the response body is over the limit of "
+						    "%" G_GSIZE_FORMAT " bytes",
+						    p->max_body);
+			g_byte_array_append(p->body, data + pos, (guint)take);
+			pos += take;
+			p->received += take;
+			continue;
+		}
+		/* BODY_LENGTH or CHUNK_DATA: @remaining more body bytes */
+		{
+			gsize take = (gsize)MIN((guint64)(len - pos), p->remaining);
+			g_byte_array_append(p->body, data + pos, (guint)take);
+			pos += take;
+			p->received += take;
+			p->remaining -= take;
+			if (p->remaining == 0) {
+				if (p->state == QL_HTTP_STATE_BODY_LENGTH)
+					ql_http_parser_complete(p, FALSE);
+				else
+					p->state = QL_HTTP_STATE_CHUNK_END;
+			}
+		}
+	}
+	if (consumed != NULL)
+		*consumed = pos;
+	return TRUE;
+}
+
+gboolean
+ql_http_parser_finish(QlHttpParser *p, GError **error)
+{
+	switch (p->state) {
+	case QL_HTTP_STATE_DONE:
+		return TRUE;
+	case QL_HTTP_STATE_BODY_EOF:
+		ql_http_parser_complete(p, TRUE);
+		return TRUE;
+	case QL_HTTP_STATE_STATUS:
+		if (p->received == 0)
+			return ql_http_fail(error, "the server closed the connection without "
+						   "answering");
+		return ql_http_fail(error, "the connection closed inside the status line");
+	case QL_HTTP_STATE_HEADER:
+		return ql_http_fail(error, "the connection closed inside the response header");
+	case QL_HTTP_STATE_BODY_LENGTH:
+		return ql_http_fail(error,
+				    "the connection closed mid-body: %" G_GSIZE_FORMAT
+				    " of %" G_GINT64_FORMAT " bytes received",
+				    (gsize)p->body->len, p->content_length);
+	default:
+		return ql_http_fail(error, "the connection closed mid-body (chunked, %" G_GSIZE_FORMAT
+					   " bytes received)",
+				    (gsize)p->body->len);
+	}
+}
+
+QlHttpResponse *
+ql_http_parser_steal_response(QlHttpParser *parser)
+{
+	QlHttpResponse *r;
+	if (parser->state != QL_HTTP_STATE_DONE)
+		return NULL;
+	r = g_steal_pointer(&parser->response);
+	parser->response = ql_http_response_new();
+	return r;
+}
+
+QlHttpResponse *
+ql_http_parse_response(const guint8 *data, gsize len, gsize max_body, GError **error)
+{
+	g_autoptr(QlHttpParser) p = ql_http_parser_new(max_body);
+	gsize consumed = 0;
+
+	if (!ql_http_parser_feed(p, data, len, &consumed, error))
+		return NULL;
+	if (!ql_http_parser_finish(p, error))
+		return NULL;
+	if (consumed != len) {
+		ql_http_fail(error, "%" G_GSIZE_FORMAT " bytes after the end of the response",
+			     len - consumed);
+		return NULL;
+	}
+	return ql_http_parser_steal_response(p);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Proxy selection                                                                             */
+
+gboolean
+ql_http_no_proxy_matches(const gchar *no_proxy, const gchar *host)
+{
+	g_auto(GStrv) entries = NULL;
+	g_autofree gchar *h = NULL;
+
+	if (no_proxy == NULL || host == NULL)
+		return FALSE;
+	h = g_ascii_strdown(host, -1);
+	entries = g_strsplit(no_proxy, ",", -1);
+	for (guint i = 0; entries[i] != NULL; i++) {
+		g_autofree gchar *e = g_ascii_strdown(g_strstrip(entries[i]), -1);
+		gchar *colon;
+		gsize elen;
+		gsize hlen = strlen(h);
+
+		if (e[0] == '\0')
+			continue;
+		if (g_strcmp0(e, "*") == 0)
+			return TRUE;
+		/* "host:port" entries: the port is not ours to judge, match the host */
+		colon = strrchr(e, ':');
+		if (colon != NULL && strchr(e, ':') == colon && e[0] != '[')
+			*colon = '\0';
+		if (e[0] == '[' && e[strlen(e) - 1] == ']') {
+			memmove(e, e + 1, strlen(e));
+			e[strlen(e) - 1] = '\0';
+		}
+		if (e[0] == '.')
+			memmove(e, e + 1, strlen(e));
+		elen = strlen(e);
+		if (g_strcmp0(e, h) == 0)
+			return TRUE;
+		/* a domain covers its subdomains, never a longer name that merely ends alike */
+		if (!g_hostname_is_ip_address(h) && hlen > elen && h[hlen - elen - 1] == '.' &&
+		    g_str_has_suffix(h, e))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+gchar *
+ql_http_proxy_from_env(const gchar *const *envp, const gchar *host)
+{
+	const gchar *names[] = {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+	const gchar *no_proxy = g_environ_getenv((gchar **)envp, "no_proxy");
+
+	if (no_proxy == NULL)
+		no_proxy = g_environ_getenv((gchar **)envp, "NO_PROXY");
+	if (ql_http_no_proxy_matches(no_proxy, host))
+		return NULL;
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		const gchar *v = g_environ_getenv((gchar **)envp, names[i]);
+		if (v != NULL && v[0] != '\0')
+			return g_strdup(v);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Client                                                                                      */
+
+struct _QlHttp {
+	GObject parent_instance;
+	QlTls *tls;
+	gsize max_body;
+	guint timeout_ms;
+	guint total_ms;
+	gchar *proxy; /* NULL = environment */
+	GSocketConnection *conn;
+	gchar *conn_host;
+	guint16 conn_port;
+	guint requests;
+	guint connections;
+};
+
+G_DEFINE_TYPE(QlHttp, ql_http, G_TYPE_OBJECT)
+
+static void
+ql_http_finalize(GObject *object)
+{
+	QlHttp *self = QL_HTTP(object);
+	ql_http_close(self);
+	g_clear_object(&self->tls);
+	g_free(self->proxy);
+	G_OBJECT_CLASS(ql_http_parent_class)->finalize(object);
+}
+
+static void
+ql_http_class_init(QlHttpClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = ql_http_finalize;
+}
+
+static void
+ql_http_init(QlHttp *self)
+{
+	self->max_body = QL_HTTP_DEFAULT_MAX_BODY;
+	self->total_ms = QL_HTTP_DEFAULT_TOTAL_MS;
+}
+
+QlHttp *
+ql_http_new(QlTls *tls)
+{
+	QlHttp *self;
+	g_return_val_if_fail(QL_IS_TLS(tls), NULL);
+	self = g_object_new(QL_TYPE_HTTP, NULL);
+	self->tls = g_object_ref(tls);
+	self->timeout_ms = ql_tls_get_timeout(tls);
+	return self;
+}
+
+QlTls *
+ql_http_get_tls(QlHttp *self)
+{
+	g_return_val_if_fail(QL_IS_HTTP(self), NULL);
+	return self->tls;
+}
+
+void
+ql_http_set_max_body(QlHttp *self, gsize max_body)
+{
+	g_return_if_fail(QL_IS_HTTP(self));
+	self->max_body = max_body;
+}
+
+void
+ql_http_set_timeout(QlHttp *self, guint timeout_ms)
+{
+	g_return_if_fail(QL_IS_HTTP(self));
+	self->timeout_ms = timeout_ms;
+	ql_tls_set_timeout(self->tls, timeout_ms);
+}
+
+void
+ql_http_set_total_timeout(QlHttp *self, guint timeout_ms)
+{
+	g_return_if_fail(QL_IS_HTTP(self));
+	self->total_ms = timeout_ms;
+}
+
+void
+ql_http_set_proxy(QlHttp *self, const gchar *proxy_url)
+{
+	g_return_if_fail(QL_IS_HTTP(self));
+	g_free(self->proxy);
+	self->proxy = g_strdup(proxy_url);
+}
+
+guint
+ql_http_get_request_count(QlHttp *self)
+{
+	g_return_val_if_fail(QL_IS_HTTP(self), 0);
+	return self->requests;
+}
+
+guint
+ql_http_get_connection_count(QlHttp *self)
+{
+	g_return_val_if_fail(QL_IS_HTTP(self), 0);
+	return self->connections;
+}
+
+void
+ql_http_close(QlHttp *self)
+{
+	g_return_if_fail(QL_IS_HTTP(self));
+	if (self->tls != NULL)
+		ql_tls_close(self->tls);
+	if (self->conn != NULL)
+		g_io_stream_close(G_IO_STREAM(self->conn), NULL, NULL);
+	g_clear_object(&self->conn);
+	g_clear_pointer(&self->conn_host, g_free);
+	self->conn_port = 0;
+}
+
+static gboolean
+ql_http_socket_wait(GSocket *socket, GIOCondition cond, guint timeout_ms, const gchar *what,
+		    GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	gint64 us = timeout_ms > 0 ? (gint64)timeout_ms * 1000 : -1;
+	if (!g_socket_condition_timed_wait(socket, cond, us, NULL, &error_local)) {
+		if (g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+				    "%s timed out after %u ms", what, timeout_ms);
+		else
+			g_set_error(error, QL_ERROR, QL_ERROR_HTTP, "%s: %s", what,
+				    error_local->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* CONNECT through an HTTP proxy (RFC 9110 9.3.6); the tunnel then carries our TLS */
+static gboolean
+ql_http_proxy_connect(QlHttp *self, GSocket *socket, GUri *proxy_uri, const gchar *host,
+		      guint16 port, GError **error)
+{
+	g_autoptr(GString) req = g_string_new(NULL);
+	g_autoptr(GByteArray) reply = g_byte_array_new();
+	gboolean ipv6 = strchr(host, ':') != NULL;
+	const gchar *userinfo = g_uri_get_userinfo(proxy_uri);
+	gsize sent = 0;
+	g_autofree gchar *head = NULL;
+
+	g_string_append_printf(req, "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n",
+			       ipv6 ? "[" : "", host, ipv6 ? "]" : "", port, ipv6 ? "[" : "", host,
+			       ipv6 ? "]" : "", port);
+	if (userinfo != NULL) {
+		g_autofree gchar *plain = g_uri_unescape_string(userinfo, NULL);
+		g_autofree gchar *b64 = NULL;
+		if (plain == NULL)
+			return ql_http_fail(error, "malformed proxy credentials");
+		b64 = g_base64_encode((const guchar *)plain, strlen(plain));
+		g_string_append_printf(req, "Proxy-Authorization: Basic %s\r\n", b64);
+		memset(plain, 0, strlen(plain));
+	}
+	g_string_append(req, "\r\n");
+	while (sent < req->len) {
+		gssize n;
+		if (!ql_http_socket_wait(socket, G_IO_OUT, self->timeout_ms, "sending to the proxy",
+					 error))
+			return FALSE;
+		n = g_socket_send(socket, req->str + sent, req->len - sent, NULL, NULL);
+		if (n <= 0)
+			return ql_http_fail(error, "the proxy closed the connection");
+		sent += (gsize)n;
+	}
+	/* the reply head, byte by byte so nothing of the tunnel is swallowed */
+	while (reply->len < 4 || memcmp(reply->data + reply->len - 4, "\r\n\r\n", 4) != 0) {
+		guint8 c;
+		gssize n;
+		if (reply->len >= QL_HTTP_MAX_HEADER_BYTES)
+			return ql_http_fail(error, "the proxy's reply is too long");
+		if (!ql_http_socket_wait(socket, G_IO_IN, self->timeout_ms,
+					 "waiting for the proxy", error))
+			return FALSE;
+		n = g_socket_receive(socket, (gchar *)&c, 1, NULL, NULL);
+		if (n <= 0)
+			return ql_http_fail(error, "the proxy closed the connection before "
+						   "answering CONNECT");
+		g_byte_array_append(reply, &c, 1);
+	}
+	head = g_strndup((const gchar *)reply->data, MIN(reply->len, 64));
+	if (strchr(head, '\r') != NULL)
+		*strchr(head, '\r') = '\0';
+	if (reply->len < 12 || memcmp(reply->data, "HTTP/1.", 7) != 0 || reply->data[9] != '2')
+		return ql_http_fail(error, "the proxy refused CONNECT to %s:%u: %s", host, port,
+				    head);
+	return TRUE;
+}
+
+static gboolean
+ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketConnectable) addr = NULL;
+	g_autoptr(GSocketConnection) conn = NULL;
+	g_autoptr(GError) error_local = NULL;
+	g_autoptr(GUri) proxy_uri = NULL;
+	g_autofree gchar *proxy = NULL;
+	GSocket *socket;
+
+	ql_http_close(self);
+	if (self->proxy != NULL) {
+		proxy = self->proxy[0] != '\0' ? g_strdup(self->proxy) : NULL;
+	} else {
+		g_auto(GStrv) env = g_get_environ();
+		proxy = ql_http_proxy_from_env((const gchar *const *)env, host);
+	}
+	if (proxy != NULL) {
+		g_autofree gchar *with_scheme =
+			strstr(proxy, "://") != NULL ? g_strdup(proxy)
+						     : g_strconcat("http://", proxy, NULL);
+		proxy_uri = g_uri_parse(with_scheme, G_URI_FLAGS_HAS_PASSWORD, NULL);
+		if (proxy_uri == NULL || g_strcmp0(g_uri_get_scheme(proxy_uri), "http") != 0 ||
+		    g_uri_get_host(proxy_uri) == NULL) {
+			/* the URL may hold a password: name only the scheme */
+			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    "HTTP: unsupported proxy (only http://host:port proxies are "
+				    "supported, got scheme '%s')",
+				    proxy_uri != NULL ? g_uri_get_scheme(proxy_uri) : "?");
+			return FALSE;
+		}
+		addr = g_network_address_new(g_uri_get_host(proxy_uri),
+					     g_uri_get_port(proxy_uri) > 0
+						     ? (guint16)g_uri_get_port(proxy_uri)
+						     : 80);
+	} else {
+		addr = g_network_address_new(host, port);
+	}
+
+	/* GSocketClient counts in whole seconds */
+	g_socket_client_set_timeout(client, (self->timeout_ms + 999) / 1000);
+	conn = g_socket_client_connect(client, addr, NULL, &error_local);
+	if (conn == NULL) {
+		gboolean timeout = g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+		g_set_error(error, QL_ERROR, timeout ? QL_ERROR_TIMEOUT : QL_ERROR_HTTP,
+			    "HTTP: cannot connect to %s%s: %s",
+			    proxy_uri != NULL ? "the proxy for " : "", host, error_local->message);
+		return FALSE;
+	}
+	socket = g_socket_connection_get_socket(conn);
+	if (proxy_uri != NULL && !ql_http_proxy_connect(self, socket, proxy_uri, host, port, error))
+		return FALSE;
+	self->connections++;
+	if (!ql_tls_connect(self->tls, socket, host, error))
+		return FALSE;
+	self->conn = g_steal_pointer(&conn);
+	self->conn_host = g_strdup(host);
+	self->conn_port = port;
+	return TRUE;
+}
+
+static gboolean
+ql_http_header_ok(const gchar *line)
+{
+	const gchar *colon = strchr(line, ':');
+	g_autofree gchar *name = NULL;
+	if (colon == NULL || colon == line || strpbrk(line, "\r\n") != NULL)
+		return FALSE;
+	for (const gchar *c = line; c < colon; c++) {
+		if (!ql_http_is_tchar((guchar)*c))
+			return FALSE;
+	}
+	/* framing is ours: a caller's Host or Content-Length would contradict it */
+	name = g_strndup(line, (gsize)(colon - line));
+	return g_ascii_strcasecmp(name, "Host") != 0 &&
+	       g_ascii_strcasecmp(name, "Content-Length") != 0 &&
+	       g_ascii_strcasecmp(name, "Transfer-Encoding") != 0 &&
+	       g_ascii_strcasecmp(name, "Connection") != 0;
+}
+
+static QlHttpResponse *
+ql_http_read_response(QlHttp *self, gint64 deadline, GError **error)
+{
+	g_autoptr(QlHttpParser) parser = ql_http_parser_new(self->max_body);
+	guint8 buf[16384];
+
+	while (!ql_http_parser_is_done(parser)) {
+		g_autoptr(GError) error_local = NULL;
+		gssize n;
+		if (deadline > 0 && g_get_monotonic_time() > deadline) {
+			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+				    "HTTP: the response from %s took longer than %u ms",
+				    self->conn_host, self->total_ms);
+			return NULL;
+		}
+		n = ql_tls_read(self->tls, buf, sizeof(buf), &error_local);
+		if (n < 0) {
+			if (g_error_matches(error_local, QL_ERROR, QL_ERROR_TIMEOUT) ||
+			    ql_trust_failure_from_error(error_local) != QL_TRUST_OK) {
+				g_propagate_error(error, g_steal_pointer(&error_local));
+				return NULL;
+			}
+			g_set_error(error, QL_ERROR, QL_ERROR_HTTP,
+				    "HTTP: the response from %s broke off after %" G_GSIZE_FORMAT
+				    " bytes: %s",
+				    self->conn_host, ql_http_parser_get_received(parser),
+				    error_local->message);
+			return NULL;
+		}
+		if (n == 0) {
+			if (!ql_http_parser_finish(parser, error)) {
+				g_prefix_error(error, "%s: ", self->conn_host);
+				return NULL;
+			}
+			break;
+		}
+		if (!ql_http_parser_feed(parser, buf, (gsize)n, NULL, error)) {
+			g_prefix_error(error, "%s: ", self->conn_host);
+			return NULL;
+		}
+	}
+	return ql_http_parser_steal_response(parser);
+}
+
+QlHttpResponse *
+ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers,
+	     const gchar *content_type, GBytes *body, GError **error)
+{
+	g_autoptr(GUri) uri = NULL;
+	g_autoptr(GString) req = g_string_new(NULL);
+	g_autoptr(QlHttpResponse) response = NULL;
+	g_autoptr(GError) error_local = NULL;
+	const gchar *host;
+	const gchar *path;
+	const gchar *query;
+	gint port;
+	gsize body_len = body != NULL ? g_bytes_get_size(body) : 0;
+	gboolean ipv6;
+	gint64 deadline = 0;
+
+	g_return_val_if_fail(QL_IS_HTTP(self), NULL);
+	g_return_val_if_fail(url != NULL, NULL);
+
+	uri = g_uri_parse(url, G_URI_FLAGS_NONE, &error_local);
+	if (uri == NULL || g_strcmp0(g_uri_get_scheme(uri), "https") != 0 ||
+	    g_uri_get_host(uri) == NULL || g_uri_get_host(uri)[0] == '\0' ||
+	    g_uri_get_userinfo(uri) != NULL) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "HTTP: '%s' is not an https://host[:port]/path URL", url);
+		return NULL;
+	}
+	host = g_uri_get_host(uri);
+	port = g_uri_get_port(uri) > 0 ? g_uri_get_port(uri) : 443;
+	path = g_uri_get_path(uri);
+	query = g_uri_get_query(uri);
+	ipv6 = strchr(host, ':') != NULL;
+	for (guint i = 0; headers != NULL && headers[i] != NULL; i++) {
+		if (!ql_http_header_ok(headers[i])) {
+			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    "HTTP: header %u is not a valid 'Name: value' line or sets a "
+				    "framing header",
+				    i);
+			return NULL;
+		}
+	}
+	if (content_type != NULL && strpbrk(content_type, "\r\n") != NULL) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    "HTTP: invalid content type");
+		return NULL;
+	}
+
+	g_string_append_printf(req, "POST %s%s%s HTTP/1.1\r\n", path[0] != '\0' ? path : "/",
+			       query != NULL ? "?" : "", query != NULL ? query : "");
+	g_string_append_printf(req, "Host: %s%s%s", ipv6 ? "[" : "", host, ipv6 ? "]" : "");
+	if (port != 443)
+		g_string_append_printf(req, ":%d", port);
+	g_string_append(req, "\r\nUser-Agent: quantra-l/" PACKAGE_VERSION "\r\n");
+	if (content_type != NULL)
+		g_string_append_printf(req, "Content-Type: %s\r\n", content_type);
+	g_string_append_printf(req, "Content-Length: %" G_GSIZE_FORMAT "\r\n", body_len);
+	for (guint i = 0; headers != NULL && headers[i] != NULL; i++)
+		g_string_append_printf(req, "%s\r\n", headers[i]);
+	g_string_append(req, "\r\n");
+	if (body_len > 0)
+		g_string_append_len(req, g_bytes_get_data(body, NULL), (gssize)body_len);
+
+	if (self->total_ms > 0)
+		deadline = g_get_monotonic_time() + (gint64)self->total_ms * 1000;
+
+	/* reuse the connection unless it is for another server, or the server closed it
+	 * (anything readable between responses is a close or garbage) */
+	if (self->conn != NULL &&
+	    (g_strcmp0(self->conn_host, host) != 0 || self->conn_port != (guint16)port ||
+	     !ql_tls_is_connected(self->tls) || ql_tls_has_input(self->tls))) {
+		g_debug("HTTP: not reusing the connection to %s", self->conn_host);
+		ql_http_close(self);
+	}
+	if (self->conn == NULL && !ql_http_connect(self, host, (guint16)port, error)) {
+		ql_http_close(self);
+		return NULL;
+	}
+
+	/* no automatic retry after this point: an ES9+ POST is not idempotent */
+	self->requests++;
+	if (!ql_tls_write_all(self->tls, (const guint8 *)req->str, req->len, error)) {
+		ql_http_close(self);
+		return NULL;
+	}
+	response = ql_http_read_response(self, deadline, error);
+	if (response == NULL || !response->keep_alive)
+		ql_http_close(self);
+	return g_steal_pointer(&response);
+}

@@ -1,0 +1,89 @@
+/*
+ * A small HTTP/1.1 client over a QlTls session, enough for ES9+ (SGP.22 6.5): POSTs over one
+ * keep-alive connection, Content-Length and chunked answers, a size limit, timeouts and an
+ * HTTP CONNECT proxy. The response parser is a pure function over bytes (fuzzable).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#pragma once
+
+#include <glib-object.h>
+
+#include "ql-tls.h"
+
+G_BEGIN_DECLS
+
+#define QL_HTTP_DEFAULT_MAX_BODY   (4 * 1024 * 1024)
+#define QL_HTTP_MAX_LINE	   8192	 /* one status or header line */
+#define QL_HTTP_MAX_HEADER_BYTES   65536 /* all header lines of one response */
+#define QL_HTTP_DEFAULT_TOTAL_MS   120000
+
+typedef struct {
+	gchar *name;
+	gchar *value;
+} QlHttpHeader;
+
+typedef struct {
+	guint status;
+	gchar *reason;
+	GPtrArray *headers; /* of QlHttpHeader, in arrival order */
+	GBytes *body;
+	gboolean keep_alive; /* the server lets us send another request on this connection */
+} QlHttpResponse;
+
+void ql_http_response_free(QlHttpResponse *response);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlHttpResponse, ql_http_response_free)
+/* The first header called @name (case-insensitive), or NULL. */
+const gchar *ql_http_response_get_header(const QlHttpResponse *response, const gchar *name);
+
+/* Incremental response parser: no I/O, no globals. */
+typedef struct _QlHttpParser QlHttpParser;
+QlHttpParser *ql_http_parser_new(gsize max_body);
+void ql_http_parser_free(QlHttpParser *parser);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlHttpParser, ql_http_parser_free)
+/* Takes bytes until the response is complete; *@consumed says how many were used (the rest
+ * belongs to whatever follows). FALSE with QL_ERROR_HTTP on malformed input. */
+gboolean ql_http_parser_feed(QlHttpParser *parser, const guint8 *data, gsize len,
+			     gsize *consumed, GError **error);
+/* The peer closed the stream: completes a body delimited by the close, else an error. */
+gboolean ql_http_parser_finish(QlHttpParser *parser, GError **error);
+gboolean ql_http_parser_is_done(QlHttpParser *parser);
+/* Total bytes fed so far. */
+gsize ql_http_parser_get_received(QlHttpParser *parser);
+/* The parsed response once done, else NULL. */
+QlHttpResponse *ql_http_parser_steal_response(QlHttpParser *parser);
+/* One-shot: @data must hold exactly one full response (then EOF). */
+QlHttpResponse *ql_http_parse_response(const guint8 *data, gsize len, gsize max_body,
+				       GError **error);
+
+/* The proxy URL for @host from @envp (https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY,
+ * minus no_proxy / NO_PROXY), or NULL for a direct connection. */
+gchar *ql_http_proxy_from_env(const gchar *const *envp, const gchar *host);
+/* Whether a no_proxy list ("a.com,.b.org,10.0.0.1,*") covers @host. */
+gboolean ql_http_no_proxy_matches(const gchar *no_proxy, const gchar *host);
+
+#define QL_TYPE_HTTP (ql_http_get_type())
+G_DECLARE_FINAL_TYPE(QlHttp, ql_http, QL, HTTP, GObject)
+
+/* @tls is referenced; its timeout also bounds each connect, read and write. */
+QlHttp *ql_http_new(QlTls *tls);
+QlTls *ql_http_get_tls(QlHttp *self);
+void ql_http_set_max_body(QlHttp *self, gsize max_body);
+/* Connect / per-read / per-write timeout (sets the QlTls one too). */
+void ql_http_set_timeout(QlHttp *self, guint timeout_ms);
+/* Upper bound for one whole request and its response; 0 = none. */
+void ql_http_set_total_timeout(QlHttp *self, guint timeout_ms);
+/* NULL: from the environment (the default); "": never; else "http://host:port". */
+void ql_http_set_proxy(QlHttp *self, const gchar *proxy_url);
+
+/* POSTs @body to @url ("https://host[:port]/path"). @headers: extra "Name: value" lines (the
+ * ES9+ X-Admin-Protocol etc.), NULL-terminated, may be NULL. Any status is a response; only
+ * transport and framing problems are errors. */
+QlHttpResponse *ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers,
+			     const gchar *content_type, GBytes *body, GError **error);
+void ql_http_close(QlHttp *self);
+guint ql_http_get_request_count(QlHttp *self);
+/* TCP connections opened (each with one TLS handshake). */
+guint ql_http_get_connection_count(QlHttp *self);
+
+G_END_DECLS

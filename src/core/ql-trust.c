@@ -1,0 +1,709 @@
+/*
+ * The trust decision. See ql-trust.h.
+ *
+ * GnuTLS checks the chain (signatures, basic constraints, key usage, unknown critical
+ * extensions) with its time checks off; validity, revocation, role, host and pins are then
+ * checked here one by one so each refusal gets its own reason and words.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "quantra-l/ql-error.h"
+#include "ql-trust.h"
+
+#define QL_TRUST_MAX_DEPTH 8
+
+typedef struct {
+	gnutls_x509_crt_t crt;
+	GBytes *ski; /* may be NULL */
+	gboolean admin;
+} QlTrustAnchor;
+
+struct _QlTrust {
+	GObject parent_instance;
+	GPtrArray *anchors;	  /* of QlTrustAnchor */
+	GPtrArray *allowed_kids;  /* of GBytes, NULL = every anchor */
+	GHashTable *pins;	  /* lower-case host -> GPtrArray of GBytes */
+	gchar *crl_dir;
+	gboolean use_system_store;
+	gint64 now;
+};
+
+G_DEFINE_TYPE(QlTrust, ql_trust, G_TYPE_OBJECT)
+
+static const gchar *const ql_trust_failure_nicks[] = {
+    "ok",	       "no-certificate", "bad-chain",	 "unknown-ci",	  "bad-signature",
+    "expired",	       "not-yet-valid",	 "revoked",	 "wrong-role",	  "wrong-host",
+    "pin-mismatch",    "weak-protocol",	 "client-certificate-required",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(ql_trust_failure_nicks) == QL_TRUST_FAILURE_LAST);
+
+const gchar *
+ql_trust_failure_to_string(QlTrustFailure failure)
+{
+	if ((guint)failure >= QL_TRUST_FAILURE_LAST)
+		return "unknown";
+	return ql_trust_failure_nicks[failure];
+}
+
+QlTrustFailure
+ql_trust_failure_from_error(const GError *error)
+{
+	if (error == NULL || !g_error_matches(error, QL_ERROR, QL_ERROR_TLS))
+		return QL_TRUST_OK;
+	for (guint i = 1; i < QL_TRUST_FAILURE_LAST; i++) {
+		g_autofree gchar *tag = g_strdup_printf("[%s]", ql_trust_failure_nicks[i]);
+		if (strstr(error->message, tag) != NULL)
+			return (QlTrustFailure)i;
+	}
+	return QL_TRUST_OK;
+}
+
+void
+ql_trust_set_error(GError **error, QlTrustFailure failure, const gchar *format, ...)
+{
+	va_list args;
+	g_autofree gchar *msg = NULL;
+
+	va_start(args, format);
+	msg = g_strdup_vprintf(format, args);
+	va_end(args);
+	g_set_error(error, QL_ERROR, QL_ERROR_TLS, "certificate refused [%s]: %s",
+		    ql_trust_failure_to_string(failure), msg);
+}
+
+/* sets both the reason and the error; always returns FALSE */
+static gboolean G_GNUC_PRINTF(4, 5)
+ql_trust_refuse(QlTrustFailure *out, GError **error, QlTrustFailure failure, const gchar *format,
+		...)
+{
+	va_list args;
+	g_autofree gchar *msg = NULL;
+
+	va_start(args, format);
+	msg = g_strdup_vprintf(format, args);
+	va_end(args);
+	if (out != NULL)
+		*out = failure;
+	if (failure == QL_TRUST_FAILURE_WEAK_PROTOCOL ||
+	    failure == QL_TRUST_FAILURE_CLIENT_CERT_REQUIRED)
+		g_set_error(error, QL_ERROR, QL_ERROR_TLS, "TLS refused [%s]: %s",
+			    ql_trust_failure_to_string(failure), msg);
+	else
+		ql_trust_set_error(error, failure, "%s", msg);
+	return FALSE;
+}
+
+static void
+ql_trust_anchor_free(QlTrustAnchor *anchor)
+{
+	gnutls_x509_crt_deinit(anchor->crt);
+	if (anchor->ski != NULL)
+		g_bytes_unref(anchor->ski);
+	g_free(anchor);
+}
+
+static void
+ql_trust_finalize(GObject *object)
+{
+	QlTrust *self = QL_TRUST(object);
+	g_ptr_array_unref(self->anchors);
+	if (self->allowed_kids != NULL)
+		g_ptr_array_unref(self->allowed_kids);
+	g_hash_table_unref(self->pins);
+	g_free(self->crl_dir);
+	G_OBJECT_CLASS(ql_trust_parent_class)->finalize(object);
+}
+
+static void
+ql_trust_class_init(QlTrustClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = ql_trust_finalize;
+}
+
+static void
+ql_trust_init(QlTrust *self)
+{
+	self->anchors = g_ptr_array_new_with_free_func((GDestroyNotify)ql_trust_anchor_free);
+	self->pins = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					   (GDestroyNotify)g_ptr_array_unref);
+}
+
+QlTrust *
+ql_trust_new(void)
+{
+	return g_object_new(QL_TYPE_TRUST, NULL);
+}
+
+gboolean
+ql_trust_add_anchor(QlTrust *self, gnutls_x509_crt_t crt, gboolean admin, GError **error)
+{
+	QlTrustAnchor *anchor;
+	gnutls_x509_crt_t copy;
+
+	g_return_val_if_fail(QL_IS_TRUST(self), FALSE);
+	copy = ql_pki_crt_copy(crt, error);
+	if (copy == NULL)
+		return FALSE;
+	anchor = g_new0(QlTrustAnchor, 1);
+	anchor->crt = copy;
+	anchor->ski = ql_pki_subject_key_id(copy, NULL);
+	anchor->admin = admin;
+	g_ptr_array_add(self->anchors, anchor);
+	return TRUE;
+}
+
+gboolean
+ql_trust_add_anchor_file(QlTrust *self, const gchar *path, gboolean admin, GError **error)
+{
+	g_autoptr(GPtrArray) crts = ql_pki_load_bundle(path, error);
+	if (crts == NULL)
+		return FALSE;
+	for (guint i = 0; i < crts->len; i++) {
+		if (!ql_trust_add_anchor(self, g_ptr_array_index(crts, i), admin, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+guint
+ql_trust_get_anchor_count(QlTrust *self)
+{
+	g_return_val_if_fail(QL_IS_TRUST(self), 0);
+	return self->anchors->len;
+}
+
+void
+ql_trust_set_allowed_ci_key_ids(QlTrust *self, GPtrArray *key_ids)
+{
+	g_return_if_fail(QL_IS_TRUST(self));
+	g_clear_pointer(&self->allowed_kids, g_ptr_array_unref);
+	if (key_ids == NULL)
+		return;
+	self->allowed_kids = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	for (guint i = 0; i < key_ids->len; i++)
+		g_ptr_array_add(self->allowed_kids, g_bytes_ref(g_ptr_array_index(key_ids, i)));
+}
+
+void
+ql_trust_set_use_system_store(QlTrust *self, gboolean use_system_store)
+{
+	g_return_if_fail(QL_IS_TRUST(self));
+	self->use_system_store = use_system_store;
+}
+
+void
+ql_trust_set_crl_dir(QlTrust *self, const gchar *crl_dir)
+{
+	g_return_if_fail(QL_IS_TRUST(self));
+	g_free(self->crl_dir);
+	self->crl_dir = g_strdup(crl_dir);
+}
+
+void
+ql_trust_set_now(QlTrust *self, gint64 now)
+{
+	g_return_if_fail(QL_IS_TRUST(self));
+	self->now = now;
+}
+
+static GBytes *
+ql_trust_parse_pin(const gchar *pin)
+{
+	g_autofree guchar *raw = NULL;
+	gsize len = 0;
+	const gchar *b64 = NULL;
+
+	if (g_str_has_prefix(pin, "sha256//"))
+		b64 = pin + strlen("sha256//");
+	else if (g_str_has_prefix(pin, "pin-sha256:"))
+		b64 = pin + strlen("pin-sha256:");
+	if (b64 != NULL) {
+		/* g_base64_decode() silently skips junk, so check the alphabet first */
+		for (const gchar *p = b64; *p != '\0'; p++) {
+			if (!g_ascii_isalnum(*p) && *p != '+' && *p != '/' && *p != '=')
+				return NULL;
+		}
+		raw = g_base64_decode(b64, &len);
+	} else if (strlen(pin) == 64) {
+		raw = g_malloc(32);
+		len = 32;
+		for (guint i = 0; i < 32; i++) {
+			gint hi = g_ascii_xdigit_value(pin[2 * i]);
+			gint lo = g_ascii_xdigit_value(pin[2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				return NULL;
+			raw[i] = (guchar)(hi << 4 | lo);
+		}
+	}
+	if (raw == NULL || len != 32)
+		return NULL;
+	return g_bytes_new(raw, len);
+}
+
+gboolean
+ql_trust_add_pin(QlTrust *self, const gchar *host, const gchar *pin, GError **error)
+{
+	GPtrArray *pins;
+	GBytes *hash;
+	g_autofree gchar *key = NULL;
+
+	g_return_val_if_fail(QL_IS_TRUST(self), FALSE);
+	hash = ql_trust_parse_pin(pin);
+	if (hash == NULL || host == NULL || host[0] == '\0') {
+		if (hash != NULL)
+			g_bytes_unref(hash);
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "pin for '%s' is not a SHA-256 SPKI hash (sha256//BASE64, "
+			    "pin-sha256:BASE64 or 64 hex digits)",
+			    host != NULL ? host : "(no host)");
+		return FALSE;
+	}
+	key = g_ascii_strdown(host, -1);
+	pins = g_hash_table_lookup(self->pins, key);
+	if (pins == NULL) {
+		pins = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+		g_hash_table_insert(self->pins, g_steal_pointer(&key), pins);
+	}
+	g_ptr_array_add(pins, hash);
+	return TRUE;
+}
+
+static gboolean
+ql_trust_anchor_usable(QlTrust *self, QlTrustAnchor *anchor)
+{
+	if (anchor->admin || self->allowed_kids == NULL)
+		return TRUE;
+	if (anchor->ski == NULL)
+		return FALSE;
+	for (guint i = 0; i < self->allowed_kids->len; i++) {
+		if (g_bytes_equal(anchor->ski, g_ptr_array_index(self->allowed_kids, i)))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static gchar *
+ql_trust_crt_name(gnutls_x509_crt_t crt)
+{
+	gnutls_datum_t dn = {NULL, 0};
+	gchar *out;
+	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) < 0)
+		return g_strdup("(unnamed certificate)");
+	out = g_strndup((const gchar *)dn.data, dn.size);
+	gnutls_free(dn.data);
+	return out;
+}
+
+static gchar *
+ql_trust_format_time(gint64 t)
+{
+	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
+	if (dt == NULL)
+		return g_strdup_printf("@%" G_GINT64_FORMAT, t);
+	return g_date_time_format(dt, "%Y-%m-%d %H:%M:%S UTC");
+}
+
+/* a trust list holding @all anchors, or only the usable ones */
+static gnutls_x509_trust_list_t
+ql_trust_build_list(QlTrust *self, gboolean all, gboolean with_system)
+{
+	gnutls_x509_trust_list_t tl = NULL;
+	g_autofree gnutls_x509_crt_t *cas = NULL;
+	guint n = 0;
+
+	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
+		return NULL;
+	cas = g_new0(gnutls_x509_crt_t, self->anchors->len + 1);
+	for (guint i = 0; i < self->anchors->len; i++) {
+		QlTrustAnchor *anchor = g_ptr_array_index(self->anchors, i);
+		gnutls_x509_crt_t copy;
+		if (!all && !ql_trust_anchor_usable(self, anchor))
+			continue;
+		copy = ql_pki_crt_copy(anchor->crt, NULL);
+		if (copy != NULL)
+			cas[n++] = copy;
+	}
+	/* the list takes ownership of the copies */
+	if (n > 0 && gnutls_x509_trust_list_add_cas(tl, cas, n, 0) < 0) {
+		for (guint i = 0; i < n; i++)
+			gnutls_x509_crt_deinit(cas[i]);
+	}
+	if (with_system) {
+		gint rc = gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
+		if (rc < 0)
+			g_debug("system trust store unavailable: %s", gnutls_strerror(rc));
+	}
+	return tl;
+}
+
+static void
+ql_trust_list_free(gnutls_x509_trust_list_t tl)
+{
+	gnutls_x509_trust_list_deinit(tl, 1);
+}
+
+static GPtrArray *
+ql_trust_load_crls(QlTrust *self)
+{
+	GPtrArray *crls = g_ptr_array_new_with_free_func((GDestroyNotify)gnutls_x509_crl_deinit);
+	g_autoptr(GDir) dir = NULL;
+	const gchar *name;
+
+	if (self->crl_dir == NULL)
+		return crls;
+	dir = g_dir_open(self->crl_dir, 0, NULL);
+	if (dir == NULL)
+		return crls;
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *path = g_build_filename(self->crl_dir, name, NULL);
+		g_autofree gchar *data = NULL;
+		gsize len = 0;
+		gnutls_x509_crl_t *list = NULL;
+		unsigned int n = 0;
+		gnutls_datum_t d;
+		gboolean pem;
+
+		if (!g_file_test(path, G_FILE_TEST_IS_REGULAR))
+			continue;
+		if (!g_file_get_contents(path, &data, &len, NULL) || len > G_MAXUINT)
+			continue;
+		d.data = (unsigned char *)data;
+		d.size = len;
+		pem = g_strstr_len(data, MIN(len, 4096), "-----BEGIN") != NULL;
+		if (gnutls_x509_crl_list_import2(&list, &n, &d,
+						 pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER,
+						 0) < 0) {
+			g_debug("ignoring %s: not a CRL", path);
+			continue;
+		}
+		for (guint i = 0; i < n; i++)
+			g_ptr_array_add(crls, list[i]);
+		gnutls_free(list);
+	}
+	return crls;
+}
+
+/* issuer of @crt among @chain (not @crt itself); NULL when none */
+static gnutls_x509_crt_t
+ql_trust_find_in_chain(gnutls_x509_crt_t crt, gnutls_x509_crt_t *chain, guint chain_len)
+{
+	for (guint i = 0; i < chain_len; i++) {
+		unsigned int status = 0;
+		if (chain[i] == crt || gnutls_x509_crt_equals(chain[i], crt))
+			continue;
+		if (!gnutls_x509_crt_check_issuer(crt, chain[i]))
+			continue;
+		if (gnutls_x509_crt_verify(crt, &chain[i], 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS,
+					   &status) == 0 &&
+		    status == 0)
+			return chain[i];
+	}
+	return NULL;
+}
+
+/* The verified path leaf..anchor: @path gets borrowed chain certificates, @anchor_out a copy
+ * of the anchor. GnuTLS already checked signatures; this only finds which certs were used. */
+static gboolean
+ql_trust_build_path(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t *chain, guint chain_len,
+		    GPtrArray *path, gnutls_x509_crt_t *anchor_out)
+{
+	gnutls_x509_crt_t cur = chain[0];
+
+	for (guint depth = 0; depth < QL_TRUST_MAX_DEPTH; depth++) {
+		gnutls_x509_crt_t issuer = NULL;
+		gnutls_x509_crt_t next;
+
+		g_ptr_array_add(path, cur);
+		if (gnutls_x509_trust_list_get_issuer(tl, cur, &issuer, GNUTLS_TL_GET_COPY) == 0) {
+			unsigned int status = 0;
+			if (gnutls_x509_crt_verify(cur, &issuer, 1,
+						   GNUTLS_VERIFY_DISABLE_TIME_CHECKS,
+						   &status) == 0 &&
+			    status == 0) {
+				/* a root the server sent is the anchor itself: keep it once
+				 * (unless the chain is only the anchor, e.g. a CI check) */
+				if (path->len > 1 && gnutls_x509_crt_equals(cur, issuer))
+					g_ptr_array_remove_index(path, path->len - 1);
+				*anchor_out = issuer;
+				return TRUE;
+			}
+			gnutls_x509_crt_deinit(issuer);
+		}
+		next = ql_trust_find_in_chain(cur, chain, chain_len);
+		if (next == NULL)
+			return FALSE;
+		cur = next;
+	}
+	return FALSE;
+}
+
+static gboolean
+ql_trust_check_time(QlTrust *self, gnutls_x509_crt_t crt, gboolean is_anchor, gint64 now,
+		    QlTrustFailure *failure, GError **error)
+{
+	gint64 not_before = gnutls_x509_crt_get_activation_time(crt);
+	gint64 not_after = gnutls_x509_crt_get_expiration_time(crt);
+	g_autofree gchar *name = NULL;
+
+	if (now < not_before) {
+		g_autofree gchar *when = ql_trust_format_time(not_before);
+		name = ql_trust_crt_name(crt);
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_NOT_YET_VALID,
+				       "%s certificate '%s' is not valid before %s (check the "
+				       "system clock)",
+				       is_anchor ? "CI" : "the", name, when);
+	}
+	if (now > not_after) {
+		g_autofree gchar *when = ql_trust_format_time(not_after);
+		name = ql_trust_crt_name(crt);
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_EXPIRED,
+				       "%s certificate '%s' expired on %s", is_anchor ? "CI" : "the",
+				       name, when);
+	}
+	return TRUE;
+}
+
+/* @crt issued by @issuer: revoked by a CRL that @issuer signed? */
+static gboolean
+ql_trust_is_revoked(GPtrArray *crls, gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer)
+{
+	for (guint i = 0; i < crls->len; i++) {
+		gnutls_x509_crl_t crl = g_ptr_array_index(crls, i);
+		unsigned int status = 0;
+		/* a stale CRL still names revoked certificates, so its dates are not checked */
+		if (gnutls_x509_crl_verify(crl, &issuer, 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS,
+					   &status) < 0)
+			continue;
+		if ((status & (GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_NOT_FOUND |
+			       GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_CA)) != 0)
+			continue;
+		if (gnutls_x509_crt_check_revocation(crt, &crl, 1) == 1)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static gboolean
+ql_trust_check_chain_status(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_len,
+			    unsigned int status, QlTrustFailure *failure, GError **error)
+{
+	g_autofree gchar *leaf = ql_trust_crt_name(chain[0]);
+
+	if (status & GNUTLS_CERT_SIGNER_NOT_FOUND) {
+		gnutls_x509_trust_list_t all = ql_trust_build_list(self, TRUE, FALSE);
+		unsigned int all_status = 0xffff;
+		g_autofree gchar *issuer = NULL;
+		gnutls_datum_t dn = {NULL, 0};
+
+		/* name the CI the eUICC would not accept, if an excluded anchor is the issuer */
+		if (all != NULL) {
+			gnutls_x509_trust_list_verify_crt2(
+				all, chain, chain_len, NULL, 0,
+				GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
+					GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
+				&all_status, NULL);
+			ql_trust_list_free(all);
+		}
+		if (gnutls_x509_crt_get_issuer_dn3(chain[chain_len - 1], &dn, 0) >= 0) {
+			issuer = g_strndup((const gchar *)dn.data, dn.size);
+			gnutls_free(dn.data);
+		}
+		if (all_status == 0)
+			return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_UNKNOWN_CI,
+					       "'%s' chains to CI '%s', which is not one this "
+					       "eUICC accepts (euiccCiPKIdListForVerification)",
+					       leaf, issuer != NULL ? issuer : "?");
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_UNKNOWN_CI,
+				       "'%s' does not chain to a trusted CI (issuer '%s')", leaf,
+				       issuer != NULL ? issuer : "?");
+	}
+	if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_SIGNATURE,
+				       "a signature in the chain of '%s' does not verify", leaf);
+	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_SIGNATURE,
+				       "the chain of '%s' uses an insecure signature algorithm",
+				       leaf);
+	if (status & GNUTLS_CERT_REVOKED)
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_REVOKED,
+				       "'%s' or its issuer is revoked", leaf);
+	if (status & GNUTLS_CERT_SIGNER_NOT_CA)
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_CHAIN,
+				       "an issuer in the chain of '%s' is not a CA", leaf);
+	if (status & GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_CHAIN,
+				       "the chain of '%s' breaks its issuer's constraints", leaf);
+	return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_CHAIN,
+			       "the chain of '%s' is not valid (GnuTLS status 0x%x)", leaf, status);
+}
+
+static gboolean
+ql_trust_check_pins(QlTrust *self, const gchar *host, GPtrArray *path,
+		    gnutls_x509_crt_t anchor, QlTrustFailure *failure, GError **error)
+{
+	g_autofree gchar *key = NULL;
+	GPtrArray *pins;
+
+	if (host == NULL)
+		return TRUE;
+	key = g_ascii_strdown(host, -1);
+	pins = g_hash_table_lookup(self->pins, key);
+	if (pins == NULL)
+		return TRUE;
+	for (guint i = 0; i <= path->len; i++) {
+		gnutls_x509_crt_t crt = i < path->len ? g_ptr_array_index(path, i) : anchor;
+		g_autoptr(GBytes) spki = ql_pki_spki_sha256(crt, NULL);
+		if (spki == NULL)
+			continue;
+		for (guint j = 0; j < pins->len; j++) {
+			if (g_bytes_equal(spki, g_ptr_array_index(pins, j)))
+				return TRUE;
+		}
+	}
+	{
+		g_autoptr(GBytes) leaf_spki = ql_pki_spki_sha256(g_ptr_array_index(path, 0), NULL);
+		g_autofree gchar *b64 = NULL;
+		if (leaf_spki != NULL)
+			b64 = g_base64_encode(g_bytes_get_data(leaf_spki, NULL),
+					      g_bytes_get_size(leaf_spki));
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_PIN_MISMATCH,
+				       "no key in the chain of %s matches its configured pins "
+				       "(server key sha256//%s)",
+				       host, b64 != NULL ? b64 : "?");
+	}
+}
+
+gboolean
+ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_len,
+			   const gchar *host, QlCertRole role, QlTrustFailure *failure,
+			   GError **error)
+{
+	g_autoptr(GPtrArray) path = g_ptr_array_new();
+	g_autoptr(GPtrArray) crls = NULL;
+	g_auto(gnutls_x509_crt_t) anchor = NULL;
+	gnutls_x509_trust_list_t tl;
+	unsigned int status = 0;
+	gint64 now;
+	gint rc;
+	gboolean ok;
+
+	g_return_val_if_fail(QL_IS_TRUST(self), FALSE);
+	if (failure != NULL)
+		*failure = QL_TRUST_OK;
+	if (chain == NULL || chain_len == 0)
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_NO_CERTIFICATE,
+				       "no certificate was presented");
+	if (chain_len > 16)
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_CHAIN,
+				       "a chain of %u certificates is too long", chain_len);
+	now = self->now != 0 ? self->now : g_get_real_time() / G_USEC_PER_SEC;
+
+	/* 1. the chain builds to a usable anchor, signatures and constraints hold */
+	tl = ql_trust_build_list(self, FALSE, self->use_system_store);
+	if (tl == NULL)
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_CHAIN,
+				       "cannot set up the trust list");
+	rc = gnutls_x509_trust_list_verify_crt2(tl, chain, chain_len, NULL, 0,
+						GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
+							GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
+						&status, NULL);
+	if (rc < 0) {
+		ql_trust_list_free(tl);
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_CHAIN,
+				       "the chain cannot be checked: %s", gnutls_strerror(rc));
+	}
+	if (status != 0) {
+		ql_trust_list_free(tl);
+		return ql_trust_check_chain_status(self, chain, chain_len, status, failure, error);
+	}
+	ok = ql_trust_build_path(tl, chain, chain_len, path, &anchor);
+	ql_trust_list_free(tl);
+	if (!ok || path->len == 0)
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_CHAIN,
+				       "the verified chain cannot be followed to its anchor");
+
+	/* 2. validity of every certificate, anchor included, against our clock */
+	for (guint i = 0; i < path->len; i++) {
+		if (!ql_trust_check_time(self, g_ptr_array_index(path, i), FALSE, now, failure,
+					 error))
+			return FALSE;
+	}
+	if (!ql_trust_check_time(self, anchor, TRUE, now, failure, error))
+		return FALSE;
+
+	/* 3. revocation: each certificate against CRLs its own issuer signed */
+	crls = ql_trust_load_crls(self);
+	for (guint i = 0; i < path->len && crls->len > 0; i++) {
+		gnutls_x509_crt_t crt = g_ptr_array_index(path, i);
+		gnutls_x509_crt_t issuer = i + 1 < path->len ? g_ptr_array_index(path, i + 1)
+							     : anchor;
+		if (ql_trust_is_revoked(crls, crt, issuer)) {
+			g_autofree gchar *name = ql_trust_crt_name(crt);
+			return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_REVOKED,
+					       "certificate '%s' is revoked by its issuer's CRL",
+					       name);
+		}
+	}
+
+	/* 4. role: a GSMA CI vouches only for the role its policy OID names (SGP.22 4.5.2) */
+	if (role != QL_CERT_ROLE_NONE && ql_pki_cert_role(anchor) == QL_CERT_ROLE_CI) {
+		QlCertRole got = ql_pki_cert_role(g_ptr_array_index(path, 0));
+		if (got != role) {
+			g_autofree gchar *name = ql_trust_crt_name(g_ptr_array_index(path, 0));
+			return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_WRONG_ROLE,
+					       "'%s' is a %s certificate (policy %s), a %s "
+					       "certificate (%s) is needed here",
+					       name, ql_pki_role_name(got),
+					       got == QL_CERT_ROLE_NONE ? "none"
+									: ql_pki_role_oid(got),
+					       ql_pki_role_name(role), ql_pki_role_oid(role));
+		}
+	}
+
+	/* 5. host name (dNSName, or iPAddress for an IP literal) */
+	if (host != NULL &&
+	    !gnutls_x509_crt_check_hostname2(g_ptr_array_index(path, 0), host, 0)) {
+		g_autofree gchar *name = ql_trust_crt_name(g_ptr_array_index(path, 0));
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_WRONG_HOST,
+				       "the certificate '%s' is not valid for host %s", name, host);
+	}
+
+	/* 6. pins */
+	if (!ql_trust_check_pins(self, host, path, anchor, failure, error))
+		return FALSE;
+	return TRUE;
+}
+
+gboolean
+ql_trust_verify_chain(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_len,
+		      const gchar *host, QlCertRole role, GError **error)
+{
+	return ql_trust_verify_chain_full(self, chain, chain_len, host, role, NULL, error);
+}
+
+gboolean
+ql_trust_verify_der_chain(QlTrust *self, GPtrArray *der_chain, const gchar *host,
+			  QlCertRole role, GError **error)
+{
+	g_autoptr(GPtrArray) crts =
+		g_ptr_array_new_with_free_func((GDestroyNotify)gnutls_x509_crt_deinit);
+
+	for (guint i = 0; der_chain != NULL && i < der_chain->len; i++) {
+		GBytes *der = g_ptr_array_index(der_chain, i);
+		gnutls_x509_crt_t crt = ql_pki_crt_from_bytes(g_bytes_get_data(der, NULL),
+							      g_bytes_get_size(der), NULL);
+		if (crt == NULL) {
+			ql_trust_set_error(error, QL_TRUST_FAILURE_BAD_CHAIN,
+					   "certificate %u of the chain is not valid X.509", i);
+			return FALSE;
+		}
+		g_ptr_array_add(crts, crt);
+	}
+	return ql_trust_verify_chain(self, (gnutls_x509_crt_t *)crts->pdata, crts->len, host,
+				     role, error);
+}
