@@ -13,8 +13,14 @@
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
+#include <termios.h>
+#include <unistd.h>
+
+#include "ql-config.h"
 #include "ql-device.h"
+#include "ql-download.h"
 #include "ql-es10.h"
+#include "ql-qr.h"
 #include "ql-tlv.h"
 
 /* Exit codes, documented in the README */
@@ -41,6 +47,27 @@ typedef struct {
 	gboolean no_refresh;
 	gchar **reset_options;
 	gchar **args;
+	/* download */
+	gchar *activation_code; /* secret */
+	gchar *qr;
+	gchar *smdp;
+	gchar *matching_id; /* secret */
+	gchar *confirmation_code; /* secret */
+	gchar *event;
+	gchar *smds;
+	gchar *nickname;
+	gchar *carrier;
+	gchar *plan;
+	gboolean secure;
+	gchar **trust_anchors;
+	gchar *crl_dir;
+	gchar **pins;
+	gchar *client_cert;
+	gchar *client_key;
+	gboolean system_store;
+	gint timeout;
+	gchar *config;
+	gchar *carriers;
 	JsonBuilder *out; /* --json result */
 } QlCli;
 
@@ -479,6 +506,396 @@ ql_cli_notification_remove(QlCli *cli, QlChannel *ch, gchar **args, GError **err
 	return TRUE;
 }
 
+/* ---- downloads ---- */
+
+/* Reads a secret from the terminal without echo. */
+static gchar *
+ql_cli_ask_secret(const gchar *prompt)
+{
+	FILE *tty = fopen("/dev/tty", "r+");
+	struct termios old, quiet;
+	gchar buf[128] = {0};
+	gboolean restore = FALSE;
+
+	if (tty == NULL)
+		return NULL;
+	fputs(prompt, tty);
+	fflush(tty);
+	if (tcgetattr(fileno(tty), &old) == 0) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		restore = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
+	}
+	if (fgets(buf, sizeof(buf), tty) == NULL)
+		buf[0] = '\0';
+	if (restore)
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	g_strchomp(buf);
+	{
+		gchar *out = g_strdup(buf);
+		memset(buf, 0, sizeof(buf));
+		return out;
+	}
+}
+
+static gchar *
+ql_cli_ask_confirmation_code(gpointer user_data)
+{
+	QlCli *cli = user_data;
+	if (cli->json || !isatty(STDIN_FILENO))
+		return NULL; /* no prompts for scripts */
+	return ql_cli_ask_secret(_("Confirmation code: "));
+}
+
+static void
+ql_cli_progress(QlDownloadStep step, guint percent, gpointer user_data)
+{
+	QlCli *cli = user_data;
+	if (cli->json || !isatty(STDERR_FILENO))
+		return;
+	g_printerr("\r[%3u%%] %-40s", percent, ql_download_step_to_string(step));
+	if (step == QL_DOWNLOAD_STEP_DONE)
+		g_printerr("\n");
+}
+
+/* The download options: the config file first, the command line over it. */
+static gboolean
+ql_cli_download_options(QlCli *cli, QlConfig **cfg_out, QlDownloadOptions *opts,
+			const gchar *host, GError **error)
+{
+	g_autoptr(QlConfig) cfg = ql_config_load(cli->config, error);
+	gchar **mtls;
+
+	if (cfg == NULL)
+		return FALSE;
+	memset(opts, 0, sizeof(*opts));
+	opts->policy = cli->secure ? QL_TLS_POLICY_STRICT : cfg->policy;
+	for (guint i = 0; cli->trust_anchors != NULL && cli->trust_anchors[i] != NULL; i++)
+		g_ptr_array_add(cfg->trust_anchor_files, g_strdup(cli->trust_anchors[i]));
+	opts->trust_anchor_files = cfg->trust_anchor_files;
+	opts->use_system_store = cli->system_store || cfg->use_system_store;
+	opts->crl_dir = cli->crl_dir != NULL ? cli->crl_dir : cfg->crl_dir;
+	for (guint i = 0; cli->pins != NULL && cli->pins[i] != NULL; i++)
+		g_ptr_array_add(cfg->pins, g_strdup(cli->pins[i]));
+	opts->pins = cfg->pins;
+	mtls = host != NULL ? g_hash_table_lookup(cfg->client_certs, host) : NULL;
+	if (cli->client_cert != NULL) {
+		opts->client_cert = cli->client_cert;
+		opts->client_key = cli->client_key;
+	} else if (mtls != NULL) {
+		opts->client_cert = mtls[0];
+		opts->client_key = mtls[1];
+	}
+	if (cli->timeout < 0) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("--timeout takes a number of seconds"));
+		return FALSE;
+	}
+	opts->timeout_ms = cli->timeout > 0 ? (guint)cli->timeout * 1000 : cfg->timeout_ms;
+	opts->confirmation_code = cli->confirmation_code;
+	opts->ask_confirmation_code = ql_cli_ask_confirmation_code;
+	opts->progress = ql_cli_progress;
+	opts->user_data = cli;
+	*cfg_out = g_steal_pointer(&cfg);
+	return TRUE;
+}
+
+/* Exactly one source of an activation code, turned into one. */
+static QlActivationCode *
+ql_cli_activation_code(QlCli *cli, GError **error)
+{
+	guint sources = (cli->activation_code != NULL) + (cli->qr != NULL) + (cli->smdp != NULL) +
+			(cli->carrier != NULL);
+	g_autofree gchar *text = NULL;
+	QlActivationCode *ac;
+
+	if (sources != 1) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("give one of --activation-code CODE, --qr IMAGE, --smdp "
+				      "ADDRESS [--matching-id ID] or --carrier NAME"));
+		return NULL;
+	}
+	if (cli->carrier != NULL) {
+		g_autofree gchar *address = ql_config_carrier_address(cli->carriers, cli->carrier,
+								      error);
+		if (address == NULL)
+			return NULL;
+		ac = g_new0(QlActivationCode, 1);
+		ac->smdp_address = g_steal_pointer(&address);
+		ac->matching_id = g_strdup(cli->matching_id != NULL ? cli->matching_id : "");
+		return ac;
+	}
+	if (cli->smdp != NULL) {
+		if (!ql_activation_check_address(cli->smdp, error))
+			return NULL;
+		ac = g_new0(QlActivationCode, 1);
+		ac->smdp_address = g_strdup(cli->smdp);
+		ac->matching_id = g_strdup(cli->matching_id != NULL ? cli->matching_id : "");
+		return ac;
+	}
+	if (cli->qr != NULL) {
+		text = ql_qr_decode_file(cli->qr, error);
+		if (text == NULL)
+			return NULL;
+		ac = ql_activation_code_parse(text, error);
+		memset(text, 0, strlen(text));
+		return ac;
+	}
+	return ql_activation_code_parse(cli->activation_code, error);
+}
+
+static void
+ql_cli_report(QlCli *cli, const QlDownloadReport *r)
+{
+	if (cli->json) {
+		JsonBuilder *b = cli->out;
+		ql_cli_json_string(b, "result", "ok");
+		ql_cli_json_string(b, "iccid", r->iccid);
+		ql_cli_json_string(b, "name", r->profile_name);
+		ql_cli_json_string(b, "service_provider", r->service_provider);
+		ql_cli_json_string(b, "isdp_aid", r->isdp_aid);
+		ql_cli_json_string(b, "smdp_address", r->smdp_address);
+		ql_cli_json_string(b, "tls_version", r->tls_version);
+		ql_cli_json_string(b, "cipher_suite", r->cipher_suite);
+		ql_cli_json_string(b, "tls_policy", r->tls_policy);
+		ql_cli_json_string(b, "verified_ci", r->verified_ci);
+		json_builder_set_member_name(b, "pins_checked");
+		json_builder_add_boolean_value(b, r->pins_checked);
+		json_builder_set_member_name(b, "crl_checked");
+		json_builder_add_boolean_value(b, r->crl_checked);
+		json_builder_set_member_name(b, "client_cert_presented");
+		json_builder_add_boolean_value(b, r->client_cert_presented);
+		json_builder_set_member_name(b, "confirmation_code_used");
+		json_builder_add_boolean_value(b, r->confirmation_code_used);
+		json_builder_set_member_name(b, "notification_delivered");
+		json_builder_add_boolean_value(b, r->notification_delivered);
+		ql_cli_json_int(b, "notification_seq", r->notification_seq);
+		ql_cli_json_string(b, "notification_error", r->notification_error);
+		json_builder_set_member_name(b, "apdus");
+		json_builder_add_int_value(b, (gint64)r->apdus);
+		json_builder_set_member_name(b, "bytes_to_euicc");
+		json_builder_add_int_value(b, (gint64)r->bytes_to_euicc);
+		json_builder_set_member_name(b, "bytes_from_euicc");
+		json_builder_add_int_value(b, (gint64)r->bytes_from_euicc);
+		json_builder_set_member_name(b, "tls_handshakes");
+		json_builder_add_int_value(b, r->tls_handshakes);
+		json_builder_set_member_name(b, "http_requests");
+		json_builder_add_int_value(b, r->http_requests);
+		json_builder_set_member_name(b, "bpp_segments");
+		json_builder_add_int_value(b, r->bpp_segments);
+		json_builder_set_member_name(b, "bpp_bytes");
+		json_builder_add_int_value(b, (gint64)r->bpp_bytes);
+		return;
+	}
+	{
+		g_autofree gchar *tls = g_strdup_printf(_("%s, %s (policy %s, no fallback)"),
+							r->tls_version, r->cipher_suite,
+							r->tls_policy);
+		g_autofree gchar *chain = g_strdup_printf(
+			_("TLS, DPauth and DPpb chains verified to %s; validity, host and roles "
+			  "checked"),
+			r->verified_ci != NULL ? r->verified_ci : _("a trusted CI"));
+		g_autofree gchar *note = NULL;
+		g_autofree gchar *counters = g_strdup_printf(
+			_("%" G_GUINT64_FORMAT " APDUs, %" G_GUINT64_FORMAT
+			  " bytes to the eUICC, %u TLS handshake(s), %u HTTP requests, %u BPP "
+			  "segments"),
+			r->apdus, r->bytes_to_euicc, r->tls_handshakes, r->http_requests,
+			r->bpp_segments);
+		if (r->notification_delivered)
+			note = g_strdup_printf(_("delivered to %s and removed from the eUICC"),
+					       r->smdp_address);
+		else
+			note = g_strdup_printf(_("NOT delivered (%s); kept on the eUICC for "
+						 "`notification process`"),
+					       r->notification_error);
+		g_print("%s\n", _("Profile installed"));
+		ql_cli_kv(_("ICCID"), r->iccid);
+		ql_cli_kv(_("Name"), r->profile_name);
+		ql_cli_kv(_("Provider"), r->service_provider);
+		ql_cli_kv(_("SM-DP+"), r->smdp_address);
+		g_print("%s\n", _("Secure mode report"));
+		ql_cli_kv(_("TLS"), tls);
+		ql_cli_kv(_("Certificates"), chain);
+		ql_cli_kv(_("Pins"), r->pins_checked ? _("matched") : _("none configured"));
+		ql_cli_kv(_("CRL"), r->crl_checked ? _("checked, not revoked")
+						   : _("no CRL directory configured"));
+		ql_cli_kv(_("mTLS"), r->client_cert_presented ? _("client certificate presented")
+							      : _("not configured"));
+		ql_cli_kv(_("Confirmation code"),
+			  r->confirmation_code_used ? _("sent as hashCc only") : _("not needed"));
+		ql_cli_kv(_("Notification"), note);
+		ql_cli_kv(_("Counters"), counters);
+	}
+}
+
+static gboolean
+ql_cli_download_with(QlCli *cli, QlChannel *ch, QlActivationCode *ac, GError **error)
+{
+	g_autoptr(QlConfig) cfg = NULL;
+	g_autoptr(QlDownloadReport) report = NULL;
+	g_autofree gchar *host = NULL;
+	guint16 port = 0;
+	QlDownloadOptions opts;
+
+	if (!ql_activation_split_address(ac->smdp_address, &host, &port, error) ||
+	    !ql_cli_download_options(cli, &cfg, &opts, host, error))
+		return FALSE;
+	opts.nickname = cli->nickname != NULL ? cli->nickname : cli->plan;
+	report = ql_download_profile(ch, ac, &opts, error);
+	if (report == NULL)
+		return FALSE;
+	ql_cli_report(cli, report);
+	return TRUE;
+}
+
+static gboolean
+ql_cli_profile_download(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
+{
+	g_autoptr(QlActivationCode) ac = NULL;
+
+	if (cli->event != NULL) {
+		/* an event from `profile discover`: its SM-DP+, the event id as matching id */
+		const gchar *dollar = strchr(cli->event, '@');
+		if (dollar == NULL) {
+			g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+					    _("--event takes EVENT-ID@SMDP-ADDRESS as `profile "
+					      "discover` prints it"));
+			return FALSE;
+		}
+		ac = g_new0(QlActivationCode, 1);
+		ac->matching_id = g_strndup(cli->event, dollar - cli->event);
+		ac->smdp_address = g_strdup(dollar + 1);
+		if (!ql_activation_check_address(ac->smdp_address, error))
+			return FALSE;
+	} else {
+		ac = ql_cli_activation_code(cli, error);
+		if (ac == NULL)
+			return FALSE;
+	}
+	return ql_cli_download_with(cli, ch, ac, error);
+}
+
+static gboolean
+ql_cli_provision_esim(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
+{
+	g_autoptr(QlActivationCode) ac = NULL;
+
+	if (cli->carrier == NULL && cli->activation_code == NULL && cli->qr == NULL &&
+	    cli->smdp == NULL) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("provision-esim needs --carrier NAME (or an activation code)"));
+		return FALSE;
+	}
+	ac = ql_cli_activation_code(cli, error);
+	if (ac == NULL)
+		return FALSE;
+	return ql_cli_download_with(cli, ch, ac, error);
+}
+
+static gboolean
+ql_cli_profile_discover(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
+{
+	g_autoptr(QlConfig) cfg = NULL;
+	g_autoptr(GPtrArray) events = NULL;
+	g_autofree gchar *root_ds = NULL;
+	g_autofree gchar *host = NULL;
+	const gchar *smds = cli->smds;
+	guint16 port = 0;
+	QlDownloadOptions opts;
+
+	if (smds == NULL) {
+		if (!ql_es10_get_configured_addresses(ch, NULL, &root_ds, error))
+			return FALSE;
+		smds = root_ds != NULL && root_ds[0] != '\0' ? root_ds : "lpa.ds.gsma.com";
+	}
+	if (!ql_activation_check_address(smds, error) ||
+	    !ql_activation_split_address(smds, &host, &port, error) ||
+	    !ql_cli_download_options(cli, &cfg, &opts, host, error))
+		return FALSE;
+	events = ql_download_discover(ch, smds, &opts, error);
+	if (events == NULL)
+		return FALSE;
+	if (cli->json) {
+		json_builder_set_member_name(cli->out, "events");
+		json_builder_begin_array(cli->out);
+		for (guint i = 0; i < events->len; i++) {
+			QlEvent *e = g_ptr_array_index(events, i);
+			json_builder_begin_object(cli->out);
+			ql_cli_json_string(cli->out, "event_id", e->event_id);
+			ql_cli_json_string(cli->out, "smdp_address", e->rsp_server_address);
+			json_builder_end_object(cli->out);
+		}
+		json_builder_end_array(cli->out);
+		return TRUE;
+	}
+	if (events->len == 0) {
+		g_print(_("No profiles waiting at %s.\n"), smds);
+		return TRUE;
+	}
+	g_print(_("Profiles waiting (download one with `profile download --event ID@ADDRESS`):\n"));
+	for (guint i = 0; i < events->len; i++) {
+		QlEvent *e = g_ptr_array_index(events, i);
+		g_print("  %s@%s\n", e->event_id, e->rsp_server_address);
+	}
+	return TRUE;
+}
+
+static gboolean
+ql_cli_notification_process(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
+{
+	g_autoptr(QlConfig) cfg = NULL;
+	g_autoptr(GPtrArray) failures = g_ptr_array_new_with_free_func(g_free);
+	QlDownloadOptions opts;
+	gint64 seq = -1;
+	gint delivered;
+
+	if (cli->all == (args[0] != NULL)) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("give either a sequence number or --all"));
+		return FALSE;
+	}
+	if (args[0] != NULL) {
+		guint64 v = 0;
+		if (!g_ascii_string_to_unsigned(args[0], 10, 0, G_MAXINT32, &v, NULL)) {
+			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("'%s' is not a sequence number"), args[0]);
+			return FALSE;
+		}
+		seq = (gint64)v;
+	}
+	if (!ql_cli_download_options(cli, &cfg, &opts, NULL, error))
+		return FALSE;
+	delivered = ql_download_process_notifications(ch, seq, &opts, failures, error);
+	if (delivered < 0)
+		return FALSE;
+	if (cli->json) {
+		json_builder_set_member_name(cli->out, "delivered");
+		json_builder_add_int_value(cli->out, delivered);
+		json_builder_set_member_name(cli->out, "failed");
+		json_builder_begin_array(cli->out);
+		for (guint i = 0; i < failures->len; i++)
+			json_builder_add_string_value(cli->out, g_ptr_array_index(failures, i));
+		json_builder_end_array(cli->out);
+	} else {
+		g_print(g_dngettext(GETTEXT_PACKAGE, "Delivered %d notification\n",
+				    "Delivered %d notifications\n", (gulong)delivered),
+			delivered);
+		for (guint i = 0; i < failures->len; i++)
+			g_printerr(_("not delivered, kept on the eUICC: %s\n"),
+				   (const gchar *)g_ptr_array_index(failures, i));
+	}
+	if (failures->len > 0) {
+		g_set_error(error, QL_ERROR, QL_ERROR_HTTP,
+			    _("%u notification(s) could not be delivered and stay on the eUICC"),
+			    failures->len);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static const QlCliCommand ql_cli_commands[] = {
 	{"chip", "info", 0, 0, "", N_("EID, SGP.22 version, free memory, trusted CIs"),
 	 ql_cli_chip_info},
@@ -500,6 +917,18 @@ static const QlCliCommand ql_cli_commands[] = {
 	{"notification", "remove", 0, 1, "SEQ|--all",
 	 N_("remove notifications from the eUICC without delivering them"),
 	 ql_cli_notification_remove},
+	{"notification", "process", 0, 1, "SEQ|--all",
+	 N_("deliver notifications to their SM-DP+, removing each delivered one"),
+	 ql_cli_notification_process},
+	{"profile", "download", 0, 0,
+	 "--activation-code CODE | --qr IMAGE | --smdp ADDR [--matching-id ID] | --event ID@ADDR",
+	 N_("download and install a profile from an SM-DP+"), ql_cli_profile_download},
+	{"profile", "discover", 0, 0, "[--smds ADDRESS]",
+	 N_("ask an SM-DS (default: the eUICC's root SM-DS) for profiles waiting"),
+	 ql_cli_profile_discover},
+	{"provision-esim", NULL, 0, 0, "--carrier NAME --plan NAME [--secure]",
+	 N_("download the carrier's default profile, nicknamed after the plan"),
+	 ql_cli_provision_esim},
 };
 
 static gchar *
@@ -510,13 +939,18 @@ ql_cli_commands_help(void)
 	for (guint i = 0; i < G_N_ELEMENTS(ql_cli_commands); i++) {
 		const QlCliCommand *c = &ql_cli_commands[i];
 		g_autofree gchar *left =
-			g_strdup_printf("%s %s %s", c->object, c->verb, c->usage);
-		g_string_append_printf(s, "  %-44s %s\n", left, _(c->summary));
+			g_strdup_printf("%s %s %s", c->object, c->verb != NULL ? c->verb : "",
+					c->usage);
+		if (strlen(left) > 44)
+			g_string_append_printf(s, "  %s\n  %-44s %s\n", left, "", _(c->summary));
+		else
+			g_string_append_printf(s, "  %-44s %s\n", left, _(c->summary));
 	}
 	g_string_append(s, _("\nDevices: virtual:STATEFILE[?seed=N&identity=DIR], and the "
 			     "installed plugins' schemes; every device takes ?block=N and "
 			     "?isd-r=AID.\nExit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 "
-			     "refused by the eUICC, 5 device error, 6 malformed data."));
+			     "refused by the eUICC or SM-DP+, 5 device error, 6 malformed data, 7 TLS or "
+			     "certificate refused, 8 network."));
 	return g_string_free(s, FALSE);
 }
 
@@ -636,6 +1070,37 @@ ql_cli_log_handler(const gchar *domain, GLogLevelFlags level, const gchar *messa
 	g_printerr("%s: %s\n", domain != NULL ? domain : "quantra-l", message);
 }
 
+/* Frees what option parsing allocated, wiping the secrets. */
+static void
+ql_cli_clear(QlCli *cli)
+{
+	gchar **secrets[] = {&cli->activation_code, &cli->matching_id, &cli->confirmation_code};
+	for (guint i = 0; i < G_N_ELEMENTS(secrets); i++) {
+		if (*secrets[i] != NULL) {
+			memset(*secrets[i], 0, strlen(*secrets[i]));
+			g_clear_pointer(secrets[i], g_free);
+		}
+	}
+	g_free(cli->direct);
+	g_free(cli->modem);
+	g_strfreev(cli->args);
+	g_strfreev(cli->reset_options);
+	g_free(cli->qr);
+	g_free(cli->smdp);
+	g_free(cli->event);
+	g_free(cli->smds);
+	g_free(cli->nickname);
+	g_free(cli->carrier);
+	g_free(cli->plan);
+	g_strfreev(cli->trust_anchors);
+	g_free(cli->crl_dir);
+	g_strfreev(cli->pins);
+	g_free(cli->client_cert);
+	g_free(cli->client_key);
+	g_free(cli->config);
+	g_free(cli->carriers);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -664,6 +1129,50 @@ main(int argc, char **argv)
 		 N_("enable/disable: do not ask the modem to refresh the SIM"), NULL},
 		{NULL},
 	};
+	const GOptionEntry download_entries[] = {
+		{"activation-code", 'a', 0, G_OPTION_ARG_STRING, &cli.activation_code,
+		 N_("download: the activation code, LPA:1$ADDRESS$MATCHING-ID[$OID[$1]]"),
+		 N_("CODE")},
+		{"qr", 0, 0, G_OPTION_ARG_FILENAME, &cli.qr,
+		 N_("download: read the activation code from a QR code image"), N_("IMAGE")},
+		{"smdp", 0, 0, G_OPTION_ARG_STRING, &cli.smdp, N_("download: the SM-DP+ address"),
+		 N_("ADDRESS")},
+		{"matching-id", 0, 0, G_OPTION_ARG_STRING, &cli.matching_id,
+		 N_("download: the matching id for --smdp"), N_("ID")},
+		{"confirmation-code", 0, 0, G_OPTION_ARG_STRING, &cli.confirmation_code,
+		 N_("download: the confirmation code (else asked for, without echo)"), N_("CODE")},
+		{"event", 0, 0, G_OPTION_ARG_STRING, &cli.event,
+		 N_("download: an event from `profile discover`"), N_("ID@ADDRESS")},
+		{"smds", 0, 0, G_OPTION_ARG_STRING, &cli.smds,
+		 N_("discover: the SM-DS address (default: the eUICC's root SM-DS)"), N_("ADDRESS")},
+		{"nickname", 0, 0, G_OPTION_ARG_STRING, &cli.nickname,
+		 N_("download: nickname for the new profile"), N_("NAME")},
+		{"carrier", 0, 0, G_OPTION_ARG_STRING, &cli.carrier,
+		 N_("provision-esim: the carrier (see data/carriers.conf)"), N_("NAME")},
+		{"plan", 0, 0, G_OPTION_ARG_STRING, &cli.plan,
+		 N_("provision-esim: the plan, used as the profile's nickname"), N_("NAME")},
+		{"carriers", 0, 0, G_OPTION_ARG_FILENAME, &cli.carriers,
+		 N_("provision-esim: another carrier table"), N_("FILE")},
+		{"secure", 's', 0, G_OPTION_ARG_NONE, &cli.secure,
+		 N_("strict TLS: 1.3 only, AES-256-GCM or ChaCha20-Poly1305"), NULL},
+		{"trust-anchor", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cli.trust_anchors,
+		 N_("also trust this CI (PEM); repeatable"), N_("FILE")},
+		{"crl-dir", 0, 0, G_OPTION_ARG_FILENAME, &cli.crl_dir,
+		 N_("check revocation against the CRLs in DIR"), N_("DIR")},
+		{"pin", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cli.pins,
+		 N_("pin a host's key: HOST=sha256//BASE64; repeatable"), N_("HOST=PIN")},
+		{"client-cert", 0, 0, G_OPTION_ARG_STRING, &cli.client_cert,
+		 N_("mTLS client certificate (PEM file or pkcs11: URI)"), N_("FILE")},
+		{"client-key", 0, 0, G_OPTION_ARG_STRING, &cli.client_key,
+		 N_("mTLS client key (PEM file or pkcs11: URI)"), N_("FILE")},
+		{"system-store", 0, 0, G_OPTION_ARG_NONE, &cli.system_store,
+		 N_("also trust the system's CA store (WebPKI TLS certificates)"), NULL},
+		{"timeout", 0, 0, G_OPTION_ARG_INT, &cli.timeout,
+		 N_("network timeout in seconds (default 30)"), N_("SECONDS")},
+		{"config", 'c', 0, G_OPTION_ARG_FILENAME, &cli.config,
+		 N_("configuration file (default /etc/quantra-l/quantra-l.conf)"), N_("FILE")},
+		{NULL},
+	};
 	const GOptionEntry chip_entries[] = {
 		{"yes", 'y', 0, G_OPTION_ARG_NONE, &cli.yes,
 		 N_("reset: confirm that profiles are to be deleted"), NULL},
@@ -673,7 +1182,7 @@ main(int argc, char **argv)
 		{NULL},
 	};
 	const GOptionEntry notification_entries[] = {
-		{"all", 'a', 0, G_OPTION_ARG_NONE, &cli.all, N_("remove: every notification"),
+		{"all", 0, 0, G_OPTION_ARG_NONE, &cli.all, N_("remove/process: every notification"),
 		 NULL},
 		{NULL},
 	};
@@ -691,6 +1200,11 @@ main(int argc, char **argv)
 	group = g_option_group_new("profile", _("Profile options:"), _("Show profile options"),
 				   NULL, NULL);
 	g_option_group_add_entries(group, profile_entries);
+	g_option_group_set_translation_domain(group, GETTEXT_PACKAGE);
+	g_option_context_add_group(ctx, group);
+	group = g_option_group_new("download", _("Download and TLS options:"),
+				   _("Show download and TLS options"), NULL, NULL);
+	g_option_group_add_entries(group, download_entries);
 	g_option_group_set_translation_domain(group, GETTEXT_PACKAGE);
 	g_option_context_add_group(ctx, group);
 	group = g_option_group_new("chip", _("Chip options:"), _("Show chip options"), NULL,
@@ -715,28 +1229,29 @@ main(int argc, char **argv)
 		return QL_EXIT_OK;
 	}
 	nargs = cli.args != NULL ? g_strv_length(cli.args) : 0;
-	if (nargs < 2) {
+	if (nargs < 1) {
 		g_autofree gchar *usage = g_option_context_get_help(ctx, TRUE, NULL);
 		g_printerr("%s", usage);
 		return QL_EXIT_USAGE;
 	}
 	for (guint i = 0; i < G_N_ELEMENTS(ql_cli_commands); i++) {
 		const QlCliCommand *c = &ql_cli_commands[i];
+		guint skip = c->verb != NULL ? 2 : 1; /* "object verb" or a one-word command */
 		gint rc;
-		if (g_strcmp0(c->object, cli.args[0]) != 0 || g_strcmp0(c->verb, cli.args[1]) != 0)
+		if (g_strcmp0(c->object, cli.args[0]) != 0 ||
+		    (c->verb != NULL && g_strcmp0(c->verb, cli.args[1]) != 0))
 			continue;
-		if (nargs - 2 < c->min_args || nargs - 2 > c->max_args) {
-			g_printerr(_("usage: quantra-l [OPTIONS] %s %s %s\n"), c->object, c->verb,
-				   c->usage);
+		if (nargs - skip < c->min_args || nargs - skip > c->max_args) {
+			g_printerr(_("usage: quantra-l [OPTIONS] %s %s %s\n"), c->object,
+				   c->verb != NULL ? c->verb : "", c->usage);
 			return QL_EXIT_USAGE;
 		}
-		rc = ql_cli_run(&cli, c, cli.args + 2);
-		g_free(cli.direct);
-		g_strfreev(cli.args);
-		g_strfreev(cli.reset_options);
+		rc = ql_cli_run(&cli, c, cli.args + skip);
+		ql_cli_clear(&cli);
 		return rc;
 	}
-	g_printerr(_("%s: unknown command '%s %s' (see --help)\n"), g_get_prgname(), cli.args[0],
-		   cli.args[1]);
+	g_printerr(_("%s: unknown command '%s%s%s' (see --help)\n"), g_get_prgname(), cli.args[0],
+		   nargs > 1 ? " " : "", nargs > 1 ? cli.args[1] : "");
+	ql_cli_clear(&cli);
 	return QL_EXIT_USAGE;
 }

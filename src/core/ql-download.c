@@ -447,6 +447,65 @@ fail_no_session:
 	return NULL;
 }
 
+GPtrArray *
+ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadOptions *opts,
+		     GError **error)
+{
+	g_autoptr(QlEuiccInfo1) info1 = NULL;
+	g_autoptr(GBytes) challenge = NULL;
+	g_autoptr(QlTrust) trust = NULL;
+	g_autoptr(QlHttp) http = NULL;
+	g_autoptr(QlEs9p) es11 = NULL;
+	g_autoptr(QlInitAuth) init = NULL;
+	g_autoptr(GBytes) auth_server = NULL;
+	g_autoptr(GError) local = NULL;
+	GPtrArray *events;
+	QlCertRole role;
+
+	info1 = ql_es10_get_euicc_info1(ch, error);
+	if (info1 == NULL)
+		return NULL;
+	challenge = ql_es10_get_euicc_challenge(ch, error);
+	if (challenge == NULL)
+		return NULL;
+	trust = ql_download_make_trust(opts, error);
+	if (trust == NULL)
+		return NULL;
+	ql_trust_set_allowed_ci_key_ids(trust, info1->ci_pkid_verification);
+	http = ql_download_make_http(trust, opts, error);
+	if (http == NULL)
+		return NULL;
+	/* an SM-DS may run beside an SM-DP+ with its certificates: DS or DP roles, checked below */
+	ql_tls_set_expected_role(ql_http_get_tls(http), QL_CERT_ROLE_NONE);
+	es11 = ql_es9p_new(http, smds_address);
+	init = ql_es9p_initiate_authentication(es11, TRUE, challenge, info1->raw, error);
+	if (init == NULL)
+		return NULL;
+	role = ql_pki_cert_role(ql_tls_get_peer_certificate(ql_http_get_tls(http)));
+	if (role != QL_CERT_ROLE_DS_TLS && role != QL_CERT_ROLE_DP_TLS) {
+		ql_trust_set_error(error, QL_TRUST_FAILURE_WRONG_ROLE,
+				   "the SM-DS's TLS certificate is not for an SM-DS or SM-DP+ (%s)",
+				   ql_pki_role_name(role));
+		return NULL;
+	}
+	if (!ql_download_check_signer(trust, init->server_certificate, QL_CERT_ROLE_NONE,
+				      init->server_signed1, init->server_signature1, "SM-DS auth",
+				      error))
+		return NULL;
+	auth_server = ql_es10b_authenticate_server(ch, init->server_signed1,
+						   init->server_signature1,
+						   init->ci_pkid_to_be_used,
+						   init->server_certificate, NULL, NULL, error);
+	if (auth_server == NULL)
+		return NULL;
+	events = ql_es9p_authenticate_client_es11(es11, init->transaction_id, auth_server, &local);
+	if (events == NULL) {
+		g_propagate_error(error, g_steal_pointer(&local));
+		return NULL;
+	}
+	return events;
+}
+
 gint
 ql_download_process_notifications(QlChannel *ch, gint64 seq, const QlDownloadOptions *opts,
 				  GPtrArray *failures, GError **error)

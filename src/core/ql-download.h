@@ -90,6 +90,10 @@ QlTrust *ql_download_make_trust(const QlDownloadOptions *opts, GError **error);
 QlDownloadReport *ql_download_profile(QlChannel *ch, const QlActivationCode *ac,
 				      const QlDownloadOptions *opts, GError **error);
 
+/* ES11 with an SM-DS: the events (QlEvent) waiting for this eUICC. */
+GPtrArray *ql_download_discover(QlChannel *ch, const gchar *smds_address,
+				const QlDownloadOptions *opts, GError **error);
+
 /* Delivers pending notifications (all, or @seq) to their SM-DP+ and removes each delivered one
  * from the eUICC; a failed delivery leaves it there. Returns how many were delivered, or -1. */
 gint ql_download_process_notifications(QlChannel *ch, gint64 seq, const QlDownloadOptions *opts,

@@ -136,8 +136,7 @@ ql_http_parser_get_received(QlHttpParser *parser)
 	return parser->received;
 }
 
-static gboolean G_GNUC_PRINTF(2, 3)
-ql_http_fail(GError **error, const gchar *format, ...)
+static gboolean G_GNUC_PRINTF(2, 3) ql_http_fail(GError **error, const gchar *format, ...)
 {
 	va_list args;
 	g_autofree gchar *msg = NULL;
@@ -256,8 +255,8 @@ static void
 ql_http_parser_complete(QlHttpParser *p, gboolean closed_by_eof)
 {
 	p->response->body = g_bytes_new(p->body->data, p->body->len);
-	p->response->keep_alive = !closed_by_eof && !p->conn_close &&
-				  (!p->http10 || p->conn_keep_alive);
+	p->response->keep_alive =
+		!closed_by_eof && !p->conn_close && (!p->http10 || p->conn_keep_alive);
 	p->state = QL_HTTP_STATE_DONE;
 }
 
@@ -316,10 +315,10 @@ ql_http_parse_chunk_size(QlHttpParser *p, const gchar *line, gsize len, GError *
 	if (hex_len == 0 || hex_len > 16 || !ql_http_parse_uint(hex, 16, G_MAXUINT64, &size))
 		return ql_http_fail(error, "invalid chunk size line");
 	if (size > p->max_body || p->body->len + size > p->max_body)
-		return ql_http_fail(error,
-				    "the chunked response body is over the limit of %" G_GSIZE_FORMAT
-				    " bytes",
-				    p->max_body);
+		return ql_http_fail(
+			error,
+			"the chunked response body is over the limit of %" G_GSIZE_FORMAT " bytes",
+			p->max_body);
 	if (size == 0) {
 		p->state = QL_HTTP_STATE_TRAILER;
 		return TRUE;
@@ -376,8 +375,7 @@ ql_http_state_is_line(QlHttpState state)
 }
 
 gboolean
-ql_http_parser_feed(QlHttpParser *p, const guint8 *data, gsize len, gsize *consumed,
-		    GError **error)
+ql_http_parser_feed(QlHttpParser *p, const guint8 *data, gsize len, gsize *consumed, GError **error)
 {
 	gsize pos = 0;
 
@@ -393,12 +391,14 @@ ql_http_parser_feed(QlHttpParser *p, const guint8 *data, gsize len, gsize *consu
 					   p->state == QL_HTTP_STATE_HEADER ||
 					   p->state == QL_HTTP_STATE_TRAILER;
 			if (p->line->len + take > QL_HTTP_MAX_LINE)
-				return ql_http_fail(error, "a line of the response is longer than %u "
-							   "bytes",
+				return ql_http_fail(error,
+						    "a line of the response is longer than %u "
+						    "bytes",
 						    (guint)QL_HTTP_MAX_LINE);
 			if (in_head && p->header_bytes + take > QL_HTTP_MAX_HEADER_BYTES)
-				return ql_http_fail(error, "the response header is longer than %u "
-							   "bytes",
+				return ql_http_fail(error,
+						    "the response header is longer than %u "
+						    "bytes",
 						    (guint)QL_HTTP_MAX_HEADER_BYTES);
 			g_byte_array_append(p->line, data + pos, (guint)take);
 			pos += take;
@@ -476,8 +476,9 @@ ql_http_parser_finish(QlHttpParser *p, GError **error)
 				    " of %" G_GINT64_FORMAT " bytes received",
 				    (gsize)p->body->len, p->content_length);
 	default:
-		return ql_http_fail(error, "the connection closed mid-body (chunked, %" G_GSIZE_FORMAT
-					   " bytes received)",
+		return ql_http_fail(error,
+				    "the connection closed mid-body (chunked, %" G_GSIZE_FORMAT
+				    " bytes received)",
 				    (gsize)p->body->len);
 	}
 }
@@ -698,8 +699,8 @@ ql_http_socket_wait(GSocket *socket, GIOCondition cond, guint timeout_ms, const 
 	gint64 us = timeout_ms > 0 ? (gint64)timeout_ms * 1000 : -1;
 	if (!g_socket_condition_timed_wait(socket, cond, us, NULL, &error_local)) {
 		if (g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
-				    "%s timed out after %u ms", what, timeout_ms);
+			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT, "%s timed out after %u ms",
+				    what, timeout_ms);
 		else
 			g_set_error(error, QL_ERROR, QL_ERROR_HTTP, "%s: %s", what,
 				    error_local->message);
@@ -749,8 +750,8 @@ ql_http_proxy_connect(QlHttp *self, GSocket *socket, GUri *proxy_uri, const gcha
 		gssize n;
 		if (reply->len >= QL_HTTP_MAX_HEADER_BYTES)
 			return ql_http_fail(error, "the proxy's reply is too long");
-		if (!ql_http_socket_wait(socket, G_IO_IN, self->timeout_ms,
-					 "waiting for the proxy", error))
+		if (!ql_http_socket_wait(socket, G_IO_IN, self->timeout_ms, "waiting for the proxy",
+					 error))
 			return FALSE;
 		n = g_socket_receive(socket, (gchar *)&c, 1, NULL, NULL);
 		if (n <= 0)
@@ -786,9 +787,9 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 		proxy = ql_http_proxy_from_env((const gchar *const *)env, host);
 	}
 	if (proxy != NULL) {
-		g_autofree gchar *with_scheme =
-			strstr(proxy, "://") != NULL ? g_strdup(proxy)
-						     : g_strconcat("http://", proxy, NULL);
+		g_autofree gchar *with_scheme = strstr(proxy, "://") != NULL
+							? g_strdup(proxy)
+							: g_strconcat("http://", proxy, NULL);
 		proxy_uri = g_uri_parse(with_scheme, G_URI_FLAGS_HAS_PASSWORD, NULL);
 		if (proxy_uri == NULL || g_strcmp0(g_uri_get_scheme(proxy_uri), "http") != 0 ||
 		    g_uri_get_host(proxy_uri) == NULL) {
@@ -799,10 +800,9 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 				    proxy_uri != NULL ? g_uri_get_scheme(proxy_uri) : "?");
 			return FALSE;
 		}
-		addr = g_network_address_new(g_uri_get_host(proxy_uri),
-					     g_uri_get_port(proxy_uri) > 0
-						     ? (guint16)g_uri_get_port(proxy_uri)
-						     : 80);
+		addr = g_network_address_new(
+			g_uri_get_host(proxy_uri),
+			g_uri_get_port(proxy_uri) > 0 ? (guint16)g_uri_get_port(proxy_uri) : 80);
 	} else {
 		addr = g_network_address_new(host, port);
 	}
@@ -893,8 +893,8 @@ ql_http_read_response(QlHttp *self, gint64 deadline, GError **error)
 }
 
 QlHttpResponse *
-ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers,
-	     const gchar *content_type, GBytes *body, GError **error)
+ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const gchar *content_type,
+	     GBytes *body, GError **error)
 {
 	g_autoptr(GUri) uri = NULL;
 	g_autoptr(GString) req = g_string_new(NULL);

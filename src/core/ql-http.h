@@ -13,10 +13,10 @@
 
 G_BEGIN_DECLS
 
-#define QL_HTTP_DEFAULT_MAX_BODY   (4 * 1024 * 1024)
-#define QL_HTTP_MAX_LINE	   8192	 /* one status or header line */
-#define QL_HTTP_MAX_HEADER_BYTES   65536 /* all header lines of one response */
-#define QL_HTTP_DEFAULT_TOTAL_MS   120000
+#define QL_HTTP_DEFAULT_MAX_BODY (4 * 1024 * 1024)
+#define QL_HTTP_MAX_LINE 8192	       /* one status or header line */
+#define QL_HTTP_MAX_HEADER_BYTES 65536 /* all header lines of one response */
+#define QL_HTTP_DEFAULT_TOTAL_MS 120000
 
 typedef struct {
 	gchar *name;
@@ -43,8 +43,8 @@ void ql_http_parser_free(QlHttpParser *parser);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlHttpParser, ql_http_parser_free)
 /* Takes bytes until the response is complete; *@consumed says how many were used (the rest
  * belongs to whatever follows). FALSE with QL_ERROR_HTTP on malformed input. */
-gboolean ql_http_parser_feed(QlHttpParser *parser, const guint8 *data, gsize len,
-			     gsize *consumed, GError **error);
+gboolean ql_http_parser_feed(QlHttpParser *parser, const guint8 *data, gsize len, gsize *consumed,
+			     GError **error);
 /* The peer closed the stream: completes a body delimited by the close, else an error. */
 gboolean ql_http_parser_finish(QlHttpParser *parser, GError **error);
 gboolean ql_http_parser_is_done(QlHttpParser *parser);

@@ -19,13 +19,13 @@
 #define QL_OID_SUBJECT_SERIAL_NUMBER "2.5.4.5"
 
 static const gchar *const ql_pki_role_oids[] = {
-    QL_OID_ROLE_PREFIX ".0", QL_OID_ROLE_PREFIX ".1", QL_OID_ROLE_PREFIX ".2",
-    QL_OID_ROLE_PREFIX ".3", QL_OID_ROLE_PREFIX ".4", QL_OID_ROLE_PREFIX ".5",
-    QL_OID_ROLE_PREFIX ".6", QL_OID_ROLE_PREFIX ".7",
+	QL_OID_ROLE_PREFIX ".0", QL_OID_ROLE_PREFIX ".1", QL_OID_ROLE_PREFIX ".2",
+	QL_OID_ROLE_PREFIX ".3", QL_OID_ROLE_PREFIX ".4", QL_OID_ROLE_PREFIX ".5",
+	QL_OID_ROLE_PREFIX ".6", QL_OID_ROLE_PREFIX ".7",
 };
 
 static const gchar *const ql_pki_role_names[] = {
-    "CI", "eUICC", "EUM", "DP TLS", "DP auth", "DP pb", "DS TLS", "DS auth",
+	"CI", "eUICC", "EUM", "DP TLS", "DP auth", "DP pb", "DS TLS", "DS auth",
 };
 
 /* Turns a GnuTLS status into a GError; TRUE when @rc is a success. */
@@ -82,7 +82,8 @@ ql_pki_crt_from_bytes(const guint8 *data, gsize len, GError **error)
 	gnutls_x509_crt_fmt_t fmt = GNUTLS_X509_FMT_DER;
 
 	if (len > G_MAXUINT) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED, "PKI: certificate too large");
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
+				    "PKI: certificate too large");
 		return NULL;
 	}
 	if (len >= 10 && g_strstr_len((const gchar *)data, MIN(len, 4096), "-----BEGIN") != NULL)
@@ -157,12 +158,14 @@ ql_pki_add_san(gnutls_x509_crt_t crt, const QlPkiCertSpec *spec, GError **error)
 	for (guint i = 0; spec->dns_names != NULL && spec->dns_names[i] != NULL; i++) {
 		const gchar *n = spec->dns_names[i];
 		if (!ql_pki_check(gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, n,
-								       strlen(n), GNUTLS_FSAN_APPEND),
+								       strlen(n),
+								       GNUTLS_FSAN_APPEND),
 				  "SAN dNSName", error))
 			return FALSE;
 	}
 	for (guint i = 0; spec->ip_addresses != NULL && spec->ip_addresses[i] != NULL; i++) {
-		g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(spec->ip_addresses[i]);
+		g_autoptr(GInetAddress) addr =
+			g_inet_address_new_from_string(spec->ip_addresses[i]);
 		if (addr == NULL) {
 			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 				    "PKI: '%s' is not an IP address", spec->ip_addresses[i]);
@@ -260,11 +263,11 @@ ql_pki_make(const QlPkiCertSpec *spec, const QlPkiCert *issuer, QlPkiCert *out, 
 		return FALSE;
 	if (!ql_pki_set_random_serial(crt, error))
 		return FALSE;
-	if (!ql_pki_check(gnutls_x509_crt_set_activation_time(crt, (time_t)not_before),
-			  "notBefore", error))
+	if (!ql_pki_check(gnutls_x509_crt_set_activation_time(crt, (time_t)not_before), "notBefore",
+			  error))
 		return FALSE;
-	if (!ql_pki_check(gnutls_x509_crt_set_expiration_time(crt, (time_t)not_after),
-			  "notAfter", error))
+	if (!ql_pki_check(gnutls_x509_crt_set_expiration_time(crt, (time_t)not_after), "notAfter",
+			  error))
 		return FALSE;
 	if (!ql_pki_set_dn(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, spec->organization, error))
 		return FALSE;
@@ -315,9 +318,9 @@ ql_pki_make(const QlPkiCertSpec *spec, const QlPkiCert *issuer, QlPkiCert *out, 
 	    (spec->role == QL_CERT_ROLE_NONE && !spec->is_ca &&
 	     ((spec->dns_names != NULL && spec->dns_names[0] != NULL) ||
 	      (spec->ip_addresses != NULL && spec->ip_addresses[0] != NULL)))) {
-		if (!ql_pki_check(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER,
-								      0),
-				  "extendedKeyUsage", error))
+		if (!ql_pki_check(
+			    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0),
+			    "extendedKeyUsage", error))
 			return FALSE;
 	}
 	if (!ql_pki_add_san(crt, spec, error))
@@ -612,8 +615,9 @@ ql_pki_make_crl(const QlPkiCert *issuer, GPtrArray *revoked_certs, gint64 this_u
 	if (!ql_pki_check(gnutls_x509_crl_set_number(crl, number, sizeof(number)), "CRL number",
 			  error))
 		return FALSE;
-	if (!ql_pki_check(gnutls_x509_crl_sign2(crl, issuer->crt, issuer->key, GNUTLS_DIG_SHA256, 0),
-			  "CRL signing", error))
+	if (!ql_pki_check(
+		    gnutls_x509_crl_sign2(crl, issuer->crt, issuer->key, GNUTLS_DIG_SHA256, 0),
+		    "CRL signing", error))
 		return FALSE;
 	if (!ql_pki_check(gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &d), "CRL export",
 			  error))

@@ -44,8 +44,9 @@ typedef struct {
 	gint64 not_before; /* unix time */
 	gint64 not_after;
 	gboolean is_ca;
-	const gchar *crl_url; /* CRL distribution point, may be NULL */
-	QlCertRole policy_override; /* put this role OID instead of @role's (for wrong-role tests); 0 = same */
+	const gchar *crl_url;	    /* CRL distribution point, may be NULL */
+	QlCertRole policy_override; /* put this role OID instead of @role's (for wrong-role tests);
+				       0 = same */
 	gboolean override_policy;
 } QlPkiCertSpec;
 
@@ -69,7 +70,8 @@ gboolean ql_pki_save(const QlPkiCert *cert, const gchar *crt_path, const gchar *
 		     GError **error);
 /* @key_path may be NULL: the certificate alone. */
 gboolean ql_pki_load(const gchar *crt_path, const gchar *key_path, QlPkiCert *out, GError **error);
-/* Every certificate of a PEM file (a bundle); returns a GPtrArray of gnutls_x509_crt_t owned by the array. */
+/* Every certificate of a PEM file (a bundle); returns a GPtrArray of gnutls_x509_crt_t owned by the
+ * array. */
 GPtrArray *ql_pki_load_bundle(const gchar *path, GError **error);
 
 GBytes *ql_pki_export_der(gnutls_x509_crt_t crt, GError **error);

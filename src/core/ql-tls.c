@@ -19,18 +19,18 @@
 /* SGP.22 2.6.6 wants TLS 1.2 with TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 at least; nothing
  * without forward secrecy or with CBC, no SHA-1 handshake signatures, no FFDHE groups */
 #define QL_TLS_PRIORITY_STANDARD                                                                   \
-	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"          \
-	"-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:+AES-256-CCM:+AES-128-CCM:"     \
-	"-MAC-ALL:+AEAD:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"              \
+	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"           \
+	"-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:+AES-256-CCM:+AES-128-CCM:"      \
+	"-MAC-ALL:+AEAD:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"               \
 	"+GROUP-SECP521R1:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:%SAFE_RENEGOTIATION"
 /* TLS 1.2 appears here only so a 1.2-only server answers with a TLS 1.2 ServerHello that we
  * can name in the error: ql_tls_server_hello_hook() aborts the handshake right there, before
  * any certificate, key exchange or data. A 1.3 server cannot be downgraded (RFC 8446 4.1.3
  * sentinel, checked by GnuTLS). Only AES-256-GCM and ChaCha20-Poly1305 are offered. */
 #define QL_TLS_PRIORITY_STRICT                                                                     \
-	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"          \
-	"-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:"                                            \
-	"-MAC-ALL:+AEAD:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"              \
+	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"           \
+	"-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:"                                             \
+	"-MAC-ALL:+AEAD:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"               \
 	"+GROUP-SECP521R1:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1"
 
 struct _QlTls {
@@ -289,8 +289,8 @@ ql_tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 			gnutls_transport_set_errno(self->session, errno);
 			return -1;
 		}
-		pr = ql_tls_poll(self->fd, POLLIN, self->timeout_ms > 0 ? (gint)self->timeout_ms
-									: -1);
+		pr = ql_tls_poll(self->fd, POLLIN,
+				 self->timeout_ms > 0 ? (gint)self->timeout_ms : -1);
 		if (pr == 0) {
 			self->timed_out = TRUE;
 			self->last_errno = ETIMEDOUT;
@@ -332,8 +332,8 @@ ql_tls_push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
 			gnutls_transport_set_errno(self->session, errno);
 			return -1;
 		}
-		pr = ql_tls_poll(self->fd, POLLOUT, self->timeout_ms > 0 ? (gint)self->timeout_ms
-									 : -1);
+		pr = ql_tls_poll(self->fd, POLLOUT,
+				 self->timeout_ms > 0 ? (gint)self->timeout_ms : -1);
 		if (pr == 0) {
 			self->timed_out = TRUE;
 			self->last_errno = ETIMEDOUT;
@@ -379,19 +379,21 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 		gboolean requested = gnutls_certificate_client_get_request_status(self->session);
 
 		if (alert == GNUTLS_A_PROTOCOL_VERSION) {
-			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
-				    self->policy == QL_TLS_POLICY_STRICT
-					    ? "TLS refused [weak-protocol]: %s offers only TLS "
-					      "1.2 or older; the strict policy (--secure) needs TLS "
-					      "1.3"
-					    : "TLS refused [weak-protocol]: %s offers only a TLS "
-					      "version older than 1.2",
-				    host);
+			g_set_error(
+				error, QL_ERROR, QL_ERROR_TLS,
+				self->policy == QL_TLS_POLICY_STRICT
+					? "TLS refused [weak-protocol]: %s offers only TLS "
+					  "1.2 or older; the strict policy (--secure) needs TLS "
+					  "1.3"
+					: "TLS refused [weak-protocol]: %s offers only a TLS "
+					  "version older than 1.2",
+				host);
 			return;
 		}
 		if (requested && !self->have_client_cert &&
-		    (alert == GNUTLS_A_CERTIFICATE_REQUIRED || alert == GNUTLS_A_HANDSHAKE_FAILURE ||
-		     alert == GNUTLS_A_BAD_CERTIFICATE || alert == GNUTLS_A_ACCESS_DENIED)) {
+		    (alert == GNUTLS_A_CERTIFICATE_REQUIRED ||
+		     alert == GNUTLS_A_HANDSHAKE_FAILURE || alert == GNUTLS_A_BAD_CERTIFICATE ||
+		     alert == GNUTLS_A_ACCESS_DENIED)) {
 			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
 				    "TLS refused [client-certificate-required]: %s requires a "
 				    "client certificate (mTLS) and none is configured for it",
@@ -407,7 +409,8 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 				    name != NULL ? name : "?");
 			return;
 		}
-		if (alert == GNUTLS_A_HANDSHAKE_FAILURE || alert == GNUTLS_A_INSUFFICIENT_SECURITY) {
+		if (alert == GNUTLS_A_HANDSHAKE_FAILURE ||
+		    alert == GNUTLS_A_INSUFFICIENT_SECURITY) {
 			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
 				    "TLS refused [weak-protocol]: %s accepts none of the cipher "
 				    "suites the %s policy allows (%s)",
@@ -415,8 +418,9 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 				    ql_tls_cipher_list(self->policy));
 			return;
 		}
-		g_set_error(error, QL_ERROR, QL_ERROR_TLS, "%s %s failed: the server sent alert '%s'",
-			    what, host, name != NULL ? name : "?");
+		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
+			    "%s %s failed: the server sent alert '%s'", what, host,
+			    name != NULL ? name : "?");
 		return;
 	}
 	switch (rc) {
@@ -432,11 +436,12 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 	case GNUTLS_E_INSUFFICIENT_SECURITY:
 	case GNUTLS_E_NO_COMMON_KEY_SHARE:
 	case GNUTLS_E_UNWANTED_ALGORITHM:
-		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
-			    "TLS refused [weak-protocol]: %s chose parameters the %s policy does not "
-			    "allow (%s): %s",
-			    host, ql_tls_policy_to_string(self->policy),
-			    ql_tls_cipher_list(self->policy), gnutls_strerror(rc));
+		g_set_error(
+			error, QL_ERROR, QL_ERROR_TLS,
+			"TLS refused [weak-protocol]: %s chose parameters the %s policy does not "
+			"allow (%s): %s",
+			host, ql_tls_policy_to_string(self->policy),
+			ql_tls_cipher_list(self->policy), gnutls_strerror(rc));
 		return;
 	case GNUTLS_E_PULL_ERROR:
 	case GNUTLS_E_PUSH_ERROR:
@@ -527,9 +532,8 @@ ql_tls_connect(QlTls *self, GSocket *socket, const gchar *host, GError **error)
 	gnutls_transport_set_pull_timeout_function(self->session, ql_tls_pull_timeout);
 	gnutls_transport_set_push_function(self->session, ql_tls_push);
 	gnutls_record_set_timeout(self->session, self->timeout_ms);
-	gnutls_handshake_set_timeout(self->session, self->timeout_ms > 0
-							    ? self->timeout_ms
-							    : GNUTLS_INDEFINITE_TIMEOUT);
+	gnutls_handshake_set_timeout(
+		self->session, self->timeout_ms > 0 ? self->timeout_ms : GNUTLS_INDEFINITE_TIMEOUT);
 
 	do {
 		rc = gnutls_handshake(self->session);

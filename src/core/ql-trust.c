@@ -25,9 +25,9 @@ typedef struct {
 
 struct _QlTrust {
 	GObject parent_instance;
-	GPtrArray *anchors;	  /* of QlTrustAnchor */
-	GPtrArray *allowed_kids;  /* of GBytes, NULL = every anchor */
-	GHashTable *pins;	  /* lower-case host -> GPtrArray of GBytes */
+	GPtrArray *anchors;	 /* of QlTrustAnchor */
+	GPtrArray *allowed_kids; /* of GBytes, NULL = every anchor */
+	GHashTable *pins;	 /* lower-case host -> GPtrArray of GBytes */
 	gchar *crl_dir;
 	gboolean use_system_store;
 	gint64 now;
@@ -36,9 +36,19 @@ struct _QlTrust {
 G_DEFINE_TYPE(QlTrust, ql_trust, G_TYPE_OBJECT)
 
 static const gchar *const ql_trust_failure_nicks[] = {
-    "ok",	       "no-certificate", "bad-chain",	 "unknown-ci",	  "bad-signature",
-    "expired",	       "not-yet-valid",	 "revoked",	 "wrong-role",	  "wrong-host",
-    "pin-mismatch",    "weak-protocol",	 "client-certificate-required",
+	"ok",
+	"no-certificate",
+	"bad-chain",
+	"unknown-ci",
+	"bad-signature",
+	"expired",
+	"not-yet-valid",
+	"revoked",
+	"wrong-role",
+	"wrong-host",
+	"pin-mismatch",
+	"weak-protocol",
+	"client-certificate-required",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(ql_trust_failure_nicks) == QL_TRUST_FAILURE_LAST);
 
@@ -78,8 +88,8 @@ ql_trust_set_error(GError **error, QlTrustFailure failure, const gchar *format, 
 
 /* sets both the reason and the error; always returns FALSE */
 static gboolean G_GNUC_PRINTF(4, 5)
-ql_trust_refuse(QlTrustFailure *out, GError **error, QlTrustFailure failure, const gchar *format,
-		...)
+	ql_trust_refuse(QlTrustFailure *out, GError **error, QlTrustFailure failure,
+			const gchar *format, ...)
 {
 	va_list args;
 	g_autofree gchar *msg = NULL;
@@ -462,8 +472,8 @@ ql_trust_check_time(QlTrust *self, gnutls_x509_crt_t crt, gboolean is_anchor, gi
 		g_autofree gchar *when = ql_trust_format_time(not_after);
 		name = ql_trust_crt_name(crt);
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_EXPIRED,
-				       "%s certificate '%s' expired on %s", is_anchor ? "CI" : "the",
-				       name, when);
+				       "%s certificate '%s' expired on %s",
+				       is_anchor ? "CI" : "the", name, when);
 	}
 	return TRUE;
 }
@@ -543,8 +553,8 @@ ql_trust_check_chain_status(QlTrust *self, gnutls_x509_crt_t *chain, guint chain
 }
 
 static gboolean
-ql_trust_check_pins(QlTrust *self, const gchar *host, GPtrArray *path,
-		    gnutls_x509_crt_t anchor, QlTrustFailure *failure, GError **error)
+ql_trust_check_pins(QlTrust *self, const gchar *host, GPtrArray *path, gnutls_x509_crt_t anchor,
+		    QlTrustFailure *failure, GError **error)
 {
 	g_autofree gchar *key = NULL;
 	GPtrArray *pins;
@@ -640,8 +650,8 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 	crls = ql_trust_load_crls(self);
 	for (guint i = 0; i < path->len && crls->len > 0; i++) {
 		gnutls_x509_crt_t crt = g_ptr_array_index(path, i);
-		gnutls_x509_crt_t issuer = i + 1 < path->len ? g_ptr_array_index(path, i + 1)
-							     : anchor;
+		gnutls_x509_crt_t issuer =
+			i + 1 < path->len ? g_ptr_array_index(path, i + 1) : anchor;
 		if (ql_trust_is_revoked(crls, crt, issuer)) {
 			g_autofree gchar *name = ql_trust_crt_name(crt);
 			return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_REVOKED,
@@ -666,8 +676,7 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 	}
 
 	/* 5. host name (dNSName, or iPAddress for an IP literal) */
-	if (host != NULL &&
-	    !gnutls_x509_crt_check_hostname2(g_ptr_array_index(path, 0), host, 0)) {
+	if (host != NULL && !gnutls_x509_crt_check_hostname2(g_ptr_array_index(path, 0), host, 0)) {
 		g_autofree gchar *name = ql_trust_crt_name(g_ptr_array_index(path, 0));
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_WRONG_HOST,
 				       "the certificate '%s' is not valid for host %s", name, host);
@@ -680,15 +689,15 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 }
 
 gboolean
-ql_trust_verify_chain(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_len,
-		      const gchar *host, QlCertRole role, GError **error)
+ql_trust_verify_chain(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_len, const gchar *host,
+		      QlCertRole role, GError **error)
 {
 	return ql_trust_verify_chain_full(self, chain, chain_len, host, role, NULL, error);
 }
 
 gboolean
-ql_trust_verify_der_chain(QlTrust *self, GPtrArray *der_chain, const gchar *host,
-			  QlCertRole role, GError **error)
+ql_trust_verify_der_chain(QlTrust *self, GPtrArray *der_chain, const gchar *host, QlCertRole role,
+			  GError **error)
 {
 	g_autoptr(GPtrArray) crts =
 		g_ptr_array_new_with_free_func((GDestroyNotify)gnutls_x509_crt_deinit);
@@ -704,6 +713,6 @@ ql_trust_verify_der_chain(QlTrust *self, GPtrArray *der_chain, const gchar *host
 		}
 		g_ptr_array_add(crts, crt);
 	}
-	return ql_trust_verify_chain(self, (gnutls_x509_crt_t *)crts->pdata, crts->len, host,
-				     role, error);
+	return ql_trust_verify_chain(self, (gnutls_x509_crt_t *)crts->pdata, crts->len, host, role,
+				     error);
 }

@@ -33,7 +33,7 @@ typedef enum {
 	QL_TRUST_FAILURE_WRONG_ROLE, /* certificate policy is not the role expected here */
 	QL_TRUST_FAILURE_WRONG_HOST,
 	QL_TRUST_FAILURE_PIN_MISMATCH,
-	QL_TRUST_FAILURE_WEAK_PROTOCOL,		  /* set by QlTls: version / cipher refused */
+	QL_TRUST_FAILURE_WEAK_PROTOCOL,	       /* set by QlTls: version / cipher refused */
 	QL_TRUST_FAILURE_CLIENT_CERT_REQUIRED, /* set by QlTls: server wants mTLS, none set */
 	QL_TRUST_FAILURE_LAST,
 } QlTrustFailure;
@@ -52,11 +52,9 @@ G_DECLARE_FINAL_TYPE(QlTrust, ql_trust, QL, TRUST, GObject)
 QlTrust *ql_trust_new(void);
 
 /* @crt is copied. @admin: always used, even when its key id is not one the eUICC lists. */
-gboolean ql_trust_add_anchor(QlTrust *self, gnutls_x509_crt_t crt, gboolean admin,
-			     GError **error);
+gboolean ql_trust_add_anchor(QlTrust *self, gnutls_x509_crt_t crt, gboolean admin, GError **error);
 /* Every certificate of a PEM bundle. */
-gboolean ql_trust_add_anchor_file(QlTrust *self, const gchar *path, gboolean admin,
-				  GError **error);
+gboolean ql_trust_add_anchor_file(QlTrust *self, const gchar *path, gboolean admin, GError **error);
 guint ql_trust_get_anchor_count(QlTrust *self);
 
 /* The CI public key ids (SKI, GBytes each) the eUICC accepts. Until this is called every
