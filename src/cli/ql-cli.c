@@ -1076,35 +1076,37 @@ ql_cli_clear(QlCli *cli)
 {
 	gchar **secrets[] = {&cli->activation_code, &cli->matching_id, &cli->confirmation_code};
 	for (guint i = 0; i < G_N_ELEMENTS(secrets); i++) {
-		if (*secrets[i] != NULL) {
+		if (*secrets[i] != NULL)
 			memset(*secrets[i], 0, strlen(*secrets[i]));
-			g_clear_pointer(secrets[i], g_free);
-		}
+		g_clear_pointer(secrets[i], g_free);
 	}
-	g_free(cli->direct);
-	g_free(cli->modem);
-	g_strfreev(cli->args);
-	g_strfreev(cli->reset_options);
-	g_free(cli->qr);
-	g_free(cli->smdp);
-	g_free(cli->event);
-	g_free(cli->smds);
-	g_free(cli->nickname);
-	g_free(cli->carrier);
-	g_free(cli->plan);
-	g_strfreev(cli->trust_anchors);
-	g_free(cli->crl_dir);
-	g_strfreev(cli->pins);
-	g_free(cli->client_cert);
-	g_free(cli->client_key);
-	g_free(cli->config);
-	g_free(cli->carriers);
+	g_clear_pointer(&cli->direct, g_free);
+	g_clear_pointer(&cli->modem, g_free);
+	g_clear_pointer(&cli->args, g_strfreev);
+	g_clear_pointer(&cli->reset_options, g_strfreev);
+	g_clear_pointer(&cli->qr, g_free);
+	g_clear_pointer(&cli->smdp, g_free);
+	g_clear_pointer(&cli->event, g_free);
+	g_clear_pointer(&cli->smds, g_free);
+	g_clear_pointer(&cli->nickname, g_free);
+	g_clear_pointer(&cli->carrier, g_free);
+	g_clear_pointer(&cli->plan, g_free);
+	g_clear_pointer(&cli->trust_anchors, g_strfreev);
+	g_clear_pointer(&cli->crl_dir, g_free);
+	g_clear_pointer(&cli->pins, g_strfreev);
+	g_clear_pointer(&cli->client_cert, g_free);
+	g_clear_pointer(&cli->client_key, g_free);
+	g_clear_pointer(&cli->config, g_free);
+	g_clear_pointer(&cli->carriers, g_free);
+	g_clear_object(&cli->out);
 }
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(QlCli, ql_cli_clear)
 
 int
 main(int argc, char **argv)
 {
-	QlCli cli = {0};
+	g_auto(QlCli) cli = {0};
 	g_autoptr(GOptionContext) ctx = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *help = NULL;
@@ -1237,7 +1239,6 @@ main(int argc, char **argv)
 	for (guint i = 0; i < G_N_ELEMENTS(ql_cli_commands); i++) {
 		const QlCliCommand *c = &ql_cli_commands[i];
 		guint skip = c->verb != NULL ? 2 : 1; /* "object verb" or a one-word command */
-		gint rc;
 		if (g_strcmp0(c->object, cli.args[0]) != 0 ||
 		    (c->verb != NULL && g_strcmp0(c->verb, cli.args[1]) != 0))
 			continue;
@@ -1246,12 +1247,9 @@ main(int argc, char **argv)
 				   c->verb != NULL ? c->verb : "", c->usage);
 			return QL_EXIT_USAGE;
 		}
-		rc = ql_cli_run(&cli, c, cli.args + skip);
-		ql_cli_clear(&cli);
-		return rc;
+		return ql_cli_run(&cli, c, cli.args + skip);
 	}
 	g_printerr(_("%s: unknown command '%s%s%s' (see --help)\n"), g_get_prgname(), cli.args[0],
 		   nargs > 1 ? " " : "", nargs > 1 ? cli.args[1] : "");
-	ql_cli_clear(&cli);
 	return QL_EXIT_USAGE;
 }

@@ -1,0 +1,340 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""End-to-end profile downloads: quantra-l (direct mode) -> the virtual eUICC, against the real
+test SM-DP+ (ql-test-smdp) on loopback, with its faults. Prints TAP."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("QL_BUILD_ROOT", "build")
+QL = os.path.join(BUILD, "src", "cli", "quantra-l")
+SMDP = os.path.join(BUILD, "tests", "smdp", "ql-test-smdp")
+TMP = tempfile.mkdtemp(prefix="ql-dl-")
+PKI = os.path.join(TMP, "pki")
+results = []
+servers = []
+
+
+class Server:
+    def __init__(self, *faults, events=(), port=0):
+        args = [SMDP, "--listen", f"127.0.0.1:{port}", "--pki", PKI]
+        for f in faults:
+            args += ["--fault", f]
+        for e in events:
+            args += ["--event", e]
+        self.log = []
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, bufsize=1)
+        servers.append(self)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = self.p.stdout.readline()
+            if not line:
+                raise AssertionError(f"ql-test-smdp exited: {self.p.wait()}")
+            m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                self.address = f"127.0.0.1:{self.port}"
+                return
+        raise AssertionError("ql-test-smdp did not start")
+
+    def lines(self):
+        """What the server logged so far (stops it)."""
+        self.stop()
+        rest = self.p.stdout.read()
+        return [l for l in rest.splitlines()]
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+
+
+def ql(state, *args, expect=0, json_out=True):
+    dev = f"virtual:{state}?identity={PKI}/euicc"
+    cmd = [QL, "--direct", dev] + (["--json"] if json_out else []) + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    if p.returncode < 0:
+        raise AssertionError(f"{cmd} killed by signal {-p.returncode}: {p.stderr}")
+    if p.returncode != expect:
+        raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}, wanted {expect}\n"
+                             f"stdout: {p.stdout}\nstderr: {p.stderr}")
+    out = json.loads(p.stdout) if json_out and p.stdout.strip() else p.stdout
+    return out, p.stderr
+
+
+def download(state, server, matching_id="ANY", *extra, expect=0):
+    return ql(state, "profile", "download", "--activation-code",
+              f"LPA:1${server.address}${matching_id}", "--trust-anchor", f"{PKI}/ci.pem",
+              *extra, expect=expect)
+
+
+def profiles(state):
+    return ql(state, "profile", "list")[0]["profiles"]
+
+
+def notifications(state):
+    return ql(state, "notification", "list")[0]["notifications"]
+
+
+def case(name):
+    def wrap(fn):
+        try:
+            fn()
+            results.append((True, name, ""))
+        except Exception as e:
+            results.append((False, name, str(e)))
+        finally:
+            for s in servers:
+                s.stop()
+            servers.clear()
+        return fn
+    return wrap
+
+
+n_state = [0]
+
+
+def fresh_state():
+    n_state[0] += 1
+    return os.path.join(TMP, f"euicc-{n_state[0]}.state")
+
+
+# the first start writes the PKI
+Server().stop()
+servers.clear()
+
+
+@case("secure download, one TLS handshake for the whole session")
+def _():
+    s = Server()
+    st = fresh_state()
+    r, _ = download(st, s, "ANY", "--secure")
+    for key in ("iccid", "tls_version", "cipher_suite", "apdus", "bytes_to_euicc",
+                "tls_handshakes", "http_requests", "notification_delivered"):
+        assert key in r, (key, r)
+    assert r["tls_version"] == "TLS1.3", r
+    assert r["cipher_suite"] in ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"), r
+    assert r["tls_handshakes"] == 1, r
+    assert r["http_requests"] == 4, r
+    assert r["notification_delivered"] is True, r
+    assert r["apdus"] > 10 and r["bytes_to_euicc"] > 1000, r
+    p = profiles(st)
+    assert [x["iccid"] for x in p] == [r["iccid"]], p
+    assert p[0]["state"] == "disabled"
+    assert notifications(st) == [], "the delivered notification is removed"
+    log = s.lines()
+    assert any(l.startswith("notification install") and r["iccid"] in l for l in log), log
+
+
+@case("confirmation code required: refused without, installed with")
+def _():
+    s = Server()
+    st = fresh_state()
+    err, _ = download(st, s, "CC-4711", expect=2)
+    assert "confirmation code" in err["error"]["message"], err
+    assert profiles(st) == []
+    code = subprocess.run([SMDP, "--pki", PKI, "--confirmation-code", "CC-4711"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert re.fullmatch(r"[0-9A-F]{6}", code), code
+    err, stderr = download(st, s, "CC-4711", "--confirmation-code", "000000", expect=4)
+    assert "000000" not in stderr and "000000" not in json.dumps(err)
+    assert profiles(st) == []
+    r, stderr = download(st, s, "CC-4711", "--confirmation-code", code)
+    assert r["confirmation_code_used"] is True
+    assert code not in stderr and code not in json.dumps(r)
+    assert len(profiles(st)) == 1
+    log = s.lines()
+    assert any("cancelSession" in l for l in log), log
+
+
+@case("ReplaceSessionKeys (PPK) profile")
+def _():
+    s = Server()
+    st = fresh_state()
+    r, _ = download(st, s, "PPK-1")
+    assert [x["iccid"] for x in profiles(st)] == [r["iccid"]]
+
+
+@case("activation code from a QR image")
+def _():
+    s = Server()
+    st = fresh_state()
+    png = os.path.join(TMP, "code.png")
+    subprocess.run(["qrencode", "-o", png, f"LPA:1${s.address}$QR-CODE-1"], check=True)
+    r, _ = ql(st, "profile", "download", "--qr", png, "--trust-anchor", f"{PKI}/ci.pem")
+    assert r["notification_delivered"] is True
+    assert len(profiles(st)) == 1
+
+
+@case("provision-esim by carrier name, nickname from the plan")
+def _():
+    s = Server()
+    st = fresh_state()
+    carriers = os.path.join(TMP, "carriers.conf")
+    with open(carriers, "w") as f:
+        f.write(f"[carrier testco]\nname=Test Co\nsmdp={s.address}\n")
+    r, _ = ql(st, "provision-esim", "--carrier", "testco", "--plan", "Unlimited 5G",
+              "--carriers", carriers, "--trust-anchor", f"{PKI}/ci.pem", "--secure")
+    p = profiles(st)
+    assert p[0]["iccid"] == r["iccid"] and p[0]["nickname"] == "Unlimited 5G", p
+    err, _ = ql(st, "provision-esim", "--carrier", "nope", "--plan", "x", "--carriers",
+                carriers, expect=3)
+    assert "testco" in err["error"]["message"], err
+
+
+@case("--secure against a TLS 1.2-only server is refused")
+def _():
+    s = Server("tls12")
+    st = fresh_state()
+    err, _ = download(st, s, "ANY", "--secure", expect=7)
+    assert "TLS 1.2" in err["error"]["message"] and "TLS 1.3" in err["error"]["message"], err
+    assert profiles(st) == []
+    assert not any(l.startswith("es9+") for l in s.lines())
+
+
+CERT_FAULTS = {
+    "expired": "expired",
+    "not-yet-valid": "not-yet-valid",
+    "wrong-host": "wrong-host",
+    "unknown-ci": "unknown-ci",
+    "revoked": "revoked",
+    "wrong-role": "wrong-role",
+}
+
+
+@case("each certificate fault is refused before anything reaches the eUICC")
+def _():
+    messages = set()
+    for fault, tag in CERT_FAULTS.items():
+        s = Server(fault)
+        st = fresh_state()
+        extra = ["--crl-dir", f"{PKI}/crl"] if fault == "revoked" else []
+        err, _ = download(st, s, "ANY", *extra, expect=7)
+        msg = err["error"]["message"]
+        assert f"[{tag}]" in msg, (fault, msg)
+        messages.add(msg)
+        log = s.lines()
+        assert not any(l.startswith("es9+") for l in log), (fault, log)
+        assert profiles(st) == [] and notifications(st) == []
+    assert len(messages) == len(CERT_FAULTS), messages
+
+
+@case("a pinned host presenting another key is refused")
+def _():
+    s = Server()
+    st = fresh_state()
+    err, _ = download(st, s, "ANY", "--pin", "127.0.0.1=sha256//" + "A" * 43 + "=", expect=7)
+    assert "[pin-mismatch]" in err["error"]["message"], err
+    assert not any(l.startswith("es9+") for l in s.lines())
+
+
+@case("mTLS: works with the client certificate, fails clearly without")
+def _():
+    s = Server("client-cert")
+    st = fresh_state()
+    err, _ = download(st, s, "ANY", expect=7)
+    assert "client certificate" in err["error"]["message"], err
+    r, _ = download(st, s, "ANY", "--client-cert", f"{PKI}/client.pem", "--client-key",
+                    f"{PKI}/client-key.pem")
+    assert r["client_cert_presented"] is True
+    assert len(profiles(st)) == 1
+
+
+STEP_FAULTS = [
+    ("http-500@authenticateClient", 8, "HTTP 500"),
+    ("reset@getBoundProfilePackage", 8, ""),
+    ("bad-signature", 7, "signature"),
+    ("wrong-transaction-id@authenticateClient", 6, "transaction"),
+    ("slow@getBoundProfilePackage", 5, ""),
+]
+
+
+@case("a failure at each ES9+ step leaves nothing installed, and the next download works")
+def _():
+    for fault, code, words in STEP_FAULTS:
+        st = fresh_state()
+        s = Server(fault)
+        extra = ["--timeout", "2"] if fault.startswith("slow") else []
+        err, _ = download(st, s, "ANY", *extra, expect=code)
+        assert words in err["error"]["message"], (fault, err)
+        assert profiles(st) == [], fault
+        s.stop()
+        good = Server()
+        r, _ = download(st, good, "ANY")
+        assert [x["iccid"] for x in profiles(st)] == [r["iccid"]], fault
+
+
+@case("an undelivered notification stays on the eUICC and is delivered later")
+def _():
+    st = fresh_state()
+    s = Server("http-500@handleNotification")
+    port = s.port
+    r, _ = download(st, s, "ANY")
+    assert r["notification_delivered"] is False, r
+    assert "500" in r["notification_error"], r
+    n = notifications(st)
+    assert [x["operation"] for x in n] == ["install"] and n[0]["iccid"] == r["iccid"], n
+    s.stop()
+    # the SM-DP+ is away: the notification stays
+    err, _ = ql(st, "notification", "process", "--all", "--trust-anchor", f"{PKI}/ci.pem",
+                expect=8)
+    assert len(notifications(st)) == 1
+    # back at the same address: delivered and removed
+    good = Server(port=port)
+    out, _ = ql(st, "notification", "process", "--all", "--trust-anchor", f"{PKI}/ci.pem")
+    assert out["delivered"] == 1 and out["failed"] == [], out
+    assert notifications(st) == []
+    assert any(l.startswith("notification install") for l in good.lines())
+
+
+@case("a tampered profile segment is refused by the eUICC")
+def _():
+    st = fresh_state()
+    s = Server("tamper-86")
+    err, _ = download(st, s, "ANY", expect=4)
+    assert "SCP03t security error" in err["error"]["message"], err
+    assert profiles(st) == []
+
+
+@case("a truncated BPP gives a clear error")
+def _():
+    st = fresh_state()
+    s = Server("truncated-bpp")
+    err, _ = download(st, s, "ANY", expect=6)
+    assert "Bound Profile Package" in err["error"]["message"], err
+    assert profiles(st) == []
+
+
+@case("SM-DS discovery and download by event")
+def _():
+    st = fresh_state()
+    s = Server(events=["EVT-42"])
+    out, _ = ql(st, "profile", "discover", "--smds", s.address, "--trust-anchor",
+                f"{PKI}/ci.pem")
+    ids = [e["event_id"] for e in out["events"]]
+    assert ids == ["EVT-42"], out
+    ev = out["events"][0]
+    r, _ = ql(st, "profile", "download", "--event", f"{ev['event_id']}@{ev['smdp_address']}",
+              "--trust-anchor", f"{PKI}/ci.pem")
+    assert [x["iccid"] for x in profiles(st)] == [r["iccid"]]
+
+
+print(f"1..{len(results)}")
+for i, (ok, name, msg) in enumerate(results, 1):
+    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
+    if not ok:
+        for line in msg.splitlines():
+            print(f"# {line}")
+shutil.rmtree(TMP, ignore_errors=True)
+sys.exit(0 if all(r[0] for r in results) else 1)
