@@ -37,8 +37,7 @@ test_parser_content_length(void)
 	g_assert_nonnull(r);
 	g_assert_cmpuint(r->status, ==, 200);
 	g_assert_cmpstr(r->reason, ==, "OK");
-	g_assert_cmpstr(ql_http_response_get_header(r, "x-admin-protocol"), ==,
-			"gsma/rsp/v2.2.0");
+	g_assert_cmpstr(ql_http_response_get_header(r, "x-admin-protocol"), ==, "gsma/rsp/v2.2.0");
 	g_assert_cmpmem(g_bytes_get_data(r->body, NULL), g_bytes_get_size(r->body), "hello", 5);
 	g_assert_true(r->keep_alive);
 }
@@ -78,8 +77,9 @@ test_parser_misc(void)
 	g_autoptr(QlHttpResponse) r3 = NULL;
 
 	/* interim 100 skipped; 204 has no body; Connection: close ends keep-alive */
-	r = parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
-		  16, &error);
+	r = parse(
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
+		16, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(r->status, ==, 204);
 	g_assert_cmpuint(g_bytes_get_size(r->body), ==, 0);
@@ -105,36 +105,37 @@ test_parser_malformed(void)
 		gsize max_body;
 		const gchar *phrase;
 	} cases[] = {
-	    {"HTTP/1.1 2xx OK\r\n\r\n", 16, "malformed status line"},
-	    {"HTTP/2 200 OK\r\n\r\n", 16, "malformed status line"},
-	    {"HTTP/1.1 200 OK\n\n", 16, "CRLF"},
-	    {"HTTP/1.1 099 Low\r\n\r\n", 16, "out of range"},
-	    {"HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n", 16, "header name"},
-	    {"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", 16, "malformed header"},
-	    {"HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n\r\n", 16, "folded"},
-	    {"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", 16, "invalid Content-Length"},
-	    {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 16,
-	     "conflicting"},
-	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", 16, "Transfer-Encoding"},
-	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 16,
-	     "both"},
-	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 16, "chunk size"},
-	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", 16, "chunk size"},
-	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", 16, "chunk size"},
-	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-	     "fffffffffffffffff\r\n",
-	     16, "chunk size"},
-	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", 16,
-	     "longer than its size"},
-	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n", 16, "over the limit"},
-	    {"HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n", 16, "over the limit"},
-	    {"HTTP/1.1 200 OK\r\n\r\n01234567890123456", 16, "over the limit"},
-	    {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 16, "mid-body"},
-	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", 16, "mid-body"},
-	    {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n", 16, "inside the response header"},
-	    {"", 16, "without answering"},
-	    {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab", 16, "after the end"},
-	    {"HTTP/1.1 101 Switching\r\n\r\n", 16, "protocol switch"},
+		{"HTTP/1.1 2xx OK\r\n\r\n", 16, "malformed status line"},
+		{"HTTP/2 200 OK\r\n\r\n", 16, "malformed status line"},
+		{"HTTP/1.1 200 OK\n\n", 16, "CRLF"},
+		{"HTTP/1.1 099 Low\r\n\r\n", 16, "out of range"},
+		{"HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n", 16, "header name"},
+		{"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", 16, "malformed header"},
+		{"HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n\r\n", 16, "folded"},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", 16, "invalid Content-Length"},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 16,
+		 "conflicting"},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", 16, "Transfer-Encoding"},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 16,
+		 "both"},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 16, "chunk size"},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", 16, "chunk size"},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", 16, "chunk size"},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "fffffffffffffffff\r\n",
+		 16, "chunk size"},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", 16,
+		 "longer than its size"},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n", 16,
+		 "over the limit"},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n", 16, "over the limit"},
+		{"HTTP/1.1 200 OK\r\n\r\n01234567890123456", 16, "over the limit"},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 16, "mid-body"},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", 16, "mid-body"},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n", 16, "inside the response header"},
+		{"", 16, "without answering"},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab", 16, "after the end"},
+		{"HTTP/1.1 101 Switching\r\n\r\n", 16, "protocol switch"},
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -175,8 +176,9 @@ test_parser_long_header(void)
 static void
 test_no_proxy(void)
 {
-	const gchar *env[] = {"https_proxy=http://127.0.0.1:3128", "no_proxy=.example.com,10.1.2.3,"
-								     "localhost:8443",
+	const gchar *env[] = {"https_proxy=http://127.0.0.1:3128",
+			      "no_proxy=.example.com,10.1.2.3,"
+			      "localhost:8443",
 			      NULL};
 	const gchar *env_all[] = {"ALL_PROXY=http://127.0.0.1:1", "NO_PROXY=*", NULL};
 	const gchar *env_none[] = {"HOME=/", NULL};
@@ -254,7 +256,8 @@ http_handler(QlTestServer *srv, gnutls_session_t session, gint fd)
 		sscanf(head->str, "POST %127s HTTP/1.1", path);
 
 		if (g_strcmp0(path, "/cl") == 0) {
-			send_str(session, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world");
+			send_str(session,
+				 "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world");
 		} else if (g_strcmp0(path, "/chunked") == 0) {
 			send_str(session, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
 			send_str(session, "3\r\nhel\r\n");
@@ -275,8 +278,8 @@ http_handler(QlTestServer *srv, gnutls_session_t session, gint fd)
 			}
 			send_str(session, "0\r\n\r\n");
 		} else if (g_strcmp0(path, "/close") == 0) {
-			send_str(session,
-				 "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
+			send_str(session, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: "
+					  "2\r\n\r\nok");
 			return;
 		} else if (g_strcmp0(path, "/reset") == 0) {
 			struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -492,8 +495,8 @@ test_http_trust_refused(Fixture *f, gconstpointer data)
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *url = g_strdup_printf("https://127.0.0.1:%u/cl", f->srv->port);
 	g_autoptr(QlHttpResponse) r = NULL;
-	ql_trust_add_pin(f->trust, "127.0.0.1", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-			 NULL);
+	ql_trust_add_pin(f->trust, "127.0.0.1",
+			 "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", NULL);
 	r = ql_http_post(f->http, url, NULL, NULL, NULL, &error);
 	g_assert_null(r);
 	g_assert_cmpint(ql_trust_failure_from_error(error), ==, QL_TRUST_FAILURE_PIN_MISMATCH);

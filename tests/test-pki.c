@@ -15,10 +15,10 @@ make_cert(QlCertRole role, gboolean is_ca, const QlPkiCert *issuer, QlPkiCert *o
 {
 	g_autoptr(GError) error = NULL;
 	QlPkiCertSpec spec = {
-	    .role = role,
-	    .common_name = ql_pki_role_name(role),
-	    .organization = "Quantra-L test",
-	    .is_ca = is_ca,
+		.role = role,
+		.common_name = ql_pki_role_name(role),
+		.organization = "Quantra-L test",
+		.is_ca = is_ca,
 	};
 	g_assert_true(ql_pki_make(&spec, issuer, out, &error));
 	g_assert_no_error(error);
@@ -88,9 +88,9 @@ test_pki_chain(void)
 	g_auto(QlPkiCert) other_ci = {NULL, NULL};
 	g_autoptr(GError) error = NULL;
 	QlPkiCertSpec spec = {
-	    .role = QL_CERT_ROLE_EUICC,
-	    .common_name = "eUICC",
-	    .serial_number = "89049032123451234512345678901235",
+		.role = QL_CERT_ROLE_EUICC,
+		.common_name = "eUICC",
+		.serial_number = "89049032123451234512345678901235",
 	};
 	gnutls_x509_crt_t chain[2];
 	unsigned int status = 0xffff;
@@ -112,10 +112,12 @@ test_pki_chain(void)
 			0);
 	g_assert_cmpuint(status, ==, 0);
 
-	/* the same chain against an unrelated CI must not verify: the check above means something */
+	/* the same chain against an unrelated CI must not verify: the check above means something
+	 */
 	make_cert(QL_CERT_ROLE_CI, TRUE, NULL, &other_ci);
 	g_assert_cmpint(
-		gnutls_x509_crt_list_verify(chain, 2, &other_ci.crt, 1, NULL, 0, 0, &status), ==, 0);
+		gnutls_x509_crt_list_verify(chain, 2, &other_ci.crt, 1, NULL, 0, 0, &status), ==,
+		0);
 	g_assert_cmpuint(status & GNUTLS_CERT_INVALID, !=, 0);
 
 	/* SKI/AKI link each certificate to its issuer */
@@ -156,11 +158,11 @@ test_pki_tls_shape(void)
 	const gchar *dns[] = {"smdp.test", NULL};
 	const gchar *ips[] = {"127.0.0.1", "::1", NULL};
 	QlPkiCertSpec spec = {
-	    .role = QL_CERT_ROLE_DP_TLS,
-	    .common_name = "smdp.test",
-	    .dns_names = dns,
-	    .ip_addresses = ips,
-	    .crl_url = "http://127.0.0.1/ci.crl",
+		.role = QL_CERT_ROLE_DP_TLS,
+		.common_name = "smdp.test",
+		.dns_names = dns,
+		.ip_addresses = ips,
+		.crl_url = "http://127.0.0.1/ci.crl",
 	};
 	gchar buf[256];
 	size_t len = sizeof(buf);
@@ -378,7 +380,8 @@ test_pki_production_ci(void)
 	der = ql_pki_export_der(ci.crt, &error);
 	g_assert_no_error(error);
 	sha = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, der);
-	g_assert_cmpstr(sha, ==, "5e3e91fd454327c3af5d32a7a73bbc59fe43aa7d85fd32d5db44423f80a56bb3");
+	g_assert_cmpstr(sha, ==,
+			"5e3e91fd454327c3af5d32a7a73bbc59fe43aa7d85fd32d5db44423f80a56bb3");
 	g_assert_cmpint(ql_pki_cert_role(ci.crt), ==, QL_CERT_ROLE_CI);
 	g_assert_cmpint(gnutls_x509_crt_get_policy(ci.crt, 0, &policy, &critical), ==, 0);
 	gnutls_x509_policy_release(&policy);

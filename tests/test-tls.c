@@ -45,14 +45,14 @@ make(QlCertRole role, const gchar *cn, gboolean is_ca, const gchar *dns, gint64 
 	const gchar *dns_names[] = {dns, NULL};
 	const gchar *ips[] = {"127.0.0.1", NULL};
 	QlPkiCertSpec spec = {
-	    .role = role,
-	    .common_name = cn,
-	    .organization = "Quantra-L test",
-	    .dns_names = dns != NULL ? dns_names : NULL,
-	    .ip_addresses = dns != NULL ? ips : NULL,
-	    .not_before = nb,
-	    .not_after = na,
-	    .is_ca = is_ca,
+		.role = role,
+		.common_name = cn,
+		.organization = "Quantra-L test",
+		.dns_names = dns != NULL ? dns_names : NULL,
+		.ip_addresses = dns != NULL ? ips : NULL,
+		.not_before = nb,
+		.not_after = na,
+		.is_ca = is_ca,
 	};
 	g_assert_true(ql_pki_make(&spec, issuer, out, &error));
 	g_assert_no_error(error);
@@ -67,11 +67,11 @@ test_pki_setup(void)
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 	const gint64 day = 24 * 3600;
 	QlPkiCertSpec spec = {
-	    .role = QL_CERT_ROLE_DP_TLS,
-	    .common_name = "wrong role",
-	    .dns_names = (const gchar *const[]){TEST_HOST, NULL},
-	    .override_policy = TRUE,
-	    .policy_override = QL_CERT_ROLE_DP_AUTH,
+		.role = QL_CERT_ROLE_DP_TLS,
+		.common_name = "wrong role",
+		.dns_names = (const gchar *const[]){TEST_HOST, NULL},
+		.override_policy = TRUE,
+		.policy_override = QL_CERT_ROLE_DP_AUTH,
 	};
 
 	pki.dir = g_dir_make_tmp("ql-tls-XXXXXX", &error);
@@ -126,9 +126,9 @@ rm_rf(const gchar *path)
 static void
 test_pki_teardown(void)
 {
-	QlPkiCert *all[] = {&pki.ci,	   &pki.ci_other,   &pki.good,	     &pki.expired,
-			    &pki.future,   &pki.wrong_host, &pki.unknown_ci, &pki.revoked,
-			    &pki.wrong_role, &pki.dp_auth,  &pki.mtls_ca,    &pki.client};
+	QlPkiCert *all[] = {&pki.ci,	     &pki.ci_other,   &pki.good,       &pki.expired,
+			    &pki.future,     &pki.wrong_host, &pki.unknown_ci, &pki.revoked,
+			    &pki.wrong_role, &pki.dp_auth,    &pki.mtls_ca,    &pki.client};
 	for (guint i = 0; i < G_N_ELEMENTS(all); i++)
 		ql_pki_cert_clear(all[i]);
 	rm_rf(pki.dir);
@@ -182,15 +182,15 @@ test_trust_chain(void)
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
 	/* accepted, with or without the root in the chain, by name and by IP */
-	g_assert_true(ql_trust_verify_chain(trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-					    &error));
+	g_assert_true(
+		ql_trust_verify_chain(trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS, &error));
 	g_assert_no_error(error);
-	g_assert_true(ql_trust_verify_chain(trust, chain, 2, "127.0.0.1", QL_CERT_ROLE_DP_TLS,
-					    &error));
+	g_assert_true(
+		ql_trust_verify_chain(trust, chain, 2, "127.0.0.1", QL_CERT_ROLE_DP_TLS, &error));
 	g_assert_no_error(error);
 
-	check_refused(trust, &pki.expired, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-		      QL_TRUST_FAILURE_EXPIRED, "expired on");
+	check_refused(trust, &pki.expired, TEST_HOST, QL_CERT_ROLE_DP_TLS, QL_TRUST_FAILURE_EXPIRED,
+		      "expired on");
 	check_refused(trust, &pki.future, TEST_HOST, QL_CERT_ROLE_DP_TLS,
 		      QL_TRUST_FAILURE_NOT_YET_VALID, "not valid before");
 	check_refused(trust, &pki.wrong_host, TEST_HOST, QL_CERT_ROLE_DP_TLS,
@@ -199,10 +199,11 @@ test_trust_chain(void)
 		      QL_TRUST_FAILURE_WRONG_HOST, "not valid for host 127.0.0.2");
 	check_refused(trust, &pki.unknown_ci, TEST_HOST, QL_CERT_ROLE_DP_TLS,
 		      QL_TRUST_FAILURE_UNKNOWN_CI, "does not chain to a trusted CI");
-	check_refused(trust, &pki.revoked, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-		      QL_TRUST_FAILURE_REVOKED, "is revoked");
+	check_refused(trust, &pki.revoked, TEST_HOST, QL_CERT_ROLE_DP_TLS, QL_TRUST_FAILURE_REVOKED,
+		      "is revoked");
 	check_refused(trust, &pki.wrong_role, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-		      QL_TRUST_FAILURE_WRONG_ROLE, "DP TLS certificate (2.23.146.1.2.1.3) is needed");
+		      QL_TRUST_FAILURE_WRONG_ROLE,
+		      "DP TLS certificate (2.23.146.1.2.1.3) is needed");
 
 	/* the clock is ours: the good certificate is expired two years on */
 	ql_trust_set_now(trust, now + 2 * 365 * 24 * 3600);
@@ -213,8 +214,8 @@ test_trust_chain(void)
 		      QL_TRUST_FAILURE_NOT_YET_VALID, "not valid before");
 
 	/* no certificate at all */
-	g_assert_false(ql_trust_verify_chain(trust, NULL, 0, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-					     &error));
+	g_assert_false(
+		ql_trust_verify_chain(trust, NULL, 0, TEST_HOST, QL_CERT_ROLE_DP_TLS, &error));
 	g_assert_cmpint(ql_trust_failure_from_error(error), ==, QL_TRUST_FAILURE_NO_CERTIFICATE);
 }
 
@@ -233,8 +234,8 @@ test_trust_ci_list(void)
 
 	/* an anchor the admin added is used whatever the eUICC lists */
 	g_assert_true(ql_trust_add_anchor(trust, pki.ci_other.crt, TRUE, &error));
-	g_assert_true(ql_trust_verify_chain(trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-					    &error));
+	g_assert_true(
+		ql_trust_verify_chain(trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS, &error));
 	g_assert_no_error(error);
 
 	/* the eUICC lists it: usable without admin */
@@ -245,8 +246,8 @@ test_trust_ci_list(void)
 		g_assert_true(ql_trust_add_anchor(t2, pki.ci_other.crt, FALSE, &error));
 		g_ptr_array_add(kids, ql_pki_subject_key_id(pki.ci_other.crt, NULL));
 		ql_trust_set_allowed_ci_key_ids(t2, kids);
-		g_assert_true(
-			ql_trust_verify_chain(t2, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS, &error));
+		g_assert_true(ql_trust_verify_chain(t2, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS,
+						    &error));
 		g_assert_no_error(error);
 	}
 }
@@ -277,8 +278,8 @@ test_trust_role(void)
 	make(QL_CERT_ROLE_NONE, "webpki leaf", FALSE, TEST_HOST, 0, 0, &pki.mtls_ca, &leaf);
 	g_assert_true(ql_trust_add_anchor(webpki, pki.mtls_ca.crt, FALSE, &error));
 	chain[0] = leaf.crt;
-	g_assert_true(ql_trust_verify_chain(webpki, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-					    &error));
+	g_assert_true(
+		ql_trust_verify_chain(webpki, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS, &error));
 	g_assert_no_error(error);
 
 	/* garbage DER */
@@ -309,8 +310,8 @@ test_trust_pins(void)
 
 	/* a pin on another host does not apply */
 	g_assert_true(ql_trust_add_pin(trust, "elsewhere.test", other_s, &error));
-	g_assert_true(ql_trust_verify_chain(trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-					    &error));
+	g_assert_true(
+		ql_trust_verify_chain(trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS, &error));
 	g_assert_no_error(error);
 
 	g_assert_true(ql_trust_add_pin(trust, TEST_HOST, other_s, &error));
@@ -318,14 +319,14 @@ test_trust_pins(void)
 		      QL_TRUST_FAILURE_PIN_MISMATCH, "matches its configured pins");
 	/* the leaf's key, or the CI's, satisfies the pin set */
 	g_assert_true(ql_trust_add_pin(trust, "SMDP.test", good_s, &error));
-	g_assert_true(ql_trust_verify_chain(trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-					    &error));
+	g_assert_true(
+		ql_trust_verify_chain(trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS, &error));
 	g_assert_no_error(error);
 	{
 		g_autoptr(QlTrust) t2 = make_trust();
 		g_assert_true(ql_trust_add_pin(t2, TEST_HOST, ci_hex, &error));
-		g_assert_true(
-			ql_trust_verify_chain(t2, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS, &error));
+		g_assert_true(ql_trust_verify_chain(t2, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS,
+						    &error));
 		g_assert_no_error(error);
 	}
 }
@@ -350,8 +351,8 @@ test_trust_production_ci(void)
 	g_assert_true(ql_trust_verify_chain(trust, chain, 1, NULL, QL_CERT_ROLE_CI, &error));
 	g_assert_no_error(error);
 	/* our test DP TLS certificate is unknown to it */
-	check_refused(trust, &pki.good, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-		      QL_TRUST_FAILURE_UNKNOWN_CI, "does not chain");
+	check_refused(trust, &pki.good, TEST_HOST, QL_CERT_ROLE_DP_TLS, QL_TRUST_FAILURE_UNKNOWN_CI,
+		      "does not chain");
 }
 
 /* ----------------------------------------------------------------------------------------- */
@@ -441,8 +442,9 @@ test_tls_standard_refuses_cbc(void)
 {
 	/* a TLS 1.2 server that only speaks CBC: the standard policy has no such suite */
 	g_autoptr(QlTestServer) srv = ql_test_server_new(
-		&pki.good, NULL, "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC:-MAC-ALL:+SHA1",
-		NULL, NULL, NULL);
+		&pki.good, NULL,
+		"NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC:-MAC-ALL:+SHA1", NULL, NULL,
+		NULL);
 	g_autoptr(QlTrust) trust = make_trust();
 	g_autoptr(QlTls) tls = ql_tls_new(trust, QL_TLS_POLICY_STANDARD);
 	g_autoptr(GError) error = NULL;
@@ -499,8 +501,8 @@ static void
 test_tls_strict_vs_aes128(void)
 {
 	g_autoptr(QlTestServer) srv = ql_test_server_new(
-		&pki.good, NULL, "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM", NULL, NULL,
-		NULL);
+		&pki.good, NULL, "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM", NULL,
+		NULL, NULL);
 	g_autoptr(QlTrust) trust = make_trust();
 	g_autoptr(QlTls) tls = ql_tls_new(trust, QL_TLS_POLICY_STRICT);
 	g_autoptr(GError) error = NULL;
@@ -557,21 +559,21 @@ test_tls_fault(gconstpointer data)
 }
 
 static const FaultCase fault_cases[] = {
-    {&pki.expired, TEST_HOST, QL_TRUST_FAILURE_EXPIRED, "expired on"},
-    {&pki.future, TEST_HOST, QL_TRUST_FAILURE_NOT_YET_VALID, "not valid before"},
-    {&pki.wrong_host, TEST_HOST, QL_TRUST_FAILURE_WRONG_HOST, "not valid for host smdp.test"},
-    {&pki.good, "127.0.0.2", QL_TRUST_FAILURE_WRONG_HOST, "not valid for host 127.0.0.2"},
-    {&pki.unknown_ci, TEST_HOST, QL_TRUST_FAILURE_UNKNOWN_CI, "does not chain to a trusted CI"},
-    {&pki.unknown_ci, TEST_HOST, QL_TRUST_FAILURE_UNKNOWN_CI, "not one this eUICC accepts", FALSE,
-     TRUE},
-    {&pki.revoked, TEST_HOST, QL_TRUST_FAILURE_REVOKED, "is revoked"},
-    {&pki.wrong_role, TEST_HOST, QL_TRUST_FAILURE_WRONG_ROLE, "is a DP auth certificate"},
-    {&pki.good, TEST_HOST, QL_TRUST_FAILURE_PIN_MISMATCH, "matches its configured pins", TRUE},
+	{&pki.expired, TEST_HOST, QL_TRUST_FAILURE_EXPIRED, "expired on"},
+	{&pki.future, TEST_HOST, QL_TRUST_FAILURE_NOT_YET_VALID, "not valid before"},
+	{&pki.wrong_host, TEST_HOST, QL_TRUST_FAILURE_WRONG_HOST, "not valid for host smdp.test"},
+	{&pki.good, "127.0.0.2", QL_TRUST_FAILURE_WRONG_HOST, "not valid for host 127.0.0.2"},
+	{&pki.unknown_ci, TEST_HOST, QL_TRUST_FAILURE_UNKNOWN_CI, "does not chain to a trusted CI"},
+	{&pki.unknown_ci, TEST_HOST, QL_TRUST_FAILURE_UNKNOWN_CI, "not one this eUICC accepts",
+	 FALSE, TRUE},
+	{&pki.revoked, TEST_HOST, QL_TRUST_FAILURE_REVOKED, "is revoked"},
+	{&pki.wrong_role, TEST_HOST, QL_TRUST_FAILURE_WRONG_ROLE, "is a DP auth certificate"},
+	{&pki.good, TEST_HOST, QL_TRUST_FAILURE_PIN_MISMATCH, "matches its configured pins", TRUE},
 };
 
 static const gchar *const fault_names[] = {
-    "expired", "not-yet-valid", "wrong-host", "wrong-ip", "unknown-ci", "unlisted-ci",
-    "revoked", "wrong-role",    "pin-mismatch",
+	"expired",     "not-yet-valid", "wrong-host", "wrong-ip",     "unknown-ci",
+	"unlisted-ci", "revoked",	"wrong-role", "pin-mismatch",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(fault_cases) == G_N_ELEMENTS(fault_names));
 
@@ -580,15 +582,15 @@ test_tls_fault_messages_distinct(void)
 {
 	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_autoptr(QlTrust) trust = make_trust();
-	const QlPkiCert *leaves[] = {&pki.expired, &pki.future, &pki.wrong_host, &pki.unknown_ci,
-				     &pki.revoked, &pki.wrong_role};
+	const QlPkiCert *leaves[] = {&pki.expired,    &pki.future,  &pki.wrong_host,
+				     &pki.unknown_ci, &pki.revoked, &pki.wrong_role};
 
 	for (guint i = 0; i < G_N_ELEMENTS(leaves); i++) {
 		g_autoptr(GError) error = NULL;
 		gnutls_x509_crt_t chain[1] = {leaves[i]->crt};
 		g_autofree gchar *head = NULL;
-		g_assert_false(ql_trust_verify_chain(trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-						     &error));
+		g_assert_false(ql_trust_verify_chain(trust, chain, 1, TEST_HOST,
+						     QL_CERT_ROLE_DP_TLS, &error));
 		/* "certificate refused [reason]" differs per reason */
 		head = g_strndup(error->message, strchr(error->message, ']') - error->message);
 		g_assert_false(g_hash_table_contains(seen, head));
@@ -610,8 +612,8 @@ test_tls_mtls(void)
 	g_assert_false(ql_tls_set_client_certificate(tls, "/nonexistent.pem", NULL, &error));
 	g_assert_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT);
 	g_clear_error(&error);
-	g_assert_true(ql_tls_set_client_certificate(tls, pki.client_crt_path,
-						    pki.client_key_path, &error));
+	g_assert_true(ql_tls_set_client_certificate(tls, pki.client_crt_path, pki.client_key_path,
+						    &error));
 	g_assert_no_error(error);
 	g_assert_true(tls_connect(tls, srv, TEST_HOST, &conn, &error));
 	g_assert_no_error(error);
@@ -663,8 +665,8 @@ test_tls_handshake_timeout(void)
 	g_autoptr(GError) error = NULL;
 
 	ql_tls_set_timeout(tls, 1000);
-	g_assert_false(ql_tls_connect(tls, g_socket_connection_get_socket(conn), TEST_HOST,
-				      &error));
+	g_assert_false(
+		ql_tls_connect(tls, g_socket_connection_get_socket(conn), TEST_HOST, &error));
 	g_assert_error(error, QL_ERROR, QL_ERROR_TIMEOUT);
 	g_test_message("%s", error->message);
 }

@@ -42,7 +42,7 @@ enum {
 /* ---- small encoders / decoders on top of the codec ---- */
 
 /* DER BIT STRING of named bits: trailing zero bits are dropped (X.690 11.2.2) */
-static void
+void
 ql_vcard_put_bits(QlTlvBuilder *b, guint32 tag, guint32 mask)
 {
 	guint8 buf[5] = {0};
@@ -66,7 +66,7 @@ ql_vcard_put_bits(QlTlvBuilder *b, guint32 tag, guint32 mask)
 	ql_tlv_builder_add(b, tag, buf, nbytes + 1);
 }
 
-static gboolean
+gboolean
 ql_vcard_get_bits(const QlTlv *tlv, guint32 *mask, GError **error)
 {
 	guint32 m = 0;
@@ -95,7 +95,7 @@ ql_vcard_get_int(const QlTlv *tlv, gint64 *out, GError **error)
 	return TRUE;
 }
 
-static void
+void
 ql_vcard_put_iccid(QlTlvBuilder *b, const gchar *iccid)
 {
 	g_autoptr(GBytes) bcd = ql_iccid_to_bcd(iccid, NULL);
@@ -103,7 +103,7 @@ ql_vcard_put_iccid(QlTlvBuilder *b, const gchar *iccid)
 		ql_tlv_builder_add_bytes(b, 0x5A, bcd);
 }
 
-static QlVcardProfile *
+QlVcardProfile *
 ql_vcard_find_iccid(QlVcard *card, const gchar *iccid)
 {
 	for (guint i = 0; i < card->profiles->len; i++) {
@@ -236,8 +236,8 @@ ql_vcard_put_uint(QlTlvBuilder *b, guint32 tag, guint64 v)
 	ql_tlv_builder_add(b, tag, tmp + 8 - n, n);
 }
 
-static gboolean
-ql_vcard_es10_info2(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **error)
+gboolean
+ql_vcard_put_euicc_info2(QlVcard *card, QlTlvBuilder *b, GError **error)
 {
 	guint64 used = 0;
 	/* UICCCapability: usim(1) isim(2) akaMilenage(4) akaTuak128(6) gbaAuthenUsim(10)
@@ -274,6 +274,12 @@ ql_vcard_es10_info2(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **e
 	return TRUE;
 }
 
+static gboolean
+ql_vcard_es10_info2(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **error)
+{
+	return ql_vcard_put_euicc_info2(card, b, error);
+}
+
 /* ---- GetEID (5.7.20), GetEuiccChallenge (5.7.7) ---- */
 
 static gboolean
@@ -300,8 +306,10 @@ ql_vcard_es10_eid(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **err
 static gboolean
 ql_vcard_es10_challenge(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **error)
 {
-	for (guint i = 0; i < sizeof(card->challenge); i++)
-		card->challenge[i] = (guint8)g_random_int_range(0, 256);
+	/* a new challenge starts a new session: whatever was under way is dropped */
+	ql_vcard_session_clear(&card->session);
+	if (!ql_crypto_random(card->challenge, sizeof(card->challenge), error))
+		return FALSE;
 	card->have_challenge = TRUE;
 	ql_tlv_builder_begin(b, 0xBF2E);
 	ql_tlv_builder_add(b, 0x80, card->challenge, sizeof(card->challenge));
@@ -598,7 +606,7 @@ ql_vcard_es10_nickname(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError 
 
 /* ---- Notifications (5.7.9 ListNotification, 5.7.10 Retrieve..., 5.7.11 Remove...) ---- */
 
-static void
+void
 ql_vcard_put_metadata(QlTlvBuilder *b, QlVcardNotification *n)
 {
 	ql_tlv_builder_begin(b, 0xBF2F);
@@ -836,17 +844,6 @@ ql_vcard_es10_rat(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **err
 	return TRUE;
 }
 
-/* ---- CancelSession (5.7.14): no download session exists on this card yet ---- */
-
-static gboolean
-ql_vcard_es10_cancel_session(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **error)
-{
-	ql_tlv_builder_begin(b, 0xBF41);
-	ql_tlv_builder_add_int(b, 0x81, 5); /* invalidTransactionId */
-	ql_tlv_builder_end(b);
-	return TRUE;
-}
-
 typedef gboolean (*QlVcardEs10Func)(QlVcard *card, const QlTlv *req, QlTlvBuilder *b,
 				    GError **error);
 
@@ -870,7 +867,9 @@ static const struct {
 	{0xBF3F, ql_vcard_es10_set_default_dp},
 	{0xBF34, ql_vcard_es10_memory_reset},
 	{0xBF43, ql_vcard_es10_rat},
-	{0xBF41, ql_vcard_es10_cancel_session},
+	{0xBF38, ql_vcard_dl_authenticate},
+	{0xBF21, ql_vcard_dl_prepare},
+	{0xBF41, ql_vcard_dl_cancel},
 };
 
 GBytes *
@@ -880,6 +879,9 @@ ql_vcard_es10_dispatch(QlVcard *card, const guint8 *cmd, gsize len, guint16 *sw,
 	g_autoptr(QlTlvBuilder) b = NULL;
 	QlTlv req;
 
+	/* the pieces of a Bound Profile Package are not whole TLVs (SGP.22 2.5.5) */
+	if (ql_vcard_dl_is_bpp(cmd, len))
+		return ql_vcard_dl_bpp(card, cmd, len, sw, error);
 	/* the whole command must be one well-formed TLV (SGP.22 5.7.1: else 6A80) */
 	if (!ql_tlv_read_exact(cmd, len, 0, &req, &error_local) ||
 	    !ql_tlv_validate(req.value, req.len, QL_TLV_MAX_DEPTH, &error_local)) {

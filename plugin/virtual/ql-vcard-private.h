@@ -8,7 +8,9 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "ql-crypto.h"
 #include "ql-pki.h"
+#include "ql-tlv.h"
 #include "ql-vcard.h"
 
 G_BEGIN_DECLS
@@ -57,6 +59,46 @@ typedef struct {
 	GBytes *pir; /* a stored ProfileInstallationResult (BF37) for install events, else NULL */
 } QlVcardNotification;
 
+/* Where a download session stands (SGP.22 3.1.3): it lives in memory only, as on a card,
+ * so a new process (a reset) has none. */
+typedef enum {
+	QL_VCARD_SESSION_NONE,
+	QL_VCARD_SESSION_AUTHENTICATED, /* AuthenticateServer accepted the SM-DP+ */
+	QL_VCARD_SESSION_PREPARED,	/* PrepareDownload made the one-time key */
+	QL_VCARD_SESSION_LOADING,	/* the Bound Profile Package is arriving */
+} QlVcardSessionState;
+
+/* The next piece of the Bound Profile Package the card expects (SGP.22 2.5.5) */
+typedef enum {
+	QL_VCARD_BPP_A0,       /* firstSequenceOf87 (ConfigureISDP), whole */
+	QL_VCARD_BPP_A1,       /* the sequenceOf88 header */
+	QL_VCARD_BPP_IN_A1,    /* 88 segments (StoreMetadata) */
+	QL_VCARD_BPP_A2_OR_A3, /* secondSequenceOf87 (ReplaceSessionKeys), or the sequenceOf86 header */
+	QL_VCARD_BPP_IN_A3,    /* 86 segments (profile elements) */
+} QlVcardBppStage;
+
+typedef struct {
+	QlVcardSessionState state;
+	GBytes *transaction_id;
+	gchar *server_address;
+	gchar *matching_id; /* NULL when ctxParams1 had none */
+	gchar *smdp_oid;    /* dotted, from CERT.DPauth */
+	gnutls_x509_crt_t ci;	  /* the CI named by euiccCiPKIdToBeUsed (a copy) */
+	gnutls_x509_crt_t dppb;	  /* CERT.DPpb, after PrepareDownload */
+	GBytes *euicc_sig1_tlv;	  /* the 5F37 euiccSignature1 this card gave */
+	QlEcKeyPair otk;	  /* otPK/otSK.EUICC.ECKA */
+	gboolean have_otk;
+	/* the load */
+	QlVcardBppStage stage;
+	gsize bpp_left; /* bytes of the BF36 value still to come */
+	gsize seq_left; /* bytes of the current A1 / A3 value still to come */
+	gboolean seen_a2;
+	QlBsp *bsp;
+	GByteArray *metadata; /* StoreMetadataRequest, joined from the 88 segments */
+	GByteArray *profile;  /* profile elements, joined from the 86 segments (wiped) */
+	QlVcardProfile *pending; /* the profile as StoreMetadata describes it, not installed yet */
+} QlVcardSession;
+
 typedef struct {
 	gboolean open;
 	gboolean isdr_selected;
@@ -93,6 +135,7 @@ struct _QlVcard {
 	QlVcardFault fault;
 	guint fault_skip;
 	gboolean quirk_6c;
+	QlVcardSession session;
 };
 
 void ql_vcard_profile_free(QlVcardProfile *p);
@@ -116,5 +159,29 @@ GBytes *ql_vcard_es10_dispatch(QlVcard *card, const guint8 *cmd, gsize len, guin
 			       GError **error);
 /* Queues the notifications @p's configuration asks for on @event. */
 void ql_vcard_queue_notification(QlVcard *card, QlVcardProfile *p, QlVcardEvent event);
+/* Encoders shared with the download functions */
+void ql_vcard_put_bits(QlTlvBuilder *b, guint32 tag, guint32 mask);
+gboolean ql_vcard_get_bits(const QlTlv *tlv, guint32 *mask, GError **error);
+void ql_vcard_put_iccid(QlTlvBuilder *b, const gchar *iccid);
+void ql_vcard_put_metadata(QlTlvBuilder *b, QlVcardNotification *n);
+QlVcardProfile *ql_vcard_find_iccid(QlVcard *card, const gchar *iccid);
+gboolean ql_vcard_put_euicc_info2(QlVcard *card, QlTlvBuilder *b, GError **error);
+
+/* ql-vcard.c */
+GBytes *ql_vcard_next_isdp_aid(QlVcard *card);
+
+/* ql-vcard-download.c: ES10b AuthenticateServer, PrepareDownload, CancelSession (SGP.22
+ * 5.7.13, 5.7.14), LoadBoundProfilePackage (2.5.5) */
+gboolean ql_vcard_dl_authenticate(QlVcard *card, const QlTlv *req, QlTlvBuilder *b,
+				  GError **error);
+gboolean ql_vcard_dl_prepare(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **error);
+gboolean ql_vcard_dl_cancel(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **error);
+/* TRUE when @cmd starts like a piece of a Bound Profile Package (BF36, A0-A3, 86, 88) */
+gboolean ql_vcard_dl_is_bpp(const guint8 *cmd, gsize len);
+/* One piece of the BPP: an empty answer in between, BF37 at the end or on failure */
+GBytes *ql_vcard_dl_bpp(QlVcard *card, const guint8 *cmd, gsize len, guint16 *sw,
+			GError **error);
+/* Forgets the download session (and wipes its keys) */
+void ql_vcard_session_clear(QlVcardSession *s);
 
 G_END_DECLS

@@ -48,6 +48,7 @@ ql_vcard_free(QlVcard *card)
 {
 	if (card == NULL)
 		return;
+	ql_vcard_session_clear(&card->session);
 	for (guint i = 0; i <= QL_VCARD_MAX_CHANNELS; i++) {
 		QlVcardChannel *c = &card->channels[i];
 		g_clear_pointer(&c->store, g_byte_array_unref);
@@ -126,7 +127,7 @@ ql_vcard_open(const gchar *state_path, const gchar *identity_dir, GError **error
 	return g_steal_pointer(&card);
 }
 
-static GBytes *
+GBytes *
 ql_vcard_next_isdp_aid(QlVcard *card)
 {
 	guint8 aid[16];
