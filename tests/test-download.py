@@ -256,7 +256,7 @@ STEP_FAULTS = [
     ("reset@getBoundProfilePackage", 8, ""),
     ("bad-signature", 7, "signature"),
     ("wrong-transaction-id@authenticateClient", 6, "transaction"),
-    ("slow@getBoundProfilePackage", 5, ""),
+    ("slow@getBoundProfilePackage", 9, ""),
 ]
 
 

@@ -34,6 +34,7 @@ enum {
 	QL_EXIT_MALFORMED = 6,
 	QL_EXIT_TRUST = 7, /* TLS / certificate refused */
 	QL_EXIT_NETWORK = 8,
+	QL_EXIT_TIMEOUT = 9, /* the modem, card or server did not answer in time */
 };
 
 typedef struct {
@@ -950,7 +951,7 @@ ql_cli_commands_help(void)
 			     "installed plugins' schemes; every device takes ?block=N and "
 			     "?isd-r=AID.\nExit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 "
 			     "refused by the eUICC or SM-DP+, 5 device error, 6 malformed data, 7 TLS or "
-			     "certificate refused, 8 network."));
+			     "certificate refused, 8 network, 9 timeout."));
 	return g_string_free(s, FALSE);
 }
 
@@ -971,8 +972,9 @@ ql_cli_exit_code(const GError *error)
 		return QL_EXIT_REFUSED;
 	case QL_ERROR_IO:
 	case QL_ERROR_PLUGIN:
-	case QL_ERROR_TIMEOUT:
 		return QL_EXIT_DEVICE;
+	case QL_ERROR_TIMEOUT:
+		return QL_EXIT_TIMEOUT;
 	case QL_ERROR_MALFORMED:
 		return QL_EXIT_MALFORMED;
 	case QL_ERROR_TLS:
