@@ -14,6 +14,8 @@
 
 #include "quantra-l/ql-error.h"
 #include "quantra-l/ql-plugin.h"
+#include "ql-crypto.h"
+#include "ql-es10b.h"
 #include "ql-pki.h"
 #include "ql-tlv.h"
 #include "ql-vcard.h"
@@ -1637,6 +1639,1124 @@ test_vcard_plugin(void)
 	tmp_clear(&t);
 }
 
+/* ---- downloads: an SM-DP+ built here from ql-pki and ql-crypto (SGP.22 3.1.3, 2.5.5) ---- */
+
+#define DL_ADDRESS "smdp.test.example"
+#define DL_HOST_ID "QL-VCARD-TEST"
+/* 2.999.1, the OID the card names when CERT.DPauth has no registeredID */
+#define DL_FALLBACK_OID "883701"
+
+typedef struct {
+	Tmp t;
+	gchar *iddir;
+	QlVcard *card;
+	guint8 ch;
+	QlPkiCert ci, dpauth, dppb;
+	QlPkiCert other_ci, other_dpauth;
+	GBytes *ci_skid;
+	GBytes *other_skid;
+	gchar *eid;
+} Dl;
+
+typedef struct {
+	guint8 tid[16];
+	GBytes *ctx;	     /* ctxParams1 as sent */
+	GBytes *euicc_sig1;  /* the 5F37 the card gave */
+	GBytes *euicc_otpk;  /* 65 bytes */
+	gnutls_x509_crt_t euicc_crt;
+	GBytes *auth_req;    /* the AuthenticateServer request sent */
+} DlSession;
+
+static void
+dl_session_clear(DlSession *s)
+{
+	g_clear_pointer(&s->ctx, g_bytes_unref);
+	g_clear_pointer(&s->euicc_sig1, g_bytes_unref);
+	g_clear_pointer(&s->euicc_otpk, g_bytes_unref);
+	g_clear_pointer(&s->euicc_crt, gnutls_x509_crt_deinit);
+	g_clear_pointer(&s->auth_req, g_bytes_unref);
+}
+
+static void
+dl_make(QlCertRole role, const gchar *cn, const QlPkiCert *issuer, QlPkiCert *out)
+{
+	g_autoptr(GError) error = NULL;
+	QlPkiCertSpec spec = {0};
+	spec.role = role;
+	spec.common_name = cn;
+	spec.organization = "Quantra-L tests";
+	spec.is_ca = role == QL_CERT_ROLE_CI || role == QL_CERT_ROLE_EUM;
+	g_assert_true(ql_pki_make(&spec, issuer, out, &error));
+	g_assert_no_error(error);
+}
+
+static void
+dl_init(Dl *d)
+{
+	g_autoptr(GError) error = NULL;
+	g_auto(QlPkiCert) eum = {NULL, NULL};
+	g_auto(QlPkiCert) euicc = {NULL, NULL};
+	g_autofree gchar *cidir = NULL;
+	g_autofree gchar *p_ci = NULL;
+	g_autofree gchar *p_eum = NULL;
+	g_autofree gchar *p_euicc = NULL;
+	g_autofree gchar *p_key = NULL;
+	QlPkiCertSpec spec = {0};
+
+	memset(d, 0, sizeof(*d));
+	tmp_init(&d->t);
+	d->eid = g_strdup("89049032123451234512345678901235");
+	d->iddir = g_build_filename(d->t.dir, "identity", NULL);
+	cidir = g_build_filename(d->iddir, "ci", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(cidir, 0700), ==, 0);
+	dl_make(QL_CERT_ROLE_CI, "Download Test CI", NULL, &d->ci);
+	dl_make(QL_CERT_ROLE_EUM, "Download Test EUM", &d->ci, &eum);
+	spec.role = QL_CERT_ROLE_EUICC;
+	spec.common_name = "Download Test eUICC";
+	spec.serial_number = d->eid;
+	g_assert_true(ql_pki_make(&spec, &eum, &euicc, &error));
+	g_assert_no_error(error);
+	dl_make(QL_CERT_ROLE_DP_AUTH, "Test SM-DP+ auth", &d->ci, &d->dpauth);
+	dl_make(QL_CERT_ROLE_DP_PB, "Test SM-DP+ pb", &d->ci, &d->dppb);
+	dl_make(QL_CERT_ROLE_CI, "Unknown CI", NULL, &d->other_ci);
+	dl_make(QL_CERT_ROLE_DP_AUTH, "Foreign SM-DP+ auth", &d->other_ci, &d->other_dpauth);
+	p_ci = g_build_filename(cidir, "ci.pem", NULL);
+	p_eum = g_build_filename(d->iddir, "eum.pem", NULL);
+	p_euicc = g_build_filename(d->iddir, "euicc.pem", NULL);
+	p_key = g_build_filename(d->iddir, "euicc-key.pem", NULL);
+	g_assert_true(ql_pki_save(&d->ci, p_ci, NULL, &error));
+	g_assert_true(ql_pki_save(&eum, p_eum, NULL, &error));
+	g_assert_true(ql_pki_save(&euicc, p_euicc, p_key, &error));
+	g_assert_no_error(error);
+	d->ci_skid = ql_pki_subject_key_id(d->ci.crt, &error);
+	d->other_skid = ql_pki_subject_key_id(d->other_ci.crt, &error);
+	g_assert_no_error(error);
+	d->card = card_new(d->t.state, d->iddir);
+	d->ch = open_isdr(d->card);
+}
+
+static void
+dl_clear(Dl *d)
+{
+	if (d->card != NULL) {
+		close_channel(d->card, d->ch);
+		g_assert_cmpuint(ql_vcard_get_open_channels(d->card), ==, 0);
+		ql_vcard_free(d->card);
+	}
+	ql_pki_cert_clear(&d->ci);
+	ql_pki_cert_clear(&d->dpauth);
+	ql_pki_cert_clear(&d->dppb);
+	ql_pki_cert_clear(&d->other_ci);
+	ql_pki_cert_clear(&d->other_dpauth);
+	g_clear_pointer(&d->ci_skid, g_bytes_unref);
+	g_clear_pointer(&d->other_skid, g_bytes_unref);
+	g_free(d->eid);
+	g_free(d->iddir);
+	tmp_clear(&d->t);
+}
+
+/* the card forgets its session with the process: a new one opens the same state */
+static void
+dl_restart(Dl *d)
+{
+	ql_vcard_free(d->card);
+	d->card = card_new(d->t.state, d->iddir);
+	d->ch = open_isdr(d->card);
+}
+
+static GBytes *
+es10_bytes(Dl *d, GBytes *cmd, guint16 *sw)
+{
+	g_autofree gchar *h = to_hex(cmd);
+	return es10_sw(d->card, d->ch, h, sw);
+}
+
+static GBytes *
+der_of(gnutls_x509_crt_t crt)
+{
+	g_autoptr(GError) error = NULL;
+	GBytes *b = ql_pki_export_der(crt, &error);
+	g_assert_no_error(error);
+	return b;
+}
+
+static GBytes *
+sign_with(const QlPkiCert *c, const guint8 *data, gsize len)
+{
+	g_autoptr(GError) error = NULL;
+	guint8 sig[QL_CRYPTO_ECDSA_SIG_LEN];
+	g_assert_true(ql_crypto_ecdsa_sign_x509(c->key, data, len, sig, &error));
+	g_assert_no_error(error);
+	return ql_crypto_sig_to_tlv(sig);
+}
+
+static void
+assert_card_signed(gnutls_x509_crt_t crt, const guint8 *data, gsize len, const QlTlv *sig)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree guint8 *copy = g_memdup2(data, len);
+	g_assert_cmphex(sig->tag, ==, 0x5F37);
+	g_assert_true(ql_crypto_ecdsa_verify_crt(crt, data, len, sig->value, sig->len, &error));
+	g_assert_no_error(error);
+	/* a changed byte breaks it */
+	copy[len / 2] ^= 0x01;
+	g_assert_false(ql_crypto_ecdsa_verify_crt(crt, copy, len, sig->value, sig->len, NULL));
+}
+
+static GBytes *
+dl_challenge(Dl *d)
+{
+	g_autoptr(GBytes) r = es10(d->card, d->ch, "BF2E00");
+	QlTlv top, c;
+	parse(r, 0xBF2E, &top);
+	g_assert_true(child(&top, 0x80, &c));
+	g_assert_cmpuint(c.len, ==, 16);
+	return g_bytes_new(c.value, c.len);
+}
+
+typedef enum {
+	DL_AUTH_OK,
+	DL_AUTH_BAD_SIGNATURE,
+	DL_AUTH_WRONG_CHALLENGE,
+	DL_AUTH_UNKNOWN_CI,	/* a DPauth and key id of a CI the card does not know */
+	DL_AUTH_FOREIGN_CERT,	/* the card's CI id, a DPauth of another CI */
+	DL_AUTH_WRONG_ROLE,	/* a DPpb certificate where DPauth belongs */
+} DlAuthCase;
+
+/* GetEuiccInfo1 -> GetEuiccChallenge -> AuthenticateServer; returns the whole BF38 answer */
+static GBytes *
+dl_authenticate(Dl *d, DlSession *s, DlAuthCase c)
+{
+	g_autoptr(GBytes) challenge = NULL;
+	g_autoptr(GBytes) signed1 = NULL;
+	g_autoptr(GBytes) sig = NULL;
+	g_autoptr(GBytes) cert = NULL;
+	g_autoptr(GBytes) req = NULL;
+	g_autoptr(QlTlvBuilder) b = ql_tlv_builder_new();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) info1 = es10(d->card, d->ch, "BF2000");
+	const QlPkiCert *signer = &d->dpauth;
+	GBytes *skid = d->ci_skid;
+	guint8 server_challenge[16];
+	const guint8 tac[] = {0x35, 0x29, 0x06, 0x11};
+	QlTlv top, a9;
+
+	/* EUICCInfo1 lists the CI this SM-DP+ chains to */
+	{
+		g_autofree gchar *ids = NULL;
+		g_autofree gchar *want = to_hex(d->ci_skid);
+		parse(info1, 0xBF20, &top);
+		g_assert_true(child(&top, 0xA9, &a9));
+		ids = child_hex(&a9, 0x04);
+		g_assert_cmpstr(ids, ==, want);
+	}
+	challenge = dl_challenge(d);
+	g_assert_true(ql_crypto_random(s->tid, sizeof(s->tid), &error));
+	g_assert_true(ql_crypto_random(server_challenge, sizeof(server_challenge), &error));
+	if (c == DL_AUTH_UNKNOWN_CI) {
+		signer = &d->other_dpauth;
+		skid = d->other_skid;
+	} else if (c == DL_AUTH_FOREIGN_CERT) {
+		signer = &d->other_dpauth;
+	} else if (c == DL_AUTH_WRONG_ROLE) {
+		signer = &d->dppb;
+	}
+
+	ql_tlv_builder_begin(b, 0x30);
+	ql_tlv_builder_add(b, 0x80, s->tid, sizeof(s->tid));
+	if (c == DL_AUTH_WRONG_CHALLENGE) {
+		guint8 other[16];
+		memcpy(other, g_bytes_get_data(challenge, NULL), 16);
+		other[0] ^= 0xFF;
+		ql_tlv_builder_add(b, 0x81, other, 16);
+	} else {
+		ql_tlv_builder_add_bytes(b, 0x81, challenge);
+	}
+	ql_tlv_builder_add_string(b, 0x83, DL_ADDRESS);
+	ql_tlv_builder_add(b, 0x84, server_challenge, sizeof(server_challenge));
+	ql_tlv_builder_end(b);
+	signed1 = ql_tlv_builder_finish(g_steal_pointer(&b));
+	sig = sign_with(signer, g_bytes_get_data(signed1, NULL), g_bytes_get_size(signed1));
+	if (c == DL_AUTH_BAD_SIGNATURE) {
+		/* signed over something else: the serverSigned1 of another challenge */
+		g_autoptr(GBytes) other = g_bytes_new_take(g_memdup2(g_bytes_get_data(signed1, NULL),
+								     g_bytes_get_size(signed1)),
+							   g_bytes_get_size(signed1));
+		guint8 *p = (guint8 *)g_bytes_get_data(other, NULL);
+		p[g_bytes_get_size(other) - 1] ^= 0x01;
+		g_clear_pointer(&sig, g_bytes_unref);
+		sig = sign_with(signer, p, g_bytes_get_size(other));
+	}
+	cert = der_of(signer->crt);
+
+	/* ctxParams1: ctxParamsForCommonAuthentication [0] { matchingId, deviceInfo } */
+	b = ql_tlv_builder_new();
+	ql_tlv_builder_begin(b, 0xA0);
+	ql_tlv_builder_add_string(b, 0x80, "MATCHING-ID-1");
+	ql_tlv_builder_begin(b, 0xA1);
+	ql_tlv_builder_add(b, 0x80, tac, sizeof(tac));
+	ql_tlv_builder_begin(b, 0xA1);
+	ql_tlv_builder_end(b);
+	ql_tlv_builder_end(b);
+	ql_tlv_builder_end(b);
+	s->ctx = ql_tlv_builder_finish(g_steal_pointer(&b));
+
+	b = ql_tlv_builder_new();
+	ql_tlv_builder_begin(b, 0xBF38);
+	ql_tlv_builder_add_raw(b, g_bytes_get_data(signed1, NULL), g_bytes_get_size(signed1));
+	ql_tlv_builder_add_raw(b, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig));
+	ql_tlv_builder_add_bytes(b, 0x04, skid);
+	ql_tlv_builder_add_raw(b, g_bytes_get_data(cert, NULL), g_bytes_get_size(cert));
+	ql_tlv_builder_add_raw(b, g_bytes_get_data(s->ctx, NULL), g_bytes_get_size(s->ctx));
+	ql_tlv_builder_end(b);
+	req = ql_tlv_builder_finish(g_steal_pointer(&b));
+	g_clear_pointer(&s->auth_req, g_bytes_unref);
+	s->auth_req = g_bytes_ref(req);
+	return es10_bytes(d, req, NULL);
+}
+
+/* The error code of a refused AuthenticateServer / PrepareDownload: A1 { 80 tid, 02 code } */
+static gint64
+dl_error_code(GBytes *answer, guint32 tag, const DlSession *s)
+{
+	QlTlv top, err, t;
+	parse(answer, tag, &top);
+	g_assert_false(child(&top, 0xA0, &err));
+	g_assert_true(child(&top, 0xA1, &err));
+	g_assert_true(child(&err, 0x80, &t));
+	g_assert_cmpmem(t.value, t.len, s->tid, sizeof(s->tid));
+	return child_int(&err, 0x02);
+}
+
+/* Checks an accepted AuthenticateServer and keeps what PrepareDownload needs */
+static void
+dl_check_authenticated(Dl *d, DlSession *s, GBytes *answer)
+{
+	g_autoptr(GArray) parts = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *addr = NULL;
+	g_autofree gchar *serial = NULL;
+	QlTlv top, ok, t, info2;
+	QlTlv *signed1, *sig, *cert, *eum;
+
+	parse(answer, 0xBF38, &top);
+	g_assert_true(child(&top, 0xA0, &ok));
+	parts = children(&ok);
+	g_assert_cmpuint(parts->len, ==, 4);
+	signed1 = &g_array_index(parts, QlTlv, 0);
+	sig = &g_array_index(parts, QlTlv, 1);
+	cert = &g_array_index(parts, QlTlv, 2);
+	eum = &g_array_index(parts, QlTlv, 3);
+	g_assert_cmphex(signed1->tag, ==, 0x30);
+	g_assert_cmphex(cert->tag, ==, 0x30);
+	g_assert_cmphex(eum->tag, ==, 0x30);
+	/* euiccSigned1 { 80 tid, 83 address, 84 serverChallenge, BF22, ctxParams1 as sent } */
+	g_assert_true(child(signed1, 0x80, &t));
+	g_assert_cmpmem(t.value, t.len, s->tid, sizeof(s->tid));
+	addr = child_str(signed1, 0x83);
+	g_assert_cmpstr(addr, ==, DL_ADDRESS);
+	g_assert_true(child(signed1, 0x84, &t));
+	g_assert_cmpuint(t.len, ==, 16);
+	g_assert_true(child(signed1, 0xBF22, &info2));
+	g_assert_true(child(signed1, 0xA0, &t));
+	g_assert_cmpmem(t.raw, t.raw_len, g_bytes_get_data(s->ctx, NULL),
+			g_bytes_get_size(s->ctx));
+	/* the card's certificate is the identity's, and its signature verifies */
+	s->euicc_crt = ql_pki_crt_from_bytes(cert->raw, cert->raw_len, &error);
+	g_assert_no_error(error);
+	serial = ql_pki_subject_serial_number(s->euicc_crt);
+	g_assert_cmpstr(serial, ==, d->eid);
+	assert_card_signed(s->euicc_crt, signed1->raw, signed1->raw_len, sig);
+	s->euicc_sig1 = g_bytes_new(sig->raw, sig->raw_len);
+}
+
+/* PrepareDownload; returns the whole BF21 answer */
+static GBytes *
+dl_prepare(Dl *d, DlSession *s, gboolean cc_required, GBytes *hash_cc, gboolean bad_signature)
+{
+	g_autoptr(QlTlvBuilder) b = ql_tlv_builder_new();
+	g_autoptr(GBytes) signed2 = NULL;
+	g_autoptr(GBytes) sig = NULL;
+	g_autoptr(GBytes) cert = der_of(d->dppb.crt);
+	g_autoptr(GBytes) req = NULL;
+	g_autoptr(GByteArray) data = g_byte_array_new();
+	const guint8 flag = cc_required ? 0xFF : 0x00;
+
+	ql_tlv_builder_begin(b, 0x30);
+	ql_tlv_builder_add(b, 0x80, s->tid, sizeof(s->tid));
+	ql_tlv_builder_add(b, 0x01, &flag, 1);
+	ql_tlv_builder_end(b);
+	signed2 = ql_tlv_builder_finish(g_steal_pointer(&b));
+	/* smdpSignature2 over smdpSigned2 || euiccSignature1 */
+	g_byte_array_append(data, g_bytes_get_data(signed2, NULL), g_bytes_get_size(signed2));
+	if (!bad_signature)
+		g_byte_array_append(data, g_bytes_get_data(s->euicc_sig1, NULL),
+				    g_bytes_get_size(s->euicc_sig1));
+	sig = sign_with(&d->dppb, data->data, data->len);
+
+	b = ql_tlv_builder_new();
+	ql_tlv_builder_begin(b, 0xBF21);
+	ql_tlv_builder_add_raw(b, g_bytes_get_data(signed2, NULL), g_bytes_get_size(signed2));
+	ql_tlv_builder_add_raw(b, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig));
+	if (hash_cc != NULL)
+		ql_tlv_builder_add_bytes(b, 0x04, hash_cc);
+	ql_tlv_builder_add_raw(b, g_bytes_get_data(cert, NULL), g_bytes_get_size(cert));
+	ql_tlv_builder_end(b);
+	req = ql_tlv_builder_finish(g_steal_pointer(&b));
+
+	{
+		g_autoptr(GBytes) answer = es10_bytes(d, req, NULL);
+		QlTlv top, ok, signed_out, sig_out, t;
+		parse(answer, 0xBF21, &top);
+		if (!child(&top, 0xA0, &ok))
+			return g_steal_pointer(&answer);
+		g_assert_true(child(&ok, 0x30, &signed_out));
+		g_assert_true(child(&ok, 0x5F37, &sig_out));
+		g_assert_true(child(&signed_out, 0x80, &t));
+		g_assert_cmpmem(t.value, t.len, s->tid, sizeof(s->tid));
+		g_assert_true(child(&signed_out, 0x5F49, &t));
+		g_assert_cmpuint(t.len, ==, 65);
+		g_assert_cmphex(t.value[0], ==, 0x04);
+		g_clear_pointer(&s->euicc_otpk, g_bytes_unref);
+		s->euicc_otpk = g_bytes_new(t.value, t.len);
+		if (hash_cc != NULL) {
+			g_assert_true(child(&signed_out, 0x04, &t));
+			g_assert_cmpmem(t.value, t.len, g_bytes_get_data(hash_cc, NULL), 32);
+		} else {
+			g_assert_false(child(&signed_out, 0x04, &t));
+		}
+		/* euiccSignature2 over euiccSigned2 || smdpSignature2 */
+		{
+			g_autoptr(GByteArray) signed_data = g_byte_array_new();
+			g_byte_array_append(signed_data, signed_out.raw, signed_out.raw_len);
+			g_byte_array_append(signed_data, g_bytes_get_data(sig, NULL),
+					    g_bytes_get_size(sig));
+			assert_card_signed(s->euicc_crt, signed_data->data, signed_data->len,
+					   &sig_out);
+		}
+		return g_steal_pointer(&answer);
+	}
+}
+
+/* StoreMetadataRequest: long enough (an icon of 1000 bytes) to take two 88 segments */
+static GBytes *
+dl_metadata(const gchar *iccid)
+{
+	g_autoptr(QlTlvBuilder) b = ql_tlv_builder_new();
+	g_autoptr(GBytes) bcd = ql_iccid_to_bcd(iccid, NULL);
+	g_autofree guint8 *icon = g_malloc(1000);
+	const guint8 owner[] = {0x00, 0xF1, 0x10};
+	const guint8 events[] = {0x04, 0x90}; /* install(0) and delete(3) */
+
+	for (guint i = 0; i < 1000; i++)
+		icon[i] = (guint8)(i * 7);
+	ql_tlv_builder_begin(b, 0xBF25);
+	ql_tlv_builder_add_bytes(b, 0x5A, bcd);
+	ql_tlv_builder_add_string(b, 0x91, "Quantra Mobile");
+	ql_tlv_builder_add_string(b, 0x92, "Downloaded Profile");
+	ql_tlv_builder_add_int(b, 0x93, 1);
+	ql_tlv_builder_add(b, 0x94, icon, 1000);
+	ql_tlv_builder_add_int(b, 0x95, 1); /* provisioning */
+	ql_tlv_builder_begin(b, 0xB6);
+	ql_tlv_builder_begin(b, 0x30);
+	ql_tlv_builder_add(b, 0x80, events, sizeof(events));
+	ql_tlv_builder_add_string(b, 0x81, "notify.example");
+	ql_tlv_builder_end(b);
+	ql_tlv_builder_end(b);
+	ql_tlv_builder_begin(b, 0xB7);
+	ql_tlv_builder_add(b, 0x80, owner, sizeof(owner));
+	ql_tlv_builder_end(b);
+	ql_tlv_builder_end(b);
+	return ql_tlv_builder_finish(g_steal_pointer(&b));
+}
+
+/* Profile elements of ~4 KB: several 86 segments */
+static GBytes *
+dl_profile(void)
+{
+	g_autoptr(QlTlvBuilder) b = ql_tlv_builder_new();
+	g_autofree guint8 *body = g_malloc(4000);
+	for (guint i = 0; i < 4000; i++)
+		body[i] = (guint8)(i * 13 + 5);
+	ql_tlv_builder_begin(b, 0xA0); /* ProfileHeader-like */
+	ql_tlv_builder_add_int(b, 0x80, 2);
+	ql_tlv_builder_add_int(b, 0x81, 3);
+	ql_tlv_builder_end(b);
+	ql_tlv_builder_add(b, 0x04, body, 4000);
+	return ql_tlv_builder_finish(g_steal_pointer(&b));
+}
+
+typedef struct {
+	gboolean replace_keys; /* protect the profile with PPKs sent in BF26 */
+	gboolean tamper_86;    /* flip a ciphertext byte of the second 86 */
+	gboolean tamper_88;    /* flip a byte of the first 88 */
+	gboolean bad_sign;     /* smdpSign over something else */
+} DlBppOpts;
+
+static GBytes *
+dl_bpp(Dl *d, DlSession *s, const gchar *iccid, const DlBppOpts *o)
+{
+	g_autoptr(GError) error = NULL;
+	g_auto(QlEcKeyPair) ot = {{0}};
+	g_auto(QlBspKeys) keys = {{0}};
+	g_autoptr(QlBsp) bsp = NULL;
+	g_autoptr(QlTlvBuilder) fb = ql_tlv_builder_new();
+	g_autoptr(QlTlvBuilder) b = ql_tlv_builder_new();
+	g_autoptr(GBytes) fields = NULL;
+	g_autoptr(GBytes) sig = NULL;
+	g_autoptr(GByteArray) to_sign = g_byte_array_new();
+	g_autoptr(GBytes) eid = hex(d->eid);
+	g_autoptr(GBytes) metadata = dl_metadata(iccid);
+	g_autoptr(GBytes) profile = dl_profile();
+	g_autoptr(GBytes) conf = hex("BF2400");
+	g_autoptr(GBytes) a0 = NULL;
+	g_autoptr(GPtrArray) s88 = NULL;
+	g_autoptr(GPtrArray) s86 = NULL;
+	g_autoptr(GBytes) a2 = NULL;
+	guint8 secret[QL_CRYPTO_ECDH_LEN];
+	const guint8 key_type = 0x88, key_len = 0x10;
+
+	g_assert_true(ql_crypto_ec_generate(&ot, &error));
+	/* InitialiseSecureChannelRequest; smdpSign over 82, 80, A6, 5F49 || euiccOtpk TLV */
+	ql_tlv_builder_add_int(fb, 0x82, 1);
+	ql_tlv_builder_add(fb, 0x80, s->tid, sizeof(s->tid));
+	ql_tlv_builder_begin(fb, 0xA6);
+	ql_tlv_builder_add(fb, 0x80, &key_type, 1);
+	ql_tlv_builder_add(fb, 0x81, &key_len, 1);
+	ql_tlv_builder_add(fb, 0x84, (const guint8 *)DL_HOST_ID, strlen(DL_HOST_ID));
+	ql_tlv_builder_end(fb);
+	ql_tlv_builder_add(fb, 0x5F49, ot.pub, sizeof(ot.pub));
+	fields = ql_tlv_builder_finish(g_steal_pointer(&fb));
+	g_byte_array_append(to_sign, g_bytes_get_data(fields, NULL), g_bytes_get_size(fields));
+	ql_tlv_put_tag(to_sign, 0x5F49);
+	ql_tlv_put_len(to_sign, g_bytes_get_size(s->euicc_otpk));
+	g_byte_array_append(to_sign, g_bytes_get_data(s->euicc_otpk, NULL),
+			    g_bytes_get_size(s->euicc_otpk));
+	if (o->bad_sign)
+		to_sign->data[0] ^= 0x01;
+	sig = sign_with(&d->dppb, to_sign->data, to_sign->len);
+
+	/* the session keys, as the SM-DP+ derives them */
+	g_assert_true(ql_crypto_ecdh(ot.priv, g_bytes_get_data(s->euicc_otpk, NULL),
+				     g_bytes_get_size(s->euicc_otpk), secret, &error));
+	g_assert_true(ql_bsp_derive_keys(secret, sizeof(secret), (const guint8 *)DL_HOST_ID,
+					 strlen(DL_HOST_ID), g_bytes_get_data(eid, NULL), 16,
+					 &keys, &error));
+	g_assert_no_error(error);
+	bsp = ql_bsp_new(&keys);
+	a0 = ql_bsp_wrap(bsp, QL_BSP_TAG_ENC_MAC, g_bytes_get_data(conf, NULL),
+			 g_bytes_get_size(conf), &error);
+	s88 = ql_bsp_wrap_split(bsp, QL_BSP_TAG_MAC, g_bytes_get_data(metadata, NULL),
+				g_bytes_get_size(metadata), &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(s88->len, ==, 2);
+	if (o->replace_keys) {
+		guint8 ppk[48];
+		g_autoptr(QlTlvBuilder) rb = ql_tlv_builder_new();
+		g_autoptr(GBytes) rsk = NULL;
+		g_assert_true(ql_crypto_random(ppk, sizeof(ppk), &error));
+		ql_tlv_builder_begin(rb, 0xBF26);
+		ql_tlv_builder_add(rb, 0x80, ppk, 16);
+		ql_tlv_builder_add(rb, 0x81, ppk + 16, 16);
+		ql_tlv_builder_add(rb, 0x82, ppk + 32, 16);
+		ql_tlv_builder_end(rb);
+		rsk = ql_tlv_builder_finish(g_steal_pointer(&rb));
+		a2 = ql_bsp_wrap(bsp, QL_BSP_TAG_ENC_MAC, g_bytes_get_data(rsk, NULL),
+				 g_bytes_get_size(rsk), &error);
+		g_assert_no_error(error);
+		ql_bsp_replace_keys(bsp, ppk + 16, ppk + 32, ppk);
+	}
+	s86 = ql_bsp_wrap_split(bsp, QL_BSP_TAG_PROFILE, g_bytes_get_data(profile, NULL),
+				g_bytes_get_size(profile), &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(s86->len, >=, 3);
+
+	ql_tlv_builder_begin(b, 0xBF36);
+	ql_tlv_builder_begin(b, 0xBF23);
+	ql_tlv_builder_add_raw(b, g_bytes_get_data(fields, NULL), g_bytes_get_size(fields));
+	ql_tlv_builder_add_raw(b, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig));
+	ql_tlv_builder_end(b);
+	ql_tlv_builder_begin(b, 0xA0);
+	ql_tlv_builder_add_raw(b, g_bytes_get_data(a0, NULL), g_bytes_get_size(a0));
+	ql_tlv_builder_end(b);
+	ql_tlv_builder_begin(b, 0xA1);
+	for (guint i = 0; i < s88->len; i++) {
+		GBytes *seg = g_ptr_array_index(s88, i);
+		g_autofree guint8 *copy = g_memdup2(g_bytes_get_data(seg, NULL),
+						    g_bytes_get_size(seg));
+		if (o->tamper_88 && i == 0)
+			copy[10] ^= 0x01;
+		ql_tlv_builder_add_raw(b, copy, g_bytes_get_size(seg));
+	}
+	ql_tlv_builder_end(b);
+	if (a2 != NULL) {
+		ql_tlv_builder_begin(b, 0xA2);
+		ql_tlv_builder_add_raw(b, g_bytes_get_data(a2, NULL), g_bytes_get_size(a2));
+		ql_tlv_builder_end(b);
+	}
+	ql_tlv_builder_begin(b, 0xA3);
+	for (guint i = 0; i < s86->len; i++) {
+		GBytes *seg = g_ptr_array_index(s86, i);
+		g_autofree guint8 *copy = g_memdup2(g_bytes_get_data(seg, NULL),
+						    g_bytes_get_size(seg));
+		if (o->tamper_86 && i == 1)
+			copy[g_bytes_get_size(seg) / 2] ^= 0x01;
+		ql_tlv_builder_add_raw(b, copy, g_bytes_get_size(seg));
+	}
+	ql_tlv_builder_end(b);
+	ql_tlv_builder_end(b);
+	return ql_tlv_builder_finish(g_steal_pointer(&b));
+}
+
+/* Sends the BPP as the LPA splits it (ql_es10b_bpp_segments), @count pieces at most (0: all);
+ * every answer before the last piece sent must be empty. Returns the last answer. */
+static GBytes *
+dl_load(Dl *d, GBytes *bpp, guint count, guint *sent)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) segs = ql_es10b_bpp_segments(bpp, &error);
+	GBytes *last = NULL;
+	guint n;
+
+	g_assert_no_error(error);
+	n = count == 0 ? segs->len : MIN(count, segs->len);
+	for (guint i = 0; i < n; i++) {
+		guint16 sw = 0;
+		g_clear_pointer(&last, g_bytes_unref);
+		last = es10_bytes(d, g_ptr_array_index(segs, i), &sw);
+		g_assert_cmphex(sw, ==, 0x9000);
+		if (g_bytes_get_size(last) != 0) {
+			/* the card ends the load: an error, or the last piece */
+			n = i + 1;
+			break;
+		}
+	}
+	if (sent != NULL)
+		*sent = n;
+	return last;
+}
+
+/* Authenticate + prepare + load, all accepted up to the BPP; returns the BF37 */
+static GBytes *
+dl_download(Dl *d, DlSession *s, const gchar *iccid, const DlBppOpts *o)
+{
+	g_autoptr(GBytes) auth = dl_authenticate(d, s, DL_AUTH_OK);
+	g_autoptr(GBytes) prep = NULL;
+	g_autoptr(GBytes) bpp = NULL;
+	dl_check_authenticated(d, s, auth);
+	prep = dl_prepare(d, s, FALSE, NULL, FALSE);
+	g_assert_nonnull(s->euicc_otpk);
+	bpp = dl_bpp(d, s, iccid, o);
+	return dl_load(d, bpp, 0, NULL);
+}
+
+/* The BF37: signed by the eUICC over BF27; returns the decoded result (as the LPA reads it) */
+static QlInstallResult *
+dl_check_result(Dl *d, DlSession *s, GBytes *bf37, const gchar *iccid)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *oid = NULL;
+	g_autofree gchar *addr = NULL;
+	QlInstallResult *r;
+	QlTlv top, data, sig, meta, t;
+
+	parse(bf37, 0xBF37, &top);
+	g_assert_true(child(&top, 0xBF27, &data));
+	g_assert_true(child(&top, 0x5F37, &sig));
+	assert_card_signed(s->euicc_crt, data.raw, data.raw_len, &sig);
+	g_assert_true(child(&data, 0x80, &t));
+	g_assert_cmpmem(t.value, t.len, s->tid, sizeof(s->tid));
+	g_assert_true(child(&data, 0xBF2F, &meta));
+	g_assert_true(child(&meta, 0x81, &t));
+	g_assert_cmpuint(t.len, ==, 2);
+	g_assert_cmphex(t.value[0], ==, 0x07); /* install: bit 0 */
+	g_assert_cmphex(t.value[1], ==, 0x80);
+	addr = child_str(&meta, 0x0C);
+	g_assert_cmpstr(addr, ==, DL_ADDRESS);
+	oid = child_hex(&data, 0x06);
+	g_assert_cmpstr(oid, ==, DL_FALLBACK_OID);
+	r = ql_es10b_parse_install_result(bf37, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(r);
+	if (iccid != NULL)
+		g_assert_cmpstr(r->iccid, ==, iccid);
+	g_assert_cmpstr(r->notification_address, ==, DL_ADDRESS);
+	return r;
+}
+
+/* The listed profile with @iccid, or FALSE */
+static gboolean
+dl_find_profile(Dl *d, const gchar *iccid, QlTlv *out, GBytes **keep)
+{
+	g_autoptr(GBytes) r = profile_list(d->card, d->ch, "");
+	g_autoptr(GArray) items = NULL;
+	QlTlv top, list;
+	parse(r, 0xBF2D, &top);
+	g_assert_true(child(&top, 0xA0, &list));
+	items = children(&list);
+	for (guint i = 0; i < items->len; i++) {
+		QlTlv *e3 = &g_array_index(items, QlTlv, i);
+		g_autofree gchar *id = iccid_of(e3);
+		if (g_strcmp0(id, iccid) == 0) {
+			*out = *e3;
+			*keep = g_steal_pointer(&r);
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+static gchar *
+dl_iccid(void)
+{
+	GString *s = g_string_new("8988199");
+	while (s->len < 20)
+		g_string_append_c(s, (gchar)('0' + g_random_int_range(0, 10)));
+	return g_string_free(s, FALSE);
+}
+
+/* The notifications listed (ListNotification), as seq numbers of install events */
+static guint
+dl_count_install_notifications(Dl *d, const gchar *iccid, gint64 *seq)
+{
+	g_autoptr(GBytes) r = es10(d->card, d->ch, "BF2800");
+	g_autoptr(GArray) items = NULL;
+	QlTlv top, list;
+	guint n = 0;
+	parse(r, 0xBF28, &top);
+	g_assert_true(child(&top, 0xA0, &list));
+	items = children(&list);
+	for (guint i = 0; i < items->len; i++) {
+		QlTlv *m = &g_array_index(items, QlTlv, i);
+		QlTlv op;
+		g_autofree gchar *id = NULL;
+		g_assert_true(child(m, 0x81, &op));
+		if (op.len != 2 || op.value[1] != 0x80)
+			continue;
+		if (child(m, 0x5A, &op))
+			id = iccid_of(m);
+		if (g_strcmp0(id, iccid) != 0)
+			continue;
+		if (seq != NULL)
+			*seq = child_int(m, 0x80);
+		n++;
+	}
+	return n;
+}
+
+static void
+dl_check_installed(Dl *d, const gchar *iccid, const gchar *aid_hex)
+{
+	g_autoptr(GBytes) keep = NULL;
+	g_autofree gchar *name = NULL;
+	g_autofree gchar *spn = NULL;
+	g_autofree gchar *aid = NULL;
+	g_autofree gchar *owner = NULL;
+	QlTlv e3, t, b6;
+
+	g_assert_true(dl_find_profile(d, iccid, &e3, &keep));
+	name = child_str(&e3, 0x92);
+	spn = child_str(&e3, 0x91);
+	g_assert_cmpstr(name, ==, "Downloaded Profile");
+	g_assert_cmpstr(spn, ==, "Quantra Mobile");
+	g_assert_cmpint(child_int(&e3, 0x9F70), ==, 0); /* disabled */
+	g_assert_cmpint(child_int(&e3, 0x95), ==, 1);
+	g_assert_cmpint(child_int(&e3, 0x93), ==, 1);
+	g_assert_true(child(&e3, 0x94, &t));
+	g_assert_cmpuint(t.len, ==, 1000);
+	g_assert_cmphex(t.value[999], ==, (guint8)(999 * 7));
+	aid = child_hex(&e3, 0x4F);
+	g_assert_cmpstr(aid, ==, aid_hex);
+	g_assert_true(child(&e3, 0xB6, &b6));
+	{
+		g_autoptr(GArray) cfg = children(&b6);
+		g_autofree gchar *addr = NULL;
+		g_assert_cmpuint(cfg->len, ==, 1);
+		addr = child_str(&g_array_index(cfg, QlTlv, 0), 0x81);
+		g_assert_cmpstr(addr, ==, "notify.example");
+	}
+	g_assert_true(child(&e3, 0xB7, &t));
+	owner = child_hex(&t, 0x80);
+	g_assert_cmpstr(owner, ==, "00F110");
+}
+
+static void
+test_vcard_download_install(void)
+{
+	Dl d;
+	DlSession s = {{0}};
+	g_autofree gchar *iccid = dl_iccid();
+	g_autoptr(GBytes) bf37 = NULL;
+	g_autoptr(QlInstallResult) r = NULL;
+	DlBppOpts o = {0};
+	guint before;
+	gint64 seq = -1;
+
+	dl_init(&d);
+	before = ql_vcard_get_profile_count(d.card);
+	bf37 = dl_download(&d, &s, iccid, &o);
+	g_assert_nonnull(bf37);
+	r = dl_check_result(&d, &s, bf37, iccid);
+	g_assert_true(r->success);
+	g_assert_nonnull(r->isdp_aid);
+	g_assert_cmpuint(strlen(r->isdp_aid), ==, 32);
+	g_assert_cmpuint(ql_vcard_get_profile_count(d.card), ==, before + 1);
+	dl_check_installed(&d, iccid, r->isdp_aid);
+	/* the install notification is pending, and RetrieveNotificationsList gives the very BF37 */
+	g_assert_cmpuint(dl_count_install_notifications(&d, iccid, &seq), ==, 1);
+	g_assert_cmpint(seq, ==, r->seq);
+	{
+		g_autofree gchar *cmd = g_strdup_printf("BF2B05A0038001%02X", (guint)seq);
+		g_autoptr(GBytes) rr = es10(d.card, d.ch, cmd);
+		g_autoptr(GArray) one = NULL;
+		QlTlv top, list;
+		parse(rr, 0xBF2B, &top);
+		g_assert_true(child(&top, 0xA0, &list));
+		one = children(&list);
+		g_assert_cmpuint(one->len, ==, 1);
+		g_assert_cmpmem(g_array_index(one, QlTlv, 0).raw, g_array_index(one, QlTlv, 0).raw_len,
+				g_bytes_get_data(bf37, NULL), g_bytes_get_size(bf37));
+	}
+	/* the session is over: the load cannot go on, CancelSession knows no transaction */
+	{
+		g_autofree gchar *tid = ql_hex_encode(s.tid, 16);
+		g_autofree gchar *cmd = g_strdup_printf("BF41158010%s810100", tid);
+		g_autoptr(GBytes) rc = es10(d.card, d.ch, cmd);
+		g_autofree gchar *h = to_hex(rc);
+		g_assert_cmpstr(h, ==, "BF41038101" "05");
+	}
+	/* persisted: a new process sees the profile and the notification */
+	dl_restart(&d);
+	dl_check_installed(&d, iccid, r->isdp_aid);
+	g_assert_cmpuint(dl_count_install_notifications(&d, iccid, NULL), ==, 1);
+	/* RemoveNotificationFromList removes it */
+	{
+		g_autofree gchar *cmd = g_strdup_printf("BF30038001%02X", (guint)seq);
+		g_assert_cmpint(es10_result(d.card, d.ch, cmd, 0xBF30), ==, 0);
+		g_assert_cmpuint(dl_count_install_notifications(&d, iccid, NULL), ==, 0);
+	}
+	/* the same ICCID again: installFailedDueToIccidAlreadyExistsOnEuicc at storeMetadata */
+	{
+		DlSession s2 = {{0}};
+		g_autoptr(GBytes) again = dl_download(&d, &s2, iccid, &o);
+		g_autoptr(QlInstallResult) r2 = dl_check_result(&d, &s2, again, iccid);
+		g_assert_false(r2->success);
+		g_assert_cmpint(r2->bpp_command_id, ==, 2);
+		g_assert_cmpint(r2->error_reason, ==, 9);
+		g_assert_cmpuint(ql_vcard_get_profile_count(d.card), ==, before + 1);
+		dl_session_clear(&s2);
+	}
+	dl_session_clear(&s);
+	dl_clear(&d);
+}
+
+static void
+test_vcard_download_hash_cc(void)
+{
+	Dl d;
+	DlSession s = {{0}};
+	g_autofree gchar *iccid = dl_iccid();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) auth = NULL;
+	g_autoptr(GBytes) prep = NULL;
+	g_autoptr(GBytes) bpp = NULL;
+	g_autoptr(GBytes) bf37 = NULL;
+	g_autoptr(GBytes) hash_cc = NULL;
+	g_autoptr(QlInstallResult) r = NULL;
+	guint8 h[32];
+	DlBppOpts o = {0};
+
+	dl_init(&d);
+	auth = dl_authenticate(&d, &s, DL_AUTH_OK);
+	dl_check_authenticated(&d, &s, auth);
+	/* a code is required but none was given: the card refuses (undefinedError) */
+	prep = dl_prepare(&d, &s, TRUE, NULL, FALSE);
+	g_assert_cmpint(dl_error_code(prep, 0xBF21, &s), ==, 127);
+	g_clear_pointer(&prep, g_bytes_unref);
+	/* the session survives a refusal: with the hash it goes on */
+	g_assert_true(ql_crypto_hash_cc("12345678", s.tid, 16, h, &error));
+	hash_cc = g_bytes_new(h, sizeof(h));
+	prep = dl_prepare(&d, &s, TRUE, hash_cc, FALSE);
+	g_assert_nonnull(s.euicc_otpk);
+	bpp = dl_bpp(&d, &s, iccid, &o);
+	bf37 = dl_load(&d, bpp, 0, NULL);
+	r = dl_check_result(&d, &s, bf37, iccid);
+	g_assert_true(r->success);
+	dl_check_installed(&d, iccid, r->isdp_aid);
+	dl_session_clear(&s);
+	dl_clear(&d);
+}
+
+static void
+test_vcard_download_replace_keys(void)
+{
+	Dl d;
+	DlSession s = {{0}};
+	g_autofree gchar *iccid = dl_iccid();
+	g_autoptr(GBytes) bf37 = NULL;
+	g_autoptr(QlInstallResult) r = NULL;
+	DlBppOpts o = {.replace_keys = TRUE};
+
+	dl_init(&d);
+	bf37 = dl_download(&d, &s, iccid, &o);
+	r = dl_check_result(&d, &s, bf37, iccid);
+	g_assert_true(r->success);
+	dl_check_installed(&d, iccid, r->isdp_aid);
+	dl_session_clear(&s);
+	dl_clear(&d);
+}
+
+static void
+test_vcard_download_authenticate_errors(void)
+{
+	const struct {
+		DlAuthCase c;
+		gint64 code;
+	} cases[] = {
+		{DL_AUTH_BAD_SIGNATURE, 2},   /* invalidSignature */
+		{DL_AUTH_WRONG_CHALLENGE, 6}, /* euiccChallengeMismatch */
+		{DL_AUTH_UNKNOWN_CI, 7},      /* ciPKUnknown */
+		{DL_AUTH_FOREIGN_CERT, 1},    /* invalidCertificate */
+		{DL_AUTH_WRONG_ROLE, 5},      /* invalidOid */
+	};
+	Dl d;
+
+	dl_init(&d);
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		DlSession s = {{0}};
+		g_autoptr(GBytes) r = dl_authenticate(&d, &s, cases[i].c);
+		g_autofree gchar *tid = ql_hex_encode(s.tid, 16);
+		g_autofree gchar *cmd = g_strdup_printf("BF41158010%s810100", tid);
+		g_autoptr(GBytes) rc = NULL;
+		g_autofree gchar *h = NULL;
+		g_test_message("authenticate case %u", i);
+		g_assert_cmpint(dl_error_code(r, 0xBF38, &s), ==, cases[i].code);
+		/* no session was opened */
+		rc = es10(d.card, d.ch, cmd);
+		h = to_hex(rc);
+		g_assert_cmpstr(h, ==, "BF41038101" "05");
+		dl_session_clear(&s);
+	}
+	{
+		DlSession s = {{0}};
+		g_autoptr(GBytes) r = dl_authenticate(&d, &s, DL_AUTH_OK);
+		dl_check_authenticated(&d, &s, r);
+		/* PrepareDownload signed over something else than this euiccSignature1 */
+		{
+			g_autoptr(GBytes) p = dl_prepare(&d, &s, FALSE, NULL, TRUE);
+			g_assert_cmpint(dl_error_code(p, 0xBF21, &s), ==, 2);
+		}
+		/* the challenge serves once: a replay finds no session context */
+		{
+			g_autoptr(GBytes) again = es10_bytes(&d, s.auth_req, NULL);
+			g_assert_cmpint(dl_error_code(again, 0xBF38, &s), ==, 4);
+		}
+		/* and so does a new process that gave no challenge yet */
+		dl_restart(&d);
+		{
+			g_autoptr(GBytes) again = es10_bytes(&d, s.auth_req, NULL);
+			g_assert_cmpint(dl_error_code(again, 0xBF38, &s), ==, 4);
+		}
+		/* PrepareDownload without AuthenticateServer: noSessionContext */
+		{
+			g_autoptr(GBytes) p = dl_prepare(&d, &s, FALSE, NULL, FALSE);
+			g_assert_cmpint(dl_error_code(p, 0xBF21, &s), ==, 4);
+		}
+		dl_session_clear(&s);
+	}
+	g_assert_cmpuint(ql_vcard_get_notification_count(d.card), ==, 0);
+	dl_clear(&d);
+}
+
+static void
+test_vcard_download_tampered(void)
+{
+	const struct {
+		DlBppOpts o;
+		gint command;
+		gint reason;
+	} cases[] = {
+		{{.tamper_86 = TRUE}, 5, 8},			  /* loadProfileElements, security */
+		{{.tamper_86 = TRUE, .replace_keys = TRUE}, 5, 8},
+		{{.tamper_88 = TRUE}, 2, 8},			  /* storeMetadata, security */
+		{{.bad_sign = TRUE}, 0, 2},			  /* initialiseSecureChannel */
+	};
+	Dl d;
+
+	dl_init(&d);
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		DlSession s = {{0}};
+		g_autofree gchar *iccid = dl_iccid();
+		g_autoptr(GBytes) bf37 = NULL;
+		g_autoptr(QlInstallResult) r = NULL;
+		g_autoptr(GBytes) keep = NULL;
+		guint profiles = ql_vcard_get_profile_count(d.card);
+		guint notifications = ql_vcard_get_notification_count(d.card);
+		QlTlv e3;
+		g_test_message("tamper case %u", i);
+		bf37 = dl_download(&d, &s, iccid, &cases[i].o);
+		g_assert_nonnull(bf37);
+		r = dl_check_result(&d, &s, bf37, NULL);
+		/* the ICCID is named once StoreMetadata was taken in */
+		g_assert_cmpstr(r->iccid, ==, cases[i].command == 5 ? iccid : NULL);
+		g_assert_false(r->success);
+		g_assert_cmpint(r->bpp_command_id, ==, cases[i].command);
+		g_assert_cmpint(r->error_reason, ==, cases[i].reason);
+		/* nothing installed, the failed result kept for the SM-DP+ */
+		g_assert_cmpuint(ql_vcard_get_profile_count(d.card), ==, profiles);
+		g_assert_false(dl_find_profile(&d, iccid, &e3, &keep));
+		g_assert_cmpuint(ql_vcard_get_notification_count(d.card), ==, notifications + 1);
+		dl_session_clear(&s);
+	}
+	/* and a new process still has nothing of them */
+	dl_restart(&d);
+	g_assert_cmpuint(ql_vcard_get_profile_count(d.card), ==, 0);
+	g_assert_cmpuint(ql_vcard_get_notification_count(d.card), ==, G_N_ELEMENTS(cases));
+	dl_clear(&d);
+}
+
+static void
+test_vcard_download_cancel(void)
+{
+	Dl d;
+	DlSession s = {{0}};
+	g_autoptr(GBytes) auth = NULL;
+	g_autofree gchar *tid = NULL;
+	g_autofree gchar *wrong = NULL;
+
+	dl_init(&d);
+	auth = dl_authenticate(&d, &s, DL_AUTH_OK);
+	dl_check_authenticated(&d, &s, auth);
+	tid = ql_hex_encode(s.tid, 16);
+	/* a wrong transaction id: invalidTransactionId, and the session goes on */
+	{
+		guint8 other[16];
+		g_autoptr(GBytes) r = NULL;
+		g_autofree gchar *cmd = NULL;
+		g_autofree gchar *h = NULL;
+		memcpy(other, s.tid, 16);
+		other[15] ^= 0x01;
+		wrong = ql_hex_encode(other, 16);
+		cmd = g_strdup_printf("BF41158010%s810101", wrong);
+		r = es10(d.card, d.ch, cmd);
+		h = to_hex(r);
+		g_assert_cmpstr(h, ==, "BF41038101" "05");
+	}
+	{
+		g_autoptr(GBytes) prep = dl_prepare(&d, &s, FALSE, NULL, FALSE);
+		g_assert_nonnull(s.euicc_otpk);
+	}
+	/* the right one: a signed answer { 80 tid, 81 smdpOid, 82 reason } */
+	{
+		g_autofree gchar *cmd = g_strdup_printf("BF41158010%s810101", tid);
+		g_autoptr(GBytes) r = es10(d.card, d.ch, cmd);
+		g_autofree gchar *oid = NULL;
+		QlTlv top, ok, signed_part, sig, t;
+		parse(r, 0xBF41, &top);
+		g_assert_true(child(&top, 0xA0, &ok));
+		g_assert_true(child(&ok, 0x30, &signed_part));
+		g_assert_true(child(&ok, 0x5F37, &sig));
+		g_assert_true(child(&signed_part, 0x80, &t));
+		g_assert_cmpmem(t.value, t.len, s.tid, 16);
+		oid = child_hex(&signed_part, 0x81);
+		g_assert_cmpstr(oid, ==, DL_FALLBACK_OID);
+		g_assert_cmpint(child_int(&signed_part, 0x82), ==, 1);
+		assert_card_signed(s.euicc_crt, signed_part.raw, signed_part.raw_len, &sig);
+	}
+	/* the session is gone: a second cancel and a BPP are refused */
+	{
+		g_autofree gchar *cmd = g_strdup_printf("BF41158010%s810101", tid);
+		g_autoptr(GBytes) r = es10(d.card, d.ch, cmd);
+		g_autofree gchar *h = to_hex(r);
+		DlBppOpts o = {0};
+		g_autofree gchar *iccid = dl_iccid();
+		g_autoptr(GBytes) bpp = dl_bpp(&d, &s, iccid, &o);
+		g_autoptr(GBytes) bf37 = NULL;
+		g_autoptr(QlInstallResult) res = NULL;
+		g_assert_cmpstr(h, ==, "BF41038101" "05");
+		bf37 = dl_load(&d, bpp, 0, NULL);
+		res = ql_es10b_parse_install_result(bf37, NULL);
+		g_assert_nonnull(res);
+		g_assert_false(res->success);
+		g_assert_cmpint(res->bpp_command_id, ==, 0);
+		g_assert_cmpint(res->error_reason, ==, 3); /* invalidTransactionId */
+	}
+	g_assert_cmpuint(ql_vcard_get_profile_count(d.card), ==, 0);
+	g_assert_cmpuint(ql_vcard_get_notification_count(d.card), ==, 0);
+	dl_session_clear(&s);
+	dl_clear(&d);
+}
+
+static void
+test_vcard_download_interrupted(void)
+{
+	Dl d;
+	DlSession s = {{0}};
+	g_autofree gchar *iccid = dl_iccid();
+	g_autoptr(GBytes) auth = NULL;
+	g_autoptr(GBytes) prep = NULL;
+	g_autoptr(GBytes) bpp = NULL;
+	g_autoptr(GBytes) last = NULL;
+	g_autoptr(GPtrArray) segs = NULL;
+	g_autoptr(GBytes) keep = NULL;
+	DlBppOpts o = {0};
+	guint sent = 0;
+	QlTlv e3;
+
+	dl_init(&d);
+	auth = dl_authenticate(&d, &s, DL_AUTH_OK);
+	dl_check_authenticated(&d, &s, auth);
+	prep = dl_prepare(&d, &s, FALSE, NULL, FALSE);
+	bpp = dl_bpp(&d, &s, iccid, &o);
+	segs = ql_es10b_bpp_segments(bpp, NULL);
+	g_assert_nonnull(segs);
+	/* everything but the last 86: the card answers nothing and stores nothing */
+	last = dl_load(&d, bpp, segs->len - 1, &sent);
+	g_assert_cmpuint(sent, ==, segs->len - 1);
+	g_assert_cmpuint(g_bytes_get_size(last), ==, 0);
+	g_assert_cmpuint(ql_vcard_get_profile_count(d.card), ==, 0);
+	g_assert_false(dl_find_profile(&d, iccid, &e3, &keep));
+	g_assert_cmpuint(ql_vcard_get_notification_count(d.card), ==, 0);
+	/* the LPA is gone; a new process has no session: the last piece finds no load */
+	dl_restart(&d);
+	g_assert_cmpuint(ql_vcard_get_profile_count(d.card), ==, 0);
+	{
+		guint16 sw = 0;
+		g_autoptr(GBytes) r =
+			es10_bytes(&d, g_ptr_array_index(segs, segs->len - 1), &sw);
+		g_assert_cmphex(sw, ==, 0x6985);
+	}
+	g_assert_cmpuint(ql_vcard_get_profile_count(d.card), ==, 0);
+	g_assert_cmpuint(ql_vcard_get_notification_count(d.card), ==, 0);
+	dl_session_clear(&s);
+
+	/* within one process, a new session (GetEuiccChallenge) drops a half-done load too */
+	{
+		DlSession s2 = {{0}};
+		g_autofree gchar *iccid2 = dl_iccid();
+		g_autoptr(GBytes) a2 = dl_authenticate(&d, &s2, DL_AUTH_OK);
+		g_autoptr(GBytes) p2 = NULL;
+		g_autoptr(GBytes) bpp2 = NULL;
+		g_autoptr(GBytes) l2 = NULL;
+		g_autoptr(GPtrArray) segs2 = NULL;
+		g_autoptr(GBytes) c = NULL;
+		guint16 sw = 0;
+		dl_check_authenticated(&d, &s2, a2);
+		p2 = dl_prepare(&d, &s2, FALSE, NULL, FALSE);
+		bpp2 = dl_bpp(&d, &s2, iccid2, &o);
+		segs2 = ql_es10b_bpp_segments(bpp2, NULL);
+		l2 = dl_load(&d, bpp2, segs2->len - 2, NULL);
+		g_assert_cmpuint(g_bytes_get_size(l2), ==, 0);
+		c = dl_challenge(&d);
+		g_clear_pointer(&l2, g_bytes_unref);
+		l2 = es10_bytes(&d, g_ptr_array_index(segs2, segs2->len - 2), &sw);
+		g_assert_cmphex(sw, ==, 0x6985);
+		g_assert_cmpuint(ql_vcard_get_profile_count(d.card), ==, 0);
+		dl_session_clear(&s2);
+	}
+	dl_clear(&d);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1654,5 +2774,13 @@ main(int argc, char **argv)
 	g_test_add_func("/ql/vcard/identity-dir", test_vcard_identity_dir);
 	g_test_add_func("/ql/vcard/faults", test_vcard_faults);
 	g_test_add_func("/ql/vcard/plugin", test_vcard_plugin);
+	g_test_add_func("/ql/vcard/download-install", test_vcard_download_install);
+	g_test_add_func("/ql/vcard/download-hash-cc", test_vcard_download_hash_cc);
+	g_test_add_func("/ql/vcard/download-replace-keys", test_vcard_download_replace_keys);
+	g_test_add_func("/ql/vcard/download-authenticate-errors",
+			test_vcard_download_authenticate_errors);
+	g_test_add_func("/ql/vcard/download-tampered", test_vcard_download_tampered);
+	g_test_add_func("/ql/vcard/download-cancel", test_vcard_download_cancel);
+	g_test_add_func("/ql/vcard/download-interrupted", test_vcard_download_interrupted);
 	return g_test_run();
 }

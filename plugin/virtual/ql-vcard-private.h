@@ -73,7 +73,8 @@ typedef enum {
 	QL_VCARD_BPP_A0,       /* firstSequenceOf87 (ConfigureISDP), whole */
 	QL_VCARD_BPP_A1,       /* the sequenceOf88 header */
 	QL_VCARD_BPP_IN_A1,    /* 88 segments (StoreMetadata) */
-	QL_VCARD_BPP_A2_OR_A3, /* secondSequenceOf87 (ReplaceSessionKeys), or the sequenceOf86 header */
+	QL_VCARD_BPP_A2_OR_A3, /* secondSequenceOf87 (ReplaceSessionKeys), or the sequenceOf86
+				  header */
 	QL_VCARD_BPP_IN_A3,    /* 86 segments (profile elements) */
 } QlVcardBppStage;
 
@@ -81,12 +82,12 @@ typedef struct {
 	QlVcardSessionState state;
 	GBytes *transaction_id;
 	gchar *server_address;
-	gchar *matching_id; /* NULL when ctxParams1 had none */
-	gchar *smdp_oid;    /* dotted, from CERT.DPauth */
-	gnutls_x509_crt_t ci;	  /* the CI named by euiccCiPKIdToBeUsed (a copy) */
-	gnutls_x509_crt_t dppb;	  /* CERT.DPpb, after PrepareDownload */
-	GBytes *euicc_sig1_tlv;	  /* the 5F37 euiccSignature1 this card gave */
-	QlEcKeyPair otk;	  /* otPK/otSK.EUICC.ECKA */
+	gchar *matching_id;	/* NULL when ctxParams1 had none */
+	gchar *smdp_oid;	/* dotted, from CERT.DPauth */
+	gnutls_x509_crt_t ci;	/* the CI named by euiccCiPKIdToBeUsed (a copy) */
+	gnutls_x509_crt_t dppb; /* CERT.DPpb, after PrepareDownload */
+	GBytes *euicc_sig1_tlv; /* the 5F37 euiccSignature1 this card gave */
+	QlEcKeyPair otk;	/* otPK/otSK.EUICC.ECKA */
 	gboolean have_otk;
 	/* the load */
 	QlVcardBppStage stage;
@@ -94,8 +95,8 @@ typedef struct {
 	gsize seq_left; /* bytes of the current A1 / A3 value still to come */
 	gboolean seen_a2;
 	QlBsp *bsp;
-	GByteArray *metadata; /* StoreMetadataRequest, joined from the 88 segments */
-	GByteArray *profile;  /* profile elements, joined from the 86 segments (wiped) */
+	GByteArray *metadata;	 /* StoreMetadataRequest, joined from the 88 segments */
+	GByteArray *profile;	 /* profile elements, joined from the 86 segments (wiped) */
 	QlVcardProfile *pending; /* the profile as StoreMetadata describes it, not installed yet */
 } QlVcardSession;
 
@@ -172,15 +173,13 @@ GBytes *ql_vcard_next_isdp_aid(QlVcard *card);
 
 /* ql-vcard-download.c: ES10b AuthenticateServer, PrepareDownload, CancelSession (SGP.22
  * 5.7.13, 5.7.14), LoadBoundProfilePackage (2.5.5) */
-gboolean ql_vcard_dl_authenticate(QlVcard *card, const QlTlv *req, QlTlvBuilder *b,
-				  GError **error);
+gboolean ql_vcard_dl_authenticate(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **error);
 gboolean ql_vcard_dl_prepare(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **error);
 gboolean ql_vcard_dl_cancel(QlVcard *card, const QlTlv *req, QlTlvBuilder *b, GError **error);
 /* TRUE when @cmd starts like a piece of a Bound Profile Package (BF36, A0-A3, 86, 88) */
 gboolean ql_vcard_dl_is_bpp(const guint8 *cmd, gsize len);
 /* One piece of the BPP: an empty answer in between, BF37 at the end or on failure */
-GBytes *ql_vcard_dl_bpp(QlVcard *card, const guint8 *cmd, gsize len, guint16 *sw,
-			GError **error);
+GBytes *ql_vcard_dl_bpp(QlVcard *card, const guint8 *cmd, gsize len, guint16 *sw, GError **error);
 /* Forgets the download session (and wipes its keys) */
 void ql_vcard_session_clear(QlVcardSession *s);
 

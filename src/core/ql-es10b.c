@@ -153,7 +153,9 @@ ql_es10b_check_tlv(GBytes *b, guint32 tag, const gchar *what, GError **error)
 	return TRUE;
 }
 
-/* The answers of AuthenticateServer and PrepareDownload: [0] ok or [1] error {[0] tid, [1] code} */
+/* The answers of AuthenticateServer and PrepareDownload: [0] ok or [1] error {[0] tid, code}.
+ * The error SEQUENCE tags transactionId itself, so automatic tagging is off there and the code
+ * is a plain INTEGER (02); some cards tag it [1] (81) anyway. */
 static gboolean
 ql_es10b_check_answer(GBytes *resp, const gchar *what, const gchar *(*words)(gint64),
 		      GError **error)
@@ -169,7 +171,7 @@ ql_es10b_check_answer(GBytes *resp, const gchar *what, const gchar *(*words)(gin
 			    "%s: the eUICC's answer is neither a result nor an error", what);
 		return FALSE;
 	}
-	if (ql_tlv_find(&err, 0x81, &code, NULL))
+	if (ql_tlv_find(&err, 0x02, &code, NULL) || ql_tlv_find(&err, 0x81, &code, NULL))
 		ql_tlv_get_int(&code, &c, NULL);
 	g_set_error(error, QL_ERROR, QL_ERROR_EUICC, "%s: %s (eUICC error %" G_GINT64_FORMAT ")",
 		    what, words(c), c);
@@ -207,7 +209,8 @@ ql_es10b_authenticate_server(QlChannel *ch, GBytes *server_signed1, GBytes *serv
 			       g_bytes_get_size(ci_pkid_to_be_used));
 	ql_tlv_builder_add_raw(b, g_bytes_get_data(server_certificate, NULL),
 			       g_bytes_get_size(server_certificate));
-	/* ctxParams1: ctxParamsForCommonAuthentication [0] */
+	/* ctxParams1 [0] is a CHOICE, so its tag is explicit (X.680 31.2.7): A0 { A0 { ... } } for
+	 * ctxParamsForCommonAuthentication [0] */
 	ql_tlv_builder_begin(b, 0xA0);
 	ql_tlv_builder_begin(b, 0xA0);
 	if (matching_id != NULL)
