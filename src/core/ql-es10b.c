@@ -209,9 +209,8 @@ ql_es10b_authenticate_server(QlChannel *ch, GBytes *server_signed1, GBytes *serv
 			       g_bytes_get_size(ci_pkid_to_be_used));
 	ql_tlv_builder_add_raw(b, g_bytes_get_data(server_certificate, NULL),
 			       g_bytes_get_size(server_certificate));
-	/* ctxParams1 [0] is a CHOICE, so its tag is explicit (X.680 31.2.7): A0 { A0 { ... } } for
-	 * ctxParamsForCommonAuthentication [0] */
-	ql_tlv_builder_begin(b, 0xA0);
+	/* ctxParams1 is an untagged CHOICE: only its alternative ctxParamsForCommonAuthentication
+	 * [0] is encoded, A0 { matchingId 80, deviceInfo A1 } */
 	ql_tlv_builder_begin(b, 0xA0);
 	if (matching_id != NULL)
 		ql_tlv_builder_add_string(b, 0x80, matching_id);
@@ -225,7 +224,6 @@ ql_es10b_authenticate_server(QlChannel *ch, GBytes *server_signed1, GBytes *serv
 		if (imei != NULL && g_bytes_get_size(imei) == 8)
 			ql_tlv_builder_add_bytes(b, 0x82, imei);
 	}
-	ql_tlv_builder_end(b);
 	ql_tlv_builder_end(b);
 	ql_tlv_builder_end(b);
 	ql_tlv_builder_end(b);

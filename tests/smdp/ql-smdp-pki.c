@@ -38,14 +38,21 @@ static const gchar *const ql_smdp_other_names[] = {"other.example", NULL};
 void
 ql_smdp_pki_clear(QlSmdpPki *pki)
 {
-	QlPkiCert *all[] = {&pki->ci,	       &pki->dpauth,	       &pki->dppb,
-			    &pki->dptls,       &pki->tls_expired,      &pki->tls_not_yet_valid,
-			    &pki->tls_wrong_host, &pki->tls_unknown_ci, &pki->tls_revoked,
+	QlPkiCert *all[] = {&pki->ci,
+			    &pki->dpauth,
+			    &pki->dppb,
+			    &pki->dptls,
+			    &pki->tls_expired,
+			    &pki->tls_not_yet_valid,
+			    &pki->tls_wrong_host,
+			    &pki->tls_unknown_ci,
+			    &pki->tls_revoked,
 			    &pki->tls_wrong_role};
 	for (guint i = 0; i < G_N_ELEMENTS(all); i++)
 		ql_pki_cert_clear(all[i]);
 	g_clear_pointer(&pki->dir, g_free);
 	g_clear_pointer(&pki->client_ca_path, g_free);
+	g_clear_pointer(&pki->euicc, gnutls_x509_crt_deinit);
 	ql_crypto_wipe(pki->cc_key, sizeof(pki->cc_key));
 }
 
@@ -137,7 +144,8 @@ ql_smdp_verify_euicc_chain(const QlSmdpPki *pki, gnutls_x509_crt_t euicc, gnutls
 		gnutls_free(why.data);
 		return FALSE;
 	}
-	if (ql_pki_cert_role(euicc) != QL_CERT_ROLE_EUICC || ql_pki_cert_role(eum) != QL_CERT_ROLE_EUM) {
+	if (ql_pki_cert_role(euicc) != QL_CERT_ROLE_EUICC ||
+	    ql_pki_cert_role(eum) != QL_CERT_ROLE_EUM) {
 		g_set_error_literal(error, QL_ERROR, QL_ERROR_AUTH,
 				    "the eUICC or EUM certificate carries the wrong role");
 		return FALSE;
@@ -264,8 +272,8 @@ ql_smdp_pki_create(const gchar *dir, GError **error)
 		spec.dns_names = leaves[i].dns;
 		spec.ip_addresses = leaves[i].ips;
 		spec.not_before = leaves[i].not_before != 0 ? leaves[i].not_before : now - 3600;
-		spec.not_after = leaves[i].not_after != 0 ? leaves[i].not_after
-							  : now + 5 * QL_SMDP_YEAR;
+		spec.not_after =
+			leaves[i].not_after != 0 ? leaves[i].not_after : now + 5 * QL_SMDP_YEAR;
 		if (leaves[i].wrong_role) {
 			/* a TLS certificate that carries the DPauth role OID */
 			spec.override_policy = TRUE;
@@ -279,8 +287,8 @@ ql_smdp_pki_create(const gchar *dir, GError **error)
 		if (leaves[i].revoke) {
 			g_ptr_array_add(revoked, leaf.crt);
 			/* the array borrows it until the CRL is made */
-			if (!ql_pki_make_crl(&ci, revoked, now - 3600, now + QL_SMDP_YEAR,
-					     crl_path, error))
+			if (!ql_pki_make_crl(&ci, revoked, now - 3600, now + QL_SMDP_YEAR, crl_path,
+					     error))
 				return FALSE;
 			g_ptr_array_set_size(revoked, 0);
 		}
@@ -360,12 +368,19 @@ ql_smdp_pki_open(const gchar *dir, QlSmdpPki *pki, GError **error)
 		return FALSE;
 	if (cc_len != sizeof(pki->cc_key)) {
 		ql_crypto_wipe(cc, cc_len);
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "%s must hold %" G_GSIZE_FORMAT
-			    " bytes", cc_path, sizeof(pki->cc_key));
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+			    "%s must hold %" G_GSIZE_FORMAT " bytes", cc_path, sizeof(pki->cc_key));
 		return FALSE;
 	}
 	memcpy(pki->cc_key, cc, cc_len);
 	ql_crypto_wipe(cc, cc_len);
+	{
+		g_autofree gchar *e = g_build_filename(dir, "euicc", "euicc.pem", NULL);
+		g_auto(QlPkiCert) euicc = {NULL, NULL};
+		if (!ql_pki_load(e, NULL, &euicc, error))
+			return FALSE;
+		pki->euicc = g_steal_pointer(&euicc.crt);
+	}
 	pki->client_ca_path = g_build_filename(dir, "client-ca.pem", NULL);
 	pki->dir = g_strdup(dir);
 	return TRUE;

@@ -17,11 +17,11 @@ G_BEGIN_DECLS
 
 /* Bounds on what a client may send */
 #define QL_SMDP_MAX_HEADER_BYTES (16 * 1024)
-#define QL_SMDP_MAX_BODY	 (1024 * 1024)
-#define QL_SMDP_MAX_SESSIONS	 256
-#define QL_SMDP_MAX_CONNECTIONS	 64
-#define QL_SMDP_IDLE_TIMEOUT_MS	 60000
-#define QL_SMDP_CC_MAX_TRIES	 3
+#define QL_SMDP_MAX_BODY (1024 * 1024)
+#define QL_SMDP_MAX_SESSIONS 256
+#define QL_SMDP_MAX_CONNECTIONS 64
+#define QL_SMDP_IDLE_TIMEOUT_MS 60000
+#define QL_SMDP_CC_MAX_TRIES 3
 
 /* The fixed hostId of the CRT in InitialiseSecureChannel (SGP.22 5.5.1): 8-16 bytes */
 #define QL_SMDP_HOST_ID "QL-TEST-SMDP"
@@ -42,6 +42,7 @@ typedef struct {
 	QlPkiCert tls_revoked;
 	QlPkiCert tls_wrong_role;
 	gchar *client_ca_path;
+	gnutls_x509_crt_t euicc; /* DIR/euicc/euicc.pem: known before any session */
 	guint8 cc_key[32];
 } QlSmdpPki;
 
@@ -64,7 +65,7 @@ typedef struct {
 	gsize transaction_id_len;
 	const guint8 *host_id;
 	gsize host_id_len;
-	const guint8 *eid; /* 16 bytes */
+	const guint8 *eid;	    /* 16 bytes */
 	const QlEcKeyPair *smdp_ot; /* otPK/otSK.DP.ECKA */
 	const guint8 *euicc_otpk;   /* otPK.EUICC.ECKA, 65 bytes */
 	gsize euicc_otpk_len;
@@ -110,8 +111,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlSmdpReply, ql_smdp_reply_free)
 gboolean ql_smdp_fault_is_known(const gchar *name);
 
 /* @faults: "NAME" or "NAME@function" each; @events: SM-DS event ids. */
-QlSmdpServer *ql_smdp_server_new(QlSmdpPki *pki, const gchar *address,
-				 const gchar *const *faults, const gchar *const *events);
+QlSmdpServer *ql_smdp_server_new(QlSmdpPki *pki, const gchar *address, const gchar *const *faults,
+				 const gchar *const *events);
 void ql_smdp_server_free(QlSmdpServer *server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlSmdpServer, ql_smdp_server_free)
 QlSmdpPki *ql_smdp_server_get_pki(QlSmdpServer *server);

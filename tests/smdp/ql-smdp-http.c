@@ -1,0 +1,453 @@
+/*
+ * The HTTPS side of the test SM-DP+: GnuTLS, HTTP/1.1 with keep-alive, one thread per
+ * connection (the protocol is a sequence of blocking exchanges; a thread reads like the spec).
+ * Requests are bounded (header and body sizes, idle time, number of connections) and anything
+ * malformed gets a 4xx and a closed connection, never a crash.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "quantra-l/ql-error.h"
+#include "ql-smdp.h"
+
+/* SGP.22 2.6.6: TLS 1.2 or 1.3 with ECDHE and AEAD suites, ECDSA server keys */
+#define QL_SMDP_PRIORITY_DEFAULT                                                                   \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"        \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA"
+#define QL_SMDP_PRIORITY_TLS12                                                                     \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"                     \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA"
+/* the weak-cipher fault: what a client must refuse, CBC with HMAC and TLS 1.2 */
+#define QL_SMDP_PRIORITY_WEAK                                                                      \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC:+AES-256-CBC:-MAC-ALL:+SHA1:"      \
+	"+SHA256:-KX-ALL:+ECDHE-ECDSA"
+
+typedef struct {
+	QlSmdpServer *server;
+	gnutls_certificate_credentials_t cred;
+	const gchar *priority;
+	gboolean require_client_cert;
+	gint connections;
+} QlSmdpHttp;
+
+typedef struct {
+	QlSmdpHttp *http;
+	GSocket *socket;
+} QlSmdpConn;
+
+typedef struct {
+	gchar *method;
+	gchar *path;
+	gchar *admin_protocol;
+	gboolean close;
+	gboolean have_length;
+	gsize content_length;
+	gboolean chunked;
+} QlSmdpRequest;
+
+static void
+ql_smdp_request_clear(QlSmdpRequest *r)
+{
+	g_clear_pointer(&r->method, g_free);
+	g_clear_pointer(&r->path, g_free);
+	g_clear_pointer(&r->admin_protocol, g_free);
+	memset(r, 0, sizeof(*r));
+}
+
+static const gchar *
+ql_smdp_reason_phrase(guint status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Payload Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	default:
+		return "Unknown";
+	}
+}
+
+static gboolean
+ql_smdp_send(gnutls_session_t session, const void *data, gsize len)
+{
+	const guint8 *p = data;
+	while (len > 0) {
+		ssize_t n = gnutls_record_send(session, p, len);
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n < 0)
+			return FALSE;
+		p += n;
+		len -= (gsize)n;
+	}
+	return TRUE;
+}
+
+/* Reads more into @buf; FALSE at EOF, on error or timeout */
+static gboolean
+ql_smdp_recv_more(gnutls_session_t session, GByteArray *buf)
+{
+	guint8 tmp[16384];
+	for (;;) {
+		ssize_t n = gnutls_record_recv(session, tmp, sizeof(tmp));
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n <= 0)
+			return FALSE;
+		g_byte_array_append(buf, tmp, (guint)n);
+		return TRUE;
+	}
+}
+
+/* Position of the blank line that ends the head, or -1 */
+static gssize
+ql_smdp_find_head_end(const GByteArray *buf)
+{
+	for (gsize i = 0; i + 3 < buf->len; i++) {
+		if (memcmp(buf->data + i, "\r\n\r\n", 4) == 0)
+			return (gssize)i;
+	}
+	return -1;
+}
+
+static gboolean
+ql_smdp_parse_size(const gchar *s, gsize *out)
+{
+	guint64 v = 0;
+	const gchar *p = s;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0')
+		return FALSE;
+	for (; *p != '\0' && *p != ' ' && *p != '\t'; p++) {
+		if (!g_ascii_isdigit(*p) || v > G_MAXSIZE / 10)
+			return FALSE;
+		v = v * 10 + (guint64)(*p - '0');
+	}
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '\0')
+		return FALSE;
+	*out = (gsize)v;
+	return TRUE;
+}
+
+/* The request line and the headers we use; FALSE when the head is not HTTP/1.x */
+static gboolean
+ql_smdp_parse_head(const gchar *head, QlSmdpRequest *r)
+{
+	g_auto(GStrv) lines = g_strsplit(head, "\r\n", 0);
+	g_auto(GStrv) words = NULL;
+
+	if (lines[0] == NULL)
+		return FALSE;
+	words = g_strsplit(lines[0], " ", 0);
+	if (g_strv_length(words) != 3 || words[0][0] == '\0' || words[1][0] != '/' ||
+	    !g_str_has_prefix(words[2], "HTTP/1."))
+		return FALSE;
+	r->method = g_strdup(words[0]);
+	r->path = g_strdup(words[1]);
+	/* HTTP/1.0 closes unless asked otherwise; we do not bother with 1.0 keep-alive */
+	r->close = g_strcmp0(words[2], "HTTP/1.0") == 0;
+	for (guint i = 1; lines[i] != NULL; i++) {
+		gchar *colon = strchr(lines[i], ':');
+		g_autofree gchar *name = NULL;
+		g_autofree gchar *value = NULL;
+		if (colon == NULL || colon == lines[i])
+			return FALSE;
+		name = g_strndup(lines[i], (gsize)(colon - lines[i]));
+		value = g_strstrip(g_strdup(colon + 1));
+		if (g_ascii_strcasecmp(name, "Content-Length") == 0) {
+			gsize len = 0;
+			if (!ql_smdp_parse_size(value, &len) ||
+			    (r->have_length && len != r->content_length))
+				return FALSE;
+			r->content_length = len;
+			r->have_length = TRUE;
+		} else if (g_ascii_strcasecmp(name, "Transfer-Encoding") == 0) {
+			r->chunked = TRUE;
+		} else if (g_ascii_strcasecmp(name, "Connection") == 0) {
+			if (g_ascii_strcasecmp(value, "close") == 0)
+				r->close = TRUE;
+		} else if (g_ascii_strcasecmp(name, "X-Admin-Protocol") == 0) {
+			g_free(r->admin_protocol);
+			r->admin_protocol = g_steal_pointer(&value);
+		}
+	}
+	return TRUE;
+}
+
+static gboolean
+ql_smdp_send_status(gnutls_session_t session, guint status)
+{
+	g_autofree gchar *msg = g_strdup_printf("HTTP/1.1 %u %s\r\nContent-Length: 0\r\n"
+						"Connection: close\r\n\r\n",
+						status, ql_smdp_reason_phrase(status));
+	return ql_smdp_send(session, msg, strlen(msg));
+}
+
+/* Sends @reply; FALSE when the connection must end (error or the reset fault) */
+static gboolean
+ql_smdp_send_reply(gnutls_session_t session, GSocket *socket, QlSmdpReply *reply, gboolean closing)
+{
+	g_autoptr(GString) head = g_string_new(NULL);
+
+	g_string_append_printf(head, "HTTP/1.1 %u %s\r\n", reply->http_status,
+			       ql_smdp_reason_phrase(reply->http_status));
+	g_string_append(head, "X-Admin-Protocol: gsma/rsp/v2.2.0\r\n");
+	if (reply->http_status != 204) {
+		if (reply->body != NULL)
+			g_string_append(head, "Content-Type: application/json;charset=UTF-8\r\n");
+		g_string_append_printf(head, "Content-Length: %" G_GSIZE_FORMAT "\r\n",
+				       reply->body_len);
+	}
+	g_string_append(head,
+			closing ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n");
+	if (!ql_smdp_send(session, head->str, head->len))
+		return FALSE;
+	if (reply->reset) {
+		/* the reset fault: part of the body, then a TCP reset without close_notify */
+		struct linger lg = {1, 0};
+		gint fd = g_socket_get_fd(socket);
+		if (reply->body_len > 1)
+			ql_smdp_send(session, reply->body, reply->body_len / 2);
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		shutdown(fd, SHUT_RDWR);
+		return FALSE;
+	}
+	if (reply->body_len > 0 && !ql_smdp_send(session, reply->body, reply->body_len))
+		return FALSE;
+	return TRUE;
+}
+
+/* Serves requests on one established TLS session until it closes */
+static void
+ql_smdp_serve_requests(QlSmdpHttp *http, gnutls_session_t session, GSocket *socket)
+{
+	g_autoptr(GByteArray) buf = g_byte_array_new();
+
+	for (;;) {
+		QlSmdpRequest req = {0};
+		g_autoptr(QlSmdpReply) reply = NULL;
+		g_autofree gchar *head = NULL;
+		gssize end;
+		gsize head_len;
+		gboolean ok;
+
+		while ((end = ql_smdp_find_head_end(buf)) < 0) {
+			if (buf->len > QL_SMDP_MAX_HEADER_BYTES) {
+				ql_smdp_print("http 413 header too large");
+				ql_smdp_send_status(session, 413);
+				return;
+			}
+			if (!ql_smdp_recv_more(session, buf))
+				return; /* closed, idle timeout or error: the connection ends */
+		}
+		head_len = (gsize)end + 4;
+		if ((gsize)end > QL_SMDP_MAX_HEADER_BYTES) {
+			ql_smdp_print("http 413 header too large");
+			ql_smdp_send_status(session, 413);
+			return;
+		}
+		head = g_strndup((const gchar *)buf->data, (gsize)end);
+		if (strlen(head) != (gsize)end || !ql_smdp_parse_head(head, &req)) {
+			ql_smdp_print("http 400 malformed request");
+			ql_smdp_send_status(session, 400);
+			ql_smdp_request_clear(&req);
+			return;
+		}
+		if (req.chunked) {
+			/* ES9+ clients send Content-Length (SGP.22 6.5) */
+			ql_smdp_print("http 501 chunked request body");
+			ql_smdp_send_status(session, 501);
+			ql_smdp_request_clear(&req);
+			return;
+		}
+		if (!req.have_length && g_strcmp0(req.method, "POST") == 0) {
+			ql_smdp_print("http 411 no Content-Length");
+			ql_smdp_send_status(session, 411);
+			ql_smdp_request_clear(&req);
+			return;
+		}
+		if (req.content_length > QL_SMDP_MAX_BODY) {
+			ql_smdp_print("http 413 body too large");
+			ql_smdp_send_status(session, 413);
+			ql_smdp_request_clear(&req);
+			return;
+		}
+		ok = TRUE;
+		while (ok && buf->len - head_len < req.content_length)
+			ok = ql_smdp_recv_more(session, buf);
+		if (!ok) {
+			ql_smdp_request_clear(&req);
+			return;
+		}
+		reply = ql_smdp_server_handle(http->server, req.method, req.path,
+					      req.admin_protocol, buf->data + head_len,
+					      req.content_length);
+		/* keep what follows (a pipelined request) */
+		g_byte_array_remove_range(buf, 0, (guint)(head_len + req.content_length));
+		if (reply->delay_s > 0)
+			g_usleep((gulong)reply->delay_s * G_USEC_PER_SEC);
+		ok = ql_smdp_send_reply(session, socket, reply, req.close);
+		if (!ok || req.close) {
+			ql_smdp_request_clear(&req);
+			return;
+		}
+		ql_smdp_request_clear(&req);
+	}
+}
+
+static gpointer
+ql_smdp_conn_thread(gpointer data)
+{
+	QlSmdpConn *conn = data;
+	QlSmdpHttp *http = conn->http;
+	gnutls_session_t session = NULL;
+	gint rc;
+
+	if (gnutls_init(&session, GNUTLS_SERVER) < 0)
+		goto out;
+	rc = gnutls_priority_set_direct(session, http->priority, NULL);
+	if (rc >= 0)
+		rc = gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, http->cred);
+	if (rc < 0) {
+		ql_smdp_print("tls handshake failed: %s", gnutls_strerror(rc));
+		goto out;
+	}
+	if (http->require_client_cert) {
+		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+		/* GnuTLS checks the client's chain against client-ca.pem in the handshake */
+		gnutls_session_set_verify_cert(session, NULL, 0);
+	}
+	gnutls_transport_set_int(session, g_socket_get_fd(conn->socket));
+	gnutls_handshake_set_timeout(session, 15000);
+	do {
+		rc = gnutls_handshake(session);
+	} while (rc < 0 && !gnutls_error_is_fatal(rc));
+	if (rc < 0) {
+		gnutls_alert_send_appropriate(session, rc);
+		ql_smdp_print("tls handshake failed: %s", gnutls_strerror(rc));
+		goto out;
+	}
+	gnutls_record_set_timeout(session, QL_SMDP_IDLE_TIMEOUT_MS);
+	ql_smdp_serve_requests(http, session, conn->socket);
+	gnutls_bye(session, GNUTLS_SHUT_WR);
+out:
+	if (session != NULL)
+		gnutls_deinit(session);
+	g_socket_close(conn->socket, NULL);
+	g_object_unref(conn->socket);
+	g_free(conn);
+	g_atomic_int_add(&http->connections, -1);
+	return NULL;
+}
+
+/* The TLS certificate the faults ask for, else CERT.DP.TLS */
+static const QlPkiCert *
+ql_smdp_tls_cert(QlSmdpServer *server)
+{
+	QlSmdpPki *pki = ql_smdp_server_get_pki(server);
+	if (ql_smdp_server_fault(server, "expired", NULL))
+		return &pki->tls_expired;
+	if (ql_smdp_server_fault(server, "not-yet-valid", NULL))
+		return &pki->tls_not_yet_valid;
+	if (ql_smdp_server_fault(server, "wrong-host", NULL))
+		return &pki->tls_wrong_host;
+	if (ql_smdp_server_fault(server, "unknown-ci", NULL))
+		return &pki->tls_unknown_ci;
+	if (ql_smdp_server_fault(server, "revoked", NULL))
+		return &pki->tls_revoked;
+	if (ql_smdp_server_fault(server, "wrong-role", NULL))
+		return &pki->tls_wrong_role;
+	return &pki->dptls;
+}
+
+gboolean
+ql_smdp_http_run(QlSmdpServer *server, GSocket *listener, GError **error)
+{
+	QlSmdpHttp http = {0};
+	const QlPkiCert *cert = ql_smdp_tls_cert(server);
+	gnutls_x509_crt_t crt = cert->crt;
+	gint rc;
+
+	http.server = server;
+	http.priority = QL_SMDP_PRIORITY_DEFAULT;
+	if (ql_smdp_server_fault(server, "tls12", NULL))
+		http.priority = QL_SMDP_PRIORITY_TLS12;
+	if (ql_smdp_server_fault(server, "weak-cipher", NULL))
+		http.priority = QL_SMDP_PRIORITY_WEAK;
+	rc = gnutls_certificate_allocate_credentials(&http.cred);
+	if (rc >= 0)
+		rc = gnutls_certificate_set_x509_key(http.cred, &crt, 1, cert->key);
+	if (rc >= 0 && ql_smdp_server_fault(server, "client-cert", NULL)) {
+		http.require_client_cert = TRUE;
+		rc = gnutls_certificate_set_x509_trust_file(
+			http.cred, ql_smdp_server_get_pki(server)->client_ca_path,
+			GNUTLS_X509_FMT_PEM);
+		if (rc == 0)
+			rc = GNUTLS_E_NO_CERTIFICATE_FOUND;
+	}
+	if (rc < 0) {
+		g_set_error(error, QL_ERROR, QL_ERROR_TLS, "TLS credentials: %s",
+			    gnutls_strerror(rc));
+		if (http.cred != NULL)
+			gnutls_certificate_free_credentials(http.cred);
+		return FALSE;
+	}
+
+	for (;;) {
+		g_autoptr(GError) error_local = NULL;
+		GSocket *client = g_socket_accept(listener, NULL, &error_local);
+		QlSmdpConn *conn;
+		GThread *thread;
+		if (client == NULL) {
+			if (g_error_matches(error_local, G_IO_ERROR,
+					    G_IO_ERROR_TOO_MANY_OPEN_FILES))
+				g_usleep(100000);
+			continue;
+		}
+		if (g_atomic_int_get(&http.connections) >= QL_SMDP_MAX_CONNECTIONS) {
+			ql_smdp_print("tls handshake failed: too many connections");
+			g_socket_close(client, NULL);
+			g_object_unref(client);
+			continue;
+		}
+		g_socket_set_blocking(client, TRUE);
+		g_atomic_int_inc(&http.connections);
+		conn = g_new0(QlSmdpConn, 1);
+		conn->http = &http;
+		conn->socket = client;
+		thread = g_thread_try_new("ql-smdp-conn", ql_smdp_conn_thread, conn, &error_local);
+		if (thread == NULL) {
+			g_socket_close(client, NULL);
+			g_object_unref(client);
+			g_free(conn);
+			g_atomic_int_add(&http.connections, -1);
+			continue;
+		}
+		g_thread_unref(thread);
+	}
+	/* not reached: the program ends by a signal */
+	return TRUE;
+}
