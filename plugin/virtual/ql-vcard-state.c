@@ -829,7 +829,9 @@ ql_vcard_state_parse(QlVcard *card, JsonNode *root, GError **error)
 	if (!ql_vcard_json_get_string(id, "dir", FALSE, &dir, error))
 		return FALSE;
 	if (dir != NULL) {
-		if (card->identity_dir != NULL && g_strcmp0(card->identity_dir, dir) != 0) {
+		/* the same folder however it is spelt (state files store it absolute) */
+		g_autofree gchar *canon = g_canonicalize_filename(dir, NULL);
+		if (card->identity_dir != NULL && g_strcmp0(card->identity_dir, canon) != 0) {
 			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 				    "it belongs to the identity in %s, not %s", dir,
 				    card->identity_dir);

@@ -87,7 +87,8 @@ ql_vcard_open(const gchar *state_path, const gchar *identity_dir, GError **error
 	}
 	card = g_new0(QlVcard, 1);
 	card->state_path = g_strdup(state_path);
-	card->identity_dir = g_strdup(identity_dir);
+	card->identity_dir =
+		identity_dir != NULL ? g_canonicalize_filename(identity_dir, NULL) : NULL;
 	card->profiles = g_ptr_array_new_with_free_func((GDestroyNotify)ql_vcard_profile_free);
 	card->notifications =
 		g_ptr_array_new_with_free_func((GDestroyNotify)ql_vcard_notification_free);
