@@ -269,6 +269,10 @@ def _():
         err, _ = download(st, s, "ANY", *extra, expect=code)
         assert words in err["error"]["message"], (fault, err)
         assert profiles(st) == [], fault
+        if fault.startswith(("http-500", "wrong-transaction-id")):
+            # the eUICC's signed cancellation reached the SM-DP+
+            log = s.lines()
+            assert "es9+ cancelSession Executed-Success" in log, (fault, log)
         s.stop()
         good = Server()
         r, _ = download(st, good, "ANY")

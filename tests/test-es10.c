@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "ql-es10.h"
@@ -417,6 +418,131 @@ test_es10_malformed(Fixture *f, gconstpointer data)
 	}
 }
 
+/* The same commands against the virtual eUICC, which computes its answers: the two sides of
+ * the protocol, written separately, must agree. */
+static void
+test_es10_virtual(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = g_dir_make_tmp("ql-es10-XXXXXX", &error);
+	g_autofree gchar *spec = g_strdup_printf("virtual:%s/state?seed=2", dir);
+	g_autoptr(QlDevice) dev = NULL;
+	g_autoptr(QlChannel) ch = NULL;
+	g_autoptr(QlEuiccInfo1) info1 = NULL;
+	g_autoptr(QlEuiccInfo2) info2 = NULL;
+	g_autoptr(GBytes) c1 = NULL;
+	g_autoptr(GBytes) c2 = NULL;
+	g_autoptr(GPtrArray) all = NULL;
+	g_autoptr(GPtrArray) some = NULL;
+	g_autoptr(GPtrArray) list = NULL;
+	g_autoptr(GPtrArray) full = NULL;
+	g_autoptr(GPtrArray) rat = NULL;
+	g_autofree gchar *eid = NULL;
+	g_autofree gchar *dp = NULL;
+	g_autofree gchar *ds = NULL;
+	g_autofree gchar *a = NULL;
+	g_autofree gchar *aid_b = NULL;
+	QlProfileFilter by_iccid = {.profile_class = -1};
+	QlProfileFilter by_aid = {.profile_class = -1};
+	QlProfileFilter by_class = {.profile_class = QL_PROFILE_CLASS_TEST};
+
+	g_assert_no_error(error);
+	dev = ql_device_open(spec, &error);
+	g_assert_no_error(error);
+	ch = ql_channel_open_isdr(dev, &error);
+	g_assert_no_error(error);
+
+	eid = ql_es10_get_eid(ch, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(strlen(eid), ==, 32);
+	info1 = ql_es10_get_euicc_info1(ch, &error);
+	g_assert_no_error(error);
+	info2 = ql_es10_get_euicc_info2(ch, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(info1->ci_pkid_verification->len, >=, 1);
+	g_assert_cmpuint(info1->ci_pkid_verification->len, ==, info2->ci_pkid_verification->len);
+	g_assert_true(g_bytes_equal(g_ptr_array_index(info1->ci_pkid_verification, 0),
+				    g_ptr_array_index(info2->ci_pkid_verification, 0)));
+	g_assert_cmpint(info2->free_nvm, >, 0);
+	c1 = ql_es10_get_euicc_challenge(ch, &error);
+	g_assert_no_error(error);
+	c2 = ql_es10_get_euicc_challenge(ch, &error);
+	g_assert_no_error(error);
+	g_assert_false(g_bytes_equal(c1, c2));
+
+	all = ql_es10_get_profiles(ch, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(all->len, ==, 2);
+	a = g_strdup(((QlProfileInfo *)g_ptr_array_index(all, 0))->iccid);
+	aid_b = g_strdup(((QlProfileInfo *)g_ptr_array_index(all, 1))->isdp_aid);
+	by_iccid.iccid = a;
+	some = ql_es10_get_profiles(ch, &by_iccid, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(some->len, ==, 1);
+	g_assert_cmpstr(((QlProfileInfo *)g_ptr_array_index(some, 0))->iccid, ==, a);
+	g_clear_pointer(&some, g_ptr_array_unref);
+	by_aid.isdp_aid = aid_b;
+	some = ql_es10_get_profiles(ch, &by_aid, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(some->len, ==, 1);
+	g_assert_cmpstr(((QlProfileInfo *)g_ptr_array_index(some, 0))->isdp_aid, ==, aid_b);
+	g_clear_pointer(&some, g_ptr_array_unref);
+	some = ql_es10_get_profiles(ch, &by_class, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(some->len, ==, 0);
+
+	g_assert_true(ql_es10_enable_profile(ch, a, TRUE, &error));
+	g_assert_no_error(error);
+	g_assert_false(ql_es10_enable_profile(ch, a, TRUE, &error));
+	g_assert_error(error, QL_ERROR, QL_ERROR_EUICC);
+	g_clear_error(&error);
+	g_assert_false(ql_es10_delete_profile(ch, a, &error));
+	g_assert_error(error, QL_ERROR, QL_ERROR_EUICC);
+	g_clear_error(&error);
+	g_assert_true(ql_es10_disable_profile(ch, a, TRUE, &error));
+	g_assert_true(ql_es10_set_nickname(ch, a, "Home", &error));
+	g_assert_true(ql_es10_delete_profile(ch, aid_b, &error)); /* by ISD-P AID */
+	g_assert_no_error(error);
+
+	list = ql_es10_list_notifications(ch, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(list->len, ==, 3); /* enable, disable, delete */
+	g_assert_cmpuint(((QlNotification *)g_ptr_array_index(list, 2))->operation, ==,
+			 QL_NOTIFICATION_DELETE);
+	full = ql_es10_retrieve_notifications(ch, -1, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(full->len, ==, 3);
+	for (guint i = 0; i < full->len; i++) {
+		QlNotification *n = g_ptr_array_index(full, i);
+		g_assert_nonnull(n->raw);
+		g_assert_true(ql_es10_remove_notification(ch, n->seq, &error));
+		g_assert_no_error(error);
+	}
+	g_assert_false(ql_es10_remove_notification(ch, 1, &error));
+	g_assert_error(error, QL_ERROR, QL_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+
+	g_assert_true(ql_es10_set_default_dp_address(ch, "smdp.example.com", &error));
+	g_assert_true(ql_es10_get_configured_addresses(ch, &dp, &ds, &error));
+	g_assert_cmpstr(dp, ==, "smdp.example.com");
+	g_assert_cmpstr(ds, ==, "lpa.ds.gsma.com");
+	rat = ql_es10_get_rat(ch, &error);
+	g_assert_no_error(error);
+	g_assert_true(ql_es10_memory_reset(ch, QL_RESET_DELETE_OPERATIONAL, &error));
+	g_assert_no_error(error);
+	g_clear_pointer(&all, g_ptr_array_unref);
+	all = ql_es10_get_profiles(ch, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(all->len, ==, 0);
+	g_clear_pointer(&ch, ql_channel_free);
+	g_clear_pointer(&dev, ql_device_free);
+	{
+		g_autofree gchar *state = g_build_filename(dir, "state", NULL);
+		g_unlink(state);
+		g_rmdir(dir);
+	}
+}
+
 #define ADD(path, func)                                                                    \
 	g_test_add("/ql/es10/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
@@ -437,5 +563,6 @@ main(int argc, char **argv)
 	ADD("addresses", test_es10_addresses);
 	ADD("rat", test_es10_rat);
 	ADD("malformed", test_es10_malformed);
+	g_test_add_func("/ql/es10/virtual", test_es10_virtual);
 	return g_test_run();
 }
