@@ -132,6 +132,49 @@ ql_download_make_http(QlTrust *trust, const QlDownloadOptions *opts, GError **er
 	return http;
 }
 
+/* What every exchange with an RSP server starts from: what the eUICC trusts, a fresh challenge,
+ * and one HTTPS client whose trust is narrowed to the CIs the eUICC lists. */
+typedef struct {
+	QlEuiccInfo1 *info1;
+	GBytes *challenge;
+	QlTrust *trust;
+	QlHttp *http;
+	QlEs9p *es9p;
+} QlRspSession;
+
+static void
+ql_rsp_session_clear(QlRspSession *s)
+{
+	g_clear_pointer(&s->info1, ql_euicc_info1_free);
+	g_clear_pointer(&s->challenge, g_bytes_unref);
+	g_clear_object(&s->trust);
+	g_clear_object(&s->http);
+	g_clear_object(&s->es9p);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(QlRspSession, ql_rsp_session_clear)
+
+static gboolean
+ql_rsp_session_open(QlRspSession *s, QlChannel *ch, const gchar *address,
+		    const QlDownloadOptions *opts, GError **error)
+{
+	s->info1 = ql_es10_get_euicc_info1(ch, error);
+	if (s->info1 == NULL)
+		return FALSE;
+	s->challenge = ql_es10_get_euicc_challenge(ch, error);
+	if (s->challenge == NULL)
+		return FALSE;
+	s->trust = ql_download_make_trust(opts, error);
+	if (s->trust == NULL)
+		return FALSE;
+	ql_trust_set_allowed_ci_key_ids(s->trust, s->info1->ci_pkid_verification);
+	s->http = ql_download_make_http(s->trust, opts, error);
+	if (s->http == NULL)
+		return FALSE;
+	s->es9p = ql_es9p_new(s->http, address);
+	return TRUE;
+}
+
 /* The DPauth / DPpb certificate: chain to an accepted CI with the right role, and (for DPauth)
  * the server's signature over what it signed, before the eUICC sees any of it. */
 static gboolean
@@ -258,11 +301,10 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 		    GError **error)
 {
 	g_autoptr(QlDownloadReport) r = g_new0(QlDownloadReport, 1);
-	g_autoptr(QlEuiccInfo1) info1 = NULL;
-	g_autoptr(GBytes) challenge = NULL;
-	g_autoptr(QlTrust) trust = NULL;
-	g_autoptr(QlHttp) http = NULL;
-	g_autoptr(QlEs9p) es9p = NULL;
+	g_auto(QlRspSession) sess = {0};
+	QlTrust *trust;
+	QlHttp *http;
+	QlEs9p *es9p;
 	g_autoptr(QlInitAuth) init = NULL;
 	g_autoptr(GBytes) auth_server = NULL;
 	g_autoptr(QlAuthClient) auth_client = NULL;
@@ -282,25 +324,16 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 
 	/* 1. what the eUICC trusts, and a fresh challenge */
 	ql_download_progress(opts, step, 0);
-	info1 = ql_es10_get_euicc_info1(ch, error);
-	if (info1 == NULL)
+	if (!ql_rsp_session_open(&sess, ch, ac->smdp_address, opts, error))
 		return NULL;
-	challenge = ql_es10_get_euicc_challenge(ch, error);
-	if (challenge == NULL)
-		return NULL;
-	trust = ql_download_make_trust(opts, error);
-	if (trust == NULL)
-		return NULL;
-	ql_trust_set_allowed_ci_key_ids(trust, info1->ci_pkid_verification);
-	http = ql_download_make_http(trust, opts, error);
-	if (http == NULL)
-		return NULL;
-	es9p = ql_es9p_new(http, ac->smdp_address);
+	trust = sess.trust;
+	http = sess.http;
+	es9p = sess.es9p;
 
 	/* 2. initiateAuthentication: the TLS server is judged during the handshake */
 	step = QL_DOWNLOAD_STEP_INITIATE_AUTH;
 	ql_download_progress(opts, step, 10);
-	init = ql_es9p_initiate_authentication(es9p, FALSE, challenge, info1->raw, &local);
+	init = ql_es9p_initiate_authentication(es9p, FALSE, sess.challenge, sess.info1->raw, &local);
 	if (init == NULL)
 		goto fail_no_session;
 	r->tls_version = g_strdup(ql_tls_get_version_name(ql_http_get_tls(http)));
@@ -451,44 +484,29 @@ GPtrArray *
 ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadOptions *opts,
 		     GError **error)
 {
-	g_autoptr(QlEuiccInfo1) info1 = NULL;
-	g_autoptr(GBytes) challenge = NULL;
-	g_autoptr(QlTrust) trust = NULL;
-	g_autoptr(QlHttp) http = NULL;
-	g_autoptr(QlEs9p) es11 = NULL;
+	g_auto(QlRspSession) sess = {0};
 	g_autoptr(QlInitAuth) init = NULL;
 	g_autoptr(GBytes) auth_server = NULL;
 	g_autoptr(GError) local = NULL;
 	GPtrArray *events;
 	QlCertRole role;
 
-	info1 = ql_es10_get_euicc_info1(ch, error);
-	if (info1 == NULL)
-		return NULL;
-	challenge = ql_es10_get_euicc_challenge(ch, error);
-	if (challenge == NULL)
-		return NULL;
-	trust = ql_download_make_trust(opts, error);
-	if (trust == NULL)
-		return NULL;
-	ql_trust_set_allowed_ci_key_ids(trust, info1->ci_pkid_verification);
-	http = ql_download_make_http(trust, opts, error);
-	if (http == NULL)
+	if (!ql_rsp_session_open(&sess, ch, smds_address, opts, error))
 		return NULL;
 	/* an SM-DS may run beside an SM-DP+ with its certificates: DS or DP roles, checked below */
-	ql_tls_set_expected_role(ql_http_get_tls(http), QL_CERT_ROLE_NONE);
-	es11 = ql_es9p_new(http, smds_address);
-	init = ql_es9p_initiate_authentication(es11, TRUE, challenge, info1->raw, error);
+	ql_tls_set_expected_role(ql_http_get_tls(sess.http), QL_CERT_ROLE_NONE);
+	init = ql_es9p_initiate_authentication(sess.es9p, TRUE, sess.challenge, sess.info1->raw,
+					       error);
 	if (init == NULL)
 		return NULL;
-	role = ql_pki_cert_role(ql_tls_get_peer_certificate(ql_http_get_tls(http)));
+	role = ql_pki_cert_role(ql_tls_get_peer_certificate(ql_http_get_tls(sess.http)));
 	if (role != QL_CERT_ROLE_DS_TLS && role != QL_CERT_ROLE_DP_TLS) {
 		ql_trust_set_error(error, QL_TRUST_FAILURE_WRONG_ROLE,
 				   "the SM-DS's TLS certificate is not for an SM-DS or SM-DP+ (%s)",
 				   ql_pki_role_name(role));
 		return NULL;
 	}
-	if (!ql_download_check_signer(trust, init->server_certificate, QL_CERT_ROLE_NONE,
+	if (!ql_download_check_signer(sess.trust, init->server_certificate, QL_CERT_ROLE_NONE,
 				      init->server_signed1, init->server_signature1, "SM-DS auth",
 				      error))
 		return NULL;
@@ -498,7 +516,8 @@ ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadO
 						   init->server_certificate, NULL, NULL, error);
 	if (auth_server == NULL)
 		return NULL;
-	events = ql_es9p_authenticate_client_es11(es11, init->transaction_id, auth_server, &local);
+	events = ql_es9p_authenticate_client_es11(sess.es9p, init->transaction_id, auth_server,
+						  &local);
 	if (events == NULL) {
 		g_propagate_error(error, g_steal_pointer(&local));
 		return NULL;

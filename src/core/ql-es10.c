@@ -469,6 +469,45 @@ ql_es10_get_euicc_challenge(QlChannel *ch, GError **error)
 	return ql_tlv_get_bytes(&c);
 }
 
+/* Parses every @item_tag child of @list with @parse into @out; other children are skipped. */
+typedef gpointer (*QlEs10ItemParser)(const QlTlv *item, GError **error);
+
+static gboolean
+ql_es10_parse_list(const QlTlv *list, guint32 item_tag, QlEs10ItemParser parse, GPtrArray *out,
+		   GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	QlTlvIter it;
+	QlTlv item;
+
+	ql_tlv_iter_init_value(&it, list);
+	while (ql_tlv_iter_next(&it, &item, &local)) {
+		gpointer p;
+		if (item.tag != item_tag)
+			continue;
+		p = parse(&item, error);
+		if (p == NULL)
+			return FALSE;
+		g_ptr_array_add(out, p);
+	}
+	if (local != NULL) {
+		g_propagate_error(error, g_steal_pointer(&local));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* The error code ([1] INTEGER) of a list answer without its list; 127 when absent. */
+static gint64
+ql_es10_list_error_code(const QlTlv *top)
+{
+	QlTlv err;
+	gint64 code = 127;
+	if (ql_tlv_find(top, 0x81, &err, NULL))
+		ql_tlv_get_int(&err, &code, NULL);
+	return code;
+}
+
 /* ---- profiles ---- */
 
 static QlProfileInfo *
@@ -557,9 +596,7 @@ ql_es10_get_profiles(QlChannel *ch, const QlProfileFilter *filter, GError **erro
 	g_autoptr(GBytes) body = NULL;
 	g_autoptr(GBytes) resp = NULL;
 	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)ql_profile_info_free);
-	g_autoptr(GError) local = NULL;
-	QlTlv top, list, e3;
-	QlTlvIter it;
+	QlTlv top, list;
 
 	if (filter != NULL &&
 	    (filter->iccid != NULL || filter->isdp_aid != NULL || filter->profile_class >= 0)) {
@@ -585,27 +622,12 @@ ql_es10_get_profiles(QlChannel *ch, const QlProfileFilter *filter, GError **erro
 	if (resp == NULL)
 		return NULL;
 	if (!ql_tlv_find(&top, 0xA0, &list, NULL)) {
-		QlTlv err;
-		gint64 code = 127;
-		if (ql_tlv_find(&top, 0x81, &err, NULL))
-			ql_tlv_get_int(&err, &code, NULL);
-		ql_es10_set_result_error(error, "cannot list the profiles", code, list_results);
+		ql_es10_set_result_error(error, "cannot list the profiles",
+					 ql_es10_list_error_code(&top), list_results);
 		return NULL;
 	}
-	ql_tlv_iter_init_value(&it, &list);
-	while (ql_tlv_iter_next(&it, &e3, &local)) {
-		QlProfileInfo *p;
-		if (e3.tag != 0xE3)
-			continue;
-		p = ql_es10_parse_profile(&e3, error);
-		if (p == NULL)
-			return NULL;
-		g_ptr_array_add(out, p);
-	}
-	if (local != NULL) {
-		g_propagate_error(error, g_steal_pointer(&local));
+	if (!ql_es10_parse_list(&list, 0xE3, (QlEs10ItemParser)ql_es10_parse_profile, out, error))
 		return NULL;
-	}
 	return g_steal_pointer(&out);
 }
 
@@ -698,48 +720,25 @@ ql_es10_parse_metadata(const QlTlv *bf2f, GError **error)
 	return g_steal_pointer(&n);
 }
 
-static gboolean
-ql_es10_list_error(const QlTlv *top, const gchar *what, GError **error)
-{
-	QlTlv err;
-	gint64 code = 127;
-	if (ql_tlv_find(top, 0x81, &err, NULL))
-		ql_tlv_get_int(&err, &code, NULL);
-	ql_es10_set_result_error(error, what, code, list_results);
-	return FALSE;
-}
-
 GPtrArray *
 ql_es10_list_notifications(QlChannel *ch, GError **error)
 {
 	g_autoptr(GBytes) resp = NULL;
 	g_autoptr(GPtrArray) out =
 		g_ptr_array_new_with_free_func((GDestroyNotify)ql_notification_free);
-	g_autoptr(GError) local = NULL;
-	QlTlv top, list, item;
-	QlTlvIter it;
+	QlTlv top, list;
 
 	resp = ql_es10_call(ch, 0xBF28, NULL, &top, error);
 	if (resp == NULL)
 		return NULL;
 	if (!ql_tlv_find(&top, 0xA0, &list, NULL)) {
-		ql_es10_list_error(&top, "cannot list the notifications", error);
+		ql_es10_set_result_error(error, "cannot list the notifications",
+					 ql_es10_list_error_code(&top), list_results);
 		return NULL;
 	}
-	ql_tlv_iter_init_value(&it, &list);
-	while (ql_tlv_iter_next(&it, &item, &local)) {
-		QlNotification *n;
-		if (item.tag != 0xBF2F)
-			continue;
-		n = ql_es10_parse_metadata(&item, error);
-		if (n == NULL)
-			return NULL;
-		g_ptr_array_add(out, n);
-	}
-	if (local != NULL) {
-		g_propagate_error(error, g_steal_pointer(&local));
+	if (!ql_es10_parse_list(&list, 0xBF2F, (QlEs10ItemParser)ql_es10_parse_metadata, out,
+				error))
 		return NULL;
-	}
 	return g_steal_pointer(&out);
 }
 
@@ -765,10 +764,7 @@ ql_es10_retrieve_notifications(QlChannel *ch, gint64 seq, GError **error)
 	if (resp == NULL)
 		return NULL;
 	if (!ql_tlv_find(&top, 0xA0, &list, NULL)) {
-		QlTlv err;
-		gint64 code = 127;
-		if (ql_tlv_find(&top, 0x81, &err, NULL))
-			ql_tlv_get_int(&err, &code, NULL);
+		gint64 code = ql_es10_list_error_code(&top);
 		if (code == 1) /* noResultAvailable: an empty list */
 			return g_steal_pointer(&out);
 		ql_es10_set_result_error(error, "cannot retrieve the notifications", code,
