@@ -8,6 +8,7 @@ runs the same commands through that transport. Prints TAP."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -148,4 +149,5 @@ for i, (ok, name, msg) in enumerate(results, 1):
     if not ok:
         for line in msg.splitlines():
             print(f"# {line}")
+shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(0 if all(r[0] for r in results) else 1)

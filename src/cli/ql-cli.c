@@ -20,6 +20,7 @@
 #include "ql-device.h"
 #include "ql-download.h"
 #include "ql-es10.h"
+#include "ql-modem.h"
 #include "ql-qr.h"
 #include "ql-tlv.h"
 
@@ -74,6 +75,12 @@ typedef struct {
 
 typedef gboolean (*QlCliFunc)(QlCli *cli, QlChannel *ch, gchar **args, GError **error);
 
+typedef enum {
+	QL_CLI_FLAG_NONE = 0,
+	QL_CLI_FLAG_NO_DEVICE = 1 << 0,	     /* runs without an eUICC (ch is NULL) */
+	QL_CLI_FLAG_SWITCHES_PROFILE = 1 << 1, /* with -m: inhibit the modem, then wait for it */
+} QlCliFlags;
+
 typedef struct {
 	const gchar *object;
 	const gchar *verb;
@@ -82,6 +89,7 @@ typedef struct {
 	const gchar *usage; /* arguments, for --help */
 	const gchar *summary;
 	QlCliFunc func;
+	QlCliFlags flags;
 } QlCliCommand;
 
 /* ---- output helpers ---- */
@@ -897,6 +905,73 @@ ql_cli_notification_process(QlCli *cli, QlChannel *ch, gchar **args, GError **er
 	return TRUE;
 }
 
+/* ---- modems ---- */
+
+static gboolean
+ql_cli_modems(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
+{
+	g_autoptr(GPtrArray) modems = ql_modem_list(NULL, error);
+	g_autoptr(GPtrArray) rows = NULL;
+
+	if (modems == NULL)
+		return FALSE;
+	if (cli->json) {
+		json_builder_set_member_name(cli->out, "modems");
+		json_builder_begin_array(cli->out);
+		for (guint i = 0; i < modems->len; i++) {
+			QlModemInfo *m = g_ptr_array_index(modems, i);
+			json_builder_begin_object(cli->out);
+			json_builder_set_member_name(cli->out, "index");
+			json_builder_add_int_value(cli->out, m->index);
+			ql_cli_json_string(cli->out, "path", m->path);
+			ql_cli_json_string(cli->out, "manufacturer", m->manufacturer);
+			ql_cli_json_string(cli->out, "model", m->model);
+			ql_cli_json_string(cli->out, "transport", m->transport);
+			ql_cli_json_string(cli->out, "spec", m->spec);
+			ql_cli_json_string(cli->out, "at_port", m->at_port);
+			json_builder_set_member_name(cli->out, "slots");
+			json_builder_add_int_value(cli->out, m->n_slots);
+			json_builder_set_member_name(cli->out, "slot");
+			json_builder_add_int_value(cli->out, m->slot);
+			ql_cli_json_string(cli->out, "eid", m->eid);
+			ql_cli_json_string(cli->out, "sim_type", m->sim_type);
+			ql_cli_json_string(cli->out, "esim_status", m->esim_status);
+			ql_cli_json_string(cli->out, "iccid", m->iccid);
+			ql_cli_json_string(cli->out, "operator", m->operator_name);
+			ql_cli_json_string(cli->out, "state", m->state);
+			json_builder_end_object(cli->out);
+		}
+		json_builder_end_array(cli->out);
+		return TRUE;
+	}
+	if (modems->len == 0) {
+		g_print("%s\n", _("No modems were found"));
+		return TRUE;
+	}
+	rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+	g_ptr_array_add(rows, g_strdupv((gchar *[]){_("Modem"), _("Model"), _("Transport"),
+						    _("Device"), _("EID"), _("eSIM"), _("ICCID"),
+						    _("Operator"), NULL}));
+	for (guint i = 0; i < modems->len; i++) {
+		QlModemInfo *m = g_ptr_array_index(modems, i);
+		gchar **row = g_new0(gchar *, 9);
+		row[0] = g_strdup(m->path);
+		row[1] = g_strdup_printf("[%s] %s", m->manufacturer != NULL ? m->manufacturer : "?",
+					 m->model != NULL ? m->model : "?");
+		row[2] = g_strdup(m->transport != NULL ? m->transport : "-");
+		row[3] = m->spec != NULL ? g_strdup(m->spec)
+		       : m->at_port != NULL ? g_strdup_printf(_("at only: %s"), m->at_port)
+					    : g_strdup("-");
+		row[4] = g_strdup(m->eid != NULL ? m->eid : "-");
+		row[5] = g_strdup(m->esim_status != NULL ? m->esim_status : "-");
+		row[6] = g_strdup(m->iccid != NULL ? m->iccid : "-");
+		row[7] = g_strdup(m->operator_name != NULL ? m->operator_name : "-");
+		g_ptr_array_add(rows, row);
+	}
+	ql_cli_table_print(rows, 8);
+	return TRUE;
+}
+
 static const QlCliCommand ql_cli_commands[] = {
 	{"chip", "info", 0, 0, "", N_("EID, SGP.22 version, free memory, trusted CIs"),
 	 ql_cli_chip_info},
@@ -907,8 +982,9 @@ static const QlCliCommand ql_cli_commands[] = {
 	 ql_cli_chip_reset},
 	{"profile", "list", 0, 0, "", N_("list the profiles"), ql_cli_profile_list},
 	{"profile", "enable", 1, 1, "ICCID", N_("enable a profile (disables the enabled one)"),
-	 ql_cli_profile_enable},
-	{"profile", "disable", 1, 1, "ICCID", N_("disable a profile"), ql_cli_profile_disable},
+	 ql_cli_profile_enable, QL_CLI_FLAG_SWITCHES_PROFILE},
+	{"profile", "disable", 1, 1, "ICCID", N_("disable a profile"), ql_cli_profile_disable,
+	 QL_CLI_FLAG_SWITCHES_PROFILE},
 	{"profile", "delete", 1, 1, "ICCID", N_("delete a disabled profile"),
 	 ql_cli_profile_delete},
 	{"profile", "nickname", 2, 2, "ICCID NAME", N_("set a profile's nickname (\"\" clears it)"),
@@ -930,6 +1006,8 @@ static const QlCliCommand ql_cli_commands[] = {
 	{"provision-esim", NULL, 0, 0, "--carrier NAME --plan NAME [--secure]",
 	 N_("download the carrier's default profile, nicknamed after the plan"),
 	 ql_cli_provision_esim},
+	{"modems", NULL, 0, 0, "", N_("the modems ModemManager knows, with EID and transport"),
+	 ql_cli_modems, QL_CLI_FLAG_NO_DEVICE},
 };
 
 static gchar *
@@ -1016,49 +1094,113 @@ ql_cli_fail(QlCli *cli, const GError *error)
 	return code;
 }
 
+static void
+ql_cli_print_result(QlCli *cli)
+{
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree gchar *text = NULL;
+
+	json_builder_end_object(cli->out);
+	root = json_builder_get_root(cli->out);
+	json_generator_set_root(gen, root);
+	json_generator_set_pretty(gen, TRUE);
+	text = json_generator_to_data(gen, NULL);
+	g_print("%s\n", text);
+	g_clear_object(&cli->out);
+}
+
+/* After a profile switch through ModemManager: give the modem back and wait until it shows the
+ * SIM the switch asked for (or just comes back, after a disable). */
+static gboolean
+ql_cli_modem_settle(QlCli *cli, const QlCliCommand *cmd, gchar **args, QlModemInfo *modem,
+		    QlModemInhibit *inhibit, GError **error)
+{
+	g_autoptr(QlModemInfo) now = NULL;
+	const gchar *expected = NULL;
+
+	if (!ql_modem_uninhibit(inhibit, error))
+		return FALSE;
+	if (cmd->func == ql_cli_profile_enable && !cli->no_refresh && strlen(args[0]) < 32)
+		expected = args[0];
+	now = ql_modem_wait_for_iccid(NULL, modem, expected, 60000, error);
+	if (now == NULL)
+		return FALSE;
+	if (cli->json) {
+		json_builder_set_member_name(cli->out, "modem");
+		json_builder_begin_object(cli->out);
+		ql_cli_json_string(cli->out, "path", now->path);
+		ql_cli_json_string(cli->out, "iccid", now->iccid);
+		json_builder_end_object(cli->out);
+	} else {
+		g_printerr(_("ModemManager shows the modem again as %s with SIM %s\n"), now->path,
+			   now->iccid != NULL ? now->iccid : "-");
+	}
+	return TRUE;
+}
+
 static gint
 ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 {
 	g_autoptr(GError) error = NULL;
+	g_autoptr(QlModemInfo) modem = NULL;
+	g_autoptr(QlModemInhibit) inhibit = NULL;
 	g_autoptr(QlDevice) dev = NULL;
 	g_autoptr(QlChannel) ch = NULL;
+	const gchar *spec = cli->direct;
 	gboolean ok;
 
-	if (cli->direct == NULL) {
+	if (cli->json) {
+		cli->out = json_builder_new();
+		json_builder_begin_object(cli->out);
+	}
+	if (cmd->flags & QL_CLI_FLAG_NO_DEVICE) {
+		if (!cmd->func(cli, NULL, args, &error))
+			return ql_cli_fail(cli, error);
+		if (cli->json)
+			ql_cli_print_result(cli);
+		return QL_EXIT_OK;
+	}
+	if (cli->direct != NULL && cli->modem != NULL) {
 		g_set_error_literal(&error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("no device given: use --direct DEVICE (for example "
-				      "--direct virtual:./euicc.state); the quantra-esimd service "
-				      "mode is not available in this build"));
+				    _("give either --direct DEVICE or -m MODEM, not both"));
 		return ql_cli_fail(cli, error);
 	}
-	dev = ql_device_open(cli->direct, &error);
+	if (cli->modem != NULL) {
+		/* resolved before any inhibit: the modem object goes away while inhibited */
+		modem = ql_modem_resolve(NULL, cli->modem, &error);
+		if (modem == NULL)
+			return ql_cli_fail(cli, error);
+		spec = modem->spec;
+		if (cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE) {
+			inhibit = ql_modem_inhibit(NULL, modem, &error);
+			if (inhibit == NULL)
+				return ql_cli_fail(cli, error);
+		}
+	}
+	if (spec == NULL) {
+		g_set_error_literal(&error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("no device given: use --direct DEVICE (for example "
+				      "--direct virtual:./euicc.state) or -m MODEM; the quantra-esimd "
+				      "service mode is not available in this build"));
+		return ql_cli_fail(cli, error);
+	}
+	dev = ql_device_open(spec, &error);
 	if (dev == NULL)
 		return ql_cli_fail(cli, error);
 	ch = ql_channel_open_isdr(dev, &error);
 	if (ch == NULL)
 		return ql_cli_fail(cli, error);
-	if (cli->json) {
-		cli->out = json_builder_new();
-		json_builder_begin_object(cli->out);
-	}
 	ok = cmd->func(cli, ch, args, &error);
+	/* the channel and the port are released before ModemManager takes the modem back */
 	g_clear_pointer(&ch, ql_channel_free);
-	if (!ok) {
-		g_clear_object(&cli->out);
+	g_clear_pointer(&dev, ql_device_free);
+	if (ok && inhibit != NULL)
+		ok = ql_cli_modem_settle(cli, cmd, args, modem, inhibit, &error);
+	if (!ok)
 		return ql_cli_fail(cli, error);
-	}
-	if (cli->json) {
-		g_autoptr(JsonGenerator) gen = json_generator_new();
-		g_autoptr(JsonNode) root = NULL;
-		g_autofree gchar *text = NULL;
-		json_builder_end_object(cli->out);
-		root = json_builder_get_root(cli->out);
-		json_generator_set_root(gen, root);
-		json_generator_set_pretty(gen, TRUE);
-		text = json_generator_to_data(gen, NULL);
-		g_print("%s\n", text);
-		g_clear_object(&cli->out);
-	}
+	if (cli->json)
+		ql_cli_print_result(cli);
 	return QL_EXIT_OK;
 }
 
@@ -1118,6 +1260,9 @@ main(int argc, char **argv)
 		{"direct", 'd', 0, G_OPTION_ARG_STRING, &cli.direct,
 		 N_("Run in this process on DEVICE (e.g. virtual:./state, qmi:/dev/cdc-wdm0)"),
 		 N_("DEVICE")},
+		{"modem", 'm', 0, G_OPTION_ARG_STRING, &cli.modem,
+		 N_("Use ModemManager's modem N or object path (as mmcli -m), in this process"),
+		 N_("N|PATH")},
 		{"json", 'J', 0, G_OPTION_ARG_NONE, &cli.json,
 		 N_("Print the result as JSON (no prompts, no progress)"), NULL},
 		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &cli.verbose, N_("Print debug messages"),

@@ -104,19 +104,27 @@ ql_device_load_plugin(const gchar *scheme, const QlPluginInfo **info, GError **e
 	g_autofree gchar *base = g_strdup_printf("libql-plugin-%s.so", scheme);
 
 	for (guint i = 0; dirs[i] != NULL; i++) {
-		/* installed: DIR/libql-plugin-X.so; build tree: DIR/X/libql-plugin-X.so */
-		g_autofree gchar *flat = g_build_filename(dirs[i], base, NULL);
-		g_autofree gchar *nested = g_build_filename(dirs[i], scheme, base, NULL);
-		const gchar *candidates[] = {flat, nested};
-		for (guint j = 0; j < G_N_ELEMENTS(candidates); j++) {
+		/* installed: DIR/libql-plugin-X.so; build tree: DIR/NAME/libql-plugin-X.so, where
+		 * one plugin directory may build several schemes (qmi/ builds qmi and qrtr) */
+		g_autoptr(GPtrArray) candidates = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(GDir) dir = g_dir_open(dirs[i], 0, NULL);
+		const gchar *sub;
+		g_ptr_array_add(candidates, g_build_filename(dirs[i], base, NULL));
+		g_ptr_array_add(candidates, g_build_filename(dirs[i], scheme, base, NULL));
+		while (dir != NULL && (sub = g_dir_read_name(dir)) != NULL) {
+			if (g_strcmp0(sub, scheme) != 0)
+				g_ptr_array_add(candidates, g_build_filename(dirs[i], sub, base, NULL));
+		}
+		for (guint j = 0; j < candidates->len; j++) {
+			const gchar *candidate = g_ptr_array_index(candidates, j);
 			GModule *module;
 			QlPluginEntryFunc entry = NULL;
-			if (!g_file_test(candidates[j], G_FILE_TEST_EXISTS))
+			if (!g_file_test(candidate, G_FILE_TEST_EXISTS))
 				continue;
-			module = g_module_open(candidates[j], G_MODULE_BIND_LOCAL);
+			module = g_module_open(candidate, G_MODULE_BIND_LOCAL);
 			if (module == NULL) {
 				g_set_error(error, QL_ERROR, QL_ERROR_PLUGIN,
-					    "cannot load plugin %s: %s", candidates[j],
+					    "cannot load plugin %s: %s", candidate,
 					    g_module_error());
 				return NULL;
 			}
@@ -124,7 +132,7 @@ ql_device_load_plugin(const gchar *scheme, const QlPluginInfo **info, GError **e
 			    entry == NULL) {
 				g_set_error(error, QL_ERROR, QL_ERROR_PLUGIN,
 					    "%s is not a Quantra-L plugin (no %s symbol)",
-					    candidates[j], QL_PLUGIN_ENTRY_SYMBOL);
+					    candidate, QL_PLUGIN_ENTRY_SYMBOL);
 				g_module_close(module);
 				return NULL;
 			}
@@ -132,21 +140,21 @@ ql_device_load_plugin(const gchar *scheme, const QlPluginInfo **info, GError **e
 			if (*info == NULL || (*info)->abi_version != QL_PLUGIN_ABI_VERSION) {
 				g_set_error(error, QL_ERROR, QL_ERROR_PLUGIN,
 					    "plugin %s has ABI version %u, this program needs %u",
-					    candidates[j], *info != NULL ? (*info)->abi_version : 0,
+					    candidate, *info != NULL ? (*info)->abi_version : 0,
 					    (guint)QL_PLUGIN_ABI_VERSION);
 				g_module_close(module);
 				return NULL;
 			}
 			if (g_strcmp0((*info)->scheme, scheme) != 0) {
 				g_set_error(error, QL_ERROR, QL_ERROR_PLUGIN,
-					    "plugin %s serves '%s:', not '%s:'", candidates[j],
+					    "plugin %s serves '%s:', not '%s:'", candidate,
 					    (*info)->scheme, scheme);
 				g_module_close(module);
 				return NULL;
 			}
 			/* a plugin may register types or quarks: never unmap it */
 			g_module_make_resident(module);
-			g_debug("loaded plugin %s", candidates[j]);
+			g_debug("loaded plugin %s", candidate);
 			return module;
 		}
 	}

@@ -445,6 +445,17 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 		return;
 	case GNUTLS_E_PULL_ERROR:
 	case GNUTLS_E_PUSH_ERROR:
+		/* TLS 1.3: a server that wants a client certificate we do not have finishes the
+		 * handshake, then refuses; its alert may be lost in the reset of our first write */
+		if ((self->last_errno == ECONNRESET || self->last_errno == EPIPE) &&
+		    gnutls_certificate_client_get_request_status(self->session) &&
+		    !self->have_client_cert) {
+			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
+				    "TLS refused [client-certificate-required]: %s requires a "
+				    "client certificate (mTLS) and none is configured for it",
+				    host);
+			return;
+		}
 		if (self->last_errno == ECONNRESET || self->last_errno == EPIPE) {
 			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
 				    "%s %s failed: the connection was reset by the server", what,
