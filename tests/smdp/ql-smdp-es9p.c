@@ -1069,7 +1069,7 @@ ql_smdp_server_handle(QlSmdpServer *server, const gchar *method, const gchar *pa
 	const gchar *iface;
 	const gchar *rest;
 	JsonObject *header, *status;
-	JsonNode *req_node;
+	JsonNode *req_node = NULL;
 	gboolean ok;
 
 	if (g_str_has_prefix(path, "/gsma/rsp2/es9plus/")) {

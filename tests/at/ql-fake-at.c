@@ -1,0 +1,537 @@
+/*
+ * ql-fake-at: a fake AT modem on a pseudo-terminal, with the virtual eUICC as its SIM.
+ *
+ * It answers AT+CCHO / AT+CGLA / AT+CCHC (3GPP TS 27.007 8.45, 8.43, 8.46) from ql_vcard, in the
+ * V.250 verbose format (<CR><LF>answer<CR><LF>), with echo on until ATE0, and slips in unsolicited
+ * result codes now and then as modems do. Prints `device at:/dev/pts/N` when ready; on SIGTERM
+ * prints `open-channels N` and exits 0.
+ *
+ * Faults (--fault, on the STORE DATA that follows --fault-skip N others, once):
+ *   garbage   binary noise and overlong lines around every answer, and echo that ATE0 does not
+ *             turn off (not once: all the time; the commands still work)
+ *   vanish    the modem disappears (the pty is closed) instead of answering; as after a real
+ *             modem reset, the SIM has lost its channels
+ *   error     +CME ERROR: 3 instead of the answer
+ *   timeout   no answer at all
+ * Quirks (--quirk): session-offset (session ids are 256 + channel and the modem sets the CLA's
+ * channel bits itself, as some modems do), bare-ccho (+CCHO answers the id without a prefix).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#define _GNU_SOURCE /* posix_openpt and friends */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <glib.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "ql-vcard.h"
+
+#define MAX_COMMAND 4096
+
+typedef enum {
+	FAULT_NONE,
+	FAULT_GARBAGE,
+	FAULT_VANISH,
+	FAULT_ERROR,
+	FAULT_TIMEOUT,
+} Fault;
+
+typedef struct {
+	QlVcard *card;
+	int master;
+	int slave; /* kept open so that the pty lives on between clients */
+	gboolean echo;
+	Fault fault;
+	gboolean fault_armed;
+	guint fault_skip;
+	guint session_base;
+	gboolean bare_ccho;
+	GByteArray *in;
+	guint answers;
+	GRand *rand;
+	guint watch;
+	gboolean opened[QL_VCARD_MAX_CHANNELS + 1];
+} Modem;
+
+static void
+put(Modem *m, const gchar *data, gsize len)
+{
+	gsize done = 0;
+	if (m->master < 0)
+		return;
+	while (done < len) {
+		struct pollfd pfd = {.fd = m->master, .events = POLLOUT};
+		ssize_t n;
+		if (poll(&pfd, 1, 2000) <= 0)
+			return; /* nobody reads: drop it, as a modem's buffer would overflow */
+		n = write(m->master, data + done, len - done);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			return;
+		done += (gsize)n;
+	}
+}
+
+static void
+put_str(Modem *m, const gchar *s)
+{
+	put(m, s, strlen(s));
+}
+
+static void
+put_noise(Modem *m, gboolean terminated)
+{
+	guint n = (guint)g_rand_int_range(m->rand, 4, 40);
+	g_autofree gchar *buf = g_malloc(n);
+	for (guint i = 0; i < n; i++) {
+		guint8 c;
+		do {
+			c = (guint8)g_rand_int_range(m->rand, 0, 256);
+		} while (c == '\r' || c == '\n');
+		buf[i] = (gchar)c;
+	}
+	put(m, buf, n);
+	if (terminated)
+		put_str(m, "\r\n");
+}
+
+/* What comes before each answer: now and then an unsolicited result code; with the garbage
+ * fault, noise and overlong lines too. */
+static void
+put_preamble(Modem *m)
+{
+	static const gchar *const urcs[] = {"+CREG: 1",
+					    "RING",
+					    "+CMTI: \"SM\",3",
+					    "^RSSI: 20",
+					    "+QIND: \"csq\",25,99",
+					    "+CGEV: ME PDN ACT 1"};
+	m->answers++;
+	if (m->answers % 3 == 0) {
+		g_autofree gchar *u =
+			g_strdup_printf("\r\n%s\r\n", urcs[(m->answers / 3) % G_N_ELEMENTS(urcs)]);
+		put_str(m, u);
+	}
+	if (m->fault == FAULT_GARBAGE) {
+		put_noise(m, TRUE);
+		if (m->answers % 4 == 0) {
+			g_autofree gchar *longline = g_strnfill(3000, 'Z');
+			put_str(m, "\r\n+QIND: ");
+			put_str(m, longline);
+			put_str(m, "\r\n");
+		}
+	}
+}
+
+static void
+answer(Modem *m, const gchar *info, const gchar *final)
+{
+	put_preamble(m);
+	if (info != NULL) {
+		put_str(m, "\r\n");
+		put_str(m, info);
+		put_str(m, "\r\n");
+	}
+	put_str(m, "\r\n");
+	put_str(m, final);
+	put_str(m, "\r\n");
+	if (m->fault == FAULT_GARBAGE)
+		put_noise(m, FALSE);
+}
+
+static guint16
+sw_of(GBytes *r)
+{
+	gsize len = 0;
+	const guint8 *p = r != NULL ? g_bytes_get_data(r, &len) : NULL;
+	return len >= 2 ? (guint16)((p[len - 2] << 8) | p[len - 1]) : 0x6F00;
+}
+
+static GBytes *
+card(Modem *m, const guint8 *apdu, gsize len)
+{
+	g_autoptr(GError) error = NULL;
+	GBytes *r = ql_vcard_transmit(m->card, apdu, len, &error);
+	if (r == NULL)
+		g_printerr("ql-fake-at: card: %s\n", error->message);
+	return r;
+}
+
+static guint8
+cla_for(guint8 cla, guint8 ch)
+{
+	return (cla & 0x80) | (ch < 4 ? ch : (guint8)(0x40 | (ch - 4)));
+}
+
+/* A modem that resets (or vanishes) takes its SIM's channels with it. */
+static void
+reset_card(Modem *m)
+{
+	for (guint8 ch = 1; ch <= QL_VCARD_MAX_CHANNELS; ch++) {
+		const guint8 apdu[] = {0x00, 0x70, 0x80, ch};
+		g_autoptr(GBytes) r = card(m, apdu, sizeof(apdu));
+		m->opened[ch] = FALSE;
+	}
+}
+
+static GBytes *
+parse_hex(const gchar *s, gsize n)
+{
+	g_autoptr(GByteArray) b = g_byte_array_new();
+	if (n % 2 != 0)
+		return NULL;
+	for (gsize i = 0; i < n; i += 2) {
+		gint hi = g_ascii_xdigit_value(s[i]), lo = g_ascii_xdigit_value(s[i + 1]);
+		guint8 v;
+		if (hi < 0 || lo < 0)
+			return NULL;
+		v = (guint8)((hi << 4) | lo);
+		g_byte_array_append(b, &v, 1);
+	}
+	return g_byte_array_free_to_bytes(g_steal_pointer(&b));
+}
+
+static gchar *
+to_hex(GBytes *b)
+{
+	gsize len = 0;
+	const guint8 *p = g_bytes_get_data(b, &len);
+	GString *s = g_string_sized_new(2 * len);
+	for (gsize i = 0; i < len; i++)
+		g_string_append_printf(s, "%02X", p[i]);
+	return g_string_free(s, FALSE);
+}
+
+/* session id -> channel, 0 when it is not one of ours */
+static guint8
+channel_of(Modem *m, guint64 session)
+{
+	if (session <= m->session_base || session > m->session_base + QL_VCARD_MAX_CHANNELS)
+		return 0;
+	if (!m->opened[session - m->session_base])
+		return 0;
+	return (guint8)(session - m->session_base);
+}
+
+static void
+do_ccho(Modem *m, const gchar *arg)
+{
+	const guint8 open[] = {0x00, 0x70, 0x00, 0x00, 0x01};
+	g_autoptr(GBytes) aid = NULL;
+	g_autoptr(GBytes) r = NULL;
+	g_autoptr(GByteArray) sel = g_byte_array_new();
+	g_autofree gchar *info = NULL;
+	gsize alen = strlen(arg);
+	guint8 ch, hdr[5], le = 0;
+	guint16 sw;
+
+	if (alen < 2 || arg[0] != '"' || arg[alen - 1] != '"' ||
+	    (aid = parse_hex(arg + 1, alen - 2)) == NULL || g_bytes_get_size(aid) < 5 ||
+	    g_bytes_get_size(aid) > 16) {
+		answer(m, NULL, "+CME ERROR: 50");
+		return;
+	}
+	r = card(m, open, sizeof(open));
+	if (sw_of(r) != 0x9000 || g_bytes_get_size(r) != 3) {
+		answer(m, NULL, "+CME ERROR: 4");
+		return;
+	}
+	ch = ((const guint8 *)g_bytes_get_data(r, NULL))[0];
+	m->opened[ch] = TRUE;
+	hdr[0] = cla_for(0, ch);
+	hdr[1] = 0xA4;
+	hdr[2] = 0x04;
+	hdr[3] = 0x00;
+	hdr[4] = (guint8)g_bytes_get_size(aid);
+	g_byte_array_append(sel, hdr, 5);
+	g_byte_array_append(sel, g_bytes_get_data(aid, NULL), g_bytes_get_size(aid));
+	g_byte_array_append(sel, &le, 1);
+	g_clear_pointer(&r, g_bytes_unref);
+	r = card(m, sel->data, sel->len);
+	sw = sw_of(r);
+	while ((sw & 0xFF00) == 0x6100) {
+		const guint8 get[] = {hdr[0], 0xC0, 0x00, 0x00, sw & 0xFF};
+		g_clear_pointer(&r, g_bytes_unref);
+		r = card(m, get, sizeof(get));
+		sw = sw_of(r);
+	}
+	if (sw != 0x9000) {
+		const guint8 close[] = {0x00, 0x70, 0x80, ch};
+		g_autoptr(GBytes) c = card(m, close, sizeof(close));
+		m->opened[ch] = FALSE;
+		answer(m, NULL, "+CME ERROR: 100");
+		return;
+	}
+	info = m->bare_ccho ? g_strdup_printf("%u", m->session_base + ch)
+			    : g_strdup_printf("+CCHO: %u", m->session_base + ch);
+	answer(m, info, "OK");
+}
+
+static void
+do_cgla(Modem *m, const gchar *arg)
+{
+	g_auto(GStrv) parts = g_strsplit(arg, ",", 3);
+	guint64 session = 0, len = 0;
+	g_autoptr(GBytes) apdu = NULL;
+	g_autoptr(GBytes) r = NULL;
+	g_autofree guint8 *cmd = NULL;
+	g_autofree gchar *hex = NULL;
+	g_autofree gchar *info = NULL;
+	gsize hlen;
+	guint8 ch;
+
+	if (g_strv_length(parts) != 3 ||
+	    !g_ascii_string_to_unsigned(parts[0], 10, 0, G_MAXUINT32, &session, NULL) ||
+	    !g_ascii_string_to_unsigned(parts[1], 10, 0, 1024, &len, NULL)) {
+		answer(m, NULL, "+CME ERROR: 50");
+		return;
+	}
+	hlen = strlen(parts[2]);
+	if (hlen < 2 || parts[2][0] != '"' || parts[2][hlen - 1] != '"' || hlen - 2 != len ||
+	    (apdu = parse_hex(parts[2] + 1, hlen - 2)) == NULL || g_bytes_get_size(apdu) < 4) {
+		answer(m, NULL, "+CME ERROR: 50");
+		return;
+	}
+	ch = channel_of(m, session);
+	if (ch == 0) {
+		answer(m, NULL, "+CME ERROR: 21");
+		return;
+	}
+	cmd = g_memdup2(g_bytes_get_data(apdu, NULL), g_bytes_get_size(apdu));
+	if (m->fault_armed && cmd[1] == 0xE2 && m->fault_skip-- == 0) {
+		m->fault_armed = FALSE;
+		switch (m->fault) {
+		case FAULT_ERROR:
+			g_printerr("ql-fake-at: fault: +CME ERROR: 3\n");
+			answer(m, NULL, "+CME ERROR: 3");
+			return;
+		case FAULT_TIMEOUT:
+			g_printerr("ql-fake-at: fault: no answer\n");
+			return;
+		case FAULT_VANISH:
+			g_printerr("ql-fake-at: fault: the modem vanishes\n");
+			g_source_remove(m->watch);
+			m->watch = 0;
+			close(m->master);
+			close(m->slave);
+			m->master = m->slave = -1;
+			reset_card(m);
+			return;
+		default:
+			break;
+		}
+	}
+	/* such a modem owns the channel bits: it puts its own channel in the CLA */
+	if (m->session_base != 0)
+		cmd[0] = cla_for(cmd[0], ch);
+	r = card(m, cmd, g_bytes_get_size(apdu));
+	if (r == NULL) {
+		answer(m, NULL, "+CME ERROR: 13");
+		return;
+	}
+	hex = to_hex(r);
+	info = g_strdup_printf("+CGLA: %zu,\"%s\"", strlen(hex), hex);
+	answer(m, info, "OK");
+}
+
+static void
+do_cchc(Modem *m, const gchar *arg)
+{
+	guint64 session = 0;
+	guint8 ch;
+	g_autoptr(GBytes) r = NULL;
+	if (!g_ascii_string_to_unsigned(arg, 10, 0, G_MAXUINT32, &session, NULL) ||
+	    (ch = channel_of(m, session)) == 0) {
+		answer(m, NULL, "+CME ERROR: 21");
+		return;
+	}
+	{
+		const guint8 close[] = {0x00, 0x70, 0x80, ch};
+		r = card(m, close, sizeof(close));
+	}
+	m->opened[ch] = FALSE;
+	answer(m, NULL, sw_of(r) == 0x9000 ? "OK" : "+CME ERROR: 13");
+}
+
+static void
+do_command(Modem *m, gchar *line)
+{
+	g_strstrip(line);
+	if (line[0] == '\0')
+		return;
+	if (g_ascii_strncasecmp(line, "AT", 2) != 0) {
+		answer(m, NULL, "ERROR");
+		return;
+	}
+	line += 2;
+	if (*line == '\0' || g_ascii_strncasecmp(line, "+CMEE=", 6) == 0) {
+		answer(m, NULL, "OK");
+	} else if (g_ascii_strcasecmp(line, "E0") == 0 || g_ascii_strcasecmp(line, "E1") == 0) {
+		/* a noisy modem that also ignores ATE0 */
+		if (m->fault != FAULT_GARBAGE)
+			m->echo = line[1] == '1';
+		answer(m, NULL, "OK");
+	} else if (g_ascii_strcasecmp(line, "I") == 0) {
+		answer(m, "Quantra-L fake modem", "OK");
+	} else if (g_ascii_strncasecmp(line, "+CCHO=", 6) == 0) {
+		do_ccho(m, line + 6);
+	} else if (g_ascii_strncasecmp(line, "+CGLA=", 6) == 0) {
+		do_cgla(m, line + 6);
+	} else if (g_ascii_strncasecmp(line, "+CCHC=", 6) == 0) {
+		do_cchc(m, line + 6);
+	} else {
+		answer(m, NULL, "ERROR");
+	}
+}
+
+static gboolean
+on_input(gint fd, GIOCondition cond, gpointer data)
+{
+	Modem *m = data;
+	guint8 buf[1024];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	if (n <= 0)
+		return G_SOURCE_CONTINUE; /* no client right now */
+	if (m->echo)
+		put(m, (const gchar *)buf, (gsize)n);
+	g_byte_array_append(m->in, buf, (guint)n);
+	for (;;) {
+		guint8 *cr = memchr(m->in->data, '\r', m->in->len);
+		g_autofree gchar *line = NULL;
+		if (cr == NULL)
+			break;
+		line = g_strndup((const gchar *)m->in->data, cr - m->in->data);
+		g_byte_array_remove_range(m->in, 0, (guint)(cr - m->in->data + 1));
+		do_command(m, line);
+		if (m->master < 0)
+			return G_SOURCE_REMOVE;
+	}
+	if (m->in->len > MAX_COMMAND) {
+		g_byte_array_set_size(m->in, 0);
+		answer(m, NULL, "ERROR");
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_signal(gpointer data)
+{
+	g_main_loop_quit(data);
+	return G_SOURCE_REMOVE;
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *identity = NULL;
+	g_autofree gchar *fault = NULL;
+	g_autofree gchar *quirk = NULL;
+	gint seed = 0, skip = 0;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GOptionContext) oc = NULL;
+	g_autoptr(GMainLoop) loop = NULL;
+	Modem m = {.master = -1, .slave = -1, .echo = TRUE};
+	struct termios tio;
+	const gchar *pts;
+	const GOptionEntry entries[] = {
+		{"state", 0, 0, G_OPTION_ARG_FILENAME, &state, "Card state file", "FILE"},
+		{"identity", 0, 0, G_OPTION_ARG_FILENAME, &identity, "Card identity folder", "DIR"},
+		{"seed", 0, 0, G_OPTION_ARG_INT, &seed, "Test profiles to seed", "N"},
+		{"fault", 0, 0, G_OPTION_ARG_STRING, &fault, "garbage, vanish, error, timeout",
+		 "F"},
+		{"fault-skip", 0, 0, G_OPTION_ARG_INT, &skip,
+		 "STORE DATA commands before the fault", "N"},
+		{"quirk", 0, 0, G_OPTION_ARG_STRING, &quirk, "session-offset, bare-ccho", "Q"},
+		{NULL},
+	};
+
+	oc = g_option_context_new("- a fake AT modem on a pty, with the virtual eUICC as its SIM");
+	g_option_context_add_main_entries(oc, entries, NULL);
+	if (!g_option_context_parse(oc, &argc, &argv, &error) || state == NULL || seed < 0 ||
+	    skip < 0) {
+		g_printerr("ql-fake-at: %s\n",
+			   error != NULL ? error->message : "--state FILE is required");
+		return 2;
+	}
+	if (fault == NULL)
+		m.fault = FAULT_NONE;
+	else if (g_strcmp0(fault, "garbage") == 0)
+		m.fault = FAULT_GARBAGE;
+	else if (g_strcmp0(fault, "vanish") == 0)
+		m.fault = FAULT_VANISH;
+	else if (g_strcmp0(fault, "error") == 0)
+		m.fault = FAULT_ERROR;
+	else if (g_strcmp0(fault, "timeout") == 0)
+		m.fault = FAULT_TIMEOUT;
+	else {
+		g_printerr("ql-fake-at: unknown fault '%s' (garbage, vanish, error, timeout)\n",
+			   fault);
+		return 2;
+	}
+	m.fault_armed = m.fault != FAULT_NONE && m.fault != FAULT_GARBAGE;
+	m.fault_skip = (guint)skip;
+	if (g_strcmp0(quirk, "session-offset") == 0) {
+		m.session_base = 256;
+	} else if (g_strcmp0(quirk, "bare-ccho") == 0) {
+		m.bare_ccho = TRUE;
+	} else if (quirk != NULL) {
+		g_printerr("ql-fake-at: unknown quirk '%s' (session-offset, bare-ccho)\n", quirk);
+		return 2;
+	}
+
+	m.card = ql_vcard_open(state, identity, &error);
+	if (m.card == NULL || (seed > 0 && !ql_vcard_seed(m.card, (guint)seed, &error))) {
+		g_printerr("ql-fake-at: %s\n", error->message);
+		return 1;
+	}
+	m.master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m.master < 0 || grantpt(m.master) != 0 || unlockpt(m.master) != 0 ||
+	    (pts = ptsname(m.master)) == NULL) {
+		g_printerr("ql-fake-at: cannot make a pty: %s\n", g_strerror(errno));
+		return 1;
+	}
+	m.slave = open(pts, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	/* raw until the plugin sets the line up itself: the tty's own echo would feed our answers
+	 * back to us as commands */
+	if (m.slave < 0 || tcgetattr(m.slave, &tio) != 0) {
+		g_printerr("ql-fake-at: cannot open %s: %s\n", pts, g_strerror(errno));
+		return 1;
+	}
+	cfmakeraw(&tio);
+	tcsetattr(m.slave, TCSANOW, &tio);
+	g_unix_set_fd_nonblocking(m.master, TRUE, NULL);
+	m.in = g_byte_array_new();
+	m.rand = g_rand_new_with_seed(0x5eed);
+
+	loop = g_main_loop_new(NULL, FALSE);
+	m.watch = g_unix_fd_add(m.master, G_IO_IN, on_input, &m);
+	g_unix_signal_add(SIGTERM, on_signal, loop);
+	g_unix_signal_add(SIGINT, on_signal, loop);
+	printf("device at:%s\n", pts);
+	fflush(stdout);
+	g_main_loop_run(loop);
+
+	printf("open-channels %u\n", ql_vcard_get_open_channels(m.card));
+	fflush(stdout);
+	if (m.watch != 0)
+		g_source_remove(m.watch);
+	if (m.master >= 0)
+		close(m.master);
+	if (m.slave >= 0)
+		close(m.slave);
+	g_byte_array_unref(m.in);
+	g_rand_free(m.rand);
+	ql_vcard_free(m.card);
+	return 0;
+}
