@@ -708,11 +708,10 @@ ql_cli_report(QlCli *cli, const QlDownloadReport *r)
 			r->verified_ci != NULL ? r->verified_ci : _("a trusted CI"));
 		g_autofree gchar *note = NULL;
 		g_autofree gchar *counters = g_strdup_printf(
-			_("%" G_GUINT64_FORMAT " APDUs, %" G_GUINT64_FORMAT
-			  " bytes to the eUICC, %u TLS handshake(s), %u HTTP requests, %u BPP "
-			  "segments"),
-			r->apdus, r->bytes_to_euicc, r->tls_handshakes, r->http_requests,
-			r->bpp_segments);
+			_("%llu APDUs, %llu bytes to the eUICC, %u TLS handshake(s), %u HTTP "
+			  "requests, %u BPP segments"),
+			(unsigned long long)r->apdus, (unsigned long long)r->bytes_to_euicc,
+			r->tls_handshakes, r->http_requests, r->bpp_segments);
 		if (r->notification_delivered)
 			note = g_strdup_printf(_("delivered to %s and removed from the eUICC"),
 					       r->smdp_address);
