@@ -4,41 +4,20 @@
 or a script runs it: JSON checked each time, state checked across restarts, errors checked for
 clear messages and meaningful exit codes. Prints TAP."""
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
 
-QL = os.environ.get("QUANTRA_L", os.path.join(os.environ.get("QL_BUILD_ROOT", "build"),
-                                              "src", "cli", "quantra-l"))
-results = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qltest  # noqa: E402
+from qltest import QL, case  # noqa: E402
 
 
 def run(device, *args, json_out=True, expect=0):
-    cmd = [QL, "--direct", device] + (["--json"] if json_out else []) + list(args)
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    if p.returncode < 0:
-        raise AssertionError(f"{cmd} killed by signal {-p.returncode}: {p.stderr}")
-    if p.returncode != expect:
-        raise AssertionError(f"{cmd} exited {p.returncode}, wanted {expect}\n"
-                             f"stdout: {p.stdout}\nstderr: {p.stderr}")
-    if "CRITICAL" in p.stderr or "WARNING" in p.stderr:
-        raise AssertionError(f"{cmd} warned: {p.stderr}")
-    if json_out:
-        return json.loads(p.stdout), p.stderr
-    return p.stdout, p.stderr
-
-
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((True, name, ""))
-        except Exception as e:  # report and go on to the next case
-            results.append((False, name, str(e)))
-        return fn
-    return wrap
+    r = qltest.quantra(*args, device=device, json_out=json_out, expect=expect, timeout=60,
+                       forbid=("CRITICAL", "WARNING"))
+    return r.out, r.stderr
 
 
 def eid_ok(eid):
@@ -215,10 +194,4 @@ def _():
     assert p.returncode == 0 and "profile enable ICCID" in p.stdout, p
 
 
-print(f"1..{len(results)}")
-for i, (ok, name, msg) in enumerate(results, 1):
-    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
-    if not ok:
-        for line in msg.splitlines():
-            print(f"# {line}")
-sys.exit(0 if all(r[0] for r in results) else 1)
+qltest.finish(tmp)

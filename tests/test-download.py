@@ -6,77 +6,30 @@ test SM-DP+ (ql-test-smdp) on loopback, with its faults. Prints TAP."""
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
-BUILD = os.environ.get("QL_BUILD_ROOT", "build")
-QL = os.path.join(BUILD, "src", "cli", "quantra-l")
-SMDP = os.path.join(BUILD, "tests", "smdp", "ql-test-smdp")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qltest  # noqa: E402
+from qltest import SMDP, case  # noqa: E402
+
 TMP = tempfile.mkdtemp(prefix="ql-dl-")
 PKI = os.path.join(TMP, "pki")
-results = []
-servers = []
 
 
-class Server:
-    def __init__(self, *faults, events=(), port=0):
-        args = [SMDP, "--listen", f"127.0.0.1:{port}", "--pki", PKI]
-        for f in faults:
-            args += ["--fault", f]
-        for e in events:
-            args += ["--event", e]
-        self.log = []
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, bufsize=1)
-        servers.append(self)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = self.p.stdout.readline()
-            if not line:
-                raise AssertionError(f"ql-test-smdp exited: {self.p.wait()}")
-            m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                self.address = f"127.0.0.1:{self.port}"
-                return
-        raise AssertionError("ql-test-smdp did not start")
-
-    def lines(self):
-        """What the server logged so far (stops it)."""
-        self.stop()
-        rest = self.p.stdout.read()
-        return [l for l in rest.splitlines()]
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
+def Server(*faults, events=(), port=0):
+    return qltest.Smdp(PKI, *faults, events=events, port=port, timeout=60)
 
 
 def ql(state, *args, expect=0, json_out=True):
-    dev = f"virtual:{state}?identity={PKI}/euicc"
-    cmd = [QL, "--direct", dev] + (["--json"] if json_out else []) + list(args)
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                       stdin=subprocess.DEVNULL)
-    if p.returncode < 0:
-        raise AssertionError(f"{cmd} killed by signal {-p.returncode}: {p.stderr}")
-    if p.returncode != expect:
-        raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}, wanted {expect}\n"
-                             f"stdout: {p.stdout}\nstderr: {p.stderr}")
-    out = json.loads(p.stdout) if json_out and p.stdout.strip() else p.stdout
-    return out, p.stderr
+    r = qltest.quantra(*args, device=f"virtual:{state}?identity={PKI}/euicc", json_out=json_out,
+                       expect=expect)
+    return r.out, r.stderr
 
 
 def download(state, server, matching_id="ANY", *extra, expect=0):
-    return ql(state, "profile", "download", "--activation-code",
-              f"LPA:1${server.address}${matching_id}", "--trust-anchor", f"{PKI}/ci.pem",
-              *extra, expect=expect)
+    return ql(state, *qltest.download_args(server, PKI, matching_id), *extra, expect=expect)
 
 
 def profiles(state):
@@ -85,21 +38,6 @@ def profiles(state):
 
 def notifications(state):
     return ql(state, "notification", "list")[0]["notifications"]
-
-
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((True, name, ""))
-        except Exception as e:
-            results.append((False, name, str(e)))
-        finally:
-            for s in servers:
-                s.stop()
-            servers.clear()
-        return fn
-    return wrap
 
 
 n_state = [0]
@@ -112,7 +50,7 @@ def fresh_state():
 
 # the first start writes the PKI
 Server().stop()
-servers.clear()
+qltest.servers.clear()
 
 
 @case("secure download, one TLS handshake for the whole session")
@@ -334,11 +272,4 @@ def _():
     assert [x["iccid"] for x in profiles(st)] == [r["iccid"]]
 
 
-print(f"1..{len(results)}")
-for i, (ok, name, msg) in enumerate(results, 1):
-    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
-    if not ok:
-        for line in msg.splitlines():
-            print(f"# {line}")
-shutil.rmtree(TMP, ignore_errors=True)
-sys.exit(0 if all(r[0] for r in results) else 1)
+qltest.finish(TMP)

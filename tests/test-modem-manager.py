@@ -6,61 +6,29 @@ namespace (the fakes use the proxies' abstract sockets). Prints TAP.
 
 usage: test-modem-manager.py QL_FAKE_QMI QL_FAKE_MBIM QL_MM_MOCK"""
 
-import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
-BUILD = os.environ.get("QL_BUILD_ROOT", "build")
-QL = os.path.join(BUILD, "src", "cli", "quantra-l")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qltest  # noqa: E402
+from qltest import QL, case  # noqa: E402
+
 FAKE_QMI, FAKE_MBIM, MOCK = sys.argv[1:4]
 TMP = tempfile.mkdtemp(prefix="ql-mm-")
-results = []
 procs = []
 
 
 def start(cmd, pattern):
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+    p, m = qltest.start(cmd, pattern, stdin=subprocess.PIPE)
     procs.append(p)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = p.stdout.readline()
-        if not line:
-            raise AssertionError(f"{cmd[0]} exited with {p.wait()}")
-        m = re.match(pattern, line)
-        if m:
-            return p, m.group(1)
-    raise AssertionError(f"{cmd[0]} did not start")
-
-
-def stop(p):
-    p.terminate()
-    out, _ = p.communicate(timeout=30)
-    return out
+    return p, m.group(1)
 
 
 def ql(env, *args, expect=0):
-    p = subprocess.run([QL, "--json"] + list(args), capture_output=True, text=True, env=env,
-                       timeout=120, stdin=subprocess.DEVNULL)
-    if p.returncode != expect:
-        raise AssertionError(f"quantra-l {' '.join(args)} exited {p.returncode}, wanted "
-                             f"{expect}\nstdout: {p.stdout}\nstderr: {p.stderr}")
-    return json.loads(p.stdout), p.stderr
-
-
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((True, name, ""))
-        except Exception as e:
-            results.append((False, name, str(e)))
-        return fn
-    return wrap
+    r = qltest.quantra(*args, env=env, expect=expect)
+    return r.out, r.stderr
 
 
 qmi_state = os.path.join(TMP, "qmi.state")
@@ -125,16 +93,8 @@ try:
         assert err["error"]["message"], err
 finally:
     for p in reversed(procs):
-        out = stop(p)
-        m = re.search(r"open-channels (\d+)", out or "")
-        if m and int(m.group(1)) != 0:
-            results.append((False, "no logical channel left open", out))
-    shutil.rmtree(TMP, ignore_errors=True)
+        out = qltest.stop(p)
+        if qltest.report(out, "open-channels") not in (None, 0):
+            qltest.fail("no logical channel left open", out)
 
-print(f"1..{len(results)}")
-for i, (ok, name, msg) in enumerate(results, 1):
-    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
-    if not ok:
-        for line in msg.splitlines():
-            print(f"# {line}")
-sys.exit(0 if results and all(r[0] for r in results) else 1)
+qltest.finish(TMP)

@@ -13,6 +13,7 @@
 #include <json-glib/json-glib.h>
 
 #include "quantra-l/ql-error.h"
+#include "ql-ids.h"
 #include "ql-tlv.h"
 #include "ql-vcard-private.h"
 
@@ -55,26 +56,11 @@ ql_vcard_notification_free(QlVcardNotification *n)
 
 /* ---- EID and ICCID numbers ---- */
 
-/* ISO 7064 Mod 97-10 over a string of digits */
-static guint
-ql_vcard_mod97(const gchar *digits)
-{
-	guint r = 0;
-	for (const gchar *p = digits; *p != '\0'; p++)
-		r = (r * 10 + (guint)(*p - '0')) % 97;
-	return r;
-}
-
+/* the check itself is the core's (ql-ids) */
 gboolean
 ql_vcard_eid_is_valid(const gchar *eid)
 {
-	if (eid == NULL || strlen(eid) != 32 || !g_str_has_prefix(eid, "89"))
-		return FALSE;
-	for (const gchar *p = eid; *p != '\0'; p++) {
-		if (!g_ascii_isdigit(*p))
-			return FALSE;
-	}
-	return ql_vcard_mod97(eid) == 1;
+	return ql_eid_is_valid(eid);
 }
 
 /* SGP.29: "89", country code, issuer, version and serial digits, then two check digits chosen
@@ -84,35 +70,13 @@ gchar *
 ql_vcard_make_eid(void)
 {
 	GString *s = g_string_new("89999001");
-	g_autofree gchar *tmp = NULL;
-	guint check;
 
 	/* version (5 digits) then 17 random digits */
 	g_string_append(s, "00100");
-	while (s->len < 30)
+	while (s->len < QL_EID_LEN - 2)
 		g_string_append_c(s, (gchar)('0' + g_random_int_range(0, 10)));
-	tmp = g_strconcat(s->str, "00", NULL);
-	check = 98 - ql_vcard_mod97(tmp);
-	g_string_append_printf(s, "%02u", check);
+	g_string_append_printf(s, "%02d", ql_eid_check_digits(s->str));
 	return g_string_free(s, FALSE);
-}
-
-static gchar
-ql_vcard_luhn_digit(const gchar *digits)
-{
-	guint sum = 0;
-	gsize n = strlen(digits);
-	/* double every second digit counted from the right, the check digit not yet present */
-	for (gsize i = 0; i < n; i++) {
-		guint d = (guint)(digits[n - 1 - i] - '0');
-		if (i % 2 == 0) {
-			d *= 2;
-			if (d > 9)
-				d -= 9;
-		}
-		sum += d;
-	}
-	return (gchar)('0' + (10 - sum % 10) % 10);
 }
 
 /* 19 digits ("8988" test issuer prefix, 6 digits from the EID, 9 from the index) + Luhn */
@@ -121,7 +85,7 @@ ql_vcard_make_iccid(const gchar *eid, guint index)
 {
 	guint h = g_str_hash(eid) % 1000000;
 	g_autofree gchar *body = g_strdup_printf("8988%06u%09u", h, index);
-	return g_strdup_printf("%s%c", body, ql_vcard_luhn_digit(body));
+	return g_strdup_printf("%s%c", body, ql_luhn_digit(body));
 }
 
 /* ---- identity ---- */

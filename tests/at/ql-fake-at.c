@@ -13,6 +13,8 @@
  *             modem reset, the SIM has lost its channels
  *   error     +CME ERROR: 3 instead of the answer
  *   timeout   no answer at all
+ * With the suffix -on-load (vanish-on-load, error-on-load, timeout-on-load) the fault fires on the
+ * first block of the first profile segment (86) of a Bound Profile Package instead: mid-download.
  * Quirks (--quirk): session-offset (session ids are 256 + channel and the modem sets the CLA's
  * channel bits itself, as some modems do), bare-ccho (+CCHO answers the id without a prefix).
  *
@@ -52,6 +54,7 @@ typedef struct {
 	Fault fault;
 	gboolean fault_armed;
 	guint fault_skip;
+	gboolean fault_on_load;
 	guint session_base;
 	gboolean bare_ccho;
 	GByteArray *in;
@@ -211,6 +214,18 @@ to_hex(GBytes *b)
 	return g_string_free(s, FALSE);
 }
 
+/* Whether the armed fault fires on this APDU: the STORE DATA after --fault-skip others, or with
+ * -on-load the first block (P2 0) of a profile segment (86, SGP.22 2.5.5) */
+static gboolean
+fault_due(Modem *m, const guint8 *apdu, gsize len)
+{
+	if (!m->fault_armed || len < 4 || apdu[1] != 0xE2)
+		return FALSE;
+	if (m->fault_on_load)
+		return len > 5 && apdu[3] == 0x00 && apdu[4] > 0 && apdu[5] == 0x86;
+	return m->fault_skip-- == 0;
+}
+
 /* session id -> channel, 0 when it is not one of ours */
 static guint8
 channel_of(Modem *m, guint64 session)
@@ -307,7 +322,7 @@ do_cgla(Modem *m, const gchar *arg)
 		return;
 	}
 	cmd = g_memdup2(g_bytes_get_data(apdu, NULL), g_bytes_get_size(apdu));
-	if (m->fault_armed && cmd[1] == 0xE2 && m->fault_skip-- == 0) {
+	if (fault_due(m, cmd, g_bytes_get_size(apdu))) {
 		m->fault_armed = FALSE;
 		switch (m->fault) {
 		case FAULT_ERROR:
@@ -448,8 +463,8 @@ main(int argc, char **argv)
 		{"state", 0, 0, G_OPTION_ARG_FILENAME, &state, "Card state file", "FILE"},
 		{"identity", 0, 0, G_OPTION_ARG_FILENAME, &identity, "Card identity folder", "DIR"},
 		{"seed", 0, 0, G_OPTION_ARG_INT, &seed, "Test profiles to seed", "N"},
-		{"fault", 0, 0, G_OPTION_ARG_STRING, &fault, "garbage, vanish, error, timeout",
-		 "F"},
+		{"fault", 0, 0, G_OPTION_ARG_STRING, &fault,
+		 "garbage, vanish, error, timeout (the last three also with -on-load)", "F"},
 		{"fault-skip", 0, 0, G_OPTION_ARG_INT, &skip,
 		 "STORE DATA commands before the fault", "N"},
 		{"quirk", 0, 0, G_OPTION_ARG_STRING, &quirk, "session-offset, bare-ccho", "Q"},
@@ -464,6 +479,11 @@ main(int argc, char **argv)
 			   error != NULL ? error->message : "--state FILE is required");
 		return 2;
 	}
+	if (fault != NULL && g_str_has_suffix(fault, "-on-load") &&
+	    g_strcmp0(fault, "garbage-on-load") != 0) {
+		fault[strlen(fault) - strlen("-on-load")] = '\0';
+		m.fault_on_load = TRUE;
+	}
 	if (fault == NULL)
 		m.fault = FAULT_NONE;
 	else if (g_strcmp0(fault, "garbage") == 0)
@@ -475,7 +495,8 @@ main(int argc, char **argv)
 	else if (g_strcmp0(fault, "timeout") == 0)
 		m.fault = FAULT_TIMEOUT;
 	else {
-		g_printerr("ql-fake-at: unknown fault '%s' (garbage, vanish, error, timeout)\n",
+		g_printerr("ql-fake-at: unknown fault '%s' (garbage, vanish, error, timeout; the "
+			   "last three also with -on-load)\n",
 			   fault);
 		return 2;
 	}

@@ -4,81 +4,22 @@
 command with a clear error and the right exit code, without a crash, and leave no logical channel
 open on the card. Usage: test-at-faults.py PATH-TO-ql-fake-at. Prints TAP."""
 
-import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
 
-BUILD = os.environ.get("QL_BUILD_ROOT", "build")
-QL = os.path.join(BUILD, "src", "cli", "quantra-l")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import qltest  # noqa: E402
+from qltest import EXIT_DEVICE, EXIT_NOT_FOUND, EXIT_TIMEOUT, EXIT_USAGE, case  # noqa: E402
+
 FAKE = sys.argv[1]
 TMP = tempfile.mkdtemp(prefix="ql-at-faults-")
-results = []
-
-EXIT_USAGE, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_DEVICE, EXIT_TIMEOUT = 2, 3, 4, 5, 9
-
-
-class Fake:
-    def __init__(self, name, *args):
-        cmd = [FAKE, "--state", os.path.join(TMP, name + ".state"), "--seed", "2"] + list(args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"device (\S+)", line)
-        if not m:
-            raise AssertionError(f"{FAKE} exited with {self.proc.wait()} before its device line")
-        self.spec = m.group(1)
-
-    def stop(self):
-        self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=60)
-        assert self.proc.returncode == 0, f"the fake exited {self.proc.returncode}"
-        m = re.search(r"open-channels (\d+)", out)
-        assert m, f"the fake did not report its open channels: {out!r}"
-        return int(m.group(1))
-
-
-def run(spec, *args, expect=0, timeout=120):
-    cmd = [QL, "--direct", spec, "--json"] + list(args)
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                       stdin=subprocess.DEVNULL)
-    if p.returncode < 0:
-        raise AssertionError(f"{cmd} killed by signal {-p.returncode}: {p.stderr}")
-    if p.returncode != expect:
-        raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}, wanted {expect}\n"
-                             f"stdout: {p.stdout}\nstderr: {p.stderr}")
-    out = json.loads(p.stdout)
-    if expect != 0:
-        return out["error"]["message"]
-    return out
-
-
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((True, name, ""))
-        except Exception as e:
-            results.append((False, name, f"{type(e).__name__}: {e}"))
-        return fn
-    return wrap
+run = qltest.answer
 
 
 def with_fake(name, *args):
-    """Runs the body with a fake, then asserts that the card has no channel left open."""
-    def deco(fn):
-        @case(name)
-        def _():
-            fake = Fake(re.sub(r"\W+", "-", name), *args)
-            try:
-                fn(fake)
-            finally:
-                left = fake.stop()
-            assert left == 0, f"{left} logical channel(s) left open"
-        return fn
-    return deco
+    return qltest.with_fake(FAKE, TMP, name, *args, seed=2)
 
 
 @with_fake("the modem vanishes mid-session", "--fault", "vanish", "--fault-skip", "1")
@@ -161,10 +102,10 @@ def _():
         os.close(slave)
 
 
-print(f"1..{len(results)}")
-for i, (ok, name, msg) in enumerate(results, 1):
-    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
-    if not ok:
-        for line in msg.splitlines():
-            print(f"# {line}")
-sys.exit(0 if all(r[0] for r in results) else 1)
+@case("the modem vanishes mid-download (the pty is closed)")
+def _():
+    qltest.interrupted_download(FAKE, TMP, "vanish-on-load", ["--fault", "vanish-on-load"],
+                                r"went away")
+
+
+qltest.finish(TMP)

@@ -28,6 +28,8 @@
  *   status-error   the APDU request gets MBIM status FAILURE
  *   not-supported  OPEN CHANNEL gets MBIM status NO_DEVICE_SUPPORT (no APDU is reached)
  *   unknown-status the card answers 6F00 (no precise diagnosis) to the ES10 command
+ * and, on the first APDU of the first profile segment (86) of a Bound Profile Package instead
+ * (mid-download): timeout-on-load, vanish-on-load.
  *
  * On SIGTERM it prints `open-channels N` (the card's open logical channels) and exits 0.
  *
@@ -71,6 +73,8 @@ typedef enum {
 	QL_FAKE_FAULT_STATUS_ERROR = 1 << 2,
 	QL_FAKE_FAULT_NOT_SUPPORTED = 1 << 3,
 	QL_FAKE_FAULT_UNKNOWN_STATUS = 1 << 4,
+	QL_FAKE_FAULT_TIMEOUT_ON_LOAD = 1 << 5,
+	QL_FAKE_FAULT_VANISH_ON_LOAD = 1 << 6,
 } QlFakeFault;
 
 typedef struct {
@@ -196,6 +200,13 @@ ql_fake_card(QlFake *f, const guint8 *apdu, gsize len)
 		return g_bytes_new((const guint8[]){0x6F, 0x00}, 2);
 	}
 	return r;
+}
+
+/* The first STORE DATA block (P2 0) of a profile segment (86, SGP.22 2.5.5): mid-download */
+static gboolean
+ql_fake_is_load(const guint8 *apdu, gsize len)
+{
+	return len > 5 && apdu[1] == 0xE2 && apdu[3] == 0x00 && apdu[4] > 0 && apdu[5] == 0x86;
 }
 
 /* The CLA the modem sends, from the request's fields (MS UICC APDU, class byte table) */
@@ -381,6 +392,17 @@ ql_fake_apdu(QlFake *f, const MbimMessage *m, const guint8 *info, guint32 len)
 	g_byte_array_append(cmd, info + coff, clen);
 	cmd->data[0] = ql_fake_cla(ch, type == MBIM_UICC_CLASS_BYTE_TYPE_EXTENDED,
 				   sm == MBIM_UICC_SECURE_MESSAGING_NO_HDR_AUTH);
+	if ((f->faults & QL_FAKE_FAULT_TIMEOUT_ON_LOAD) && ql_fake_is_load(cmd->data, cmd->len)) {
+		f->faults &= ~QL_FAKE_FAULT_TIMEOUT_ON_LOAD;
+		g_printerr("ql-fake-mbim: fault: swallowing the first profile segment\n");
+		return;
+	}
+	if ((f->faults & QL_FAKE_FAULT_VANISH_ON_LOAD) && ql_fake_is_load(cmd->data, cmd->len)) {
+		f->faults &= ~QL_FAKE_FAULT_VANISH_ON_LOAD;
+		g_printerr("ql-fake-mbim: fault: the modem vanishes mid-download\n");
+		ql_fake_vanish(f);
+		return;
+	}
 	r = ql_fake_card(f, cmd->data, cmd->len);
 	rlen = g_bytes_get_size(r);
 	ql_fake_put32(out, ql_fake_status_word(ql_fake_sw(r)));
@@ -716,7 +738,9 @@ main(int argc, char **argv)
 		{"identity", 0, 0, G_OPTION_ARG_FILENAME, &identity, "The card's identity", "DIR"},
 		{"seed", 0, 0, G_OPTION_ARG_INT, &seed, "Seed N test profiles", "N"},
 		{"fault", 0, 0, G_OPTION_ARG_STRING_ARRAY, &faults,
-		 "timeout, vanish, status-error, not-supported, unknown-status", "F"},
+		 "timeout, vanish, status-error, not-supported, unknown-status, timeout-on-load, "
+		 "vanish-on-load",
+		 "F"},
 		{"no-proxy", 0, 0, G_OPTION_ARG_NONE, &no_proxy,
 		 "Let quantra-l open the pty directly (proxy=0)", NULL},
 		{"card-slot", 0, 0, G_OPTION_ARG_INT, &card_slot, "The card's slot (1-based)", "N"},
@@ -743,6 +767,10 @@ main(int argc, char **argv)
 			f.faults |= QL_FAKE_FAULT_NOT_SUPPORTED;
 		else if (g_strcmp0(faults[i], "unknown-status") == 0)
 			f.faults |= QL_FAKE_FAULT_UNKNOWN_STATUS;
+		else if (g_strcmp0(faults[i], "timeout-on-load") == 0)
+			f.faults |= QL_FAKE_FAULT_TIMEOUT_ON_LOAD;
+		else if (g_strcmp0(faults[i], "vanish-on-load") == 0)
+			f.faults |= QL_FAKE_FAULT_VANISH_ON_LOAD;
 		else {
 			g_printerr("ql-fake-mbim: unknown fault '%s'\n", faults[i]);
 			return 2;

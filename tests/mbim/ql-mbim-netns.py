@@ -5,16 +5,13 @@
 never ModemManager's. Needs root (CAP_SYS_ADMIN); without it the test is skipped (TAP)."""
 
 import ctypes
-import fcntl
 import os
-import socket
-import struct
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from qltest import loopback_up  # noqa: E402
+
 CLONE_NEWNET = 0x40000000
-SIOCGIFFLAGS = 0x8913
-SIOCSIFFLAGS = 0x8914
-IFF_UP = 0x1
 
 
 def skip(why):
@@ -29,8 +26,5 @@ if os.geteuid() != 0:
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.unshare(CLONE_NEWNET) != 0:
     skip(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
-with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-    req = struct.pack("16sH14x", b"lo", 0)
-    flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
-    fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+loopback_up()
 os.execv(sys.argv[1], sys.argv[1:])

@@ -4,65 +4,27 @@
 quantra-l (never a crash), and leave no logical channel open on the card. Also the SIM slot
 mapping (?slot=N). Usage: test-mbim-faults.py PATH-TO-ql-fake-mbim. Prints TAP."""
 
-import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
-BUILD = os.environ.get("QL_BUILD_ROOT", "build")
-QL = os.path.join(BUILD, "src", "cli", "quantra-l")
-FAKE = sys.argv[1] if len(sys.argv) > 1 else os.path.join(BUILD, "tests", "mbim", "ql-fake-mbim")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import qltest  # noqa: E402
+from qltest import case  # noqa: E402
+
+FAKE = sys.argv[1] if len(sys.argv) > 1 else os.path.join(qltest.BUILD, "tests", "mbim",
+                                                          "ql-fake-mbim")
 TMP = tempfile.mkdtemp(prefix="ql-mbim-faults-")
-results = []
 
 
-class Fake:
-    def __init__(self, name, *args):
-        cmd = [FAKE, "--state", os.path.join(TMP, name + ".state"), "--seed", "3"] + list(args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"device (\S+)", line)
-        if not m:
-            raise AssertionError(f"the fake did not start ({self.proc.wait()}): {line!r}")
-        self.spec = m.group(1)
-
-    def with_params(self, params):
-        return self.spec + ("&" if "?" in self.spec else "?") + params if params else self.spec
-
-    def stop(self):
-        self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=30)
-        m = re.search(r"open-channels (\d+)", out)
-        assert m, f"the fake did not report its open channels: {out!r}"
-        return int(m.group(1))
+def Fake(name, *args):
+    return qltest.Fake(FAKE, os.path.join(TMP, name + ".state"), *args, seed=3)
 
 
 def quantra(spec, *args):
-    cmd = [QL, "--direct", spec, "--json"] + list(args)
-    t = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    if p.returncode < 0:
-        raise AssertionError(f"{cmd} killed by signal {-p.returncode}: {p.stderr}")
-    try:
-        out = json.loads(p.stdout) if p.stdout.strip() else {}
-    except json.JSONDecodeError as e:
-        raise AssertionError(f"{cmd}: not JSON ({e}): {p.stdout!r}")
-    return p.returncode, out, p.stderr, time.monotonic() - t
-
-
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((True, name, ""))
-        except Exception as e:
-            results.append((False, name, f"{type(e).__name__}: {e}"))
-        return fn
-    return wrap
+    r = qltest.quantra(*args, device=spec, expect=None)
+    return r.rc, r.out, r.stderr, r.took
 
 
 def fault(name, fault_args, params, exit_code, pattern, max_seconds=60, again=True):
@@ -80,7 +42,7 @@ def fault(name, fault_args, params, exit_code, pattern, max_seconds=60, again=Tr
                 rc, out, err, _ = quantra(fake.with_params(params), "profile", "list")
                 assert rc == 0 and len(out["profiles"]) == 3, (rc, out, err)
         finally:
-            left = fake.stop()
+            left = fake.stop(timeout=30)
         assert left == 0, f"{left} logical channel(s) left open"
 
 
@@ -104,7 +66,7 @@ def _():
         rc, out, err, _ = quantra(fake.spec, "chip", "info")
         assert rc == 3, (rc, out, err)
     finally:
-        left = fake.stop()
+        left = fake.stop(timeout=30)
     assert left == 0, f"{left} logical channel(s) left open"
 
 
@@ -118,14 +80,27 @@ def _():
             msg = out.get("error", {}).get("message", "") or err
             assert rc == 2 and re.search(pattern, msg), (params, rc, msg)
     finally:
-        left = fake.stop()
+        left = fake.stop(timeout=30)
     assert left == 0, f"{left} logical channel(s) left open"
 
 
-print(f"1..{len(results)}")
-for i, (ok, name, msg) in enumerate(results, 1):
-    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
-    for line in msg.splitlines():
-        print(f"# {line}")
-shutil.rmtree(TMP, ignore_errors=True)
-sys.exit(0 if all(r[0] for r in results) else 1)
+@case("vanish-on-load: the modem goes away mid-download")
+def _():
+    qltest.interrupted_download(FAKE, TMP, "vanish-on-load", ["--fault", "vanish-on-load"],
+                                r"went away")
+
+
+@case("vanish-on-load, port opened directly")
+def _():
+    qltest.interrupted_download(FAKE, TMP, "vanish-on-load-direct",
+                                ["--fault", "vanish-on-load", "--no-proxy"], r"went away")
+
+
+@case("timeout-on-load: an APDU of the profile load is never answered")
+def _():
+    qltest.interrupted_download(FAKE, TMP, "timeout-on-load", ["--fault", "timeout-on-load"],
+                                r"did not answer within 2 s", params="timeout=2",
+                                codes=(qltest.EXIT_TIMEOUT,), max_seconds=20)
+
+
+qltest.finish(TMP)

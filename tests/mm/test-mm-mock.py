@@ -11,20 +11,14 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import qltest  # noqa: E402
+from qltest import check  # noqa: E402
+
 MOCK = os.environ.get('QL_MM_MOCK', os.path.join(os.path.dirname(__file__), 'ql-mm-mock'))
 GDBUS = os.environ.get('QL_GDBUS', 'gdbus')
 UID0 = '/sys/devices/pci0000:00/0000:00:14.0/usb2/2-1'
 NEW_ICCID = '8944500000000000777'
-
-results = []
-
-
-def check(name, cond, detail=''):
-    results.append(cond)
-    print(f'{"ok" if cond else "not ok"} {len(results)} - {name}')
-    if not cond and detail:
-        for line in str(detail).splitlines():
-            print(f'# {line}')
 
 
 class Mock:
@@ -108,7 +102,7 @@ def main():
     code, _ = absent.stop()
     check('--absent: nobody owns the ModemManager name',
           r.returncode != 0 and 'ServiceUnknown' in r.stderr and code == 0, r.stderr)
-    return 0 if all(results) else 1
+    return 0 if qltest.all_ok() else 1
 
 
 if __name__ == '__main__':

@@ -16,6 +16,8 @@
  *   unknown-status  the card answers 6F00
  *   timeout         the card is mute for --hang S seconds (default 8), then the reader gives up
  *                   and the card is reinserted (as a CCID reader does with a mute card)
+ * With the suffix -on-load (removed-on-load, timeout-on-load) the fault fires on the first block
+ * of the first profile segment (86) of a Bound Profile Package instead: mid-download.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -67,6 +69,7 @@ typedef struct {
 	gchar *dir;
 	Fault fault;
 	guint fault_skip;
+	gboolean fault_on_load;
 	guint hang_s;
 	GMutex lock; /* guards sock and stopping */
 	int sock;
@@ -249,6 +252,19 @@ send_msg(int fd, const guint8 *data, gsize len)
 	return send(fd, buf, len + 2, MSG_NOSIGNAL) == (ssize_t)(len + 2);
 }
 
+/* Whether the fault fires on this command: the STORE DATA after --fault-skip others, or with
+ * -on-load the first block (P2 0) of a profile segment (86, SGP.22 2.5.5) */
+static gboolean
+fault_due(Fake *f, const guint8 *apdu, gsize len)
+{
+	if (len < 4 || apdu[1] != 0xE2 || f->fault == FAULT_NONE ||
+	    f->fault == FAULT_UNKNOWN_STATUS)
+		return FALSE;
+	if (f->fault_on_load)
+		return len > 5 && apdu[3] == 0x00 && apdu[4] > 0 && apdu[5] == 0x86;
+	return f->fault_skip-- == 0;
+}
+
 /* A card that loses power closes its logical channels. */
 static guint
 reset_card(Fake *f)
@@ -338,8 +354,7 @@ card_thread(gpointer data)
 				}
 				continue;
 			}
-			if (len >= 4 && msg[1] == 0xE2 && f->fault != FAULT_NONE &&
-			    f->fault != FAULT_UNKNOWN_STATUS && f->fault_skip-- == 0) {
+			if (fault_due(f, msg, len)) {
 				Fault fault = f->fault;
 				f->fault = FAULT_NONE;
 				if (fault == FAULT_TIMEOUT) {
@@ -446,8 +461,8 @@ main(int argc, char **argv)
 		{"state", 0, 0, G_OPTION_ARG_FILENAME, &state, "Card state file", "FILE"},
 		{"identity", 0, 0, G_OPTION_ARG_FILENAME, &identity, "Card identity folder", "DIR"},
 		{"seed", 0, 0, G_OPTION_ARG_INT, &seed, "Test profiles to seed", "N"},
-		{"fault", 0, 0, G_OPTION_ARG_STRING, &fault, "removed, unknown-status, timeout",
-		 "F"},
+		{"fault", 0, 0, G_OPTION_ARG_STRING, &fault,
+		 "removed, unknown-status, timeout, removed-on-load, timeout-on-load", "F"},
 		{"fault-skip", 0, 0, G_OPTION_ARG_INT, &skip,
 		 "STORE DATA commands before the fault", "N"},
 		{"hang", 0, 0, G_OPTION_ARG_INT, &hang, "Seconds the card stays mute (timeout)",
@@ -463,6 +478,10 @@ main(int argc, char **argv)
 			   error != NULL ? error->message : "--state FILE is required");
 		return 2;
 	}
+	if (g_strcmp0(fault, "removed-on-load") == 0 || g_strcmp0(fault, "timeout-on-load") == 0) {
+		fault[strlen(fault) - strlen("-on-load")] = '\0';
+		f.fault_on_load = TRUE;
+	}
 	if (fault == NULL)
 		f.fault = FAULT_NONE;
 	else if (g_strcmp0(fault, "removed") == 0)
@@ -472,7 +491,8 @@ main(int argc, char **argv)
 	else if (g_strcmp0(fault, "timeout") == 0)
 		f.fault = FAULT_TIMEOUT;
 	else {
-		g_printerr("ql-fake-pcsc: unknown fault '%s' (removed, unknown-status, timeout)\n",
+		g_printerr("ql-fake-pcsc: unknown fault '%s' (removed, unknown-status, timeout, "
+			   "removed-on-load, timeout-on-load)\n",
 			   fault);
 		return 2;
 	}

@@ -17,7 +17,9 @@
  * Faults: access-denied (Open Logical Channel answers AccessDenied), timeout (Send APDU is never
  * answered), vanish (the connection is dropped at the third Send APDU and the card resets, as when
  * a modem is unplugged), unknown-status (the next ES10 command answers SW 6F00), qmi-error (Send
- * APDU answers a QMI error libqmi does not know).
+ * APDU answers a QMI error libqmi does not know), vanish-on-load and timeout-on-load (vanish, or
+ * no answer to this and every later Send APDU, from the first profile segment (86) of a Bound
+ * Profile Package on: mid-download).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -46,7 +48,10 @@ enum {
 	QL_FAKE_FAULT_VANISH = 1 << 2,
 	QL_FAKE_FAULT_UNKNOWN_STATUS = 1 << 3,
 	QL_FAKE_FAULT_QMI_ERROR = 1 << 4,
+	QL_FAKE_FAULT_VANISH_ON_LOAD = 1 << 5,
+	QL_FAKE_FAULT_TIMEOUT_ON_LOAD = 1 << 6,
 };
+#define QL_FAKE_FAULTS_ON_LOAD (QL_FAKE_FAULT_VANISH_ON_LOAD | QL_FAKE_FAULT_TIMEOUT_ON_LOAD)
 
 typedef struct {
 	QlVcard *card;
@@ -59,6 +64,7 @@ typedef struct {
 	gint64 ready_at;   /* monotonic time the card takes commands again after a switch */
 	gboolean powered;
 	guint send_apdus;
+	gboolean loading; /* a profile segment has been seen (the on-load faults fire) */
 	guint power_cycles;
 	GMainLoop *loop;
 } QlFake;
@@ -106,6 +112,13 @@ ql_fake_card_reset(void)
 {
 	for (guint8 ch = 1; ch <= QL_VCARD_MAX_CHANNELS; ch++)
 		ql_fake_card_close_channel(ch);
+}
+
+/* The first STORE DATA block (P2 0) of a profile segment (86, SGP.22 2.5.5): mid-download */
+static gboolean
+ql_fake_is_load(const guint8 *apdu, gsize len)
+{
+	return len > 5 && apdu[1] == 0xE2 && apdu[3] == 0x00 && apdu[4] > 0 && apdu[5] == 0x86;
 }
 
 static guint8
@@ -340,6 +353,17 @@ ql_fake_uim_send_apdu(QlFakeConn *c, QmiMessage *req, gboolean *vanish)
 	apdu = ql_fake_read_bytes(req, 0x02, TRUE, &len);
 	if (apdu == NULL || len < 4 || !ql_fake_read_u8(req, 0x10, &ch))
 		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_MISSING_ARGUMENT);
+	if ((fake.faults & QL_FAKE_FAULTS_ON_LOAD) && !fake.loading && ql_fake_is_load(apdu, len)) {
+		g_printerr("ql-fake-qmi: fault: at the first profile segment\n");
+		fake.loading = TRUE;
+	}
+	if (fake.loading && (fake.faults & QL_FAKE_FAULT_TIMEOUT_ON_LOAD))
+		return NULL;
+	if (fake.loading && (fake.faults & QL_FAKE_FAULT_VANISH_ON_LOAD)) {
+		fake.faults &= ~QL_FAKE_FAULT_VANISH_ON_LOAD; /* the modem comes back */
+		*vanish = TRUE;
+		return NULL;
+	}
 	r = ql_fake_card(apdu, len);
 	if (r == NULL)
 		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_INTERNAL);
@@ -610,8 +634,9 @@ static gboolean
 ql_fake_parse_faults(GStrv faults, GError **error)
 {
 	for (guint i = 0; faults != NULL && faults[i] != NULL; i++) {
-		const gchar *names[] = {"access-denied", "timeout", "vanish", "unknown-status",
-					"qmi-error"};
+		const gchar *names[] = {"access-denied",  "timeout",   "vanish",
+					"unknown-status", "qmi-error", "vanish-on-load",
+					"timeout-on-load"};
 		guint j;
 		for (j = 0; j < G_N_ELEMENTS(names); j++) {
 			if (g_strcmp0(faults[i], names[j]) == 0)
@@ -620,7 +645,7 @@ ql_fake_parse_faults(GStrv faults, GError **error)
 		if (j == G_N_ELEMENTS(names)) {
 			g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
 				    "unknown fault '%s' (known: access-denied, timeout, vanish, "
-				    "unknown-status, qmi-error)",
+				    "unknown-status, qmi-error, vanish-on-load, timeout-on-load)",
 				    faults[i]);
 			return FALSE;
 		}

@@ -8,23 +8,13 @@ must not hold a real qmi-proxy (ModemManager's). Its loopback interface is broug
 test SM-DP+. Creating it needs root or CAP_SYS_ADMIN: without
 it the test is reported as skipped (TAP "1..0 # SKIP")."""
 
-import fcntl
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import sys
 
-
-def loopback_up():
-    """A new network namespace starts with "lo" down; the test SM-DP+ listens on 127.0.0.1."""
-    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        req = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH22x", fcntl.ioctl(s, siocgifflags, req))[1]
-        fcntl.ioctl(s, siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
-
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from qltest import loopback_up  # noqa: E402
 
 if len(sys.argv) < 2:
     sys.exit("usage: ql-netns-run.py COMMAND [ARGS...]")

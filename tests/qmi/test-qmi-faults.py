@@ -7,79 +7,35 @@ both after each command and when the fake stops. Prints TAP.
 
 usage: test-qmi-faults.py PATH-TO-ql-fake-qmi"""
 
-import json
 import os
-import re
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 
-BUILD = os.environ.get("QL_BUILD_ROOT", "build")
-QL = os.path.join(BUILD, "src", "cli", "quantra-l")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import qltest  # noqa: E402
+from qltest import case  # noqa: E402
+
 FAKE = sys.argv[1]
 TMP = tempfile.mkdtemp(prefix="ql-qmi-faults-")
-results = []
 
 
-class Fake:
+class Fake(qltest.Fake):
     def __init__(self, *args, seed=3):
-        self.state = os.path.join(TMP, f"euicc-{len(results)}.state")
-        self.proc = subprocess.Popen([FAKE, "--state", self.state, "--seed", str(seed)]
-                                     + list(args), stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"device (\S+)", line)
-        if not m:
-            raise AssertionError(f"ql-fake-qmi did not start: {line!r} (rc {self.proc.wait()})")
-        self.spec = m.group(1)
-
-    def open_channels(self):
-        """Asks the running fake (SIGUSR1) how many logical channels the card has open."""
-        self.proc.send_signal(signal.SIGUSR1)
-        line = self.proc.stdout.readline()
-        m = re.match(r"open-channels (\d+)", line)
-        assert m, f"unexpected answer from the fake: {line!r}"
-        return int(m.group(1))
+        state = os.path.join(TMP, f"euicc-{len(qltest.results)}.state")
+        super().__init__(FAKE, state, *args, seed=seed)
 
     def stop(self):
         """Stops the fake; returns (open channels, power cycles)."""
-        self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=30)
-        assert self.proc.returncode == 0, f"ql-fake-qmi exited {self.proc.returncode}"
-        ch = re.search(r"open-channels (\d+)", out)
-        pc = re.search(r"power-cycles (\d+)", out)
-        assert ch and pc, f"the fake did not report: {out!r}"
-        return int(ch.group(1)), int(pc.group(1))
+        left = super().stop(timeout=30)
+        cycles = qltest.report(self.out, "power-cycles")
+        assert cycles is not None, f"the fake did not report: {self.out!r}"
+        return left, cycles
 
 
 def ql(spec, *args, expect=0):
-    cmd = [QL, "--direct", spec, "--json"] + list(args)
-    start = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                       stdin=subprocess.DEVNULL)
-    took = time.monotonic() - start
-    if p.returncode < 0:
-        raise AssertionError(f"{cmd} killed by signal {-p.returncode}: {p.stderr}")
-    if "CRITICAL" in p.stderr:
-        raise AssertionError(f"{cmd} logged a critical: {p.stderr}")
-    if p.returncode != expect:
-        raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}, wanted {expect}\n"
-                             f"stdout: {p.stdout}\nstderr: {p.stderr}")
-    out = json.loads(p.stdout)
-    out["_took"] = took
-    return out
-
-
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((True, name, ""))
-        except Exception as e:  # noqa: BLE001 - every failure is a test result
-            results.append((False, name, f"{type(e).__name__}: {e}"))
-        return fn
-    return wrap
+    r = qltest.quantra(*args, device=spec, expect=expect)
+    r.out["_took"] = r.took
+    return r.out
 
 
 def fault_case(fault, args, code, words, spec_suffix=""):
@@ -190,10 +146,17 @@ def _():
     assert left == 0
 
 
-print(f"1..{len(results)}")
-for i, (ok, name, msg) in enumerate(results, 1):
-    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
-    if not ok:
-        for line in msg.splitlines():
-            print(f"# {line}")
-sys.exit(0 if all(r[0] for r in results) else 1)
+@case("vanish-on-load: the modem goes away mid-download")
+def _():
+    qltest.interrupted_download(FAKE, TMP, "vanish-on-load", ["--fault", "vanish-on-load"],
+                                r"went away during UIM Send APDU")
+
+
+@case("timeout-on-load: a Send APDU of the profile load is never answered")
+def _():
+    qltest.interrupted_download(FAKE, TMP, "timeout-on-load", ["--fault", "timeout-on-load"],
+                                r"did not answer UIM Send APDU within 2 s", params="timeout=2",
+                                codes=(qltest.EXIT_TIMEOUT,), max_seconds=20)
+
+
+qltest.finish(TMP)

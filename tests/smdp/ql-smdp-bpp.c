@@ -21,28 +21,11 @@
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
+#include "ql-ids.h"
 #include "ql-smdp.h"
 #include "ql-tlv.h"
 
 /* ---- profile data ---- */
-
-static gchar
-ql_smdp_luhn_digit(const gchar *body)
-{
-	guint sum = 0;
-	gsize n = strlen(body);
-	/* from the right, every second digit (starting with the rightmost) is doubled */
-	for (gsize i = 0; i < n; i++) {
-		guint d = (guint)(body[n - 1 - i] - '0');
-		if (i % 2 == 0) {
-			d *= 2;
-			if (d > 9)
-				d -= 9;
-		}
-		sum += d;
-	}
-	return (gchar)('0' + (10 - sum % 10) % 10);
-}
 
 gchar *
 ql_smdp_make_iccid(void)
@@ -51,7 +34,7 @@ ql_smdp_make_iccid(void)
 	GString *s = g_string_new("8988");
 	while (s->len < 18)
 		g_string_append_c(s, (gchar)('0' + g_random_int_range(0, 10)));
-	g_string_append_c(s, ql_smdp_luhn_digit(s->str));
+	g_string_append_c(s, ql_luhn_digit(s->str));
 	return g_string_free(s, FALSE);
 }
 

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
+#include "ql-ids.h"
 #include "ql-smdp.h"
 
 #define QL_SMDP_YEAR (365 * 24 * 3600)
@@ -58,26 +59,11 @@ ql_smdp_pki_clear(QlSmdpPki *pki)
 
 /* ---- EID and confirmation codes ---- */
 
-/* The value of a decimal string mod 97, digit by digit (it does not fit 64 bits) */
-static guint
-ql_smdp_mod97(const gchar *digits)
-{
-	guint r = 0;
-	for (const gchar *p = digits; *p != '\0'; p++)
-		r = (r * 10 + (guint)(*p - '0')) % 97;
-	return r;
-}
-
+/* the check itself is the core's (ql-ids) */
 gboolean
 ql_smdp_eid_is_valid(const gchar *eid)
 {
-	if (eid == NULL || strlen(eid) != 32 || !g_str_has_prefix(eid, "89"))
-		return FALSE;
-	for (const gchar *p = eid; *p != '\0'; p++) {
-		if (!g_ascii_isdigit(*p))
-			return FALSE;
-	}
-	return ql_smdp_mod97(eid) == 1;
+	return ql_eid_is_valid(eid);
 }
 
 gchar *
@@ -86,13 +72,9 @@ ql_smdp_make_eid(void)
 	/* 89 (telecom) 049 (country code of the test range) then 25 free digits; the last two
 	 * digits make the whole number 1 mod 97, as in ISO 7064 MOD 97-10 */
 	GString *s = g_string_new("89049");
-	guint check;
-	while (s->len < 30)
+	while (s->len < QL_EID_LEN - 2)
 		g_string_append_c(s, (gchar)('0' + g_random_int_range(0, 10)));
-	g_string_append(s, "00");
-	check = 98 - ql_smdp_mod97(s->str);
-	g_string_truncate(s, 30);
-	g_string_append_printf(s, "%02u", check);
+	g_string_append_printf(s, "%02d", ql_eid_check_digits(s->str));
 	return g_string_free(s, FALSE);
 }
 

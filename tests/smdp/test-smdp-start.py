@@ -7,18 +7,16 @@
 
 import json
 import os
-import queue
 import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
-BUILD = os.environ.get('QL_BUILD_ROOT', os.path.join(os.path.dirname(__file__), '..', '..', 'build'))
-SMDP = os.path.join(BUILD, 'tests', 'smdp', 'ql-test-smdp')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import qltest  # noqa: E402
+from qltest import SMDP  # noqa: E402
 
 failures = []
 
@@ -29,45 +27,13 @@ def check(cond, what):
         failures.append(what)
 
 
-class Server:
-    def __init__(self, pki, *extra):
-        self.proc = subprocess.Popen([SMDP, '--listen', '127.0.0.1:0', '--pki', pki, *extra],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines = queue.Queue()
-        threading.Thread(target=self._reader, daemon=True).start()
-        self.port = None
-        line = self.wait_for(r'^listening on ', 90)
-        if line:
-            m = re.match(r'^listening on 127\.0\.0\.1:(\d+)$', line)
-            if m:
-                self.port = int(m.group(1))
-
-    def _reader(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip('\n'))
-        self.lines.put(None)
-
-    def wait_for(self, pattern, timeout=10):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                line = self.lines.get(timeout=max(0.01, end - time.monotonic()))
-            except queue.Empty:
-                break
-            if line is None:
-                return None
-            if re.search(pattern, line):
-                return line
+def start_server(pki, *faults, events=()):
+    """The server, or None (with its error printed) when it did not start."""
+    try:
+        return qltest.Smdp(pki, *faults, events=events)
+    except AssertionError as e:
+        print(e)
         return None
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        return self.proc.stderr.read()
 
 
 def gnutls_cli(port, cafile, priority):
@@ -125,10 +91,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix='ql-smdp-start-')
     pki = os.path.join(tmp, 'pki')
     try:
-        srv = Server(pki)
-        check(srv.port is not None and srv.port > 0, 'prints "listening on 127.0.0.1:PORT"')
-        if srv.port is None:
-            print(srv.stop())
+        srv = start_server(pki)
+        check(srv is not None and srv.port > 0, 'prints "listening on 127.0.0.1:PORT"')
+        if srv is None:
             return 1
         for f in ['ci.pem', 'ci-key.pem', 'dpauth.pem', 'dpauth-key.pem', 'dppb.pem',
                   'dppb-key.pem', 'dptls.pem', 'dptls-key.pem', 'euicc/eum.pem',
@@ -197,22 +162,22 @@ def main():
                 pass
         rc, out = gnutls_cli(srv.port, ci, 'NORMAL:-VERS-ALL:+VERS-TLS1.3')
         check(rc == 0, 'still serving after garbage')
-        err = srv.stop()
+        srv.stop()
         check(srv.proc.returncode is not None, 'stops on SIGTERM')
 
         # the PKI is reused by the next start
         with open(ci) as f:
             ci_before = f.read()
-        srv = Server(pki, '--fault', 'tls12', '--event', 'EVT-1')
-        check(srv.port is not None, 'restarts with --fault tls12')
+        srv = start_server(pki, 'tls12', events=['EVT-1'])
+        check(srv is not None, 'restarts with --fault tls12')
         with open(ci) as f:
             check(f.read() == ci_before, 'the PKI is reused')
-        if srv.port:
+        if srv is not None:
             rc, out = gnutls_cli(srv.port, ci, 'NORMAL:-VERS-ALL:+VERS-TLS1.3')
             check(rc != 0, 'tls12 fault: a TLS 1.3-only client fails')
             rc, out = gnutls_cli(srv.port, ci, 'NORMAL')
             check(rc == 0 and 'TLS1.2' in out, 'tls12 fault: TLS 1.2 is negotiated')
-        srv.stop()
+            srv.stop()
 
         p = subprocess.run([SMDP, '--pki', pki, '--confirmation-code', 'CC-ABC'],
                            capture_output=True, text=True, timeout=30)
