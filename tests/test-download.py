@@ -75,6 +75,20 @@ def _():
     assert any(l.startswith("notification install") and r["iccid"] in l for l in log), log
 
 
+@case("secrets stay out of the output, verbose logs included")
+def _():
+    s = Server()
+    st = fresh_state()
+    secret = "SECRET-MATCHING-4242"
+    r, stderr = download(st, s, secret, "--verbose")
+    assert secret not in json.dumps(r) and secret not in stderr, stderr
+    # a refused download's error does not echo it either
+    s.stop()
+    bad = Server("http-500@authenticateClient")
+    err, stderr = download(st, bad, secret, "--verbose", expect=8)
+    assert secret not in json.dumps(err) and secret not in stderr, stderr
+
+
 @case("confirmation code required: refused without, installed with")
 def _():
     s = Server()
