@@ -177,6 +177,33 @@ def _():
     assert run(dev, "chip", "info")[0]["eid"]
 
 
+@case("per-device parameters: isd-r, block, and the config file's quirks")
+def _():
+    # the standard ISD-R AID given explicitly works; another AID is refused by the card
+    out, _ = run(dev + "?isd-r=A0000005591010FFFFFFFF8900000100&block=16", "chip", "info")
+    assert eid_ok(out["eid"]), out
+    err, _ = run(dev + "?isd-r=A0000005591010FFFFFFFF8900000200", "chip", "info", expect=3)
+    assert "A0000005591010FFFFFFFF8900000200" in err["error"]["message"], err
+    err, _ = run(dev + "?block=0", "chip", "info", expect=2)
+    assert "block" in err["error"]["message"], err
+    # a [modem SPEC] section adds its parameters to that device only
+    conf = os.path.join(tmp, "quirks.conf")
+    with open(conf, "w") as f:
+        f.write(f"[modem {dev}]\nisd-r=A0000005591010FFFFFFFF8900000200\n")
+    err, _ = run(dev, "--config", conf, "chip", "info", expect=3)
+    assert "A0000005591010FFFFFFFF8900000200" in err["error"]["message"], err
+    # the spec's own parameter wins over the configuration's
+    out, _ = run(dev + "?isd-r=A0000005591010FFFFFFFF8900000100", "--config", conf, "chip",
+                 "info")
+    assert eid_ok(out["eid"]), out
+    with open(conf, "w") as f:
+        f.write(f"[modem {dev}]\nblock=999\n")
+    err, stderr = run(dev, "--config", conf, "chip", "info", expect=2)
+    assert conf in err["error"]["message"] and "block" in err["error"]["message"], err
+    err, _ = run(dev, "--power-cycle", "profile", "list", expect=2)
+    assert "QMI" in err["error"]["message"], err
+
+
 @case("usage errors")
 def _():
     p = subprocess.run([QL, "--direct", dev, "profile", "frobnicate"], capture_output=True,

@@ -67,8 +67,9 @@ ql_plugin_virtual_close(QlPluginDevice *dev)
 static QlPluginDevice *
 ql_plugin_virtual_open(const gchar *path, GHashTable *params, GError **error)
 {
-	const gchar *const known[] = {"identity", "seed",  "fault", "fault_skip",
-				      "chunk",	  "quirk", NULL};
+	/* block and isd-r belong to the core, which every device spec may carry */
+	const gchar *const known[] = {"identity", "seed", "fault", "fault_skip", "chunk",
+				      "quirk",	  "block", "isd-r", NULL};
 	g_autoptr(QlVcard) card = NULL;
 	QlPluginDevice *dev;
 	GHashTableIter it;

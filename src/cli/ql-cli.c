@@ -70,6 +70,8 @@ typedef struct {
 	gint timeout;
 	gchar *config;
 	gchar *carriers;
+	gboolean power_cycle;
+	gboolean switch_slot;
 	JsonBuilder *out; /* --json result */
 } QlCli;
 
@@ -1138,6 +1140,36 @@ ql_cli_modem_settle(QlCli *cli, const QlCliCommand *cmd, gchar **args, QlModemIn
 	return TRUE;
 }
 
+/* The device spec with the configuration's quirks for that modem and the command line's
+ * --power-cycle / --switch-slot added (the spec's own parameters win). */
+static gchar *
+ql_cli_device_spec(QlCli *cli, const gchar *spec, const gchar *model, GError **error)
+{
+	g_autoptr(QlConfig) cfg = ql_config_load(cli->config, error);
+	g_autofree gchar *extra = NULL;
+	g_autofree gchar *with_flags = NULL;
+	g_autoptr(GString) flags = g_string_new(NULL);
+	gboolean modem_scheme = g_str_has_prefix(spec, "qmi:") || g_str_has_prefix(spec, "qrtr:") ||
+				g_str_has_prefix(spec, "mbim:");
+
+	if (cfg == NULL)
+		return NULL;
+	if ((cli->power_cycle || cli->switch_slot) && !modem_scheme) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("--power-cycle and --switch-slot are for QMI, QRTR and MBIM "
+				      "modems"));
+		return NULL;
+	}
+	if (cli->power_cycle)
+		g_string_append(flags, "power-cycle=1");
+	/* an MBIM modem maps the slot whenever slot= is given: only QMI needs asking */
+	if (cli->switch_slot && !g_str_has_prefix(spec, "mbim:"))
+		g_string_append_printf(flags, "%sswitch-slot=1", flags->len > 0 ? "&" : "");
+	with_flags = ql_config_spec_add_params(spec, flags->str);
+	extra = ql_config_device_params(cfg, spec, model);
+	return ql_config_spec_add_params(with_flags, extra);
+}
+
 static gint
 ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 {
@@ -1146,6 +1178,7 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 	g_autoptr(QlModemInhibit) inhibit = NULL;
 	g_autoptr(QlDevice) dev = NULL;
 	g_autoptr(QlChannel) ch = NULL;
+	g_autofree gchar *full_spec = NULL;
 	const gchar *spec = cli->direct;
 	gboolean ok;
 
@@ -1184,7 +1217,10 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 				      "service mode is not available in this build"));
 		return ql_cli_fail(cli, error);
 	}
-	dev = ql_device_open(spec, &error);
+	full_spec = ql_cli_device_spec(cli, spec, modem != NULL ? modem->model : NULL, &error);
+	if (full_spec == NULL)
+		return ql_cli_fail(cli, error);
+	dev = ql_device_open(full_spec, &error);
 	if (dev == NULL)
 		return ql_cli_fail(cli, error);
 	ch = ql_channel_open_isdr(dev, &error);
@@ -1275,6 +1311,12 @@ main(int argc, char **argv)
 	const GOptionEntry profile_entries[] = {
 		{"no-refresh", 0, 0, G_OPTION_ARG_NONE, &cli.no_refresh,
 		 N_("enable/disable: do not ask the modem to refresh the SIM"), NULL},
+		{"power-cycle", 0, 0, G_OPTION_ARG_NONE, &cli.power_cycle,
+		 N_("enable/disable: power the SIM off and on afterwards, for modems that do not "
+		    "refresh it (QMI, MBIM)"),
+		 NULL},
+		{"switch-slot", 0, 0, G_OPTION_ARG_NONE, &cli.switch_slot,
+		 N_("make the device's SIM slot the active one first (QMI)"), NULL},
 		{NULL},
 	};
 	const GOptionEntry download_entries[] = {

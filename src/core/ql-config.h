@@ -1,6 +1,7 @@
 /*
  * The administrator's configuration (/etc/quantra-l/quantra-l.conf, a GKeyFile) and the carrier
- * table (data/carriers.conf): TLS policy, trust anchors, CRLs, pins, client certificates.
+ * table (data/carriers.conf): TLS policy, trust anchors, CRLs, pins, client certificates, and
+ * per-modem quirks.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -24,7 +25,16 @@ typedef struct {
 	GHashTable *client_certs; /* host -> gchar *[2] {cert, key} (GStrv) */
 	guint timeout_ms;
 	gchar *carriers_file;
+	GPtrArray *device_rules; /* QlDeviceRule: per-modem quirks */
 } QlConfig;
+
+/* [modem SPEC] (a device spec without its parameters, e.g. qmi:/dev/cdc-wdm0) or [model NAME]
+ * (ModemManager's model string): device parameters to add for that modem. */
+typedef struct {
+	gboolean by_model;
+	gchar *match;
+	gchar *params; /* "power-cycle=1&block=128" */
+} QlDeviceRule;
 
 void ql_config_free(QlConfig *cfg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlConfig, ql_config_free)
@@ -32,6 +42,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlConfig, ql_config_free)
 /* @path NULL: the default path if it exists, else built-in defaults. A bad file is an error that
  * names the file and the key. */
 QlConfig *ql_config_load(const gchar *path, GError **error);
+
+/* The parameters the configuration adds for the device @spec (of the ModemManager model @model,
+ * may be NULL), joined with '&', or NULL. */
+gchar *ql_config_device_params(const QlConfig *cfg, const gchar *spec, const gchar *model);
+
+/* @spec with @extra ("k=v&k=v", may be NULL) added; a key already in @spec wins. */
+gchar *ql_config_spec_add_params(const gchar *spec, const gchar *extra);
 
 /* The SM-DP+ address of @carrier in @carriers_file (NULL: the shipped data/carriers.conf). */
 gchar *ql_config_carrier_address(const gchar *carriers_file, const gchar *carrier,
