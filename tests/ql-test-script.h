@@ -49,8 +49,8 @@ ql_test_script_close(QlPluginDevice *dev)
 }
 
 static inline gboolean
-ql_test_script_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_len,
-			    guint8 *channel, GError **error)
+ql_test_script_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_len, guint8 *channel,
+			    GError **error)
 {
 	QlTestScript *s = (QlTestScript *)dev;
 	s->open_channels++;

@@ -143,7 +143,9 @@ test_apdu_wrong_le(void)
 
 	/* 6Cxx: repeat the same command with Le=xx */
 	ql_test_script_add(s, "83E2910003BF200000", "6C05");
-	ql_test_script_add(s, "83E2910003BF200005", "BF20028200" "9000");
+	ql_test_script_add(s, "83E2910003BF200005",
+			   "BF20028200"
+			   "9000");
 	/* and within GET RESPONSE */
 	ql_test_script_add(s, "83E2910003BF220000", "6102");
 	ql_test_script_add(s, "83C0000002", "6C01");

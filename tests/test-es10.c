@@ -12,12 +12,12 @@
 #include "ql-es10.h"
 #include "ql-test-script.h"
 
-#define ICCID	  "8944476500001224158"
+#define ICCID "8944476500001224158"
 #define ICCID_BCD "984474560000214251F8"
-#define ISDP_AID  "A0000005591010FFFFFFFF8900001000"
-#define GSMA_SKI  "81370F5125D0B1D408D4C3B232E6D25E795BEBFB"
-#define SMDP_HEX  "736D64702E6578616D706C652E636F6D" /* smdp.example.com */
-#define SMDS_HEX  "6C70612E64732E67736D612E636F6D"   /* lpa.ds.gsma.com */
+#define ISDP_AID "A0000005591010FFFFFFFF8900001000"
+#define GSMA_SKI "81370F5125D0B1D408D4C3B232E6D25E795BEBFB"
+#define SMDP_HEX "736D64702E6578616D706C652E636F6D" /* smdp.example.com */
+#define SMDS_HEX "6C70612E64732E67736D612E636F6D"   /* lpa.ds.gsma.com */
 
 typedef struct {
 	QlTestScript *script;
@@ -130,8 +130,8 @@ test_es10_challenge(Fixture *f, gconstpointer data)
 	g_assert_cmphex(((const guint8 *)g_bytes_get_data(c, NULL))[15], ==, 0x0F);
 }
 
-#define PROFILE_1                                                                          \
-	"E34D 5A0A" ICCID_BCD " 4F10" ISDP_AID " 9F700101 9004576F726B 910441434D45"       \
+#define PROFILE_1                                                                                  \
+	"E34D 5A0A" ICCID_BCD " 4F10" ISDP_AID " 9F700101 9004576F726B 910441434D45"               \
 	" 9206506C616E2058 930101 940489504E47 950102 DF200100 B705800321F354"
 #define PROFILE_2 "E310 5A0A98103254769810325 4F2 9F700100"
 
@@ -180,8 +180,7 @@ test_es10_profile_list_filtered(Fixture *f, gconstpointer data)
 			   " 5C0C5A4F9F70909192939495B6B7 00",
 			   "BF2D4F A04D E34B 5A0A" ICCID_BCD " 9F700101 9000");
 	ql_test_script_add(f->script,
-			   "81E2910025 BF2D22 A0124F10" ISDP_AID
-			   " 5C0C5A4F9F70909192939495B6B7 00",
+			   "81E2910025 BF2D22 A0124F10" ISDP_AID " 5C0C5A4F9F70909192939495B6B7 00",
 			   "BF2D10A00E E30C5A0A" ICCID_BCD " 9000");
 	ql_test_script_add(f->script,
 			   "81E2910016 BF2D13 A003950100 5C0C5A4F9F70909192939495B6B7 00",
@@ -220,9 +219,10 @@ test_es10_enable(Fixture *f, gconstpointer data)
 	fixture_start(f);
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autoptr(GError) error = NULL;
-		g_autofree gchar *reply = g_strdup_printf("BF310380 01%s 9000", cases[i].reply_result);
-		ql_test_script_add(f->script,
-				   "81E2910014 BF3111 A00C5A0A" ICCID_BCD " 8101FF 00", reply);
+		g_autofree gchar *reply =
+			g_strdup_printf("BF310380 01%s 9000", cases[i].reply_result);
+		ql_test_script_add(f->script, "81E2910014 BF3111 A00C5A0A" ICCID_BCD " 8101FF 00",
+				   reply);
 		if (cases[i].domain_code < 0) {
 			g_assert_true(ql_es10_enable_profile(f->ch, ICCID, TRUE, &error));
 			g_assert_no_error(error);
@@ -245,8 +245,7 @@ test_es10_disable_delete(Fixture *f, gconstpointer data)
 			   "BF3203800100 9000");
 	ql_test_script_add(f->script, "81E291000F BF330C 5A0A" ICCID_BCD " 00",
 			   "BF3303800102 9000");
-	ql_test_script_add(f->script, "81E2910015 BF3312 4F10" ISDP_AID " 00",
-			   "BF3303800100 9000");
+	ql_test_script_add(f->script, "81E2910015 BF3312 4F10" ISDP_AID " 00", "BF3303800100 9000");
 	fixture_start(f);
 	g_assert_false(ql_es10_disable_profile(f->ch, ICCID, FALSE, &error));
 	g_assert_error(error, QL_ERROR, QL_ERROR_NOT_FOUND);
@@ -293,8 +292,8 @@ test_es10_notifications(Fixture *f, gconstpointer data)
 	g_autoptr(GPtrArray) list = NULL;
 	g_autoptr(GPtrArray) full = NULL;
 	g_autofree gchar *sig = g_strnfill(128, 'A');
-	g_autofree gchar *retrieve = g_strdup_printf("BF2B6F A06D 306B " METADATA " 5F3740%s 9000",
-						     sig);
+	g_autofree gchar *retrieve =
+		g_strdup_printf("BF2B6F A06D 306B " METADATA " 5F3740%s 9000", sig);
 	QlNotification *n;
 
 	ql_test_script_add(f->script, "81E2910003BF280000", "BF282A A028 " METADATA " 9000");
@@ -354,14 +353,12 @@ test_es10_addresses(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(ds, ==, "lpa.ds.gsma.com");
 	g_assert_true(ql_es10_set_default_dp_address(f->ch, "smdp.example.com", &error));
 	g_assert_no_error(error);
-	g_assert_true(ql_es10_memory_reset(f->ch,
-					   QL_RESET_DELETE_OPERATIONAL | QL_RESET_DELETE_TEST |
-						   QL_RESET_DEFAULT_SMDP,
-					   &error));
+	g_assert_true(ql_es10_memory_reset(
+		f->ch, QL_RESET_DELETE_OPERATIONAL | QL_RESET_DELETE_TEST | QL_RESET_DEFAULT_SMDP,
+		&error));
 	g_assert_no_error(error);
-	g_assert_false(ql_es10_memory_reset(f->ch,
-					    QL_RESET_DELETE_OPERATIONAL | QL_RESET_DELETE_TEST,
-					    &error));
+	g_assert_false(ql_es10_memory_reset(
+		f->ch, QL_RESET_DELETE_OPERATIONAL | QL_RESET_DELETE_TEST, &error));
 	g_assert_error(error, QL_ERROR, QL_ERROR_NOT_FOUND);
 }
 
@@ -543,7 +540,7 @@ test_es10_virtual(void)
 	}
 }
 
-#define ADD(path, func)                                                                    \
+#define ADD(path, func)                                                                            \
 	g_test_add("/ql/es10/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
 int

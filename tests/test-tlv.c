@@ -136,16 +136,16 @@ static void
 test_tlv_malformed(void)
 {
 	const MalformedCase cases[] = {
-	    {"empty", "", "empty"},
-	    {"truncated tag", "BF", "truncated tag"},
-	    {"truncated multi-byte tag", "BF81", "truncated tag"},
-	    {"tag too long", "BF8181818101", "longer than 4"},
-	    {"no length", "5A", "truncated length"},
-	    {"truncated long length", "5A82 01", "truncated length"},
-	    {"indefinite", "BF2080 0000", "indefinite"},
-	    {"length field too long", "5A85 0000000001 00", "too long"},
-	    {"over-long length", "5A05 0102", "exceeds"},
-	    {"over-long 2-byte length", "5A820100 00", "exceeds"},
+		{"empty", "", "empty"},
+		{"truncated tag", "BF", "truncated tag"},
+		{"truncated multi-byte tag", "BF81", "truncated tag"},
+		{"tag too long", "BF8181818101", "longer than 4"},
+		{"no length", "5A", "truncated length"},
+		{"truncated long length", "5A82 01", "truncated length"},
+		{"indefinite", "BF2080 0000", "indefinite"},
+		{"length field too long", "5A85 0000000001 00", "too long"},
+		{"over-long length", "5A05 0102", "exceeds"},
+		{"over-long 2-byte length", "5A820100 00", "exceeds"},
 	};
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autoptr(GBytes) b = hex(cases[i].hex);
@@ -174,8 +174,8 @@ test_tlv_wrong_tag(void)
 	/* trailing garbage after the outer TLV */
 	g_clear_pointer(&b, g_bytes_unref);
 	b = hex("5A01AA FF");
-	g_assert_false(ql_tlv_read_exact(g_bytes_get_data(b, NULL), g_bytes_get_size(b), 0x5A,
-					 &tlv, &error));
+	g_assert_false(ql_tlv_read_exact(g_bytes_get_data(b, NULL), g_bytes_get_size(b), 0x5A, &tlv,
+					 &error));
 	g_assert_error(error, QL_ERROR, QL_ERROR_MALFORMED);
 }
 

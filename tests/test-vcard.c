@@ -1660,11 +1660,11 @@ typedef struct {
 
 typedef struct {
 	guint8 tid[16];
-	GBytes *ctx;	     /* ctxParams1 as sent */
-	GBytes *euicc_sig1;  /* the 5F37 the card gave */
-	GBytes *euicc_otpk;  /* 65 bytes */
+	GBytes *ctx;	    /* ctxParams1 as sent */
+	GBytes *euicc_sig1; /* the 5F37 the card gave */
+	GBytes *euicc_otpk; /* 65 bytes */
 	gnutls_x509_crt_t euicc_crt;
-	GBytes *auth_req;    /* the AuthenticateServer request sent */
+	GBytes *auth_req; /* the AuthenticateServer request sent */
 } DlSession;
 
 static void
@@ -1818,9 +1818,9 @@ typedef enum {
 	DL_AUTH_OK,
 	DL_AUTH_BAD_SIGNATURE,
 	DL_AUTH_WRONG_CHALLENGE,
-	DL_AUTH_UNKNOWN_CI,	/* a DPauth and key id of a CI the card does not know */
-	DL_AUTH_FOREIGN_CERT,	/* the card's CI id, a DPauth of another CI */
-	DL_AUTH_WRONG_ROLE,	/* a DPpb certificate where DPauth belongs */
+	DL_AUTH_UNKNOWN_CI,   /* a DPauth and key id of a CI the card does not know */
+	DL_AUTH_FOREIGN_CERT, /* the card's CI id, a DPauth of another CI */
+	DL_AUTH_WRONG_ROLE,   /* a DPpb certificate where DPauth belongs */
 } DlAuthCase;
 
 /* GetEuiccInfo1 -> GetEuiccChallenge -> AuthenticateServer; returns the whole BF38 answer */
@@ -1879,9 +1879,9 @@ dl_authenticate(Dl *d, DlSession *s, DlAuthCase c)
 	sig = sign_with(signer, g_bytes_get_data(signed1, NULL), g_bytes_get_size(signed1));
 	if (c == DL_AUTH_BAD_SIGNATURE) {
 		/* signed over something else: the serverSigned1 of another challenge */
-		g_autoptr(GBytes) other = g_bytes_new_take(g_memdup2(g_bytes_get_data(signed1, NULL),
-								     g_bytes_get_size(signed1)),
-							   g_bytes_get_size(signed1));
+		g_autoptr(GBytes) other = g_bytes_new_take(
+			g_memdup2(g_bytes_get_data(signed1, NULL), g_bytes_get_size(signed1)),
+			g_bytes_get_size(signed1));
 		guint8 *p = (guint8 *)g_bytes_get_data(other, NULL);
 		p[g_bytes_get_size(other) - 1] ^= 0x01;
 		g_clear_pointer(&sig, g_bytes_unref);
@@ -1959,8 +1959,7 @@ dl_check_authenticated(Dl *d, DlSession *s, GBytes *answer)
 	g_assert_cmpuint(t.len, ==, 16);
 	g_assert_true(child(signed1, 0xBF22, &info2));
 	g_assert_true(child(signed1, 0xA0, &t));
-	g_assert_cmpmem(t.raw, t.raw_len, g_bytes_get_data(s->ctx, NULL),
-			g_bytes_get_size(s->ctx));
+	g_assert_cmpmem(t.raw, t.raw_len, g_bytes_get_data(s->ctx, NULL), g_bytes_get_size(s->ctx));
 	/* the card's certificate is the identity's, and its signature verifies */
 	s->euicc_crt = ql_pki_crt_from_bytes(cert->raw, cert->raw_len, &error);
 	g_assert_no_error(error);
@@ -2140,8 +2139,8 @@ dl_bpp(Dl *d, DlSession *s, const gchar *iccid, const DlBppOpts *o)
 	g_assert_true(ql_crypto_ecdh(ot.priv, g_bytes_get_data(s->euicc_otpk, NULL),
 				     g_bytes_get_size(s->euicc_otpk), secret, &error));
 	g_assert_true(ql_bsp_derive_keys(secret, sizeof(secret), (const guint8 *)DL_HOST_ID,
-					 strlen(DL_HOST_ID), g_bytes_get_data(eid, NULL), 16,
-					 &keys, &error));
+					 strlen(DL_HOST_ID), g_bytes_get_data(eid, NULL), 16, &keys,
+					 &error));
 	g_assert_no_error(error);
 	bsp = ql_bsp_new(&keys);
 	a0 = ql_bsp_wrap(bsp, QL_BSP_TAG_ENC_MAC, g_bytes_get_data(conf, NULL),
@@ -2182,8 +2181,8 @@ dl_bpp(Dl *d, DlSession *s, const gchar *iccid, const DlBppOpts *o)
 	ql_tlv_builder_begin(b, 0xA1);
 	for (guint i = 0; i < s88->len; i++) {
 		GBytes *seg = g_ptr_array_index(s88, i);
-		g_autofree guint8 *copy = g_memdup2(g_bytes_get_data(seg, NULL),
-						    g_bytes_get_size(seg));
+		g_autofree guint8 *copy =
+			g_memdup2(g_bytes_get_data(seg, NULL), g_bytes_get_size(seg));
 		if (o->tamper_88 && i == 0)
 			copy[10] ^= 0x01;
 		ql_tlv_builder_add_raw(b, copy, g_bytes_get_size(seg));
@@ -2197,8 +2196,8 @@ dl_bpp(Dl *d, DlSession *s, const gchar *iccid, const DlBppOpts *o)
 	ql_tlv_builder_begin(b, 0xA3);
 	for (guint i = 0; i < s86->len; i++) {
 		GBytes *seg = g_ptr_array_index(s86, i);
-		g_autofree guint8 *copy = g_memdup2(g_bytes_get_data(seg, NULL),
-						    g_bytes_get_size(seg));
+		g_autofree guint8 *copy =
+			g_memdup2(g_bytes_get_data(seg, NULL), g_bytes_get_size(seg));
 		if (o->tamper_86 && i == 1)
 			copy[g_bytes_get_size(seg) / 2] ^= 0x01;
 		ql_tlv_builder_add_raw(b, copy, g_bytes_get_size(seg));
@@ -2414,8 +2413,9 @@ test_vcard_download_install(void)
 		g_assert_true(child(&top, 0xA0, &list));
 		one = children(&list);
 		g_assert_cmpuint(one->len, ==, 1);
-		g_assert_cmpmem(g_array_index(one, QlTlv, 0).raw, g_array_index(one, QlTlv, 0).raw_len,
-				g_bytes_get_data(bf37, NULL), g_bytes_get_size(bf37));
+		g_assert_cmpmem(g_array_index(one, QlTlv, 0).raw,
+				g_array_index(one, QlTlv, 0).raw_len, g_bytes_get_data(bf37, NULL),
+				g_bytes_get_size(bf37));
 	}
 	/* the session is over: the load cannot go on, CancelSession knows no transaction */
 	{
@@ -2423,7 +2423,9 @@ test_vcard_download_install(void)
 		g_autofree gchar *cmd = g_strdup_printf("BF41158010%s810100", tid);
 		g_autoptr(GBytes) rc = es10(d.card, d.ch, cmd);
 		g_autofree gchar *h = to_hex(rc);
-		g_assert_cmpstr(h, ==, "BF41038101" "05");
+		g_assert_cmpstr(h, ==,
+				"BF41038101"
+				"05");
 	}
 	/* persisted: a new process sees the profile and the notification */
 	dl_restart(&d);
@@ -2534,7 +2536,9 @@ test_vcard_download_authenticate_errors(void)
 		/* no session was opened */
 		rc = es10(d.card, d.ch, cmd);
 		h = to_hex(rc);
-		g_assert_cmpstr(h, ==, "BF41038101" "05");
+		g_assert_cmpstr(h, ==,
+				"BF41038101"
+				"05");
 		dl_session_clear(&s);
 	}
 	{
@@ -2576,10 +2580,10 @@ test_vcard_download_tampered(void)
 		gint command;
 		gint reason;
 	} cases[] = {
-		{{.tamper_86 = TRUE}, 5, 8},			  /* loadProfileElements, security */
+		{{.tamper_86 = TRUE}, 5, 8}, /* loadProfileElements, security */
 		{{.tamper_86 = TRUE, .replace_keys = TRUE}, 5, 8},
-		{{.tamper_88 = TRUE}, 2, 8},			  /* storeMetadata, security */
-		{{.bad_sign = TRUE}, 0, 2},			  /* initialiseSecureChannel */
+		{{.tamper_88 = TRUE}, 2, 8}, /* storeMetadata, security */
+		{{.bad_sign = TRUE}, 0, 2},  /* initialiseSecureChannel */
 	};
 	Dl d;
 
@@ -2640,7 +2644,9 @@ test_vcard_download_cancel(void)
 		cmd = g_strdup_printf("BF41158010%s810101", wrong);
 		r = es10(d.card, d.ch, cmd);
 		h = to_hex(r);
-		g_assert_cmpstr(h, ==, "BF41038101" "05");
+		g_assert_cmpstr(h, ==,
+				"BF41038101"
+				"05");
 	}
 	{
 		g_autoptr(GBytes) prep = dl_prepare(&d, &s, FALSE, NULL, FALSE);
@@ -2673,7 +2679,9 @@ test_vcard_download_cancel(void)
 		g_autoptr(GBytes) bpp = dl_bpp(&d, &s, iccid, &o);
 		g_autoptr(GBytes) bf37 = NULL;
 		g_autoptr(QlInstallResult) res = NULL;
-		g_assert_cmpstr(h, ==, "BF41038101" "05");
+		g_assert_cmpstr(h, ==,
+				"BF41038101"
+				"05");
 		bf37 = dl_load(&d, bpp, 0, NULL);
 		res = ql_es10b_parse_install_result(bf37, NULL);
 		g_assert_nonnull(res);
@@ -2722,8 +2730,7 @@ test_vcard_download_interrupted(void)
 	g_assert_cmpuint(ql_vcard_get_profile_count(d.card), ==, 0);
 	{
 		guint16 sw = 0;
-		g_autoptr(GBytes) r =
-			es10_bytes(&d, g_ptr_array_index(segs, segs->len - 1), &sw);
+		g_autoptr(GBytes) r = es10_bytes(&d, g_ptr_array_index(segs, segs->len - 1), &sw);
 		g_assert_cmphex(sw, ==, 0x6985);
 	}
 	g_assert_cmpuint(ql_vcard_get_profile_count(d.card), ==, 0);

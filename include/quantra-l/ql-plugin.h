@@ -18,7 +18,7 @@
 
 G_BEGIN_DECLS
 
-#define QL_PLUGIN_ABI_VERSION  1
+#define QL_PLUGIN_ABI_VERSION 1
 #define QL_PLUGIN_ENTRY_SYMBOL "ql_plugin_entry"
 
 typedef struct _QlPluginDevice QlPluginDevice; /* opaque, owned by the plugin */
@@ -28,7 +28,8 @@ typedef struct {
 	const gchar *scheme; /* device spec scheme, e.g. "virtual" */
 	const gchar *description;
 
-	/* @path: the spec after "SCHEME:" without "?..."; @params: key/value strings, may be empty */
+	/* @path: the spec after "SCHEME:" without "?..."; @params: key/value strings, may be empty
+	 */
 	QlPluginDevice *(*open)(const gchar *path, GHashTable *params, GError **error);
 	void (*close)(QlPluginDevice *dev);
 

@@ -15,6 +15,10 @@
  *   timeout=S        seconds to wait for one answer from the modem, 1..600 (default 30)
  *   select_p2=N      P2 of the SELECT the modem sends when opening a channel (default 0)
  *   le=auto|keep     auto (default) adds the missing Le=00 to the last STORE DATA block
+ *   power-cycle=1    after an enable or disable profile command the card took, reset the UICC
+ *                    (MS UICC low-level access Reset) when the device is closed, and wait until
+ *                    the card answers again, so that a modem that does not refresh the SIM
+ *                    itself reads the new profile
  *   block=, isd-r=   taken by the core
  *
  * libmbim's calls are asynchronous; every request here runs on a private GMainContext that only
@@ -42,6 +46,8 @@
 #define QL_MBIM_MAX_COMMAND 261
 /* how long a freshly mapped slot may take before its SIM answers */
 #define QL_MBIM_SLOT_READY_MS 5000
+/* how long a reset UICC may take before the modem has read it again */
+#define QL_MBIM_RESET_READY_MS 10000
 
 /* Microsoft's UICC low-level access status codes; libmbim names them only from 1.32 */
 #define QL_MBIM_STATUS_MS_NO_LOGICAL_CHANNELS 0x87430001
@@ -62,6 +68,8 @@ struct _QlPluginDevice {
 	gboolean le_auto;
 	gboolean slot_switched;
 	guint32 slot_restore; /* 0-based slot mapped before we switched */
+	gboolean power_cycle; /* power-cycle=1 */
+	gboolean switched;    /* an enable or disable profile command went through */
 };
 
 /* One outstanding libmbim call. Shared between the waiter and the callback, so a waiter that
@@ -408,6 +416,131 @@ ql_mbim_close_channel_now(QlPluginDevice *dev, guint8 channel, GError **error)
 	return TRUE;
 }
 
+static const gchar *
+ql_mbim_ready_state_describe(MbimSubscriberReadyState state)
+{
+	switch (state) {
+	case MBIM_SUBSCRIBER_READY_STATE_NOT_INITIALIZED:
+		return "the SIM card is not initialised yet";
+	case MBIM_SUBSCRIBER_READY_STATE_SIM_NOT_INSERTED:
+		return "no SIM card in the mapped slot";
+	case MBIM_SUBSCRIBER_READY_STATE_BAD_SIM:
+		return "the SIM card is in an error state";
+	case MBIM_SUBSCRIBER_READY_STATE_FAILURE:
+		return "the modem failed to read the SIM card";
+	default:
+		return mbim_subscriber_ready_state_get_string(state) != NULL
+			       ? mbim_subscriber_ready_state_get_string(state)
+			       : "unknown SIM state";
+	}
+}
+
+/* After a UICC reset the modem reads the card again (ATR, then its files); until then the
+ * subscriber is not ready, or the modem answers with a status saying why. A modem that cannot
+ * report the state at all is trusted to have finished. */
+static gboolean
+ql_mbim_wait_card_back(QlPluginDevice *dev, GError **error)
+{
+	const gchar *what = "reading the SIM state after the UICC reset";
+	gint64 until = g_get_monotonic_time() + QL_MBIM_RESET_READY_MS * G_TIME_SPAN_MILLISECOND;
+	const gchar *last = "no answer";
+
+	for (;;) {
+		g_autoptr(MbimMessage) response = NULL;
+		g_autoptr(MbimMessage) failed = NULL;
+		g_autoptr(GError) error_local = NULL;
+		MbimSubscriberReadyState state = MBIM_SUBSCRIBER_READY_STATE_NOT_INITIALIZED;
+
+		response =
+			ql_mbim_command(dev, mbim_message_subscriber_ready_status_query_new(NULL),
+					what, &failed, &error_local);
+		if (response != NULL) {
+			if (!mbim_message_subscriber_ready_status_response_parse(
+				    response, &state, NULL, NULL, NULL, NULL, NULL, NULL)) {
+				g_debug("%s: unreadable SIM state after the UICC reset: trusted",
+					dev->path);
+				return TRUE;
+			}
+			switch (state) {
+			case MBIM_SUBSCRIBER_READY_STATE_INITIALIZED:
+			case MBIM_SUBSCRIBER_READY_STATE_NO_ESIM_PROFILE:
+			case MBIM_SUBSCRIBER_READY_STATE_DEVICE_LOCKED:
+			case MBIM_SUBSCRIBER_READY_STATE_NOT_ACTIVATED:
+				g_debug("%s: the SIM answers again (%s)", dev->path,
+					mbim_subscriber_ready_state_get_string(state));
+				return TRUE;
+			default:
+				last = ql_mbim_ready_state_describe(state);
+				break;
+			}
+		} else if (failed != NULL) {
+			guint32 status = (guint32)mbim_message_command_done_get_status_code(failed);
+			switch (status) {
+			case MBIM_STATUS_ERROR_NO_DEVICE_SUPPORT:
+				return TRUE;
+			case MBIM_STATUS_ERROR_BUSY:
+			case MBIM_STATUS_ERROR_FAILURE:
+			case MBIM_STATUS_ERROR_SIM_NOT_INSERTED:
+			case MBIM_STATUS_ERROR_BAD_SIM:
+			case MBIM_STATUS_ERROR_NOT_INITIALIZED:
+				/* the card is still coming back */
+				last = ql_mbim_status_describe(status);
+				break;
+			default:
+				g_propagate_error(error, g_steal_pointer(&error_local));
+				return FALSE;
+			}
+		} else {
+			/* no answer at all, or the modem went away */
+			g_propagate_error(error, g_steal_pointer(&error_local));
+			return FALSE;
+		}
+		if (g_get_monotonic_time() >= until) {
+			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+				    "mbim: the SIM card of %s did not answer again within %u s of "
+				    "the UICC reset (last: %s)",
+				    dev->path, QL_MBIM_RESET_READY_MS / 1000, last);
+			return FALSE;
+		}
+		g_usleep(200 * 1000);
+	}
+}
+
+/* MS UICC low-level access Reset without pass-through: the modem resets the card and reads it
+ * again as at power-on, so it sees the profile that is enabled now. A reset closes every
+ * logical channel on the card, ours and anybody else's. */
+static gboolean
+ql_mbim_reset_uicc(QlPluginDevice *dev, GError **error)
+{
+	g_autoptr(MbimMessage) response = NULL;
+	g_autoptr(GError) error_local = NULL;
+	MbimUiccPassThroughStatus pass_through = MBIM_UICC_PASS_THROUGH_STATUS_DISABLED;
+
+	g_debug("%s: resetting the UICC after the profile switch", dev->path);
+	response = ql_mbim_command(dev,
+				   mbim_message_ms_uicc_low_level_access_reset_set_new(
+					   MBIM_UICC_PASS_THROUGH_ACTION_DISABLE, NULL),
+				   "resetting the UICC", NULL, error);
+	if (response == NULL)
+		return FALSE;
+	dev->channels = 0;
+	if (!mbim_message_ms_uicc_low_level_access_reset_response_parse(response, &pass_through,
+									&error_local)) {
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+			    "mbim: resetting the UICC: unreadable answer: %s",
+			    error_local->message);
+		return FALSE;
+	}
+	if (pass_through != MBIM_UICC_PASS_THROUGH_STATUS_DISABLED) {
+		/* in pass-through the modem leaves the card to the host and reads nothing */
+		g_set_error(error, QL_ERROR, QL_ERROR_FAILED,
+			    "mbim: resetting the UICC: the modem kept the card in pass-through "
+			    "mode, so it will not read the new profile");
+		return FALSE;
+	}
+	return ql_mbim_wait_card_back(dev, error);
+}
+
 static void
 ql_plugin_mbim_close(QlPluginDevice *dev)
 {
@@ -421,6 +554,13 @@ ql_plugin_mbim_close(QlPluginDevice *dev)
 				continue;
 			if (!ql_mbim_close_channel_now(dev, ch, &error_local))
 				g_warning("%s", error_local->message);
+		}
+		/* before the old slot mapping comes back: the card that switched is reset */
+		if (dev->power_cycle && dev->switched && !dev->removed) {
+			g_autoptr(GError) error_local = NULL;
+			if (!ql_mbim_reset_uicc(dev, &error_local))
+				g_warning("power-cycling the SIM after the profile switch: %s",
+					  error_local->message);
 		}
 		if (dev->slot_switched && !dev->removed) {
 			g_autoptr(GError) error_local = NULL;
@@ -520,12 +660,12 @@ out:
 static QlPluginDevice *
 ql_plugin_mbim_open(const gchar *path, GHashTable *params, GError **error)
 {
-	const gchar *const known[] = {"proxy", "slot",	"timeout", "select_p2",
-				      "le",    "block", "isd-r",   NULL};
+	const gchar *const known[] = {"proxy",	     "slot",  "timeout", "select_p2", "le",
+				      "power-cycle", "block", "isd-r",	 NULL};
 	QlPluginDevice *dev;
 	GHashTableIter it;
 	gpointer key;
-	guint64 proxy = 1, slot = 0, timeout = QL_MBIM_DEFAULT_TIMEOUT, p2 = 0;
+	guint64 proxy = 1, slot = 0, timeout = QL_MBIM_DEFAULT_TIMEOUT, p2 = 0, pc = 0;
 	const gchar *le = NULL;
 
 	if (path == NULL || path[0] != '/') {
@@ -546,7 +686,8 @@ ql_plugin_mbim_open(const gchar *path, GHashTable *params, GError **error)
 		if (!ql_plugin_mbim_parse_uint(params, "proxy", 0, 1, &proxy, error) ||
 		    !ql_plugin_mbim_parse_uint(params, "slot", 1, 16, &slot, error) ||
 		    !ql_plugin_mbim_parse_uint(params, "timeout", 1, 600, &timeout, error) ||
-		    !ql_plugin_mbim_parse_uint(params, "select_p2", 0, 255, &p2, error))
+		    !ql_plugin_mbim_parse_uint(params, "select_p2", 0, 255, &p2, error) ||
+		    !ql_plugin_mbim_parse_uint(params, "power-cycle", 0, 1, &pc, error))
 			return NULL;
 		le = g_hash_table_lookup(params, "le");
 	}
@@ -563,6 +704,7 @@ ql_plugin_mbim_open(const gchar *path, GHashTable *params, GError **error)
 	dev->timeout = (guint)timeout;
 	dev->select_p2 = (guint32)p2;
 	dev->le_auto = g_strcmp0(le, "keep") != 0;
+	dev->power_cycle = pc == 1;
 	if (!ql_plugin_mbim_open_port(dev, error) ||
 	    (slot > 0 && !ql_mbim_select_slot(dev, (guint32)slot - 1, error))) {
 		ql_plugin_mbim_close(dev);
@@ -746,6 +888,11 @@ ql_plugin_mbim_transmit(QlPluginDevice *dev, guint8 channel, const guint8 *apdu,
 			    what, data_len);
 		return NULL;
 	}
+	/* a STORE DATA opening an ES10c EnableProfile (BF31) or DisableProfile (BF32) command
+	 * (SGP.22 5.7.16, 5.7.17) that the card took: the modem must read the card again */
+	if (apdu[1] == 0xE2 && apdu[3] == 0x00 && apdu_len >= 7 && apdu[5] == 0xBF &&
+	    (apdu[6] == 0x31 || apdu[6] == 0x32) && (sw == 0x9000 || (sw >> 8) == 0x61))
+		dev->switched = TRUE;
 	out = g_byte_array_sized_new(data_len + 2);
 	if (data_len > 0)
 		g_byte_array_append(out, data, data_len);

@@ -53,7 +53,7 @@ typedef struct {
 	gchar *activation_code; /* secret */
 	gchar *qr;
 	gchar *smdp;
-	gchar *matching_id; /* secret */
+	gchar *matching_id;	  /* secret */
 	gchar *confirmation_code; /* secret */
 	gchar *event;
 	gchar *smds;
@@ -79,7 +79,7 @@ typedef gboolean (*QlCliFunc)(QlCli *cli, QlChannel *ch, gchar **args, GError **
 
 typedef enum {
 	QL_CLI_FLAG_NONE = 0,
-	QL_CLI_FLAG_NO_DEVICE = 1 << 0,	     /* runs without an eUICC (ch is NULL) */
+	QL_CLI_FLAG_NO_DEVICE = 1 << 0,	       /* runs without an eUICC (ch is NULL) */
 	QL_CLI_FLAG_SWITCHES_PROFILE = 1 << 1, /* with -m: inhibit the modem, then wait for it */
 } QlCliFlags;
 
@@ -225,10 +225,10 @@ ql_cli_chip_info(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 	{
 		g_autofree gchar *nvm = ql_cli_bytes_human(info->free_nvm);
 		g_autofree gchar *ram = ql_cli_bytes_human(info->free_ram);
-		g_autofree gchar *apps = info->installed_apps >= 0
-						 ? g_strdup_printf("%" G_GINT64_FORMAT,
-								   info->installed_apps)
-						 : NULL;
+		g_autofree gchar *apps =
+			info->installed_apps >= 0
+				? g_strdup_printf("%" G_GINT64_FORMAT, info->installed_apps)
+				: NULL;
 		g_print("%s\n", _("eUICC"));
 		ql_cli_kv(_("EID"), eid);
 		ql_cli_kv(_("SGP.22 version"), info->svn);
@@ -263,8 +263,8 @@ ql_cli_chip_default_smdp(QlCli *cli, QlChannel *ch, gchar **args, GError **error
 		ql_cli_json_string(cli->out, "default_smdp", default_dp);
 	else
 		g_print("%s\n", default_dp != NULL && default_dp[0] != '\0'
-				       ? default_dp
-				       : _("(no default SM-DP+ address)"));
+					? default_dp
+					: _("(no default SM-DP+ address)"));
 	return TRUE;
 }
 
@@ -274,13 +274,14 @@ ql_cli_chip_reset(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 	guint options = 0;
 
 	if (!cli->yes) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("chip reset deletes profiles for good: add --yes to confirm"));
+		g_set_error_literal(
+			error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			_("chip reset deletes profiles for good: add --yes to confirm"));
 		return FALSE;
 	}
 	if (cli->reset_options == NULL) {
-		options = QL_RESET_DELETE_OPERATIONAL | QL_RESET_DELETE_TEST |
-			  QL_RESET_DEFAULT_SMDP;
+		options =
+			QL_RESET_DELETE_OPERATIONAL | QL_RESET_DELETE_TEST | QL_RESET_DEFAULT_SMDP;
 	}
 	for (guint i = 0; cli->reset_options != NULL && cli->reset_options[i] != NULL; i++) {
 		const gchar *o = cli->reset_options[i];
@@ -291,9 +292,10 @@ ql_cli_chip_reset(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 		else if (g_strcmp0(o, "default-smdp") == 0)
 			options |= QL_RESET_DEFAULT_SMDP;
 		else {
-			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("unknown reset option '%s' (operational, test, default-smdp)"),
-				    o);
+			g_set_error(
+				error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				_("unknown reset option '%s' (operational, test, default-smdp)"),
+				o);
 			return FALSE;
 		}
 	}
@@ -350,9 +352,9 @@ ql_cli_profile_list(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 		return TRUE;
 	}
 	rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-	g_ptr_array_add(rows, g_strdupv((gchar *[]){_("ICCID"), _("State"), _("Class"),
-						    _("Provider"), _("Name"), _("Nickname"),
-						    NULL}));
+	g_ptr_array_add(rows,
+			g_strdupv((gchar *[]){_("ICCID"), _("State"), _("Class"), _("Provider"),
+					      _("Name"), _("Nickname"), NULL}));
 	for (guint i = 0; i < profiles->len; i++) {
 		QlProfileInfo *p = g_ptr_array_index(profiles, i);
 		gchar **row = g_new0(gchar *, 7);
@@ -361,8 +363,8 @@ ql_cli_profile_list(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 		row[2] = g_strdup(ql_profile_class_to_string(p->profile_class));
 		row[3] = g_strdup(p->service_provider != NULL ? p->service_provider : "-");
 		row[4] = g_strdup(p->name != NULL ? p->name : "-");
-		row[5] = g_strdup(p->nickname != NULL && p->nickname[0] != '\0' ? p->nickname
-										 : "-");
+		row[5] =
+			g_strdup(p->nickname != NULL && p->nickname[0] != '\0' ? p->nickname : "-");
 		g_ptr_array_add(rows, row);
 	}
 	ql_cli_table_print(rows, 6);
@@ -573,8 +575,8 @@ ql_cli_progress(QlDownloadStep step, guint percent, gpointer user_data)
 
 /* The download options: the config file first, the command line over it. */
 static gboolean
-ql_cli_download_options(QlCli *cli, QlConfig **cfg_out, QlDownloadOptions *opts,
-			const gchar *host, GError **error)
+ql_cli_download_options(QlCli *cli, QlConfig **cfg_out, QlDownloadOptions *opts, const gchar *host,
+			GError **error)
 {
 	g_autoptr(QlConfig) cfg = ql_config_load(cli->config, error);
 	gchar **mtls;
@@ -629,8 +631,8 @@ ql_cli_activation_code(QlCli *cli, GError **error)
 		return NULL;
 	}
 	if (cli->carrier != NULL) {
-		g_autofree gchar *address = ql_config_carrier_address(cli->carriers, cli->carrier,
-								      error);
+		g_autofree gchar *address =
+			ql_config_carrier_address(cli->carriers, cli->carrier, error);
 		if (address == NULL)
 			return NULL;
 		ac = g_new0(QlActivationCode, 1);
@@ -701,9 +703,9 @@ ql_cli_report(QlCli *cli, const QlDownloadReport *r)
 		return;
 	}
 	{
-		g_autofree gchar *tls = g_strdup_printf(_("%s, %s (policy %s, no fallback)"),
-							r->tls_version, r->cipher_suite,
-							r->tls_policy);
+		g_autofree gchar *tls =
+			g_strdup_printf(_("%s, %s (policy %s, no fallback)"), r->tls_version,
+					r->cipher_suite, r->tls_policy);
 		g_autofree gchar *chain = g_strdup_printf(
 			_("TLS, DPauth and DPpb chains verified to %s; validity, host and roles "
 			  "checked"),
@@ -795,8 +797,9 @@ ql_cli_provision_esim(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 
 	if (cli->carrier == NULL && cli->activation_code == NULL && cli->qr == NULL &&
 	    cli->smdp == NULL) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("provision-esim needs --carrier NAME (or an activation code)"));
+		g_set_error_literal(
+			error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			_("provision-esim needs --carrier NAME (or an activation code)"));
 		return FALSE;
 	}
 	ac = ql_cli_activation_code(cli, error);
@@ -950,9 +953,9 @@ ql_cli_modems(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 		return TRUE;
 	}
 	rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-	g_ptr_array_add(rows, g_strdupv((gchar *[]){_("Modem"), _("Model"), _("Transport"),
-						    _("Device"), _("EID"), _("eSIM"), _("ICCID"),
-						    _("Operator"), NULL}));
+	g_ptr_array_add(
+		rows, g_strdupv((gchar *[]){_("Modem"), _("Model"), _("Transport"), _("Device"),
+					    _("EID"), _("eSIM"), _("ICCID"), _("Operator"), NULL}));
 	for (guint i = 0; i < modems->len; i++) {
 		QlModemInfo *m = g_ptr_array_index(modems, i);
 		gchar **row = g_new0(gchar *, 9);
@@ -960,9 +963,9 @@ ql_cli_modems(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 		row[1] = g_strdup_printf("[%s] %s", m->manufacturer != NULL ? m->manufacturer : "?",
 					 m->model != NULL ? m->model : "?");
 		row[2] = g_strdup(m->transport != NULL ? m->transport : "-");
-		row[3] = m->spec != NULL ? g_strdup(m->spec)
-		       : m->at_port != NULL ? g_strdup_printf(_("at only: %s"), m->at_port)
-					    : g_strdup("-");
+		row[3] = m->spec != NULL      ? g_strdup(m->spec)
+			 : m->at_port != NULL ? g_strdup_printf(_("at only: %s"), m->at_port)
+					      : g_strdup("-");
 		row[4] = g_strdup(m->eid != NULL ? m->eid : "-");
 		row[5] = g_strdup(m->esim_status != NULL ? m->esim_status : "-");
 		row[6] = g_strdup(m->iccid != NULL ? m->iccid : "-");
@@ -1018,19 +1021,19 @@ ql_cli_commands_help(void)
 	g_string_append_c(s, '\n');
 	for (guint i = 0; i < G_N_ELEMENTS(ql_cli_commands); i++) {
 		const QlCliCommand *c = &ql_cli_commands[i];
-		g_autofree gchar *left =
-			g_strdup_printf("%s %s %s", c->object, c->verb != NULL ? c->verb : "",
-					c->usage);
+		g_autofree gchar *left = g_strdup_printf("%s %s %s", c->object,
+							 c->verb != NULL ? c->verb : "", c->usage);
 		if (strlen(left) > 44)
 			g_string_append_printf(s, "  %s\n  %-44s %s\n", left, "", _(c->summary));
 		else
 			g_string_append_printf(s, "  %-44s %s\n", left, _(c->summary));
 	}
-	g_string_append(s, _("\nDevices: virtual:STATEFILE[?seed=N&identity=DIR], and the "
-			     "installed plugins' schemes; every device takes ?block=N and "
-			     "?isd-r=AID.\nExit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 "
-			     "refused by the eUICC or SM-DP+, 5 device error, 6 malformed data, 7 TLS or "
-			     "certificate refused, 8 network, 9 timeout."));
+	g_string_append(
+		s, _("\nDevices: virtual:STATEFILE[?seed=N&identity=DIR], and the "
+		     "installed plugins' schemes; every device takes ?block=N and "
+		     "?isd-r=AID.\nExit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 "
+		     "refused by the eUICC or SM-DP+, 5 device error, 6 malformed data, 7 TLS or "
+		     "certificate refused, 8 network, 9 timeout."));
 	return g_string_free(s, FALSE);
 }
 
@@ -1211,10 +1214,11 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 		}
 	}
 	if (spec == NULL) {
-		g_set_error_literal(&error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("no device given: use --direct DEVICE (for example "
-				      "--direct virtual:./euicc.state) or -m MODEM; the quantra-esimd "
-				      "service mode is not available in this build"));
+		g_set_error_literal(
+			&error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			_("no device given: use --direct DEVICE (for example "
+			  "--direct virtual:./euicc.state) or -m MODEM; the quantra-esimd "
+			  "service mode is not available in this build"));
 		return ql_cli_fail(cli, error);
 	}
 	full_spec = ql_cli_device_spec(cli, spec, modem != NULL ? modem->model : NULL, &error);
@@ -1302,8 +1306,7 @@ main(int argc, char **argv)
 		 N_("Print the result as JSON (no prompts, no progress)"), NULL},
 		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &cli.verbose, N_("Print debug messages"),
 		 NULL},
-		{"version", 'V', 0, G_OPTION_ARG_NONE, &cli.version, N_("Print the version"),
-		 NULL},
+		{"version", 'V', 0, G_OPTION_ARG_NONE, &cli.version, N_("Print the version"), NULL},
 		{G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &cli.args, NULL,
 		 N_("OBJECT VERB [ARGS]")},
 		{NULL},
@@ -1334,7 +1337,8 @@ main(int argc, char **argv)
 		{"event", 0, 0, G_OPTION_ARG_STRING, &cli.event,
 		 N_("download: an event from `profile discover`"), N_("ID@ADDRESS")},
 		{"smds", 0, 0, G_OPTION_ARG_STRING, &cli.smds,
-		 N_("discover: the SM-DS address (default: the eUICC's root SM-DS)"), N_("ADDRESS")},
+		 N_("discover: the SM-DS address (default: the eUICC's root SM-DS)"),
+		 N_("ADDRESS")},
 		{"nickname", 0, 0, G_OPTION_ARG_STRING, &cli.nickname,
 		 N_("download: nickname for the new profile"), N_("NAME")},
 		{"carrier", 0, 0, G_OPTION_ARG_STRING, &cli.carrier,
@@ -1397,8 +1401,7 @@ main(int argc, char **argv)
 	g_option_group_add_entries(group, download_entries);
 	g_option_group_set_translation_domain(group, GETTEXT_PACKAGE);
 	g_option_context_add_group(ctx, group);
-	group = g_option_group_new("chip", _("Chip options:"), _("Show chip options"), NULL,
-				   NULL);
+	group = g_option_group_new("chip", _("Chip options:"), _("Show chip options"), NULL, NULL);
 	g_option_group_add_entries(group, chip_entries);
 	g_option_group_set_translation_domain(group, GETTEXT_PACKAGE);
 	g_option_context_add_group(ctx, group);

@@ -137,9 +137,10 @@ ql_activation_code_parse(const gchar *text, GError **error)
 	if (n >= 4 && parts[3][0] != '\0') {
 		for (const gchar *c = parts[3]; *c != '\0'; c++) {
 			if (!g_ascii_isdigit(*c) && *c != '.') {
-				g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-						    "not an activation code: the SM-DP+ OID must be "
-						    "dotted digits");
+				g_set_error_literal(
+					error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+					"not an activation code: the SM-DP+ OID must be "
+					"dotted digits");
 				return NULL;
 			}
 		}

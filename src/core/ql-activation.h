@@ -11,9 +11,9 @@
 G_BEGIN_DECLS
 
 typedef struct {
-	gchar *smdp_address;	      /* host[:port] */
-	gchar *matching_id;	      /* may be empty; secret */
-	gchar *smdp_oid;	      /* may be NULL */
+	gchar *smdp_address; /* host[:port] */
+	gchar *matching_id;  /* may be empty; secret */
+	gchar *smdp_oid;     /* may be NULL */
 	gboolean confirmation_code_required;
 } QlActivationCode;
 

@@ -11,9 +11,9 @@
 #include "ql-apdu.h"
 
 #define QL_APDU_INS_GET_RESPONSE 0xC0
-#define QL_APDU_INS_STORE_DATA	 0xE2
+#define QL_APDU_INS_STORE_DATA 0xE2
 /* a card that keeps answering 61xx / 6Cxx forever must not keep us here */
-#define QL_APDU_MAX_ROUNDS	 8192
+#define QL_APDU_MAX_ROUNDS 8192
 
 guint8
 ql_apdu_cla(guint8 channel, gboolean proprietary)
@@ -161,8 +161,8 @@ ql_apdu_transceive_apdu(QlChannel *ch, GBytes *command, GError **error)
 }
 
 GBytes *
-ql_apdu_transceive(QlChannel *ch, guint8 cla, guint8 ins, guint8 p1, guint8 p2,
-		   const guint8 *data, gsize len, gboolean with_le, GError **error)
+ql_apdu_transceive(QlChannel *ch, guint8 cla, guint8 ins, guint8 p1, guint8 p2, const guint8 *data,
+		   gsize len, gboolean with_le, GError **error)
 {
 	g_autoptr(GBytes) apdu = NULL;
 
@@ -206,8 +206,8 @@ ql_apdu_store_data(QlChannel *ch, const guint8 *data, gsize len, GError **error)
 	ql_channel_get_stats(ch)->store_data_payload += len;
 	blocks = ql_apdu_store_data_build(ql_channel_get_number(ch), data, len, block);
 	for (guint i = 0; i < blocks->len; i++) {
-		g_autoptr(GBytes) resp = ql_apdu_transceive_apdu(ch, g_ptr_array_index(blocks, i),
-								 error);
+		g_autoptr(GBytes) resp =
+			ql_apdu_transceive_apdu(ch, g_ptr_array_index(blocks, i), error);
 		if (resp == NULL)
 			return NULL;
 		if (i + 1 == blocks->len)

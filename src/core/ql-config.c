@@ -58,8 +58,8 @@ static gboolean
 ql_config_bad(GError **error, const gchar *path, const gchar *group, const gchar *key,
 	      const gchar *why)
 {
-	g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT, "%s: [%s] %s: %s", path, group,
-		    key, why);
+	g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT, "%s: [%s] %s: %s", path, group, key,
+		    why);
 	return FALSE;
 }
 
@@ -77,9 +77,11 @@ ql_config_load_device_rule(QlConfig *cfg, GKeyFile *kf, const gchar *path, const
 		if (g_strcmp0(k, "power-cycle") == 0 || g_strcmp0(k, "switch-slot") == 0) {
 			gboolean on = g_key_file_get_boolean(kf, group, k, &local);
 			if (local != NULL)
-				return ql_config_bad(error, path, group, k, "must be true or false");
+				return ql_config_bad(error, path, group, k,
+						     "must be true or false");
 			if (on)
-				g_string_append_printf(params, "%s%s=1", params->len > 0 ? "&" : "", k);
+				g_string_append_printf(params, "%s%s=1", params->len > 0 ? "&" : "",
+						       k);
 		} else if (g_strcmp0(k, "block") == 0) {
 			gint n = g_key_file_get_integer(kf, group, k, &local);
 			if (local != NULL || n < 1 || n > 255)
@@ -91,7 +93,8 @@ ql_config_load_device_rule(QlConfig *cfg, GKeyFile *kf, const gchar *path, const
 			if (raw == NULL || g_bytes_get_size(raw) < 5 || g_bytes_get_size(raw) > 16)
 				return ql_config_bad(error, path, group, k,
 						     "must be an AID of 5 to 16 bytes in hex");
-			g_string_append_printf(params, "%sisd-r=%s", params->len > 0 ? "&" : "", aid);
+			g_string_append_printf(params, "%sisd-r=%s", params->len > 0 ? "&" : "",
+					       aid);
 		} else {
 			return ql_config_bad(error, path, group, k, "unknown key");
 		}
@@ -172,11 +175,12 @@ ql_config_load(const gchar *path, GError **error)
 		if (g_strcmp0(groups[i], "pins") == 0) {
 			g_auto(GStrv) hosts = g_key_file_get_keys(kf, "pins", NULL, NULL);
 			for (guint j = 0; hosts != NULL && hosts[j] != NULL; j++) {
-				g_auto(GStrv) pins = g_key_file_get_string_list(kf, "pins", hosts[j],
-										NULL, NULL);
+				g_auto(GStrv) pins = g_key_file_get_string_list(
+					kf, "pins", hosts[j], NULL, NULL);
 				for (guint k = 0; pins != NULL && pins[k] != NULL; k++)
-					g_ptr_array_add(cfg->pins, g_strdup_printf("%s=%s", hosts[j],
-										   pins[k]));
+					g_ptr_array_add(
+						cfg->pins,
+						g_strdup_printf("%s=%s", hosts[j], pins[k]));
 			}
 		} else if (g_str_has_prefix(groups[i], "client-certificate ")) {
 			const gchar *host = groups[i] + strlen("client-certificate ");
@@ -232,16 +236,14 @@ ql_config_carrier_address(const gchar *carriers_file, const gchar *carrier, GErr
 			g_string_append_printf(known, "%s%s", known->len > 0 ? ", " : "",
 					       groups[i] + strlen("carrier "));
 		}
-		g_set_error(error, QL_ERROR, QL_ERROR_NOT_FOUND,
-			    "unknown carrier '%s' (known: %s)", carrier,
-			    known->len > 0 ? known->str : "none");
+		g_set_error(error, QL_ERROR, QL_ERROR_NOT_FOUND, "unknown carrier '%s' (known: %s)",
+			    carrier, known->len > 0 ? known->str : "none");
 		return NULL;
 	}
 	address = g_key_file_get_string(kf, group, "smdp", NULL);
 	if (address == NULL || !ql_activation_check_address(address, &local)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			    "%s: [%s] smdp: %s", path, group,
-			    local != NULL ? local->message : "is missing");
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT, "%s: [%s] smdp: %s", path,
+			    group, local != NULL ? local->message : "is missing");
 		return NULL;
 	}
 	return g_steal_pointer(&address);
@@ -258,8 +260,9 @@ ql_config_device_params(const QlConfig *cfg, const gchar *spec, const gchar *mod
 		*q = '\0';
 	for (guint i = 0; cfg->device_rules != NULL && i < cfg->device_rules->len; i++) {
 		QlDeviceRule *rule = g_ptr_array_index(cfg->device_rules, i);
-		gboolean hit = rule->by_model ? (model != NULL && g_strcmp0(rule->match, model) == 0)
-					      : g_strcmp0(rule->match, base) == 0;
+		gboolean hit = rule->by_model
+				       ? (model != NULL && g_strcmp0(rule->match, model) == 0)
+				       : g_strcmp0(rule->match, base) == 0;
 		if (hit && rule->params[0] != '\0')
 			g_string_append_printf(out, "%s%s", out->len > 0 ? "&" : "", rule->params);
 	}

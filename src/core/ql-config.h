@@ -21,7 +21,7 @@ typedef struct {
 	GPtrArray *trust_anchor_files; /* gchar * */
 	gboolean use_system_store;
 	gchar *crl_dir;
-	GPtrArray *pins;	 /* "host=pin" */
+	GPtrArray *pins;	  /* "host=pin" */
 	GHashTable *client_certs; /* host -> gchar *[2] {cert, key} (GStrv) */
 	guint timeout_ms;
 	gchar *carriers_file;
@@ -51,7 +51,6 @@ gchar *ql_config_device_params(const QlConfig *cfg, const gchar *spec, const gch
 gchar *ql_config_spec_add_params(const gchar *spec, const gchar *extra);
 
 /* The SM-DP+ address of @carrier in @carriers_file (NULL: the shipped data/carriers.conf). */
-gchar *ql_config_carrier_address(const gchar *carriers_file, const gchar *carrier,
-				 GError **error);
+gchar *ql_config_carrier_address(const gchar *carriers_file, const gchar *carrier, GError **error);
 
 G_END_DECLS

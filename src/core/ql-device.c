@@ -113,7 +113,8 @@ ql_device_load_plugin(const gchar *scheme, const QlPluginInfo **info, GError **e
 		g_ptr_array_add(candidates, g_build_filename(dirs[i], scheme, base, NULL));
 		while (dir != NULL && (sub = g_dir_read_name(dir)) != NULL) {
 			if (g_strcmp0(sub, scheme) != 0)
-				g_ptr_array_add(candidates, g_build_filename(dirs[i], sub, base, NULL));
+				g_ptr_array_add(candidates,
+						g_build_filename(dirs[i], sub, base, NULL));
 		}
 		for (guint j = 0; j < candidates->len; j++) {
 			const gchar *candidate = g_ptr_array_index(candidates, j);
@@ -178,8 +179,7 @@ ql_device_check_params(GHashTable *params, GError **error)
 		}
 	}
 	if (g_hash_table_contains(params, "isd-r")) {
-		g_autoptr(GBytes) aid =
-			ql_hex_decode(g_hash_table_lookup(params, "isd-r"), NULL);
+		g_autoptr(GBytes) aid = ql_hex_decode(g_hash_table_lookup(params, "isd-r"), NULL);
 		if (aid == NULL || g_bytes_get_size(aid) < 5 || g_bytes_get_size(aid) > 16) {
 			g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 					    "isd-r=: the AID must be 5 to 16 bytes of hex");
@@ -219,9 +219,9 @@ ql_device_new_for_plugin(const QlPluginInfo *plugin, const gchar *path, GHashTab
 {
 	g_autoptr(QlDevice) dev = g_new0(QlDevice, 1);
 	dev->spec = g_strdup_printf("%s:%s", plugin->scheme, path);
-	dev->params = params != NULL ? g_hash_table_ref(params)
-				     : g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-							     g_free);
+	dev->params = params != NULL
+			      ? g_hash_table_ref(params)
+			      : g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	dev->plugin = plugin;
 	if (!ql_device_check_params(dev->params, error))
 		return NULL;

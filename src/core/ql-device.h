@@ -21,9 +21,9 @@ typedef struct _QlDevice QlDevice;
 typedef struct _QlChannel QlChannel;
 
 typedef struct {
-	guint64 apdus;	     /* command APDUs sent, GET RESPONSE included */
-	guint64 bytes_out;   /* command APDU bytes sent */
-	guint64 bytes_in;    /* response bytes received, status words included */
+	guint64 apdus;		    /* command APDUs sent, GET RESPONSE included */
+	guint64 bytes_out;	    /* command APDU bytes sent */
+	guint64 bytes_in;	    /* response bytes received, status words included */
 	guint64 store_data_payload; /* ES10 payload bytes carried by STORE DATA */
 } QlChannelStats;
 

@@ -29,9 +29,9 @@ const gchar *
 ql_download_step_to_string(QlDownloadStep step)
 {
 	static const gchar *names[] = {
-		"reading the eUICC", "initiateAuthentication", "AuthenticateServer",
-		"authenticateClient", "PrepareDownload", "getBoundProfilePackage",
-		"LoadBoundProfilePackage", "handleNotification", "done",
+		"reading the eUICC",	   "initiateAuthentication", "AuthenticateServer",
+		"authenticateClient",	   "PrepareDownload",	     "getBoundProfilePackage",
+		"LoadBoundProfilePackage", "handleNotification",     "done",
 	};
 	return step <= QL_DOWNLOAD_STEP_DONE ? names[step] : "unknown step";
 }
@@ -190,8 +190,8 @@ ql_download_check_signer(QlTrust *trust, GBytes *cert_der, QlCertRole role, GByt
 
 	g_ptr_array_add(chain, cert_der);
 	if (!ql_trust_verify_der_chain(trust, chain, NULL, role, &local)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_TLS, "the SM-DP+'s %s certificate was refused: %s",
-			    what, local->message);
+		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
+			    "the SM-DP+'s %s certificate was refused: %s", what, local->message);
 		return FALSE;
 	}
 	if (signed_tlv == NULL)
@@ -333,7 +333,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	/* 2. initiateAuthentication: the TLS server is judged during the handshake */
 	step = QL_DOWNLOAD_STEP_INITIATE_AUTH;
 	ql_download_progress(opts, step, 10);
-	init = ql_es9p_initiate_authentication(es9p, FALSE, sess.challenge, sess.info1->raw, &local);
+	init = ql_es9p_initiate_authentication(es9p, FALSE, sess.challenge, sess.info1->raw,
+					       &local);
 	if (init == NULL)
 		goto fail_no_session;
 	r->tls_version = g_strdup(ql_tls_get_version_name(ql_http_get_tls(http)));
@@ -347,11 +348,9 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	/* 3. the eUICC authenticates the server and signs for itself */
 	step = QL_DOWNLOAD_STEP_AUTHENTICATE_SERVER;
 	ql_download_progress(opts, step, 20);
-	auth_server = ql_es10b_authenticate_server(ch, init->server_signed1,
-						   init->server_signature1,
-						   init->ci_pkid_to_be_used,
-						   init->server_certificate, ac->matching_id, NULL,
-						   &local);
+	auth_server = ql_es10b_authenticate_server(
+		ch, init->server_signed1, init->server_signature1, init->ci_pkid_to_be_used,
+		init->server_certificate, ac->matching_id, NULL, &local);
 	if (auth_server == NULL)
 		goto fail_cancel;
 
@@ -510,10 +509,9 @@ ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadO
 				      init->server_signed1, init->server_signature1, "SM-DS auth",
 				      error))
 		return NULL;
-	auth_server = ql_es10b_authenticate_server(ch, init->server_signed1,
-						   init->server_signature1,
-						   init->ci_pkid_to_be_used,
-						   init->server_certificate, NULL, NULL, error);
+	auth_server = ql_es10b_authenticate_server(
+		ch, init->server_signed1, init->server_signature1, init->ci_pkid_to_be_used,
+		init->server_certificate, NULL, NULL, error);
 	if (auth_server == NULL)
 		return NULL;
 	events = ql_es9p_authenticate_client_es11(sess.es9p, init->transaction_id, auth_server,
@@ -576,8 +574,9 @@ ql_download_process_notifications(QlChannel *ch, gint64 seq, const QlDownloadOpt
 		if (!ql_es9p_handle_notification(es9p, n->raw, &local) ||
 		    !ql_es10_remove_notification(ch, n->seq, &local)) {
 			if (failures != NULL)
-				g_ptr_array_add(failures, g_strdup_printf("%" G_GINT64_FORMAT ": %s",
-									  n->seq, local->message));
+				g_ptr_array_add(failures,
+						g_strdup_printf("%" G_GINT64_FORMAT ": %s", n->seq,
+								local->message));
 			continue;
 		}
 		delivered++;

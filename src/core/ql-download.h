@@ -41,10 +41,10 @@ typedef struct {
 	const gchar *ci_dir;	       /* the shipped GSMA CIs; NULL = the default data dir */
 	gboolean use_system_store;
 	const gchar *crl_dir;
-	GPtrArray *pins;	 /* gchar *: "host=sha256//..." */
+	GPtrArray *pins;	  /* gchar *: "host=sha256//..." */
 	const gchar *client_cert; /* mTLS */
 	const gchar *client_key;
-	guint timeout_ms;	  /* per read/write/handshake; 0 = default */
+	guint timeout_ms;		/* per read/write/handshake; 0 = default */
 	const gchar *confirmation_code; /* secret */
 	QlConfirmationFunc ask_confirmation_code;
 	QlProgressFunc progress;

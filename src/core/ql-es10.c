@@ -64,19 +64,18 @@ static const QlResultWords no_results[] = {
 };
 
 static void
-ql_es10_set_result_error(GError **error, const gchar *what, gint64 code,
-			 const QlResultWords *table)
+ql_es10_set_result_error(GError **error, const gchar *what, gint64 code, const QlResultWords *table)
 {
 	for (guint i = 0; table[i].words != NULL; i++) {
 		if (table[i].code == code) {
-			g_set_error(error, QL_ERROR, table[i].error, "%s: %s (eUICC result %" G_GINT64_FORMAT ")",
-				    what, table[i].words, code);
+			g_set_error(error, QL_ERROR, table[i].error,
+				    "%s: %s (eUICC result %" G_GINT64_FORMAT ")", what,
+				    table[i].words, code);
 			return;
 		}
 	}
-	g_set_error(error, QL_ERROR, QL_ERROR_EUICC,
-		    "%s: %s (eUICC result %" G_GINT64_FORMAT ")", what,
-		    code == 127 ? "undefined error" : "unknown result", code);
+	g_set_error(error, QL_ERROR, QL_ERROR_EUICC, "%s: %s (eUICC result %" G_GINT64_FORMAT ")",
+		    what, code == 127 ? "undefined error" : "unknown result", code);
 }
 
 /* ---- plumbing ---- */
@@ -326,8 +325,8 @@ static const struct {
 const gchar *
 ql_ci_key_id_name(GBytes *key_id)
 {
-	g_autofree gchar *hex = ql_hex_encode(g_bytes_get_data(key_id, NULL),
-					      g_bytes_get_size(key_id));
+	g_autofree gchar *hex =
+		ql_hex_encode(g_bytes_get_data(key_id, NULL), g_bytes_get_size(key_id));
 	for (guint i = 0; i < G_N_ELEMENTS(ql_ci_names); i++) {
 		if (g_strcmp0(hex, ql_ci_names[i].key_id) == 0)
 			return ql_ci_names[i].name;
@@ -571,7 +570,8 @@ ql_es10_parse_profile(const QlTlv *e3, GError **error)
 			break;
 		}
 		default:
-			break; /* notification config, DP data, PPRs, and fields of later versions */
+			break; /* notification config, DP data, PPRs, and fields of later versions
+				*/
 		}
 	}
 	if (local != NULL) {
@@ -590,12 +590,13 @@ GPtrArray *
 ql_es10_get_profiles(QlChannel *ch, const QlProfileFilter *filter, GError **error)
 {
 	/* every field we show, icon and class included */
-	static const guint8 tag_list[] = {0x5A, 0x4F, 0x9F, 0x70, 0x90, 0x91, 0x92,
-					  0x93, 0x94, 0x95, 0xB6, 0xB7};
+	static const guint8 tag_list[] = {0x5A, 0x4F, 0x9F, 0x70, 0x90, 0x91,
+					  0x92, 0x93, 0x94, 0x95, 0xB6, 0xB7};
 	g_autoptr(QlTlvBuilder) b = ql_tlv_builder_new();
 	g_autoptr(GBytes) body = NULL;
 	g_autoptr(GBytes) resp = NULL;
-	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)ql_profile_info_free);
+	g_autoptr(GPtrArray) out =
+		g_ptr_array_new_with_free_func((GDestroyNotify)ql_profile_info_free);
 	QlTlv top, list;
 
 	if (filter != NULL &&
@@ -816,8 +817,7 @@ ql_es10_remove_notification(QlChannel *ch, gint64 seq, GError **error)
 /* ---- addresses, reset, RAT ---- */
 
 gboolean
-ql_es10_get_configured_addresses(QlChannel *ch, gchar **default_dp, gchar **root_ds,
-				 GError **error)
+ql_es10_get_configured_addresses(QlChannel *ch, gchar **default_dp, gchar **root_ds, GError **error)
 {
 	g_autoptr(GBytes) resp = NULL;
 	QlTlv top, t;
@@ -859,8 +859,8 @@ ql_es10_memory_reset(QlChannel *ch, guint options, GError **error)
 
 	ql_tlv_builder_add(b, 0x82, bits, sizeof(bits));
 	body = ql_tlv_builder_finish(g_steal_pointer(&b));
-	return ql_es10_call_result(ch, 0xBF34, body, "cannot reset the eUICC memory",
-				   reset_results, error);
+	return ql_es10_call_result(ch, 0xBF34, body, "cannot reset the eUICC memory", reset_results,
+				   error);
 }
 
 GPtrArray *

@@ -13,7 +13,7 @@
 G_BEGIN_DECLS
 
 typedef struct {
-	gchar *svn;		       /* lowest SGP.22 version supported, "2.2.0" */
+	gchar *svn;			 /* lowest SGP.22 version supported, "2.2.0" */
 	GPtrArray *ci_pkid_verification; /* GBytes: CI subject key ids */
 	GPtrArray *ci_pkid_signing;
 	GBytes *raw; /* the whole BF20 TLV, sent to the SM-DP+ as euiccInfo1 */
@@ -57,7 +57,7 @@ typedef struct {
 	gchar *name;
 	gint icon_type; /* 0 JPG, 1 PNG, -1 none */
 	GBytes *icon;
-	gint profile_class; /* QlProfileClass */
+	gint profile_class;  /* QlProfileClass */
 	gchar *owner_mccmnc; /* from profileOwner, may be NULL */
 } QlProfileInfo;
 
@@ -81,11 +81,11 @@ typedef struct {
 	guint operation; /* QlNotificationEvent */
 	gchar *address;
 	gchar *iccid; /* may be NULL */
-	GBytes *raw; /* RetrieveNotificationsList only: the whole PendingNotification TLV */
+	GBytes *raw;  /* RetrieveNotificationsList only: the whole PendingNotification TLV */
 } QlNotification;
 
 typedef struct {
-	GBytes *ppr_ids; /* BIT STRING value */
+	GBytes *ppr_ids;	      /* BIT STRING value */
 	GPtrArray *allowed_operators; /* gchar *: "MCCMNC" hex of the PLMN, or "*" */
 	guint flags;
 } QlRatRule;
@@ -124,8 +124,7 @@ GBytes *ql_es10_get_euicc_challenge(QlChannel *ch, GError **error);
 GPtrArray *ql_es10_get_profiles(QlChannel *ch, const QlProfileFilter *filter, GError **error);
 /* @id: an ICCID (digits) or an ISD-P AID (32 hex digits) */
 gboolean ql_es10_enable_profile(QlChannel *ch, const gchar *id, gboolean refresh, GError **error);
-gboolean ql_es10_disable_profile(QlChannel *ch, const gchar *id, gboolean refresh,
-				 GError **error);
+gboolean ql_es10_disable_profile(QlChannel *ch, const gchar *id, gboolean refresh, GError **error);
 gboolean ql_es10_delete_profile(QlChannel *ch, const gchar *id, GError **error);
 gboolean ql_es10_set_nickname(QlChannel *ch, const gchar *iccid, const gchar *nickname,
 			      GError **error);

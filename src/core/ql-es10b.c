@@ -67,9 +67,9 @@ ql_install_error_reason_to_string(gint reason)
 const gchar *
 ql_bpp_command_to_string(gint id)
 {
-	static const gchar *names[] = {"InitialiseSecureChannel", "ConfigureISDP", "StoreMetadata",
-				       "StoreMetadata2", "ReplaceSessionKeys",
-				       "LoadProfileElements"};
+	static const gchar *names[] = {"InitialiseSecureChannel", "ConfigureISDP",
+				       "StoreMetadata",		  "StoreMetadata2",
+				       "ReplaceSessionKeys",	  "LoadProfileElements"};
 	if (id >= 0 && id < (gint)G_N_ELEMENTS(names))
 		return names[id];
 	return "unknown command";
@@ -144,10 +144,11 @@ ql_es10b_check_tlv(GBytes *b, guint32 tag, const gchar *what, GError **error)
 {
 	QlTlv tlv;
 	g_autoptr(GError) local = NULL;
-	if (b == NULL || !ql_tlv_read_exact(g_bytes_get_data(b, NULL), g_bytes_get_size(b), tag,
-					    &tlv, &local)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "%s from the SM-DP+ is malformed%s%s",
-			    what, local != NULL ? ": " : "", local != NULL ? local->message : "");
+	if (b == NULL ||
+	    !ql_tlv_read_exact(g_bytes_get_data(b, NULL), g_bytes_get_size(b), tag, &tlv, &local)) {
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+			    "%s from the SM-DP+ is malformed%s%s", what, local != NULL ? ": " : "",
+			    local != NULL ? local->message : "");
 		return FALSE;
 	}
 	return TRUE;
@@ -365,8 +366,8 @@ ql_es10b_parse_install_result(GBytes *bf37, GError **error)
 	QlTlv top, data, meta, fin, res, t;
 	gint64 v = 0;
 
-	if (!ql_tlv_read_exact(g_bytes_get_data(bf37, NULL), g_bytes_get_size(bf37), 0xBF37,
-			       &top, &local)) {
+	if (!ql_tlv_read_exact(g_bytes_get_data(bf37, NULL), g_bytes_get_size(bf37), 0xBF37, &top,
+			       &local)) {
 		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
 			    "malformed ProfileInstallationResult: %s", local->message);
 		return NULL;
@@ -466,9 +467,11 @@ ql_es10b_cancel_session(QlChannel *ch, GBytes *transaction_id, QlCancelReason re
 		gint64 code = 127;
 		if (ql_tlv_find(&top, 0x81, &t, NULL))
 			ql_tlv_get_int(&t, &code, NULL);
-		g_set_error(error, QL_ERROR, QL_ERROR_EUICC,
-			    "the eUICC refused to cancel the session: %s (eUICC error %" G_GINT64_FORMAT ")",
-			    code == 5 ? "invalid transaction id" : "undefined error", code);
+		g_set_error(
+			error, QL_ERROR, QL_ERROR_EUICC,
+			"the eUICC refused to cancel the session: %s (eUICC error %" G_GINT64_FORMAT
+			")",
+			code == 5 ? "invalid transaction id" : "undefined error", code);
 		return NULL;
 	}
 	return g_steal_pointer(&resp);

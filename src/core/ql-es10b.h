@@ -22,19 +22,19 @@ typedef enum {
 } QlCancelReason;
 
 typedef struct {
-	gchar *tac; /* 8 digits */
+	gchar *tac;  /* 8 digits */
 	gchar *imei; /* may be NULL */
 } QlDeviceInfo;
 
 typedef struct {
 	gboolean success;
-	gchar *iccid;		/* from the notification metadata, may be NULL */
-	gchar *isdp_aid;	/* on success */
-	gint64 seq;		/* the install notification's sequence number */
+	gchar *iccid;	 /* from the notification metadata, may be NULL */
+	gchar *isdp_aid; /* on success */
+	gint64 seq;	 /* the install notification's sequence number */
 	gchar *notification_address;
-	gint bpp_command_id;	/* on failure */
-	gint error_reason;	/* on failure */
-	GBytes *raw;		/* the signed BF37, the notification for the SM-DP+ */
+	gint bpp_command_id; /* on failure */
+	gint error_reason;   /* on failure */
+	GBytes *raw;	     /* the signed BF37, the notification for the SM-DP+ */
 } QlInstallResult;
 
 void ql_install_result_free(QlInstallResult *r);

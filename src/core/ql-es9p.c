@@ -126,46 +126,48 @@ ql_es9p_base64_decode(const gchar *text, GError **error)
 static const struct {
 	const gchar *code;
 	const gchar *words;
-} ql_subjects[] = {
-	{"8.1", "the eUICC"},
-	{"8.1.1", "the EID"},
-	{"8.1.2", "the EUM certificate"},
-	{"8.1.3", "the eUICC certificate"},
-	{"8.2", "the profile"},
-	{"8.2.1", "the profile's ICCID"},
-	{"8.2.5", "the profile type"},
-	{"8.2.6", "the matching id"},
-	{"8.2.7", "the confirmation code"},
-	{"8.8", "the SM-DP+"},
-	{"8.8.1", "the SM-DP+ address"},
-	{"8.8.2", "the security configuration"},
-	{"8.8.3", "the specification version"},
-	{"8.8.4", "the SM-DP+ certificate"},
-	{"8.8.5", "the download order"},
-	{"8.9", "the SM-DS"},
-	{"8.10.1", "the transaction id"},
-	{"8.11.1", "the CI public key"},
-}, ql_reasons[] = {
-	{"1.1", "is not allowed to call this function"},
-	{"1.2", "is not allowed"},
-	{"1.3", "is not authorised"},
-	{"2.1", "is invalid"},
-	{"2.2", "is missing"},
-	{"2.3", "is missing a conditional element"},
-	{"2.4", "is not supported"},
-	{"3.1", "is not supported"},
-	{"3.3", "is already in use"},
-	{"3.7", "is unavailable"},
-	{"3.8", "was refused"},
-	{"3.9", "is unknown"},
-	{"3.10", "does not match"},
-	{"4.2", "failed to execute"},
-	{"4.8", "has not enough memory"},
-	{"4.10", "has expired"},
-	{"5.1", "is not reachable"},
-	{"6.1", "failed verification"},
-	{"6.3", "has expired"},
-	{"6.4", "has had too many attempts"},
+} ql_subjects[] =
+	{
+		{"8.1", "the eUICC"},
+		{"8.1.1", "the EID"},
+		{"8.1.2", "the EUM certificate"},
+		{"8.1.3", "the eUICC certificate"},
+		{"8.2", "the profile"},
+		{"8.2.1", "the profile's ICCID"},
+		{"8.2.5", "the profile type"},
+		{"8.2.6", "the matching id"},
+		{"8.2.7", "the confirmation code"},
+		{"8.8", "the SM-DP+"},
+		{"8.8.1", "the SM-DP+ address"},
+		{"8.8.2", "the security configuration"},
+		{"8.8.3", "the specification version"},
+		{"8.8.4", "the SM-DP+ certificate"},
+		{"8.8.5", "the download order"},
+		{"8.9", "the SM-DS"},
+		{"8.10.1", "the transaction id"},
+		{"8.11.1", "the CI public key"},
+},
+  ql_reasons[] = {
+	  {"1.1", "is not allowed to call this function"},
+	  {"1.2", "is not allowed"},
+	  {"1.3", "is not authorised"},
+	  {"2.1", "is invalid"},
+	  {"2.2", "is missing"},
+	  {"2.3", "is missing a conditional element"},
+	  {"2.4", "is not supported"},
+	  {"3.1", "is not supported"},
+	  {"3.3", "is already in use"},
+	  {"3.7", "is unavailable"},
+	  {"3.8", "was refused"},
+	  {"3.9", "is unknown"},
+	  {"3.10", "does not match"},
+	  {"4.2", "failed to execute"},
+	  {"4.8", "has not enough memory"},
+	  {"4.10", "has expired"},
+	  {"5.1", "is not reachable"},
+	  {"6.1", "failed verification"},
+	  {"6.3", "has expired"},
+	  {"6.4", "has had too many attempts"},
 };
 
 gchar *
@@ -219,8 +221,8 @@ ql_es9p_get_tlv(JsonObject *obj, const gchar *function, const gchar *member, gui
 		return NULL;
 	}
 	b = ql_es9p_base64_decode(text, &local);
-	if (b == NULL || !ql_tlv_read_exact(g_bytes_get_data(b, NULL), g_bytes_get_size(b), tag,
-					    &tlv, &local) ||
+	if (b == NULL ||
+	    !ql_tlv_read_exact(g_bytes_get_data(b, NULL), g_bytes_get_size(b), tag, &tlv, &local) ||
 	    !ql_tlv_validate(g_bytes_get_data(b, NULL), g_bytes_get_size(b), QL_TLV_MAX_DEPTH,
 			     &local)) {
 		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "%s: %s is malformed: %s",
@@ -268,8 +270,8 @@ ql_es9p_call(QlEs9p *self, const gchar *interface, const gchar *function, JsonNo
 {
 	static const gchar *const headers[] = {"X-Admin-Protocol: " QL_ES9P_ADMIN_PROTOCOL,
 					       "User-Agent: gsma-rsp-lpad", NULL};
-	g_autofree gchar *url = g_strdup_printf("https://%s/gsma/rsp2/%s/%s", self->address,
-						interface, function);
+	g_autofree gchar *url =
+		g_strdup_printf("https://%s/gsma/rsp2/%s/%s", self->address, interface, function);
 	g_autoptr(JsonGenerator) gen = json_generator_new();
 	g_autofree gchar *text = NULL;
 	gsize text_len = 0;
@@ -299,9 +301,8 @@ ql_es9p_call(QlEs9p *self, const gchar *interface, const gchar *function, JsonNo
 	if (resp->body == NULL ||
 	    !json_parser_load_from_data(parser, g_bytes_get_data(resp->body, NULL),
 					(gssize)g_bytes_get_size(resp->body), &local)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
-			    "%s: the answer is not JSON: %s", function,
-			    local != NULL ? local->message : "empty body");
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "%s: the answer is not JSON: %s",
+			    function, local != NULL ? local->message : "empty body");
 		return NULL;
 	}
 	root = json_parser_get_root(parser);
@@ -353,8 +354,8 @@ ql_es9p_add_string(JsonBuilder *b, const gchar *member, const gchar *value)
 }
 
 QlInitAuth *
-ql_es9p_initiate_authentication(QlEs9p *self, gboolean es11, GBytes *challenge,
-				GBytes *euicc_info1, GError **error)
+ql_es9p_initiate_authentication(QlEs9p *self, gboolean es11, GBytes *challenge, GBytes *euicc_info1,
+				GError **error)
 {
 	const gchar *fn = "initiateAuthentication";
 	g_autoptr(JsonBuilder) b = json_builder_new();
@@ -545,8 +546,10 @@ ql_es9p_get_bound_profile_package(QlEs9p *self, const gchar *transaction_id,
 	/* the BPP's structure is checked when it is split for the eUICC */
 	text = ql_es9p_get_string(obj, "boundProfilePackage");
 	if (text == NULL) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "%s: the answer has no "
-			    "boundProfilePackage", fn);
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+			    "%s: the answer has no "
+			    "boundProfilePackage",
+			    fn);
 		return NULL;
 	}
 	bpp = ql_es9p_base64_decode(text, &local);
@@ -579,11 +582,11 @@ ql_es9p_handle_notification(QlEs9p *self, GBytes *pending_notification, GError *
 }
 
 gboolean
-ql_es9p_cancel_session(QlEs9p *self, const gchar *transaction_id,
-		       GBytes *cancel_session_response, GError **error)
+ql_es9p_cancel_session(QlEs9p *self, const gchar *transaction_id, GBytes *cancel_session_response,
+		       GError **error)
 {
-	g_autoptr(JsonObject) obj = ql_es9p_call_tid(self, "es9plus", "cancelSession",
-						     transaction_id, "cancelSessionResponse",
-						     cancel_session_response, error);
+	g_autoptr(JsonObject) obj =
+		ql_es9p_call_tid(self, "es9plus", "cancelSession", transaction_id,
+				 "cancelSessionResponse", cancel_session_response, error);
 	return obj != NULL;
 }

@@ -69,12 +69,10 @@ QlAuthClient *ql_es9p_authenticate_client(QlEs9p *self, const gchar *transaction
 					  GBytes *authenticate_server_response, GError **error);
 /* ES11 authenticateClient: the events (QlEvent) waiting for this eUICC */
 GPtrArray *ql_es9p_authenticate_client_es11(QlEs9p *self, const gchar *transaction_id,
-					    GBytes *authenticate_server_response,
-					    GError **error);
+					    GBytes *authenticate_server_response, GError **error);
 GBytes *ql_es9p_get_bound_profile_package(QlEs9p *self, const gchar *transaction_id,
 					  GBytes *prepare_download_response, GError **error);
-gboolean ql_es9p_handle_notification(QlEs9p *self, GBytes *pending_notification,
-				     GError **error);
+gboolean ql_es9p_handle_notification(QlEs9p *self, GBytes *pending_notification, GError **error);
 gboolean ql_es9p_cancel_session(QlEs9p *self, const gchar *transaction_id,
 				GBytes *cancel_session_response, GError **error);
 

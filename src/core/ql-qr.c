@@ -70,7 +70,7 @@ ql_qr_decode_file(const gchar *path, GError **error)
 	zbar_image_destroy(image);
 	zbar_image_scanner_destroy(scanner);
 	if (out == NULL)
-		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			    "no QR code found in %s", path);
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT, "no QR code found in %s",
+			    path);
 	return out;
 }

@@ -58,7 +58,8 @@ ql_tlv_read(const guint8 *buf, gsize len, QlTlv *out, gsize *consumed, GError **
 	}
 	tag = buf[pos++];
 	if ((tag & 0x1f) == 0x1f) {
-		/* multi-byte tag: subsequent bytes have b8 set while more follow; we allow 4 bytes */
+		/* multi-byte tag: subsequent bytes have b8 set while more follow; we allow 4 bytes
+		 */
 		for (;;) {
 			if (pos >= len) {
 				g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
@@ -93,8 +94,8 @@ ql_tlv_read(const guint8 *buf, gsize len, QlTlv *out, gsize *consumed, GError **
 			return FALSE;
 		}
 		if (len - pos < n) {
-			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
-				    "TLV %X: truncated length", tag);
+			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "TLV %X: truncated length",
+				    tag);
 			return FALSE;
 		}
 		vlen = 0;

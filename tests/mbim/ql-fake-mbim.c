@@ -10,8 +10,10 @@
  * MANAGE CHANNEL and a SELECT sent to the card, APDU rewrites the class byte from the request's
  * type / channel / secure-messaging fields (as the MS specification tells the modem to) and
  * passes the command on, CLOSE CHANNEL is a MANAGE CHANNEL close (by channel, or a whole channel
- * group). It also answers the device slot mapping (MS Basic Connect Extensions) and subscriber
- * ready status (Basic Connect) requests, with the card sitting in slot --card-slot.
+ * group), RESET (without pass-through) resets the card: every logical channel on it is closed and
+ * for the next 0.5 s the subscriber is not ready and OPEN CHANNEL is refused, as while a modem
+ * reads a card again. It also answers the device slot mapping (MS Basic Connect Extensions) and
+ * subscriber ready status (Basic Connect) requests, with the card sitting in slot --card-slot.
  *
  * libmbim opens a pty like a cdc-wdm port: the max-command ioctl fails, there is no USB
  * descriptor in sysfs, and it falls back to 4096-byte control transfers. The pty is put in raw
@@ -29,9 +31,11 @@
  *   not-supported  OPEN CHANNEL gets MBIM status NO_DEVICE_SUPPORT (no APDU is reached)
  *   unknown-status the card answers 6F00 (no precise diagnosis) to the ES10 command
  * and, on the first APDU of the first profile segment (86) of a Bound Profile Package instead
- * (mid-download): timeout-on-load, vanish-on-load.
+ * (mid-download): timeout-on-load, vanish-on-load; and on the first UICC reset:
+ *   reset-stuck    the card never answers again (the subscriber stays not initialised)
  *
- * On SIGTERM it prints `open-channels N` (the card's open logical channels) and exits 0.
+ * On SIGUSR1 it prints `open-channels N` (the card's open logical channels). On SIGTERM it prints
+ * `open-channels N` and `power-cycles N` (the UICC resets the host asked for) and exits 0.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -75,7 +79,11 @@ typedef enum {
 	QL_FAKE_FAULT_UNKNOWN_STATUS = 1 << 4,
 	QL_FAKE_FAULT_TIMEOUT_ON_LOAD = 1 << 5,
 	QL_FAKE_FAULT_VANISH_ON_LOAD = 1 << 6,
+	QL_FAKE_FAULT_RESET_STUCK = 1 << 7,
 } QlFakeFault;
+
+/* how long the card takes to come back after a UICC reset */
+#define QL_FAKE_RESET_MS 500
 
 typedef struct {
 	QlVcard *card;
@@ -94,6 +102,8 @@ typedef struct {
 	guint faults;	     /* armed, QlFakeFault bits */
 	GPid proxy;
 	gboolean vanished;
+	guint resets;	 /* UICC resets (power cycles) done */
+	gint64 ready_at; /* monotonic time the card answers again after a reset */
 } QlFake;
 
 static void
@@ -230,6 +240,13 @@ ql_fake_card_close(QlFake *f, guint32 ch)
 	f->group[ch] = 0;
 }
 
+/* A reset card answers nothing until the modem has read it again */
+static gboolean
+ql_fake_card_resetting(QlFake *f)
+{
+	return g_get_monotonic_time() < f->ready_at;
+}
+
 static void
 ql_fake_open_channel(QlFake *f, const MbimMessage *m, const guint8 *info, guint32 len)
 {
@@ -256,6 +273,10 @@ ql_fake_open_channel(QlFake *f, const MbimMessage *m, const guint8 *info, guint3
 	}
 	if (f->mapped_slot != f->card_slot) {
 		ql_fake_done(f, m, MBIM_STATUS_ERROR_SIM_NOT_INSERTED, NULL);
+		return;
+	}
+	if (ql_fake_card_resetting(f)) {
+		ql_fake_done(f, m, MBIM_STATUS_ERROR_NOT_INITIALIZED, NULL);
 		return;
 	}
 	r = ql_fake_card(f, manage, sizeof(manage));
@@ -341,6 +362,42 @@ ql_fake_close_channel(QlFake *f, const MbimMessage *m, const guint8 *info, guint
 	}
 	g_debug("channel %u (group %u) closed", ch, group);
 	ql_fake_put32(out, ql_fake_status_word(sw));
+	ql_fake_done(f, m, MBIM_STATUS_ERROR_NONE, out);
+}
+
+/* RESET: set resets the card (pass-through is not modelled), query reads the pass-through
+ * status. A real reset closes every logical channel on the card, whoever opened it. */
+static void
+ql_fake_reset(QlFake *f, const MbimMessage *m, const guint8 *info, guint32 len)
+{
+	g_autoptr(GByteArray) out = g_byte_array_new();
+
+	if (mbim_message_command_get_command_type(m) == MBIM_MESSAGE_COMMAND_TYPE_SET) {
+		if (len < 4) {
+			ql_fake_done(f, m, MBIM_STATUS_ERROR_INVALID_PARAMETERS, NULL);
+			return;
+		}
+		if (ql_fake_get32(info) != MBIM_UICC_PASS_THROUGH_ACTION_DISABLE) {
+			ql_fake_done(f, m, MBIM_STATUS_ERROR_NO_DEVICE_SUPPORT, NULL);
+			return;
+		}
+		if (f->mapped_slot != f->card_slot) {
+			ql_fake_done(f, m, MBIM_STATUS_ERROR_SIM_NOT_INSERTED, NULL);
+			return;
+		}
+		for (guint32 c = 1; c <= QL_FAKE_MAX_CHANNEL; c++)
+			ql_fake_card_close(f, c);
+		f->resets++;
+		f->ready_at = g_get_monotonic_time() + QL_FAKE_RESET_MS * G_TIME_SPAN_MILLISECOND;
+		if (f->faults & QL_FAKE_FAULT_RESET_STUCK) {
+			f->faults &= ~QL_FAKE_FAULT_RESET_STUCK;
+			g_printerr("ql-fake-mbim: fault: the card does not come back after the "
+				   "reset\n");
+			f->ready_at = G_MAXINT64;
+		}
+		g_printerr("ql-fake-mbim: UICC reset\n");
+	}
+	ql_fake_put32(out, MBIM_UICC_PASS_THROUGH_STATUS_DISABLED);
 	ql_fake_done(f, m, MBIM_STATUS_ERROR_NONE, out);
 }
 
@@ -441,10 +498,14 @@ static void
 ql_fake_ready_status(QlFake *f, const MbimMessage *m)
 {
 	g_autoptr(GByteArray) out = g_byte_array_new();
-	gboolean present = f->mapped_slot == f->card_slot;
+	MbimSubscriberReadyState state = MBIM_SUBSCRIBER_READY_STATE_NO_ESIM_PROFILE;
+
+	if (f->mapped_slot != f->card_slot)
+		state = MBIM_SUBSCRIBER_READY_STATE_SIM_NOT_INSERTED;
+	else if (ql_fake_card_resetting(f))
+		state = MBIM_SUBSCRIBER_READY_STATE_NOT_INITIALIZED;
 	/* ReadyState, SubscriberId and SimIccId (empty strings), ReadyInfo, no phone numbers */
-	ql_fake_put32(out, present ? MBIM_SUBSCRIBER_READY_STATE_NO_ESIM_PROFILE
-				   : MBIM_SUBSCRIBER_READY_STATE_SIM_NOT_INSERTED);
+	ql_fake_put32(out, state);
 	for (guint i = 0; i < 4; i++)
 		ql_fake_put32(out, 0);
 	ql_fake_put32(out, 0);
@@ -501,6 +562,11 @@ ql_fake_command(QlFake *f, const MbimMessage *m)
 	guint32 len = 0;
 	const guint8 *info = mbim_message_command_get_raw_information_buffer(m, &len);
 
+	if (service == MBIM_SERVICE_MS_UICC_LOW_LEVEL_ACCESS &&
+	    cid == MBIM_CID_MS_UICC_LOW_LEVEL_ACCESS_RESET) {
+		ql_fake_reset(f, m, info, len);
+		return;
+	}
 	if (service == MBIM_SERVICE_MS_UICC_LOW_LEVEL_ACCESS &&
 	    type == MBIM_MESSAGE_COMMAND_TYPE_SET) {
 		switch (cid) {
@@ -716,6 +782,15 @@ ql_fake_stop_proxy(QlFake *f)
 }
 
 static gboolean
+ql_fake_report(gpointer user_data)
+{
+	QlFake *f = user_data;
+	printf("open-channels %u\n", ql_vcard_get_open_channels(f->card));
+	fflush(stdout);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
 ql_fake_quit(gpointer user_data)
 {
 	g_main_loop_quit(user_data);
@@ -739,7 +814,7 @@ main(int argc, char **argv)
 		{"seed", 0, 0, G_OPTION_ARG_INT, &seed, "Seed N test profiles", "N"},
 		{"fault", 0, 0, G_OPTION_ARG_STRING_ARRAY, &faults,
 		 "timeout, vanish, status-error, not-supported, unknown-status, timeout-on-load, "
-		 "vanish-on-load",
+		 "vanish-on-load, reset-stuck",
 		 "F"},
 		{"no-proxy", 0, 0, G_OPTION_ARG_NONE, &no_proxy,
 		 "Let quantra-l open the pty directly (proxy=0)", NULL},
@@ -771,6 +846,8 @@ main(int argc, char **argv)
 			f.faults |= QL_FAKE_FAULT_TIMEOUT_ON_LOAD;
 		else if (g_strcmp0(faults[i], "vanish-on-load") == 0)
 			f.faults |= QL_FAKE_FAULT_VANISH_ON_LOAD;
+		else if (g_strcmp0(faults[i], "reset-stuck") == 0)
+			f.faults |= QL_FAKE_FAULT_RESET_STUCK;
 		else {
 			g_printerr("ql-fake-mbim: unknown fault '%s'\n", faults[i]);
 			return 2;
@@ -793,12 +870,14 @@ main(int argc, char **argv)
 	f.loop = g_main_loop_new(NULL, FALSE);
 	g_unix_signal_add(SIGTERM, ql_fake_quit, f.loop);
 	g_unix_signal_add(SIGINT, ql_fake_quit, f.loop);
+	g_unix_signal_add(SIGUSR1, ql_fake_report, &f);
 	printf("device mbim:%s%s\n", f.pts, no_proxy ? "?proxy=0" : "");
 	fflush(stdout);
 	g_main_loop_run(f.loop);
 
 	/* what the host left open, before anything here tidies up */
 	printf("open-channels %u\n", ql_vcard_get_open_channels(f.card));
+	printf("power-cycles %u\n", f.resets);
 	fflush(stdout);
 	ql_fake_stop_proxy(&f);
 	if (f.watch != 0)
