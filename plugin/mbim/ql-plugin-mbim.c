@@ -660,8 +660,9 @@ out:
 static QlPluginDevice *
 ql_plugin_mbim_open(const gchar *path, GHashTable *params, GError **error)
 {
-	const gchar *const known[] = {"proxy",	     "slot",  "timeout", "select_p2", "le",
-				      "power-cycle", "block", "isd-r",	 NULL};
+	/* switch-slot is QMI's way of asking for what slot=N always does here: accepted, a no-op */
+	const gchar *const known[] = {"proxy",	     "slot",	    "timeout", "select_p2", "le",
+				      "power-cycle", "switch-slot", "block",   "isd-r",	    NULL};
 	QlPluginDevice *dev;
 	GHashTableIter it;
 	gpointer key;

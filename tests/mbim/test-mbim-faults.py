@@ -70,12 +70,75 @@ def _():
     assert left == 0, f"{left} logical channel(s) left open"
 
 
+def switch_profiles(fake, params):
+    """Lists the profiles, enables the second one and disables it again (checking after each
+    command that no logical channel is left open); returns how long each switch took."""
+    spec = fake.with_params(params)
+    iccids = [p["iccid"] for p in qltest.quantra("profile", "list", device=spec).out["profiles"]]
+    assert len(iccids) == 3, iccids
+    took = []
+    for verb in ("enable", "disable"):
+        took.append(qltest.quantra("profile", verb, iccids[1], device=spec).took)
+        assert fake.open_channels() == 0, f"a logical channel was left open after {verb}"
+    return took
+
+
+def stop_counting(fake):
+    """Stops the fake; returns (open channels, UICC resets)."""
+    left = fake.stop(timeout=30)
+    cycles = qltest.report(fake.out, "power-cycles")
+    assert cycles is not None, f"the fake did not report its resets: {fake.out!r}"
+    return left, cycles
+
+
+@case("power-cycle=1 resets the UICC after an enable and a disable, and waits for the card")
+def _():
+    fake = Fake("power-cycle")
+    try:
+        took = switch_profiles(fake, "power-cycle=1")
+        # the card needs 0.5 s after a reset: the plugin waited for it before closing
+        assert min(took) >= 0.5, f"did not wait for the card after the reset: {took}"
+    finally:
+        left, cycles = stop_counting(fake)
+    assert left == 0, f"{left} logical channel(s) left open"
+    assert cycles == 2, f"{cycles} UICC resets, wanted 2 (one per switch, none for the list)"
+
+
+@case("without power-cycle=1 a profile switch leaves the UICC alone")
+def _():
+    fake = Fake("no-power-cycle")
+    try:
+        switch_profiles(fake, "")
+    finally:
+        left, cycles = stop_counting(fake)
+    assert left == 0, f"{left} logical channel(s) left open"
+    assert cycles == 0, f"{cycles} UICC resets, wanted none"
+
+
+@case("reset-stuck: a card that does not come back after the reset is waited for 10 s, no more")
+def _():
+    fake = Fake("reset-stuck", "--fault", "reset-stuck")
+    try:
+        spec = fake.with_params("power-cycle=1")
+        iccid = qltest.quantra("profile", "list", device=spec).out["profiles"][1]["iccid"]
+        # the switch itself went through: the exit code says so, the warning tells the rest
+        r = qltest.quantra("profile", "enable", iccid, device=spec)
+        assert re.search(r"power-cycling the SIM .*did not answer again within 10 s .*"
+                         r"not initialised", r.stderr), f"unclear warning: {r.stderr!r}"
+        assert 10 <= r.took < 20, f"took {r.took:.1f} s"
+    finally:
+        left, cycles = stop_counting(fake)
+    assert left == 0, f"{left} logical channel(s) left open"
+    assert cycles == 1, f"{cycles} UICC resets, wanted 1"
+
+
 @case("bad parameters are refused in words")
 def _():
     fake = Fake("params")
     try:
         for params, pattern in (("slot=0", r"slot=0"), ("timeout=x", r"timeout=x"),
-                                ("le=maybe", r"le=maybe"), ("colour=red", r"unknown parameter")):
+                                ("le=maybe", r"le=maybe"), ("power-cycle=2", r"power-cycle=2"),
+                                ("colour=red", r"unknown parameter")):
             rc, out, err, _ = quantra(fake.with_params(params), "chip", "info")
             msg = out.get("error", {}).get("message", "") or err
             assert rc == 2 and re.search(pattern, msg), (params, rc, msg)
