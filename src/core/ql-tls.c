@@ -273,35 +273,43 @@ ql_tls_poll(gint fd, gshort events, gint timeout_ms)
 	}
 }
 
+/* Records a transport failure where GnuTLS and our error messages will find it. */
+static ssize_t
+ql_tls_io_failed(QlTls *self, gint err)
+{
+	self->last_errno = err;
+	gnutls_transport_set_errno(self->session, err);
+	return -1;
+}
+
+/* After EAGAIN: waits for @events within the timeout; 0 when ready, else -1 (recorded). */
+static ssize_t
+ql_tls_io_wait(QlTls *self, gshort events)
+{
+	gint pr = ql_tls_poll(self->fd, events, self->timeout_ms > 0 ? (gint)self->timeout_ms : -1);
+	if (pr == 0) {
+		self->timed_out = TRUE;
+		return ql_tls_io_failed(self, ETIMEDOUT);
+	}
+	if (pr < 0)
+		return ql_tls_io_failed(self, errno);
+	return 0;
+}
+
 static ssize_t
 ql_tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 {
 	QlTls *self = ptr;
 	for (;;) {
 		ssize_t r = recv(self->fd, buf, len, 0);
-		gint pr;
 		if (r >= 0)
 			return r;
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			self->last_errno = errno;
-			gnutls_transport_set_errno(self->session, errno);
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return ql_tls_io_failed(self, errno);
+		if (ql_tls_io_wait(self, POLLIN) < 0)
 			return -1;
-		}
-		pr = ql_tls_poll(self->fd, POLLIN,
-				 self->timeout_ms > 0 ? (gint)self->timeout_ms : -1);
-		if (pr == 0) {
-			self->timed_out = TRUE;
-			self->last_errno = ETIMEDOUT;
-			gnutls_transport_set_errno(self->session, ETIMEDOUT);
-			return -1;
-		}
-		if (pr < 0) {
-			self->last_errno = errno;
-			gnutls_transport_set_errno(self->session, errno);
-			return -1;
-		}
 	}
 }
 
@@ -322,29 +330,14 @@ ql_tls_push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
 	for (;;) {
 		/* MSG_NOSIGNAL: a peer that went away must be an error, not SIGPIPE */
 		ssize_t r = send(self->fd, buf, len, MSG_NOSIGNAL);
-		gint pr;
 		if (r >= 0)
 			return r;
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			self->last_errno = errno;
-			gnutls_transport_set_errno(self->session, errno);
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return ql_tls_io_failed(self, errno);
+		if (ql_tls_io_wait(self, POLLOUT) < 0)
 			return -1;
-		}
-		pr = ql_tls_poll(self->fd, POLLOUT,
-				 self->timeout_ms > 0 ? (gint)self->timeout_ms : -1);
-		if (pr == 0) {
-			self->timed_out = TRUE;
-			self->last_errno = ETIMEDOUT;
-			gnutls_transport_set_errno(self->session, ETIMEDOUT);
-			return -1;
-		}
-		if (pr < 0) {
-			self->last_errno = errno;
-			gnutls_transport_set_errno(self->session, errno);
-			return -1;
-		}
 	}
 }
 
