@@ -14,6 +14,7 @@
 
 #include "quantra-l/ql-error.h"
 #include "quantra-l/ql-plugin.h"
+#include "ql-apdu.h"
 #include "ql-crypto.h"
 #include "ql-es10b.h"
 #include "ql-pki.h"
@@ -105,14 +106,6 @@ apdu(QlVcard *card, const gchar *cmd)
 		g_assert_cmpstr(_r, ==, want);                                                     \
 	} while (0)
 
-static guint8
-cla_for(guint8 ch, gboolean proprietary)
-{
-	if (ch < 4)
-		return (proprietary ? 0x80 : 0x00) | ch;
-	return (proprietary ? 0xC0 : 0x40) | (ch - 4);
-}
-
 /* MANAGE CHANNEL open + SELECT ISD-R; returns the channel */
 static guint8
 open_isdr(QlVcard *card)
@@ -126,7 +119,7 @@ open_isdr(QlVcard *card)
 	ch = (guint8)(g_ascii_xdigit_value(r[0]) * 16 + g_ascii_xdigit_value(r[1]));
 	g_assert_cmpuint(ch, >=, 1);
 	g_assert_cmpuint(ch, <=, 19);
-	sel = g_strdup_printf("%02XA4040010" ISDR_AID "00", cla_for(ch, FALSE));
+	sel = g_strdup_printf("%02XA4040010" ISDR_AID "00", ql_apdu_cla(ch, FALSE));
 	rs = apdu(card, sel);
 	/* FCI: 6F .. 84 10 <ISD-R AID> */
 	g_assert_true(g_str_has_prefix(rs, "6F"));
@@ -159,8 +152,8 @@ es10_sw(QlVcard *card, guint8 ch, const gchar *cmd_hex, guint16 *sw_out)
 		g_autoptr(GByteArray) a = g_byte_array_new();
 		g_autoptr(GError) error = NULL;
 		gsize n = MIN(255, len - i * 255);
-		guint8 hdr[5] = {cla_for(ch, TRUE), 0xE2, i + 1 == nblocks ? 0x91 : 0x11, (guint8)i,
-				 (guint8)n};
+		guint8 hdr[5] = {ql_apdu_cla(ch, TRUE), 0xE2, i + 1 == nblocks ? 0x91 : 0x11,
+				 (guint8)i, (guint8)n};
 		const guint8 le = 0;
 		const guint8 *rp;
 		gsize rlen;
@@ -180,7 +173,7 @@ es10_sw(QlVcard *card, guint8 ch, const gchar *cmd_hex, guint16 *sw_out)
 		gsize rlen;
 		const guint8 *rp = g_bytes_get_data(r, &rlen);
 		g_autoptr(GError) error = NULL;
-		guint8 get[5] = {cla_for(ch, TRUE), 0xC0, 0x00, 0x00, 0x00};
+		guint8 get[5] = {ql_apdu_cla(ch, TRUE), 0xC0, 0x00, 0x00, 0x00};
 		sw = (guint16)(rp[rlen - 2] << 8 | rp[rlen - 1]);
 		g_byte_array_append(out, rp, (guint)rlen - 2);
 		if ((sw & 0xFF00) != 0x6100)
@@ -434,60 +427,60 @@ test_vcard_channels(void)
 	{
 		g_autofree gchar *c = NULL;
 		/* unknown instruction */
-		c = g_strdup_printf("%02XCA00FE00", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XCA00FE00", ql_apdu_cla(ch, TRUE));
 		assert_apdu(card, c, "6D00");
 		/* STORE DATA needs the GP (proprietary) class, SELECT the interindustry one */
 		g_free(c);
-		c = g_strdup_printf("%02XE2910006BF3E035C015A00", cla_for(ch, FALSE));
+		c = g_strdup_printf("%02XE2910006BF3E035C015A00", ql_apdu_cla(ch, FALSE));
 		assert_apdu(card, c, "6E00");
 		g_free(c);
-		c = g_strdup_printf("%02XA4040010" ISDR_AID "00", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XA4040010" ISDR_AID "00", ql_apdu_cla(ch, TRUE));
 		assert_apdu(card, c, "6E00");
 		assert_apdu(card, "FFA4040010" ISDR_AID "00", "6E00");
 		/* secure messaging and chaining bits are refused */
 		g_free(c);
-		c = g_strdup_printf("%02XE2910006BF3E035C015A00", cla_for(ch, TRUE) | 0x04);
+		c = g_strdup_printf("%02XE2910006BF3E035C015A00", ql_apdu_cla(ch, TRUE) | 0x04);
 		assert_apdu(card, c, "6882");
 		g_free(c);
-		c = g_strdup_printf("%02XE2910006BF3E035C015A00", cla_for(ch, TRUE) | 0x10);
+		c = g_strdup_printf("%02XE2910006BF3E035C015A00", ql_apdu_cla(ch, TRUE) | 0x10);
 		assert_apdu(card, c, "6884");
 		/* an unknown AID */
 		g_free(c);
 		c = g_strdup_printf("%02XA4040010A0000005591010FFFFFFFF8900000999",
-				    cla_for(ch, FALSE));
+				    ql_apdu_cla(ch, FALSE));
 		assert_apdu(card, c, "6A82");
 		/* Lc that does not match the data */
 		g_free(c);
-		c = g_strdup_printf("%02XE2910007BF3E035C015A", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XE2910007BF3E035C015A", ql_apdu_cla(ch, TRUE));
 		assert_apdu(card, c, "6700");
 		assert_apdu(card, "81E2", "6700");
 		/* STORE DATA: block 1 before block 0, an unknown P1, no data */
 		g_free(c);
-		c = g_strdup_printf("%02XE2910106BF3E035C015A00", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XE2910106BF3E035C015A00", ql_apdu_cla(ch, TRUE));
 		assert_apdu(card, c, "6A86");
 		g_free(c);
-		c = g_strdup_printf("%02XE2010006BF3E035C015A00", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XE2010006BF3E035C015A00", ql_apdu_cla(ch, TRUE));
 		assert_apdu(card, c, "6A86");
 		g_free(c);
-		c = g_strdup_printf("%02XE2910000", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XE2910000", ql_apdu_cla(ch, TRUE));
 		assert_apdu(card, c, "6700");
 		/* GET RESPONSE with nothing pending */
 		g_free(c);
-		c = g_strdup_printf("%02XC0000000", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XC0000000", ql_apdu_cla(ch, TRUE));
 		assert_apdu(card, c, "6985");
 		/* a two-block command whose second block skips a number is refused, and the card
 		 * is ready for a fresh command afterwards */
 		g_free(c);
-		c = g_strdup_printf("%02XE2110003BF3E03", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XE2110003BF3E03", ql_apdu_cla(ch, TRUE));
 		assert_apdu(card, c, "9000");
 		g_free(c);
-		c = g_strdup_printf("%02XE29102035C015A00", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XE29102035C015A00", ql_apdu_cla(ch, TRUE));
 		assert_apdu(card, c, "6A86");
 		g_free(c);
-		c = g_strdup_printf("%02XE2110003BF3E03", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XE2110003BF3E03", ql_apdu_cla(ch, TRUE));
 		assert_apdu(card, c, "9000");
 		g_free(c);
-		c = g_strdup_printf("%02XE29101035C015A00", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XE29101035C015A00", ql_apdu_cla(ch, TRUE));
 		{
 			g_autofree gchar *r = apdu(card, c);
 			g_assert_true(g_str_has_prefix(r, "BF3E125A10"));
@@ -495,6 +488,108 @@ test_vcard_channels(void)
 		}
 	}
 	close_channel(card, ch);
+	g_assert_cmpuint(ql_vcard_get_open_channels(card), ==, 0);
+	tmp_clear(&t);
+}
+
+/* ql_vcard_open/close_logical_channel: a terminal's MANAGE CHANNEL + SELECT, and its close */
+static void
+test_vcard_logical_channels(void)
+{
+	Tmp t;
+	g_autoptr(QlVcard) card = NULL;
+	g_autoptr(GBytes) isdr = NULL;
+	g_autoptr(GBytes) unknown = hex("A0000005591010FFFFFFFF8900000999");
+	g_autoptr(GError) error = NULL;
+	guint8 ch = 0xFF;
+	guint16 sw = 0;
+
+	tmp_init(&t);
+	card = card_new(t.state, NULL);
+	isdr = hex(ISDR_AID);
+
+	/* channels 1, 2, ... each with the ISD-R's FCI, collected from 61xx pieces */
+	ql_vcard_set_chunk_size(card, 7);
+	for (guint i = 1; i <= 3; i++) {
+		g_autoptr(GBytes) fci = NULL;
+		g_autofree gchar *fci_hex = NULL;
+		g_autofree gchar *es10 = NULL;
+		g_autofree gchar *r = NULL;
+		g_assert_true(ql_vcard_open_logical_channel(card, g_bytes_get_data(isdr, NULL),
+							    g_bytes_get_size(isdr), 0x00, &ch, &fci,
+							    &sw, &error));
+		g_assert_no_error(error);
+		g_assert_cmphex(sw, ==, 0x9000);
+		g_assert_cmpuint(ch, ==, i);
+		g_assert_nonnull(fci);
+		fci_hex = to_hex(fci);
+		/* FCI: 6F .. 84 10 <ISD-R AID> .. || 9000 */
+		g_assert_true(g_str_has_prefix(fci_hex, "6F"));
+		g_assert_nonnull(strstr(fci_hex, "8410" ISDR_AID));
+		g_assert_true(g_str_has_suffix(fci_hex, "9000"));
+		g_assert_cmpuint(ql_vcard_get_open_channels(card), ==, i);
+		/* the ISD-R is selected there: an ES10 command (GetEuiccData) works */
+		es10 = g_strdup_printf("%02XE2910006BF3E035C015A00", ql_apdu_cla(ch, TRUE));
+		r = apdu(card, es10);
+		g_assert_true(g_str_has_prefix(r, "BF3E"));
+	}
+	ql_vcard_set_chunk_size(card, QL_VCARD_DEFAULT_CHUNK);
+
+	/* P2 0C: no FCI asked, none given */
+	{
+		g_autoptr(GBytes) fci = NULL;
+		g_assert_true(ql_vcard_open_logical_channel(card, g_bytes_get_data(isdr, NULL),
+							    g_bytes_get_size(isdr), 0x0C, &ch, &fci,
+							    &sw, &error));
+		g_assert_no_error(error);
+		g_assert_cmphex(sw, ==, 0x9000);
+		g_assert_cmpuint(ch, ==, 4);
+		g_assert_cmpuint(g_bytes_get_size(fci), ==, 2);
+	}
+
+	/* an unknown AID: 6A82, and the channel the SELECT was refused on is closed again */
+	{
+		g_autoptr(GBytes) fci = NULL;
+		g_assert_true(ql_vcard_open_logical_channel(card, g_bytes_get_data(unknown, NULL),
+							    g_bytes_get_size(unknown), 0x00, &ch,
+							    &fci, &sw, &error));
+		g_assert_no_error(error);
+		g_assert_cmphex(sw, ==, 0x6A82);
+		g_assert_cmpuint(ch, ==, 5);
+		g_assert_null(fci);
+		g_assert_cmpuint(ql_vcard_get_open_channels(card), ==, 4);
+	}
+
+	/* close works once; the second close is refused: 6881, the channel is not open */
+	for (guint8 i = 1; i <= 4; i++) {
+		g_assert_true(ql_vcard_close_logical_channel(card, i, &sw, &error));
+		g_assert_no_error(error);
+		g_assert_cmphex(sw, ==, 0x9000);
+	}
+	g_assert_cmpuint(ql_vcard_get_open_channels(card), ==, 0);
+	g_assert_true(ql_vcard_close_logical_channel(card, 2, &sw, &error));
+	g_assert_no_error(error);
+	g_assert_cmphex(sw, ==, 0x6881);
+	/* channel 0 cannot be closed */
+	g_assert_true(ql_vcard_close_logical_channel(card, 0, &sw, &error));
+	g_assert_cmphex(sw, ==, 0x6A86);
+
+	/* every channel in use: MANAGE CHANNEL refuses with 6A81 and no channel is named */
+	for (guint i = 1; i <= QL_VCARD_MAX_CHANNELS; i++) {
+		g_assert_true(ql_vcard_open_logical_channel(card, g_bytes_get_data(isdr, NULL),
+							    g_bytes_get_size(isdr), 0x00, &ch, NULL,
+							    &sw, &error));
+		g_assert_cmphex(sw, ==, 0x9000);
+		g_assert_cmpuint(ch, ==, i);
+	}
+	g_assert_true(ql_vcard_open_logical_channel(card, g_bytes_get_data(isdr, NULL),
+						    g_bytes_get_size(isdr), 0x00, &ch, NULL, &sw,
+						    &error));
+	g_assert_no_error(error);
+	g_assert_cmphex(sw, ==, 0x6A81);
+	g_assert_cmpuint(ch, ==, 0);
+	for (guint8 i = 1; i <= QL_VCARD_MAX_CHANNELS; i++)
+		g_assert_true(ql_vcard_close_logical_channel(card, i, NULL, &error));
 	g_assert_cmpuint(ql_vcard_get_open_channels(card), ==, 0);
 	tmp_clear(&t);
 }
@@ -757,7 +852,7 @@ test_vcard_chaining(void)
 	parse(whole, 0xBF2D, &top);
 
 	/* case 4 (Le=00): the first 256 bytes at once with 61xx */
-	cmd = g_strdup_printf("%02XE2910003BF2D0000", cla_for(ch, TRUE));
+	cmd = g_strdup_printf("%02XE2910003BF2D0000", ql_apdu_cla(ch, TRUE));
 	{
 		g_autofree gchar *r = apdu(card, cmd);
 		g_autoptr(GBytes) rb = hex(r);
@@ -771,8 +866,8 @@ test_vcard_chaining(void)
 		pieces++;
 		/* GET RESPONSE is accepted with the interindustry CLA too */
 		while (TRUE) {
-			g_autofree gchar *get = g_strdup_printf("%02XC00000%02X",
-								cla_for(ch, pieces % 2 == 0), sw2);
+			g_autofree gchar *get = g_strdup_printf(
+				"%02XC00000%02X", ql_apdu_cla(ch, pieces % 2 == 0), sw2);
 			g_autofree gchar *rr = apdu(card, get);
 			g_autoptr(GBytes) rrb = hex(rr);
 			const guint8 *q = g_bytes_get_data(rrb, &n);
@@ -798,14 +893,14 @@ test_vcard_chaining(void)
 
 	/* case 3 (no Le): T=0 style, 61xx and no data at all */
 	g_free(cmd);
-	cmd = g_strdup_printf("%02XE2910003BF2D00", cla_for(ch, TRUE));
+	cmd = g_strdup_printf("%02XE2910003BF2D00", ql_apdu_cla(ch, TRUE));
 	assert_apdu(card, cmd, "6100");
 	/* another command drops the pending answer */
 	{
 		g_autofree gchar *c =
-			g_strdup_printf("%02XE2910006BF3E035C015A00", cla_for(ch, TRUE));
+			g_strdup_printf("%02XE2910006BF3E035C015A00", ql_apdu_cla(ch, TRUE));
 		g_autofree gchar *r = apdu(card, c);
-		g_autofree gchar *get = g_strdup_printf("%02XC0000000", cla_for(ch, TRUE));
+		g_autofree gchar *get = g_strdup_printf("%02XC0000000", ql_apdu_cla(ch, TRUE));
 		g_assert_true(g_str_has_suffix(r, "9000"));
 		assert_apdu(card, get, "6985");
 	}
@@ -815,8 +910,8 @@ test_vcard_chaining(void)
 	ql_vcard_set_quirk_6c(card, TRUE);
 	{
 		g_autofree gchar *r = apdu(card, cmd);
-		g_autofree gchar *get00 = g_strdup_printf("%02XC0000000", cla_for(ch, TRUE));
-		g_autofree gchar *get64 = g_strdup_printf("%02XC0000064", cla_for(ch, TRUE));
+		g_autofree gchar *get00 = g_strdup_printf("%02XC0000000", ql_apdu_cla(ch, TRUE));
+		g_autofree gchar *get64 = g_strdup_printf("%02XC0000064", ql_apdu_cla(ch, TRUE));
 		g_autofree gchar *r2 = NULL;
 		g_assert_cmpstr(r, ==, "6164");
 		assert_apdu(card, get00, "6C64");
@@ -1256,8 +1351,8 @@ test_vcard_persistence(void)
 		ch = open_isdr(card);
 		want_eid = g_strdup_printf("BF3E125A10%s9000", eid);
 		{
-			g_autofree gchar *c =
-				g_strdup_printf("%02XE2910006BF3E035C015A00", cla_for(ch, TRUE));
+			g_autofree gchar *c = g_strdup_printf("%02XE2910006BF3E035C015A00",
+							      ql_apdu_cla(ch, TRUE));
 			assert_apdu(card, c, want_eid);
 		}
 		r = es10(card, ch, "BF2D00");
@@ -1359,7 +1454,7 @@ test_vcard_state_errors(void)
 		ch = open_isdr(card);
 		p1 = nth_iccid_bcd(card, ch, 0);
 		rm_rf(sub);
-		cmd = g_strdup_printf("%02XE2910014BF3111A00C5A0A%s81010000", cla_for(ch, TRUE),
+		cmd = g_strdup_printf("%02XE2910014BF3111A00C5A0A%s81010000", ql_apdu_cla(ch, TRUE),
 				      p1);
 		{
 			g_autoptr(GBytes) c = hex(cmd);
@@ -1439,7 +1534,7 @@ test_vcard_identity_dir(void)
 		QlTlv top, a9;
 		g_assert_cmpstr(ql_vcard_get_eid(card), ==, eid);
 		ch = open_isdr(card);
-		c = g_strdup_printf("%02XE2910006BF3E035C015A00", cla_for(ch, TRUE));
+		c = g_strdup_printf("%02XE2910006BF3E035C015A00", ql_apdu_cla(ch, TRUE));
 		assert_apdu(card, c, want);
 		/* EUICCInfo1 names the CI of the identity folder */
 		r = es10(card, ch, "BF2000");
@@ -1510,7 +1605,7 @@ test_vcard_faults(void)
 	tmp_init(&t);
 	card = card_new(t.state, NULL);
 	ch = open_isdr(card);
-	c = g_strdup_printf("%02XE2910006BF3E035C015A00", cla_for(ch, TRUE));
+	c = g_strdup_printf("%02XE2910006BF3E035C015A00", ql_apdu_cla(ch, TRUE));
 	want = g_strdup_printf("BF3E125A10%s9000", ql_vcard_get_eid(card));
 
 	/* malformed: the answer no longer decodes; then the card is normal again */
@@ -2770,6 +2865,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/ql/vcard/eid", test_vcard_eid);
 	g_test_add_func("/ql/vcard/channels", test_vcard_channels);
+	g_test_add_func("/ql/vcard/logical-channels", test_vcard_logical_channels);
 	g_test_add_func("/ql/vcard/info", test_vcard_info);
 	g_test_add_func("/ql/vcard/profiles", test_vcard_profiles);
 	g_test_add_func("/ql/vcard/chaining", test_vcard_chaining);

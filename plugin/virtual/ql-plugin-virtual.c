@@ -54,11 +54,8 @@ ql_plugin_virtual_close(QlPluginDevice *dev)
 		return;
 	/* a device that goes away leaves no channel open on the card */
 	for (guint8 ch = 1; ch <= QL_VCARD_MAX_CHANNELS; ch++) {
-		const guint8 apdu[] = {0x00, 0x70, 0x80, ch};
-		g_autoptr(GBytes) r = NULL;
-		if ((dev->open_channels & (1u << ch)) == 0)
-			continue;
-		r = ql_vcard_transmit(dev->card, apdu, sizeof(apdu), NULL);
+		if ((dev->open_channels & (1u << ch)) != 0)
+			ql_vcard_close_logical_channel(dev->card, ch, NULL, NULL);
 	}
 	ql_vcard_free(dev->card);
 	g_free(dev);
@@ -68,7 +65,7 @@ static QlPluginDevice *
 ql_plugin_virtual_open(const gchar *path, GHashTable *params, GError **error)
 {
 	/* block and isd-r belong to the core, which every device spec may carry */
-	const gchar *const known[] = {"identity", "seed", "fault", "fault_skip", "chunk",
+	const gchar *const known[] = {"identity", "seed",  "fault", "fault_skip", "chunk",
 				      "quirk",	  "block", "isd-r", NULL};
 	g_autoptr(QlVcard) card = NULL;
 	QlPluginDevice *dev;
@@ -128,31 +125,13 @@ ql_plugin_virtual_open(const gchar *path, GHashTable *params, GError **error)
 	return dev;
 }
 
-/* ISO/IEC 7816-4 5.4.1: channels 1-3 in the first interindustry class, 4-19 in the further */
-static guint8
-ql_plugin_virtual_cla(guint8 channel)
-{
-	return channel < 4 ? channel : (guint8)(0x40 | (channel - 4));
-}
-
-static guint16
-ql_plugin_virtual_sw(GBytes *r)
-{
-	gsize len = 0;
-	const guint8 *p = g_bytes_get_data(r, &len);
-	return len >= 2 ? (guint16)((p[len - 2] << 8) | p[len - 1]) : 0;
-}
-
 static gboolean
 ql_plugin_virtual_close_channel(QlPluginDevice *dev, guint8 channel, GError **error)
 {
-	const guint8 apdu[] = {0x00, 0x70, 0x80, channel};
-	g_autoptr(GBytes) r = ql_vcard_transmit(dev->card, apdu, sizeof(apdu), error);
-	guint16 sw;
-	if (r == NULL)
+	guint16 sw = 0;
+	if (!ql_vcard_close_logical_channel(dev->card, channel, &sw, error))
 		return FALSE;
 	dev->open_channels &= ~(1u << (channel & 0x1f));
-	sw = ql_plugin_virtual_sw(r);
 	if (sw != 0x9000) {
 		g_set_error(error, QL_ERROR, QL_ERROR_CARD,
 			    "virtual: closing logical channel %u failed with status %04X", channel,
@@ -166,54 +145,21 @@ static gboolean
 ql_plugin_virtual_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_len,
 			       guint8 *channel, GError **error)
 {
-	const guint8 open_apdu[] = {0x00, 0x70, 0x00, 0x00, 0x01};
-	g_autoptr(GBytes) r = NULL;
-	g_autoptr(GByteArray) select = g_byte_array_new();
-	gsize len = 0;
-	const guint8 *p;
-	guint8 ch, hdr[5];
-	guint16 sw;
-	const guint8 le = 0x00;
+	guint8 ch = 0;
+	guint16 sw = 0;
 
 	if (aid_len < 5 || aid_len > 16) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 			    "virtual: an AID of %" G_GSIZE_FORMAT " bytes", aid_len);
 		return FALSE;
 	}
-	r = ql_vcard_transmit(dev->card, open_apdu, sizeof(open_apdu), error);
-	if (r == NULL)
+	/* nothing here needs the FCI */
+	if (!ql_vcard_open_logical_channel(dev->card, aid, aid_len, 0x00, &ch, NULL, &sw, error))
 		return FALSE;
-	p = g_bytes_get_data(r, &len);
-	sw = ql_plugin_virtual_sw(r);
-	if (sw != 0x9000 || len != 3 || p[0] == 0 || p[0] > QL_VCARD_MAX_CHANNELS) {
+	if (sw != 0x9000 && ch == 0) {
 		g_set_error(error, QL_ERROR, sw == 0x6A81 ? QL_ERROR_BUSY : QL_ERROR_CARD,
 			    "virtual: MANAGE CHANNEL failed with status %04X", sw);
 		return FALSE;
-	}
-	ch = p[0];
-	dev->open_channels |= 1u << ch;
-
-	hdr[0] = ql_plugin_virtual_cla(ch);
-	hdr[1] = 0xA4;
-	hdr[2] = 0x04;
-	hdr[3] = 0x00;
-	hdr[4] = (guint8)aid_len;
-	g_byte_array_append(select, hdr, sizeof(hdr));
-	g_byte_array_append(select, aid, (guint)aid_len);
-	g_byte_array_append(select, &le, 1);
-	g_clear_pointer(&r, g_bytes_unref);
-	r = ql_vcard_transmit(dev->card, select->data, select->len, error);
-	if (r == NULL)
-		return FALSE;
-	sw = ql_plugin_virtual_sw(r);
-	/* drain a long FCI: nothing here needs it */
-	while ((sw & 0xFF00) == 0x6100 || (sw & 0xFF00) == 0x6C00) {
-		const guint8 get[] = {hdr[0], 0xC0, 0x00, 0x00, sw & 0xFF};
-		g_clear_pointer(&r, g_bytes_unref);
-		r = ql_vcard_transmit(dev->card, get, sizeof(get), error);
-		if (r == NULL)
-			return FALSE;
-		sw = ql_plugin_virtual_sw(r);
 	}
 	if (sw != 0x9000) {
 		g_autofree gchar *hex = NULL;
@@ -221,11 +167,11 @@ ql_plugin_virtual_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid
 		for (gsize i = 0; i < aid_len; i++)
 			g_string_append_printf(s, "%02X", aid[i]);
 		hex = g_string_free(s, FALSE);
-		ql_plugin_virtual_close_channel(dev, ch, NULL);
 		g_set_error(error, QL_ERROR, sw == 0x6A82 ? QL_ERROR_NOT_FOUND : QL_ERROR_CARD,
 			    "virtual: SELECT %s failed with status %04X", hex, sw);
 		return FALSE;
 	}
+	dev->open_channels |= 1u << ch;
 	*channel = ch;
 	return TRUE;
 }

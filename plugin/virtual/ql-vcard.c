@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
+#include "ql-apdu.h"
 #include "ql-tlv.h"
 #include "ql-vcard-private.h"
 
@@ -21,6 +22,9 @@ static const guint8 ql_vcard_isdp_aid_prefix[] = {0xA0, 0x00, 0x00, 0x05, 0x59, 
 
 /* No ES10 request comes near this; a bigger one is refused before it eats memory */
 #define QL_VCARD_MAX_COMMAND (64 * 1024)
+/* GET RESPONSE rounds a terminal waits through for a SELECT's answer (an FCI is a few dozen
+ * bytes; this is a guard against a card that never ends it) */
+#define QL_VCARD_MAX_GET_RESPONSE 64
 
 /* a 32x32 PNG (a blue and orange disc) for the seeded test profiles */
 static const guint8 ql_vcard_test_icon[] = {
@@ -599,4 +603,131 @@ ql_vcard_transmit(QlVcard *card, const guint8 *apdu, gsize len, GError **error)
 	default:
 		return ql_vcard_sw(0x6D00);
 	}
+}
+
+/* ---- a terminal's side: logical channels opened and closed through ql_vcard_transmit ---- */
+
+static guint16
+ql_vcard_response_sw(GBytes *r)
+{
+	gsize len = 0;
+	const guint8 *p = g_bytes_get_data(r, &len);
+	return len >= 2 ? (guint16)((p[len - 2] << 8) | p[len - 1]) : 0x6F00;
+}
+
+gboolean
+ql_vcard_close_logical_channel(QlVcard *card, guint8 channel, guint16 *sw, GError **error)
+{
+	/* ISO/IEC 7816-4 11.1.2: MANAGE CHANNEL close, P2 names the channel */
+	const guint8 apdu[] = {0x00, 0x70, 0x80, channel};
+	g_autoptr(GBytes) r = NULL;
+
+	g_return_val_if_fail(card != NULL, FALSE);
+	r = ql_vcard_transmit(card, apdu, sizeof(apdu), error);
+	if (r == NULL)
+		return FALSE;
+	if (sw != NULL)
+		*sw = ql_vcard_response_sw(r);
+	return TRUE;
+}
+
+/* The SELECT by DF name on @ch and its GET RESPONSE rounds: @sw gets the last answer's status
+ * word, @data the data of every piece. FALSE only on a real failure. */
+static gboolean
+ql_vcard_select_on_channel(QlVcard *card, guint8 ch, const guint8 *aid, gsize aid_len, guint8 p2,
+			   GByteArray *data, guint16 *sw, GError **error)
+{
+	const guint8 cla = ql_apdu_cla(ch, FALSE);
+	const guint8 hdr[] = {cla, 0xA4, 0x04, p2, (guint8)aid_len};
+	const guint8 le = 0x00;
+	g_autoptr(GByteArray) cmd = g_byte_array_new();
+	g_autoptr(GBytes) r = NULL;
+
+	/* ISO/IEC 7816-4 11.2.2; P2 0C asks for no answer, so there is no Le to give */
+	g_byte_array_append(cmd, hdr, sizeof(hdr));
+	if (aid_len > 0)
+		g_byte_array_append(cmd, aid, (guint)aid_len);
+	if (p2 != 0x0C)
+		g_byte_array_append(cmd, &le, 1);
+	r = ql_vcard_transmit(card, cmd->data, cmd->len, error);
+	for (guint round = 0; r != NULL; round++) {
+		gsize len = 0;
+		const guint8 *p = g_bytes_get_data(r, &len);
+		*sw = ql_vcard_response_sw(r);
+		if (len > 2)
+			g_byte_array_append(data, p, (guint)(len - 2));
+		/* 61xx: xx more bytes wait for GET RESPONSE; 6Cxx: repeat it with Le = xx */
+		if ((*sw & 0xFF00) != 0x6100 && (*sw & 0xFF00) != 0x6C00)
+			return TRUE;
+		if (round == QL_VCARD_MAX_GET_RESPONSE) {
+			g_set_error(error, QL_ERROR, QL_ERROR_CARD,
+				    "the card's answer to SELECT still goes on after %u GET "
+				    "RESPONSE commands",
+				    round);
+			return FALSE;
+		}
+		{
+			const guint8 get[] = {cla, 0xC0, 0x00, 0x00, *sw & 0xFF};
+			g_clear_pointer(&r, g_bytes_unref);
+			r = ql_vcard_transmit(card, get, sizeof(get), error);
+		}
+	}
+	return FALSE;
+}
+
+gboolean
+ql_vcard_open_logical_channel(QlVcard *card, const guint8 *aid, gsize aid_len, guint8 select_p2,
+			      guint8 *channel, GBytes **select_response, guint16 *sw,
+			      GError **error)
+{
+	/* ISO/IEC 7816-4 11.1.2: MANAGE CHANNEL open, P2 0 lets the card choose the number */
+	const guint8 manage[] = {0x00, 0x70, 0x00, 0x00, 0x01};
+	g_autoptr(GBytes) r = NULL;
+	g_autoptr(GByteArray) data = g_byte_array_new();
+	const guint8 ok[] = {0x90, 0x00};
+	const guint8 *p;
+	gsize len = 0;
+	guint8 ch;
+	guint16 status = 0;
+
+	g_return_val_if_fail(card != NULL, FALSE);
+	g_return_val_if_fail(aid != NULL || aid_len == 0, FALSE);
+	g_return_val_if_fail(aid_len <= 255, FALSE); /* Lc of a short APDU */
+	g_return_val_if_fail(channel != NULL, FALSE);
+	g_return_val_if_fail(sw != NULL, FALSE);
+
+	*channel = 0;
+	if (select_response != NULL)
+		*select_response = NULL;
+	r = ql_vcard_transmit(card, manage, sizeof(manage), error);
+	if (r == NULL)
+		return FALSE;
+	*sw = ql_vcard_response_sw(r);
+	if (*sw != 0x9000)
+		return TRUE;
+	p = g_bytes_get_data(r, &len);
+	if (len != 3 || p[0] == 0 || p[0] > QL_VCARD_MAX_CHANNELS) {
+		g_set_error(error, QL_ERROR, QL_ERROR_CARD,
+			    "the card's answer to MANAGE CHANNEL names no channel (%" G_GSIZE_FORMAT
+			    " bytes)",
+			    len);
+		return FALSE;
+	}
+	ch = p[0];
+
+	if (!ql_vcard_select_on_channel(card, ch, aid, aid_len, select_p2, data, &status, error)) {
+		/* the channel does not outlive the failure */
+		ql_vcard_close_logical_channel(card, ch, NULL, NULL);
+		return FALSE;
+	}
+	*channel = ch;
+	*sw = status;
+	/* a refused SELECT leaves no channel behind, as a terminal's open does */
+	if (status != 0x9000)
+		return ql_vcard_close_logical_channel(card, ch, NULL, error);
+	if (select_response != NULL) {
+		g_byte_array_append(data, ok, sizeof(ok));
+		*select_response = g_byte_array_free_to_bytes(g_steal_pointer(&data));
+	}
+	return TRUE;
 }

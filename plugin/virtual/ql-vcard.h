@@ -44,6 +44,22 @@ gboolean ql_vcard_seed(QlVcard *card, guint count, GError **error);
  * GError is only for real failures (e.g. the state file cannot be written). */
 GBytes *ql_vcard_transmit(QlVcard *card, const guint8 *apdu, gsize len, GError **error);
 
+/* Opens a logical channel and selects @aid on it the way a terminal does, through
+ * ql_vcard_transmit: MANAGE CHANNEL open, SELECT by DF name with @select_p2 (00: answer the FCI;
+ * 0C: no answer, and no Le is sent), GET RESPONSE while the answer comes in pieces.
+ * The card's verdict is @sw: 9000 when the channel is open and @aid selected on it; otherwise
+ * the status word it refused with and no channel is left open. @channel tells which step was
+ * refused: the channel opened (1..19), the one opened and closed again when the SELECT was
+ * refused, 0 when MANAGE CHANNEL was (e.g. 6A81: every channel in use).
+ * @select_response (nullable) gets the SELECT's whole answer, data || 90 00, on success, else NULL.
+ * As for ql_vcard_transmit, FALSE and @error are only for real failures (no channel left open). */
+gboolean ql_vcard_open_logical_channel(QlVcard *card, const guint8 *aid, gsize aid_len,
+				       guint8 select_p2, guint8 *channel, GBytes **select_response,
+				       guint16 *sw, GError **error);
+/* MANAGE CHANNEL close of @channel; @sw (nullable) gets 9000, or the status word the card
+ * refused with (6881: the channel is not open, 6A86: not a channel that can be closed). */
+gboolean ql_vcard_close_logical_channel(QlVcard *card, guint8 channel, guint16 *sw, GError **error);
+
 /* Logical channels (1..19) currently open; fakes assert 0 when a test ends. */
 guint ql_vcard_get_open_channels(QlVcard *card);
 const gchar *ql_vcard_get_eid(QlVcard *card);

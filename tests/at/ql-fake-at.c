@@ -34,6 +34,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "ql-apdu.h"
 #include "ql-vcard.h"
 
 #define MAX_COMMAND 4096
@@ -151,14 +152,6 @@ answer(Modem *m, const gchar *info, const gchar *final)
 		put_noise(m, FALSE);
 }
 
-static guint16
-sw_of(GBytes *r)
-{
-	gsize len = 0;
-	const guint8 *p = r != NULL ? g_bytes_get_data(r, &len) : NULL;
-	return len >= 2 ? (guint16)((p[len - 2] << 8) | p[len - 1]) : 0x6F00;
-}
-
 static GBytes *
 card(Modem *m, const guint8 *apdu, gsize len)
 {
@@ -169,19 +162,14 @@ card(Modem *m, const guint8 *apdu, gsize len)
 	return r;
 }
 
-static guint8
-cla_for(guint8 cla, guint8 ch)
-{
-	return (cla & 0x80) | (ch < 4 ? ch : (guint8)(0x40 | (ch - 4)));
-}
-
 /* A modem that resets (or vanishes) takes its SIM's channels with it. */
 static void
 reset_card(Modem *m)
 {
 	for (guint8 ch = 1; ch <= QL_VCARD_MAX_CHANNELS; ch++) {
-		const guint8 apdu[] = {0x00, 0x70, 0x80, ch};
-		g_autoptr(GBytes) r = card(m, apdu, sizeof(apdu));
+		g_autoptr(GError) error = NULL;
+		if (!ql_vcard_close_logical_channel(m->card, ch, NULL, &error))
+			g_printerr("ql-fake-at: card: %s\n", error->message);
 		m->opened[ch] = FALSE;
 	}
 }
@@ -240,14 +228,12 @@ channel_of(Modem *m, guint64 session)
 static void
 do_ccho(Modem *m, const gchar *arg)
 {
-	const guint8 open[] = {0x00, 0x70, 0x00, 0x00, 0x01};
 	g_autoptr(GBytes) aid = NULL;
-	g_autoptr(GBytes) r = NULL;
-	g_autoptr(GByteArray) sel = g_byte_array_new();
+	g_autoptr(GError) error = NULL;
 	g_autofree gchar *info = NULL;
 	gsize alen = strlen(arg);
-	guint8 ch, hdr[5], le = 0;
-	guint16 sw;
+	guint8 ch = 0;
+	guint16 sw = 0;
 
 	if (alen < 2 || arg[0] != '"' || arg[alen - 1] != '"' ||
 	    (aid = parse_hex(arg + 1, alen - 2)) == NULL || g_bytes_get_size(aid) < 5 ||
@@ -255,37 +241,17 @@ do_ccho(Modem *m, const gchar *arg)
 		answer(m, NULL, "+CME ERROR: 50");
 		return;
 	}
-	r = card(m, open, sizeof(open));
-	if (sw_of(r) != 0x9000 || g_bytes_get_size(r) != 3) {
-		answer(m, NULL, "+CME ERROR: 4");
-		return;
-	}
-	ch = ((const guint8 *)g_bytes_get_data(r, NULL))[0];
-	m->opened[ch] = TRUE;
-	hdr[0] = cla_for(0, ch);
-	hdr[1] = 0xA4;
-	hdr[2] = 0x04;
-	hdr[3] = 0x00;
-	hdr[4] = (guint8)g_bytes_get_size(aid);
-	g_byte_array_append(sel, hdr, 5);
-	g_byte_array_append(sel, g_bytes_get_data(aid, NULL), g_bytes_get_size(aid));
-	g_byte_array_append(sel, &le, 1);
-	g_clear_pointer(&r, g_bytes_unref);
-	r = card(m, sel->data, sel->len);
-	sw = sw_of(r);
-	while ((sw & 0xFF00) == 0x6100) {
-		const guint8 get[] = {hdr[0], 0xC0, 0x00, 0x00, sw & 0xFF};
-		g_clear_pointer(&r, g_bytes_unref);
-		r = card(m, get, sizeof(get));
-		sw = sw_of(r);
+	if (!ql_vcard_open_logical_channel(m->card, g_bytes_get_data(aid, NULL),
+					   g_bytes_get_size(aid), 0x00, &ch, NULL, &sw, &error)) {
+		g_printerr("ql-fake-at: card: %s\n", error->message);
+		sw = 0x6F00;
 	}
 	if (sw != 0x9000) {
-		const guint8 close[] = {0x00, 0x70, 0x80, ch};
-		g_autoptr(GBytes) c = card(m, close, sizeof(close));
-		m->opened[ch] = FALSE;
-		answer(m, NULL, "+CME ERROR: 100");
+		/* no channel left (memory full), or the SELECT was refused (not found) */
+		answer(m, NULL, ch == 0 ? "+CME ERROR: 4" : "+CME ERROR: 100");
 		return;
 	}
+	m->opened[ch] = TRUE;
 	info = m->bare_ccho ? g_strdup_printf("%u", m->session_base + ch)
 			    : g_strdup_printf("+CCHO: %u", m->session_base + ch);
 	answer(m, info, "OK");
@@ -347,7 +313,7 @@ do_cgla(Modem *m, const gchar *arg)
 	}
 	/* such a modem owns the channel bits: it puts its own channel in the CLA */
 	if (m->session_base != 0)
-		cmd[0] = cla_for(cmd[0], ch);
+		cmd[0] = ql_apdu_cla(ch, (cmd[0] & 0x80) != 0);
 	r = card(m, cmd, g_bytes_get_size(apdu));
 	if (r == NULL) {
 		answer(m, NULL, "+CME ERROR: 13");
@@ -363,18 +329,19 @@ do_cchc(Modem *m, const gchar *arg)
 {
 	guint64 session = 0;
 	guint8 ch;
-	g_autoptr(GBytes) r = NULL;
+	guint16 sw = 0;
+	g_autoptr(GError) error = NULL;
 	if (!g_ascii_string_to_unsigned(arg, 10, 0, G_MAXUINT32, &session, NULL) ||
 	    (ch = channel_of(m, session)) == 0) {
 		answer(m, NULL, "+CME ERROR: 21");
 		return;
 	}
-	{
-		const guint8 close[] = {0x00, 0x70, 0x80, ch};
-		r = card(m, close, sizeof(close));
+	if (!ql_vcard_close_logical_channel(m->card, ch, &sw, &error)) {
+		g_printerr("ql-fake-at: card: %s\n", error->message);
+		sw = 0x6F00;
 	}
 	m->opened[ch] = FALSE;
-	answer(m, NULL, sw_of(r) == 0x9000 ? "OK" : "+CME ERROR: 13");
+	answer(m, NULL, sw == 0x9000 ? "OK" : "+CME ERROR: 13");
 }
 
 static void

@@ -58,6 +58,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "ql-apdu.h"
 #include "ql-vcard.h"
 
 #ifndef QL_MBIM_PROXY_PATH
@@ -223,19 +224,19 @@ ql_fake_is_load(const guint8 *apdu, gsize len)
 static guint8
 ql_fake_cla(guint32 channel, gboolean extended, gboolean sm)
 {
-	guint8 cla;
-	if (channel <= 3)
-		cla = (guint8)(channel | (sm ? 0x08 : 0x00));
-	else
-		cla = (guint8)(0x40 | (channel - 4) | (sm ? 0x20 : 0x00));
-	return extended ? (guint8)(cla | 0x80) : cla;
+	guint8 cla = ql_apdu_cla((guint8)channel, extended);
+	/* secure messaging, header not authenticated: b4-b3 10 / b6 1 (ISO/IEC 7816-4 5.4.1) */
+	if (sm)
+		cla |= channel <= 3 ? 0x08 : 0x20;
+	return cla;
 }
 
 static void
 ql_fake_card_close(QlFake *f, guint32 ch)
 {
-	const guint8 apdu[] = {0x00, 0x70, 0x80, (guint8)ch};
-	g_autoptr(GBytes) r = ql_fake_card(f, apdu, sizeof(apdu));
+	g_autoptr(GError) error = NULL;
+	if (!ql_vcard_close_logical_channel(f->card, (guint8)ch, NULL, &error))
+		g_warning("the virtual card failed: %s", error->message);
 	f->open[ch] = FALSE;
 	f->group[ch] = 0;
 }
@@ -250,14 +251,13 @@ ql_fake_card_resetting(QlFake *f)
 static void
 ql_fake_open_channel(QlFake *f, const MbimMessage *m, const guint8 *info, guint32 len)
 {
-	const guint8 manage[] = {0x00, 0x70, 0x00, 0x00, 0x01};
 	g_autoptr(GByteArray) out = g_byte_array_new();
-	g_autoptr(GByteArray) select = g_byte_array_new();
-	g_autoptr(GByteArray) fci = g_byte_array_new();
-	g_autoptr(GBytes) r = NULL;
+	g_autoptr(GBytes) fci = NULL;
+	g_autoptr(GError) error = NULL;
 	guint32 aid_len, aid_off, p2, group;
-	guint8 ch, hdr[5];
-	guint16 sw;
+	gsize fci_len;
+	guint8 ch = 0;
+	guint16 sw = 0;
 
 	if (len < 16 || (aid_len = ql_fake_get32(info)) > 32 ||
 	    (aid_off = ql_fake_get32(info + 4)) > len || aid_len > len - aid_off) {
@@ -279,56 +279,32 @@ ql_fake_open_channel(QlFake *f, const MbimMessage *m, const guint8 *info, guint3
 		ql_fake_done(f, m, MBIM_STATUS_ERROR_NOT_INITIALIZED, NULL);
 		return;
 	}
-	r = ql_fake_card(f, manage, sizeof(manage));
-	sw = ql_fake_sw(r);
-	if (sw != 0x9000 || g_bytes_get_size(r) != 3) {
-		ql_fake_put32(out, ql_fake_status_word(sw));
-		ql_fake_put32(out, 0);
-		ql_fake_put32(out, 0);
-		ql_fake_put32(out, 0);
-		ql_fake_done(f, m, QL_FAKE_STATUS_MS_NO_LOGICAL_CHANNELS, out);
-		return;
-	}
-	ch = ((const guint8 *)g_bytes_get_data(r, NULL))[0];
-	f->open[ch] = TRUE;
-	f->group[ch] = group;
-
-	hdr[0] = ql_fake_cla(ch, FALSE, FALSE);
-	hdr[1] = 0xA4;
-	hdr[2] = 0x04;
-	hdr[3] = (guint8)p2;
-	hdr[4] = (guint8)aid_len;
-	g_byte_array_append(select, hdr, 5);
-	g_byte_array_append(select, info + aid_off, aid_len);
-	if (p2 != 0x0C)
-		g_byte_array_append(select, (const guint8[]){0x00}, 1);
-	g_clear_pointer(&r, g_bytes_unref);
-	r = ql_fake_card(f, select->data, select->len);
-	sw = ql_fake_sw(r);
-	g_byte_array_append(fci, g_bytes_get_data(r, NULL), (guint)g_bytes_get_size(r) - 2);
-	for (guint i = 0; i < 64 && (sw >> 8) == 0x61 && fci->len < 256; i++) {
-		const guint8 get[] = {hdr[0], 0xC0, 0x00, 0x00, sw & 0xFF};
-		g_clear_pointer(&r, g_bytes_unref);
-		r = ql_fake_card(f, get, sizeof(get));
-		sw = ql_fake_sw(r);
-		g_byte_array_append(fci, g_bytes_get_data(r, NULL), (guint)g_bytes_get_size(r) - 2);
+	/* the modem's MANAGE CHANNEL and SELECT (with the host's P2), and GET RESPONSE for a long
+	 * FCI */
+	if (!ql_vcard_open_logical_channel(f->card, info + aid_off, aid_len, (guint8)p2, &ch, &fci,
+					   &sw, &error)) {
+		g_warning("the virtual card failed: %s", error->message);
+		sw = 0x6F00;
 	}
 	if (sw != 0x9000) {
-		ql_fake_card_close(f, ch);
 		ql_fake_put32(out, ql_fake_status_word(sw));
 		ql_fake_put32(out, 0);
 		ql_fake_put32(out, 0);
 		ql_fake_put32(out, 0);
-		ql_fake_done(f, m, QL_FAKE_STATUS_MS_SELECT_FAILED, out);
+		ql_fake_done(f, m,
+			     ch == 0 ? QL_FAKE_STATUS_MS_NO_LOGICAL_CHANNELS
+				     : QL_FAKE_STATUS_MS_SELECT_FAILED,
+			     out);
 		return;
 	}
-	if (fci->len > 256)
-		g_byte_array_set_size(fci, 256);
+	f->open[ch] = TRUE;
+	f->group[ch] = group;
+	fci_len = MIN(g_bytes_get_size(fci) - 2, 256);
 	ql_fake_put32(out, ql_fake_status_word(sw));
 	ql_fake_put32(out, ch);
-	ql_fake_put32(out, fci->len);
+	ql_fake_put32(out, (guint32)fci_len);
 	ql_fake_put32(out, 16);
-	g_byte_array_append(out, fci->data, fci->len);
+	g_byte_array_append(out, g_bytes_get_data(fci, NULL), (guint)fci_len);
 	ql_fake_pad(out);
 	g_debug("channel %u opened (group %u)", ch, group);
 	ql_fake_done(f, m, MBIM_STATUS_ERROR_NONE, out);

@@ -270,10 +270,8 @@ static guint
 reset_card(Fake *f)
 {
 	guint open = ql_vcard_get_open_channels(f->card);
-	for (guint8 ch = 1; ch <= QL_VCARD_MAX_CHANNELS; ch++) {
-		const guint8 apdu[] = {0x00, 0x70, 0x80, ch};
-		g_autoptr(GBytes) r = ql_vcard_transmit(f->card, apdu, sizeof(apdu), NULL);
-	}
+	for (guint8 ch = 1; ch <= QL_VCARD_MAX_CHANNELS; ch++)
+		ql_vcard_close_logical_channel(f->card, ch, NULL, NULL);
 	return open;
 }
 

@@ -81,14 +81,6 @@ static QlFake fake;
 
 /* --- the card ----------------------------------------------------------------------------- */
 
-static guint16
-ql_fake_sw(GBytes *r)
-{
-	gsize len = 0;
-	const guint8 *p = g_bytes_get_data(r, &len);
-	return len >= 2 ? (guint16)(p[len - 2] << 8 | p[len - 1]) : 0x6F00;
-}
-
 static GBytes *
 ql_fake_card(const guint8 *apdu, gsize len)
 {
@@ -99,19 +91,12 @@ ql_fake_card(const guint8 *apdu, gsize len)
 	return r;
 }
 
-static void
-ql_fake_card_close_channel(guint8 ch)
-{
-	const guint8 apdu[] = {0x00, 0x70, 0x80, ch};
-	g_autoptr(GBytes) r = ql_fake_card(apdu, sizeof(apdu));
-}
-
 /* A card reset (slot switch, power off, a modem that goes away) closes every logical channel */
 static void
 ql_fake_card_reset(void)
 {
 	for (guint8 ch = 1; ch <= QL_VCARD_MAX_CHANNELS; ch++)
-		ql_fake_card_close_channel(ch);
+		ql_vcard_close_logical_channel(fake.card, ch, NULL, NULL);
 }
 
 /* The first STORE DATA block (P2 0) of a profile segment (86, SGP.22 2.5.5): mid-download */
@@ -119,12 +104,6 @@ static gboolean
 ql_fake_is_load(const guint8 *apdu, gsize len)
 {
 	return len > 5 && apdu[1] == 0xE2 && apdu[3] == 0x00 && apdu[4] > 0 && apdu[5] == 0x86;
-}
-
-static guint8
-ql_fake_cla(guint8 ch)
-{
-	return ch < 4 ? ch : (guint8)(0x40 | (ch - 4));
 }
 
 /* --- building answers --------------------------------------------------------------------- */
@@ -259,15 +238,12 @@ ql_fake_ctl(QlFakeConn *c, QmiMessage *req)
 static QmiMessage *
 ql_fake_uim_open_channel(QmiMessage *req)
 {
-	const guint8 manage[] = {0x00, 0x70, 0x00, 0x00, 0x01};
-	g_autoptr(GBytes) r = NULL;
-	g_autoptr(GByteArray) select = g_byte_array_new();
-	g_autoptr(GByteArray) fci = g_byte_array_new();
-	const guint8 *aid, *p;
-	gsize aid_len = 0, len = 0;
-	guint8 ch, hdr[5];
-	const guint8 le = 0x00;
-	guint16 sw;
+	g_autoptr(GBytes) fci = NULL;
+	g_autoptr(GError) error = NULL;
+	const guint8 *aid;
+	gsize aid_len = 0;
+	guint8 ch = 0;
+	guint16 sw = 0;
 	QmiMessage *resp;
 
 	if (fake.faults & QL_FAKE_FAULT_ACCESS_DENIED)
@@ -276,59 +252,28 @@ ql_fake_uim_open_channel(QmiMessage *req)
 	if (aid == NULL || aid_len < 1 || aid_len > 16)
 		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_INVALID_ARGUMENT);
 
-	r = ql_fake_card(manage, sizeof(manage));
-	if (r == NULL)
-		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_INTERNAL);
-	p = g_bytes_get_data(r, &len);
-	sw = ql_fake_sw(r);
-	if (sw != 0x9000 || len != 3) {
-		resp = qmi_message_response_new(req, QMI_PROTOCOL_ERROR_INSUFFICIENT_RESOURCES);
-		ql_fake_tlv_card_result(resp, sw);
-		return resp;
-	}
-	ch = p[0];
-
-	hdr[0] = ql_fake_cla(ch);
-	hdr[1] = 0xA4;
-	hdr[2] = 0x04;
-	hdr[3] = 0x00;
-	hdr[4] = (guint8)aid_len;
-	g_byte_array_append(select, hdr, sizeof(hdr));
-	g_byte_array_append(select, aid, (guint)aid_len);
-	g_byte_array_append(select, &le, 1);
-	g_clear_pointer(&r, g_bytes_unref);
-	r = ql_fake_card(select->data, select->len);
-	if (r == NULL) {
-		ql_fake_card_close_channel(ch);
-		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_INTERNAL);
-	}
 	/* the modem collects a long FCI itself (GET RESPONSE) */
-	for (;;) {
-		const guint8 *d = g_bytes_get_data(r, &len);
-		sw = ql_fake_sw(r);
-		g_byte_array_append(fci, d, (guint)(len - 2));
-		if ((sw & 0xFF00) != 0x6100)
-			break;
-		{
-			const guint8 get[] = {hdr[0], 0xC0, 0x00, 0x00, sw & 0xFF};
-			g_clear_pointer(&r, g_bytes_unref);
-			r = ql_fake_card(get, sizeof(get));
-			if (r == NULL)
-				break;
-		}
+	if (!ql_vcard_open_logical_channel(fake.card, aid, aid_len, 0x00, &ch, &fci, &sw, &error)) {
+		g_printerr("ql-fake-qmi: the card failed: %s\n", error->message);
+		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_INTERNAL);
 	}
-	if (r == NULL || sw != 0x9000) {
-		ql_fake_card_close_channel(ch);
-		resp = qmi_message_response_new(req, sw == 0x6A82
-							     ? QMI_PROTOCOL_ERROR_SIM_FILE_NOT_FOUND
-							     : QMI_PROTOCOL_ERROR_INTERNAL);
-		ql_fake_tlv_card_result(resp, r != NULL ? sw : 0x6F00);
+	if (sw != 0x9000) {
+		/* no channel to give, or the SELECT was refused (the channel is closed again) */
+		QmiProtocolError qerr = QMI_PROTOCOL_ERROR_INTERNAL;
+		if (ch == 0)
+			qerr = QMI_PROTOCOL_ERROR_INSUFFICIENT_RESOURCES;
+		else if (sw == 0x6A82)
+			qerr = QMI_PROTOCOL_ERROR_SIM_FILE_NOT_FOUND;
+		resp = qmi_message_response_new(req, qerr);
+		ql_fake_tlv_card_result(resp, sw);
 		return resp;
 	}
 	resp = qmi_message_response_new(req, QMI_PROTOCOL_ERROR_NONE);
 	ql_fake_tlv_u8(resp, 0x10, ch);
 	ql_fake_tlv_card_result(resp, sw);
-	ql_fake_tlv_bytes(resp, 0x12, FALSE, fci->data, MIN(fci->len, 255));
+	/* the FCI without its status word */
+	ql_fake_tlv_bytes(resp, 0x12, FALSE, g_bytes_get_data(fci, NULL),
+			  MIN(g_bytes_get_size(fci) - 2, 255));
 	return resp;
 }
 
@@ -376,16 +321,16 @@ static QmiMessage *
 ql_fake_uim_close_channel(QmiMessage *req)
 {
 	guint8 ch = 0;
-	g_autoptr(GBytes) r = NULL;
-	guint16 sw;
+	g_autoptr(GError) error = NULL;
+	guint16 sw = 0;
 	QmiMessage *resp;
 
 	if (!ql_fake_read_u8(req, 0x11, &ch))
 		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_MISSING_ARGUMENT);
-	r = ql_fake_card((const guint8[]){0x00, 0x70, 0x80, ch}, 4);
-	if (r == NULL)
+	if (!ql_vcard_close_logical_channel(fake.card, ch, &sw, &error)) {
+		g_printerr("ql-fake-qmi: the card failed: %s\n", error->message);
 		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_INTERNAL);
-	sw = ql_fake_sw(r);
+	}
 	if (sw == 0x9000)
 		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_NONE);
 	resp = qmi_message_response_new(req, QMI_PROTOCOL_ERROR_INVALID_ARGUMENT);
