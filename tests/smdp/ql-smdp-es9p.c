@@ -32,6 +32,14 @@
 
 static GMutex ql_smdp_print_lock;
 
+static FILE *ql_smdp_log_stream;
+
+void
+ql_smdp_set_log_stream(FILE *stream)
+{
+	ql_smdp_log_stream = stream;
+}
+
 void
 ql_smdp_print(const gchar *format, ...)
 {
@@ -41,9 +49,12 @@ ql_smdp_print(const gchar *format, ...)
 	line = g_strdup_vprintf(format, args);
 	va_end(args);
 	g_mutex_lock(&ql_smdp_print_lock);
-	fputs(line, stdout);
-	fputc('\n', stdout);
-	fflush(stdout);
+	{
+		FILE *out = ql_smdp_log_stream != NULL ? ql_smdp_log_stream : stdout;
+		fputs(line, out);
+		fputc('\n', out);
+		fflush(out);
+	}
 	g_mutex_unlock(&ql_smdp_print_lock);
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <stdio.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
@@ -132,5 +133,7 @@ gboolean ql_smdp_http_run(QlSmdpServer *server, GSocket *listener, GError **erro
 
 /* One whole line on stdout, flushed, safe across threads. */
 void ql_smdp_print(const gchar *format, ...) G_GNUC_PRINTF(1, 2);
+/* Where ql_smdp_print writes: stdout (the server's contract) unless a test wants stderr. */
+void ql_smdp_set_log_stream(FILE *stream);
 
 G_END_DECLS

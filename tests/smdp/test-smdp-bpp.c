@@ -901,6 +901,8 @@ main(int argc, char **argv)
 	int rc;
 
 	g_test_init(&argc, &argv, NULL);
+	/* the server's request log would break the TAP stream */
+	ql_smdp_set_log_stream(stderr);
 	test_pki_dir = g_dir_make_tmp("ql-smdp-test-XXXXXX", &error);
 	g_assert_no_error(error);
 	if (!ql_smdp_pki_open(test_pki_dir, &test_pki, &error))
