@@ -293,6 +293,15 @@ http_handler(QlTestServer *srv, gnutls_session_t session, gint fd)
 			for (guint i = 0; i < 50 && !ql_test_server_stopping(srv); i++)
 				g_usleep(100000);
 			return;
+		} else if (g_strcmp0(path, "/eof") == 0) {
+			/* a body delimited by the close, ended with close_notify */
+			send_str(session, "HTTP/1.1 200 OK\r\n\r\n{\"complete\":true}");
+			return;
+		} else if (g_strcmp0(path, "/eof-cut") == 0) {
+			/* the same, cut by a bare TCP FIN (what an attacker on the path can do) */
+			send_str(session, "HTTP/1.1 200 OK\r\n\r\n{\"compl");
+			g_atomic_int_set(&srv->abort_connection, 1);
+			return;
 		} else if (g_strcmp0(path, "/malformed") == 0) {
 			send_str(session, "HTTP/1.1 2xx OK\r\n\r\n");
 			return;
@@ -460,6 +469,26 @@ test_http_timeout(Fixture *f, gconstpointer data)
 }
 
 static void
+test_http_eof_truncated(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QlHttpResponse) ok = post(f, "/eof", &error);
+	g_autoptr(QlHttpResponse) cut = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpmem(g_bytes_get_data(ok->body, NULL), g_bytes_get_size(ok->body),
+			"{\"complete\":true}", 17);
+	g_assert_false(ok->keep_alive);
+
+	/* without close_notify nothing says the body is whole: refused, not a short body */
+	cut = post(f, "/eof-cut", &error);
+	g_assert_null(cut);
+	g_assert_error(error, QL_ERROR, QL_ERROR_HTTP);
+	g_test_message("%s", error->message);
+	g_assert_nonnull(strstr(error->message, "truncated"));
+}
+
+static void
 test_http_malformed(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GError) error = NULL;
@@ -486,6 +515,49 @@ test_http_bad_args(Fixture *f, gconstpointer data)
 	g_assert_null(ql_http_post(f->http, url, framing, NULL, NULL, &error));
 	g_assert_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT);
 	g_assert_cmpint(g_atomic_int_get(&f->srv->accepted), ==, 0);
+}
+
+static void
+test_http_no_injection(Fixture *f, gconstpointer data)
+{
+	g_autoptr(QlTestProxy) proxy = ql_test_proxy_new();
+	g_autofree gchar *proxy_url = g_strdup_printf("http://127.0.0.1:%u", proxy->port);
+	g_autofree gchar *url = g_strconcat(f->base, "/cl%0d%0aX-Injected:%201", NULL);
+	g_autofree gchar *spaced = g_strconcat(f->base, "/a b", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QlHttpResponse) r = NULL;
+
+	/* an escaped CRLF in the path stays escaped on the wire: no header of its own */
+	r = ql_http_post(f->http, url, NULL, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(r);
+	g_mutex_lock(&f->srv->lock);
+	g_test_message("request: %s", f->srv->last_request);
+	g_assert_null(strstr(f->srv->last_request, "\r\nX-Injected"));
+	g_assert_cmpint(g_ascii_strncasecmp(f->srv->last_request,
+					    "POST /cl%0d%0aX-Injected:%201 HTTP/1.1\r\n", 40),
+			==, 0);
+	g_mutex_unlock(&f->srv->lock);
+	ql_http_close(f->http);
+
+	/* a raw space would split the request line: it goes out escaped */
+	g_clear_pointer(&r, ql_http_response_free);
+	r = ql_http_post(f->http, spaced, NULL, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_mutex_lock(&f->srv->lock);
+	g_assert_true(g_str_has_prefix(f->srv->last_request, "POST /a%20b HTTP/1.1\r\n"));
+	g_mutex_unlock(&f->srv->lock);
+	ql_http_close(f->http);
+
+	/* an escaped CRLF in the host would reach the Host header and the proxy's CONNECT line */
+	ql_http_set_proxy(f->http, proxy_url);
+	g_assert_null(ql_http_post(f->http, "https://smdp.test%0d%0aX-Injected:%201/x", NULL, NULL,
+				   NULL, &error));
+	g_assert_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT);
+	g_mutex_lock(&proxy->lock);
+	g_assert_null(proxy->last_connect);
+	g_mutex_unlock(&proxy->lock);
+	g_assert_cmpint(g_atomic_int_get(&f->srv->accepted), ==, 2);
 }
 
 static void
@@ -577,8 +649,10 @@ main(int argc, char **argv)
 	ADD("/ql/http/limit", test_http_limit);
 	ADD("/ql/http/reset", test_http_reset);
 	ADD("/ql/http/timeout", test_http_timeout);
+	ADD("/ql/http/eof-truncated", test_http_eof_truncated);
 	ADD("/ql/http/malformed", test_http_malformed);
 	ADD("/ql/http/bad-args", test_http_bad_args);
+	ADD("/ql/http/no-injection", test_http_no_injection);
 	ADD("/ql/http/trust-refused", test_http_trust_refused);
 	ADD("/ql/http/proxy", test_http_proxy);
 	ADD("/ql/http/proxy-refused", test_http_proxy_refused);

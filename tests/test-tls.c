@@ -281,6 +281,12 @@ test_trust_role(void)
 	g_assert_true(
 		ql_trust_verify_chain(webpki, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS, &error));
 	g_assert_no_error(error);
+	/* ... but such an anchor (WebPKI, the system store) vouches for TLS only: the certificates
+	 * the SM-DP+ signs with must come from a GSMA CI, or the role check would be skipped */
+	check_refused(webpki, &leaf, NULL, QL_CERT_ROLE_DP_AUTH, QL_TRUST_FAILURE_UNKNOWN_CI,
+		      "not a GSMA CI");
+	check_refused(webpki, &leaf, NULL, QL_CERT_ROLE_DP_PB, QL_TRUST_FAILURE_UNKNOWN_CI,
+		      "not a GSMA CI");
 
 	/* garbage DER */
 	g_ptr_array_set_size(der, 0);

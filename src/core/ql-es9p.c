@@ -8,8 +8,13 @@
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
+#include "ql-activation.h"
 #include "ql-es9p.h"
 #include "ql-tlv.h"
+
+/* ES9+ / ES11 answers nest a few levels; json-glib parses by recursion, so an answer nested
+ * deeper than this is refused before it reaches the parser (a 1 MB one overflows the stack) */
+#define QL_ES9P_MAX_JSON_DEPTH 32
 
 struct _QlEs9p {
 	GObject parent_instance;
@@ -187,6 +192,33 @@ ql_es9p_status_words(const gchar *subject, const gchar *reason)
 			       reason != NULL ? reason : "?");
 }
 
+/* Whether no array or object in @data (JSON text) nests deeper than @max_depth. Brackets inside
+ * strings do not count; malformed text is left to the parser. */
+static gboolean
+ql_es9p_json_depth_ok(const gchar *data, gsize len, guint max_depth)
+{
+	guint depth = 0;
+	gboolean in_string = FALSE;
+
+	for (gsize i = 0; i < len; i++) {
+		gchar c = data[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = FALSE;
+		} else if (c == '"') {
+			in_string = TRUE;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max_depth)
+				return FALSE;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return TRUE;
+}
+
 static const gchar *
 ql_es9p_get_string(JsonObject *obj, const gchar *member)
 {
@@ -296,6 +328,14 @@ ql_es9p_call(QlEs9p *self, const gchar *interface, const gchar *function, JsonNo
 	if (resp->status != 200) {
 		g_set_error(error, QL_ERROR, QL_ERROR_HTTP, "%s: the server answered HTTP %u %s",
 			    function, resp->status, resp->reason != NULL ? resp->reason : "");
+		return NULL;
+	}
+	if (resp->body != NULL &&
+	    !ql_es9p_json_depth_ok(g_bytes_get_data(resp->body, NULL), g_bytes_get_size(resp->body),
+				   QL_ES9P_MAX_JSON_DEPTH)) {
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+			    "%s: the answer nests deeper than %u levels, refused", function,
+			    (guint)QL_ES9P_MAX_JSON_DEPTH);
 		return NULL;
 	}
 	if (resp->body == NULL ||
@@ -487,6 +527,20 @@ ql_es9p_authenticate_client(QlEs9p *self, const gchar *transaction_id,
 	return g_steal_pointer(&r);
 }
 
+/* SGP.22 EventID: up to 128 characters; printable ASCII without space or '@' here */
+static gboolean
+ql_es9p_event_id_ok(const gchar *id)
+{
+	gsize n = strlen(id);
+	if (n == 0 || n > 128)
+		return FALSE;
+	for (gsize i = 0; i < n; i++) {
+		if (id[i] <= 0x20 || id[i] >= 0x7f || id[i] == '@')
+			return FALSE;
+	}
+	return TRUE;
+}
+
 GPtrArray *
 ql_es9p_authenticate_client_es11(QlEs9p *self, const gchar *transaction_id,
 				 GBytes *authenticate_server_response, GError **error)
@@ -519,6 +573,13 @@ ql_es9p_authenticate_client_es11(QlEs9p *self, const gchar *transaction_id,
 		if (id == NULL || addr == NULL) {
 			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
 				    "%s: an event entry without eventId or rspServerAddress", fn);
+			return NULL;
+		}
+		/* both are printed for the user and come back as ID@ADDRESS for a download */
+		if (!ql_es9p_event_id_ok(id) || !ql_activation_check_address(addr, NULL)) {
+			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+				    "%s: event entry %u has an invalid eventId or rspServerAddress",
+				    fn, i);
 			return NULL;
 		}
 		ev = g_new0(QlEvent, 1);

@@ -848,6 +848,32 @@ ql_http_header_ok(const gchar *line)
 	       g_ascii_strcasecmp(name, "Connection") != 0;
 }
 
+/* A host name or an IP literal: the host goes into the Host header and the CONNECT line */
+static gboolean
+ql_http_host_ok(const gchar *host)
+{
+	if (host == NULL || host[0] == '\0')
+		return FALSE;
+	if (g_hostname_is_ip_address(host))
+		return TRUE;
+	for (const gchar *c = host; *c != '\0'; c++) {
+		if (!g_ascii_isalnum(*c) && *c != '-' && *c != '.' && *c != '_')
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* The path or query of the request line: visible ASCII only (no space, no control) */
+static gboolean
+ql_http_target_ok(const gchar *s)
+{
+	for (const guchar *c = (const guchar *)s; *c != '\0'; c++) {
+		if (*c <= 0x20 || *c >= 0x7f)
+			return FALSE;
+	}
+	return TRUE;
+}
+
 static QlHttpResponse *
 ql_http_read_response(QlHttp *self, gint64 deadline, GError **error)
 {
@@ -878,6 +904,17 @@ ql_http_read_response(QlHttp *self, gint64 deadline, GError **error)
 			return NULL;
 		}
 		if (n == 0) {
+			/* only close_notify proves that a body delimited by the close is whole */
+			if (parser->state == QL_HTTP_STATE_BODY_EOF &&
+			    !ql_tls_eof_was_clean(self->tls)) {
+				g_set_error(error, QL_ERROR, QL_ERROR_HTTP,
+					    "HTTP: %s: the response ended without TLS close_notify "
+					    "after %" G_GSIZE_FORMAT
+					    " body bytes; its length is not "
+					    "known, so it may be truncated",
+					    self->conn_host, (gsize)parser->body->len);
+				return NULL;
+			}
 			if (!ql_http_parser_finish(parser, error)) {
 				g_prefix_error(error, "%s: ", self->conn_host);
 				return NULL;
@@ -911,10 +948,13 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 	g_return_val_if_fail(QL_IS_HTTP(self), NULL);
 	g_return_val_if_fail(url != NULL, NULL);
 
-	uri = g_uri_parse(url, G_URI_FLAGS_NONE, &error_local);
+	/* ENCODED: the path and query go on the wire as the caller escaped them; decoding them
+	 * would turn a "%0D%0A" into a line break inside the request line */
+	uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, &error_local);
 	if (uri == NULL || g_strcmp0(g_uri_get_scheme(uri), "https") != 0 ||
-	    g_uri_get_host(uri) == NULL || g_uri_get_host(uri)[0] == '\0' ||
-	    g_uri_get_userinfo(uri) != NULL) {
+	    !ql_http_host_ok(g_uri_get_host(uri)) || g_uri_get_userinfo(uri) != NULL ||
+	    !ql_http_target_ok(g_uri_get_path(uri)) ||
+	    (g_uri_get_query(uri) != NULL && !ql_http_target_ok(g_uri_get_query(uri)))) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 			    "HTTP: '%s' is not an https://host[:port]/path URL", url);
 		return NULL;

@@ -50,6 +50,7 @@ struct _QlTls {
 	GError *verify_error;
 	gboolean verified;
 	gboolean timed_out;
+	gboolean eof_unclean; /* the stream ended without close_notify */
 	gint last_errno;
 
 	/* of the last completed handshake */
@@ -87,6 +88,7 @@ ql_tls_drop_session(QlTls *self)
 	g_clear_pointer(&self->host, g_free);
 	self->verified = FALSE;
 	self->timed_out = FALSE;
+	self->eof_unclean = FALSE;
 	self->last_errno = 0;
 }
 
@@ -644,11 +646,20 @@ ql_tls_read(QlTls *self, guint8 *buf, gsize len, GError **error)
 			continue;
 		/* a TCP close without close_notify: the caller's framing (Content-Length,
 		 * chunked) decides whether anything is missing */
-		if (rc == GNUTLS_E_PREMATURE_TERMINATION && self->last_errno == 0)
+		if (rc == GNUTLS_E_PREMATURE_TERMINATION && self->last_errno == 0) {
+			self->eof_unclean = TRUE;
 			return 0;
+		}
 		ql_tls_set_io_error(self, (gint)rc, "reading from", error);
 		return -1;
 	}
+}
+
+gboolean
+ql_tls_eof_was_clean(QlTls *self)
+{
+	g_return_val_if_fail(QL_IS_TLS(self), FALSE);
+	return !self->eof_unclean;
 }
 
 gboolean

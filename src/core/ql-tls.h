@@ -55,6 +55,9 @@ void ql_tls_close(QlTls *self);
 gboolean ql_tls_write_all(QlTls *self, const guint8 *data, gsize len, GError **error);
 /* Returns the number of bytes read, 0 at the end of the stream, -1 on error. */
 gssize ql_tls_read(QlTls *self, guint8 *buf, gsize len, GError **error);
+/* After ql_tls_read() returned 0: whether the peer ended with close_notify (FALSE: a bare TCP
+ * close, which anyone on the path can forge, so only length-framed data is known whole). */
+gboolean ql_tls_eof_was_clean(QlTls *self);
 /* TRUE when decrypted bytes are buffered or the socket is readable (data or a close). */
 gboolean ql_tls_has_input(QlTls *self);
 

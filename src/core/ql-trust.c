@@ -660,7 +660,19 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 		}
 	}
 
-	/* 4. role: a GSMA CI vouches only for the role its policy OID names (SGP.22 4.5.2) */
+	/* 4. role: a GSMA CI vouches only for the role its policy OID names (SGP.22 4.5.2). Only
+	 * TLS certificates may come from elsewhere (WebPKI); a signing certificate from an anchor
+	 * without the CI role would otherwise skip the role check */
+	if (role != QL_CERT_ROLE_NONE && role != QL_CERT_ROLE_DP_TLS &&
+	    role != QL_CERT_ROLE_DS_TLS && ql_pki_cert_role(anchor) != QL_CERT_ROLE_CI) {
+		g_autofree gchar *name = ql_trust_crt_name(g_ptr_array_index(path, 0));
+		g_autofree gchar *anchor_name = ql_trust_crt_name(anchor);
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_UNKNOWN_CI,
+				       "'%s' chains to '%s', which is not a GSMA CI (policy %s); a "
+				       "%s certificate must come from one",
+				       name, anchor_name, ql_pki_role_oid(QL_CERT_ROLE_CI),
+				       ql_pki_role_name(role));
+	}
 	if (role != QL_CERT_ROLE_NONE && ql_pki_cert_role(anchor) == QL_CERT_ROLE_CI) {
 		QlCertRole got = ql_pki_cert_role(g_ptr_array_index(path, 0));
 		if (got != role) {
