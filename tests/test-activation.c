@@ -54,6 +54,7 @@ test_activation_bad(void)
 		"LPA:1$smdp.example.com$SECRET1$1.2$2",
 		"LPA:1$smdp.example.com$SECRET1$1.2$1$extra",
 		"LPA:1$-x..y$SECRET1",
+		"LPA:1$smdp.example.com.$SECRET1",
 	};
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autoptr(GError) error = NULL;

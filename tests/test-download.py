@@ -286,4 +286,16 @@ def _():
     assert [x["iccid"] for x in profiles(st)] == [r["iccid"]]
 
 
+@case("a signing certificate with the wrong role is refused before the eUICC sees it")
+def _():
+    st = fresh_state()
+    s = Server("auth-wrong-role", events=["EVT-43"])
+    err, _ = ql(st, "profile", "discover", "--smds", s.address, "--trust-anchor",
+                f"{PKI}/ci.pem", expect=7)
+    assert "[wrong-role]" in err["error"]["message"], err
+    err, _ = download(st, s, "ANY", expect=7)
+    assert "DPauth" in err["error"]["message"] and "[wrong-role]" in err["error"]["message"], err
+    assert profiles(st) == [] and notifications(st) == []
+
+
 qltest.finish(TMP)

@@ -258,6 +258,10 @@ http_handler(QlTestServer *srv, gnutls_session_t session, gint fd)
 		if (g_strcmp0(path, "/cl") == 0) {
 			send_str(session,
 				 "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world");
+		} else if (g_strcmp0(path, "/extra") == 0) {
+			/* an answer, then a second one nobody asked for, in the same record */
+			send_str(session, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+					  "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged");
 		} else if (g_strcmp0(path, "/chunked") == 0) {
 			send_str(session, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
 			send_str(session, "3\r\nhel\r\n");
@@ -392,6 +396,23 @@ test_http_reconnect(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 	g_assert_cmpuint(r2->status, ==, 200);
 	g_assert_cmpuint(ql_tls_get_handshake_count(f->tls), ==, 2);
+	g_assert_cmpuint(ql_http_get_connection_count(f->http), ==, 2);
+}
+
+/* Bytes after a complete answer must not become the answer to the next request. */
+static void
+test_http_extra_bytes(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QlHttpResponse) r1 = post(f, "/extra", &error);
+	g_autoptr(QlHttpResponse) r2 = NULL;
+	g_assert_no_error(error);
+	g_assert_cmpmem(g_bytes_get_data(r1->body, NULL), g_bytes_get_size(r1->body), "ok", 2);
+	g_assert_false(r1->keep_alive);
+	r2 = post(f, "/cl", &error);
+	g_assert_no_error(error);
+	g_assert_cmpmem(g_bytes_get_data(r2->body, NULL), g_bytes_get_size(r2->body), "hello world",
+			11);
 	g_assert_cmpuint(ql_http_get_connection_count(f->http), ==, 2);
 }
 
@@ -644,6 +665,7 @@ main(int argc, char **argv)
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 	ADD("/ql/http/keepalive", test_http_keepalive);
 	ADD("/ql/http/reconnect", test_http_reconnect);
+	ADD("/ql/http/extra-bytes", test_http_extra_bytes);
 	ADD("/ql/http/chunked", test_http_chunked);
 	ADD("/ql/http/status", test_http_status);
 	ADD("/ql/http/limit", test_http_limit);

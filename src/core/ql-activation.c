@@ -88,6 +88,13 @@ ql_activation_check_address(const gchar *address, GError **error)
 			return FALSE;
 		}
 	}
+	/* a trailing dot is a valid FQDN, but certificates never name one: say so here rather
+	 * than let it fail later as a wrong host */
+	if (g_str_has_suffix(host, ".")) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "'%s': remove the trailing dot from the host name", address);
+		return FALSE;
+	}
 	if (host[0] == '.' || host[0] == '-' || strstr(host, "..") != NULL) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 			    "'%s' is not a valid host name", address);
@@ -96,11 +103,24 @@ ql_activation_check_address(const gchar *address, GError **error)
 	return TRUE;
 }
 
+/* The split fields of an activation code: wiped whatever path the parser leaves by. */
+typedef gchar **QlSecretStrv;
+
+static void
+ql_secret_strv_free(QlSecretStrv parts)
+{
+	for (guint i = 0; parts != NULL && parts[i] != NULL; i++)
+		memset(parts[i], 0, strlen(parts[i]));
+	g_strfreev(parts);
+}
+
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(QlSecretStrv, ql_secret_strv_free, NULL)
+
 QlActivationCode *
 ql_activation_code_parse(const gchar *text, GError **error)
 {
 	g_autoptr(QlActivationCode) ac = g_new0(QlActivationCode, 1);
-	g_auto(GStrv) parts = NULL;
+	g_auto(QlSecretStrv) parts = NULL;
 	const gchar *body = text;
 	guint n;
 
@@ -155,7 +175,5 @@ ql_activation_code_parse(const gchar *text, GError **error)
 		}
 		ac->confirmation_code_required = g_strcmp0(parts[4], "1") == 0;
 	}
-	for (guint i = 0; i < n; i++)
-		memset(parts[i], 0, strlen(parts[i]));
 	return g_steal_pointer(&ac);
 }

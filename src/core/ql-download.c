@@ -317,6 +317,7 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	QlCancelReason reason = QL_CANCEL_UNDEFINED;
 	QlBppProgressCtx bpp_ctx = {opts};
 	QlDownloadStep step = QL_DOWNLOAD_STEP_EUICC_INFO;
+	gboolean ok;
 
 	r->smdp_address = g_strdup(ac->smdp_address);
 	r->tls_policy = g_strdup(ql_tls_policy_to_string(opts->policy));
@@ -381,11 +382,15 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 					    "--confirmation-code or at the prompt");
 			goto fail_cancel_reason;
 		}
-		if (!ql_crypto_hash_cc(code, g_bytes_get_data(tid, NULL), g_bytes_get_size(tid), h,
-				       &local))
-			goto fail_cancel;
+		ok = ql_crypto_hash_cc(code, g_bytes_get_data(tid, NULL), g_bytes_get_size(tid), h,
+				       &local);
 		ql_crypto_wipe(code, strlen(code));
+		if (!ok) {
+			ql_crypto_wipe(h, sizeof(h));
+			goto fail_cancel;
+		}
 		hash_cc = g_bytes_new(h, sizeof(h));
+		ql_crypto_wipe(h, sizeof(h));
 		r->confirmation_code_used = TRUE;
 	}
 
@@ -509,6 +514,26 @@ ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadO
 				      init->server_signed1, init->server_signature1, "SM-DS auth",
 				      error))
 		return NULL;
+	{
+		/* the SM-DS signs as an SM-DS (DS auth) or, beside an SM-DP+, as DP auth */
+		g_autoptr(GPtrArray) one =
+			g_ptr_array_new_with_free_func((GDestroyNotify)gnutls_x509_crt_deinit);
+		gnutls_x509_crt_t crt =
+			ql_pki_crt_from_bytes(g_bytes_get_data(init->server_certificate, NULL),
+					      g_bytes_get_size(init->server_certificate), error);
+		if (crt == NULL)
+			return NULL;
+		g_ptr_array_add(one, crt);
+		role = ql_pki_cert_role(crt);
+		if (role != QL_CERT_ROLE_DS_AUTH && role != QL_CERT_ROLE_DP_AUTH) {
+			ql_trust_set_error(
+				error, QL_TRUST_FAILURE_WRONG_ROLE,
+				"the SM-DS's signing certificate is not an SM-DS or SM-DP+ "
+				"authentication certificate (%s)",
+				ql_pki_role_name(role));
+			return NULL;
+		}
+	}
 	auth_server = ql_es10b_authenticate_server(
 		ch, init->server_signed1, init->server_signature1, init->ci_pkid_to_be_used,
 		init->server_certificate, NULL, NULL, error);

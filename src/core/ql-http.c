@@ -878,6 +878,9 @@ static QlHttpResponse *
 ql_http_read_response(QlHttp *self, gint64 deadline, GError **error)
 {
 	g_autoptr(QlHttpParser) parser = ql_http_parser_new(self->max_body);
+	QlHttpResponse *response;
+	gboolean extra = FALSE;
+	gsize consumed = 0;
 	guint8 buf[16384];
 
 	while (!ql_http_parser_is_done(parser)) {
@@ -921,12 +924,22 @@ ql_http_read_response(QlHttp *self, gint64 deadline, GError **error)
 			}
 			break;
 		}
-		if (!ql_http_parser_feed(parser, buf, (gsize)n, NULL, error)) {
+		if (!ql_http_parser_feed(parser, buf, (gsize)n, &consumed, error)) {
 			g_prefix_error(error, "%s: ", self->conn_host);
 			return NULL;
 		}
+		/* bytes after a complete answer that nobody asked for: this connection cannot be
+		 * trusted to pair the next request with its answer */
+		if (consumed < (gsize)n)
+			extra = TRUE;
 	}
-	return ql_http_parser_steal_response(parser);
+	response = ql_http_parser_steal_response(parser);
+	if (response != NULL && extra) {
+		g_debug("%s sent bytes after its answer: not reusing the connection",
+			self->conn_host);
+		response->keep_alive = FALSE;
+	}
+	return response;
 }
 
 QlHttpResponse *

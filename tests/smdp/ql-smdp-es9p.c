@@ -59,14 +59,23 @@ ql_smdp_print(const gchar *format, ...)
 }
 
 static const gchar *const ql_smdp_fault_names[] = {
-	"bad-signature", "wrong-transaction-id",
-	"http-500",	 "reset",
-	"slow",		 "tls12",
-	"weak-cipher",	 "expired",
-	"not-yet-valid", "wrong-host",
-	"unknown-ci",	 "revoked",
-	"wrong-role",	 "client-cert",
-	"truncated-bpp", "tamper-86",
+	"bad-signature",
+	"wrong-transaction-id",
+	"http-500",
+	"reset",
+	"slow",
+	"tls12",
+	"weak-cipher",
+	"expired",
+	"not-yet-valid",
+	"wrong-host",
+	"unknown-ci",
+	"revoked",
+	"wrong-role",
+	"client-cert",
+	"truncated-bpp",
+	"tamper-86",
+	"auth-wrong-role",
 };
 
 gboolean
@@ -455,6 +464,7 @@ ql_smdp_initiate_authentication(QlSmdpCall *call)
 	g_autoptr(GError) error = NULL;
 	const gchar *address = ql_smdp_get_string(call, "smdpAddress");
 	QlSmdpSession *s;
+	const QlPkiCert *signer;
 	QlTlv info1_tlv;
 	guint8 ski_tlv[2 + 64];
 	gboolean accepted = FALSE;
@@ -497,12 +507,16 @@ ql_smdp_initiate_authentication(QlSmdpCall *call)
 	ql_tlv_builder_add(b, 0x84, s->server_challenge, sizeof(s->server_challenge));
 	ql_tlv_builder_end(b);
 	signed1 = ql_tlv_builder_finish(g_steal_pointer(&b));
-	if (!ql_smdp_sign(server->pki->dpauth.key, g_bytes_get_data(signed1, NULL),
-			  g_bytes_get_size(signed1),
+	/* auth-wrong-role: sign with the TLS key and present the TLS certificate, which chains to
+	 * the right CI but carries the DP TLS role, not DP auth */
+	signer = ql_smdp_server_fault(server, "auth-wrong-role", call->function)
+			 ? &server->pki->dptls
+			 : &server->pki->dpauth;
+	if (!ql_smdp_sign(signer->key, g_bytes_get_data(signed1, NULL), g_bytes_get_size(signed1),
 			  ql_smdp_server_fault(server, "bad-signature", call->function), &sig,
 			  &error))
 		return ql_smdp_fail(call, "8.8", "6.1", "signing failed: %s", error->message);
-	cert = ql_pki_export_der(server->pki->dpauth.crt, NULL);
+	cert = ql_pki_export_der(signer->crt, NULL);
 	if (cert == NULL)
 		return ql_smdp_fail(call, "8.8", "6.1", "no DPauth certificate");
 
