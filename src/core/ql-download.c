@@ -296,6 +296,19 @@ ql_download_metadata(QlDownloadReport *r, GBytes *metadata)
 	return TRUE;
 }
 
+/* "STEP failed: why", without naming the step twice when the cause already starts with it */
+static void
+ql_download_step_error(GError **error, QlDownloadStep step, const GError *cause)
+{
+	const gchar *name = ql_download_step_to_string(step);
+	const gchar *why = cause->message;
+	gsize n = strlen(name);
+
+	if (strncmp(why, name, n) == 0 && why[n] == ':' && why[n + 1] == ' ')
+		why += n + 2;
+	g_set_error(error, cause->domain, cause->code, "%s failed: %s", name, why);
+}
+
 QlDownloadReport *
 ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadOptions *opts,
 		    GError **error)
@@ -474,13 +487,11 @@ fail_cancel:
 		reason = QL_CANCEL_TIMEOUT;
 fail_cancel_reason:
 	ql_download_cancel(ch, es9p, init->transaction_id, reason);
-	g_set_error(error, local->domain, local->code, "%s failed: %s",
-		    ql_download_step_to_string(step), local->message);
+	ql_download_step_error(error, step, local);
 	return NULL;
 fail_es9:
 fail_no_session:
-	g_set_error(error, local->domain, local->code, "%s failed: %s",
-		    ql_download_step_to_string(step), local->message);
+	ql_download_step_error(error, step, local);
 	return NULL;
 }
 

@@ -812,9 +812,12 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 	conn = g_socket_client_connect(client, addr, NULL, &error_local);
 	if (conn == NULL) {
 		gboolean timeout = g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+		/* GIO says "Could not connect to HOST: why": the host is ours to name */
+		const gchar *why = strrchr(error_local->message, ':');
+		why = why != NULL && why[1] == ' ' ? why + 2 : error_local->message;
 		g_set_error(error, QL_ERROR, timeout ? QL_ERROR_TIMEOUT : QL_ERROR_HTTP,
-			    "HTTP: cannot connect to %s%s: %s",
-			    proxy_uri != NULL ? "the proxy for " : "", host, error_local->message);
+			    "HTTP: cannot connect to %s%s port %u: %s",
+			    proxy_uri != NULL ? "the proxy for " : "", host, (guint)port, why);
 		return FALSE;
 	}
 	socket = g_socket_connection_get_socket(conn);
