@@ -559,6 +559,8 @@ ql_cli_ask_confirmation_code(gpointer user_data)
 	QlCli *cli = user_data;
 	if (cli->json || !isatty(STDIN_FILENO))
 		return NULL; /* no prompts for scripts */
+	if (isatty(STDERR_FILENO))
+		g_printerr("\n"); /* off the progress line */
 	return ql_cli_ask_secret(_("Confirmation code: "));
 }
 
