@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ql-es10.h"
+#include "ql-es10b.h"
 #include "ql-test-script.h"
 
 #define ICCID "8944476500001224158"
@@ -164,6 +165,39 @@ test_es10_profile_list(Fixture *f, gconstpointer data)
 	g_assert_cmpint(p->state, ==, QL_PROFILE_STATE_DISABLED);
 	g_assert_null(p->nickname);
 	g_assert_cmpint(p->profile_class, ==, QL_PROFILE_CLASS_UNKNOWN);
+}
+
+/* A ProfileInfo that repeats its fields (fuzzing found the first copies leaked): the first of
+ * each is kept, as ql_tlv_find keeps it in every other decoder. */
+static void
+test_es10_profile_list_repeated_fields(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) list = NULL;
+	QlProfileInfo *p;
+
+	ql_test_script_add(f->script, "81E2910011BF2D0E5C0C5A4F9F70909192939495B6B700",
+			   "BF2D77 A075 E373"
+			   " 5A0A" ICCID_BCD " 5A0A98103254769810325476"
+			   " 4F10" ISDP_AID " 4F0100 9F700101 9F700100"
+			   " 9005466972737490065365636F6E64 910141 910142 920141 920142"
+			   " 930101 930100 940489504E47 940100 950102 950100"
+			   " B705800321F354 B70580031234F5 9000");
+	fixture_start(f);
+	list = ql_es10_get_profiles(f->ch, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(list->len, ==, 1);
+	p = g_ptr_array_index(list, 0);
+	g_assert_cmpstr(p->iccid, ==, ICCID);
+	g_assert_cmpstr(p->isdp_aid, ==, ISDP_AID);
+	g_assert_cmpint(p->state, ==, QL_PROFILE_STATE_ENABLED);
+	g_assert_cmpstr(p->nickname, ==, "First");
+	g_assert_cmpstr(p->service_provider, ==, "A");
+	g_assert_cmpstr(p->name, ==, "A");
+	g_assert_cmpint(p->icon_type, ==, 1);
+	g_assert_cmpuint(g_bytes_get_size(p->icon), ==, 4);
+	g_assert_cmpint(p->profile_class, ==, QL_PROFILE_CLASS_OPERATIONAL);
+	g_assert_cmpstr(p->owner_mccmnc, ==, "21F354");
 }
 
 static void
@@ -415,6 +449,60 @@ test_es10_malformed(Fixture *f, gconstpointer data)
 	}
 }
 
+/* SGP.22 2.5.5: how a BPP is cut into ES10b commands, and the packages refused. Fuzzing found a
+ * second BF23 made the LPA send the start of the package over again in one command. */
+static void
+test_es10_bpp_segments(void)
+{
+	const struct {
+		const gchar *name;
+		const gchar *bpp;
+		const gchar *segments; /* joined with '|', NULL: refused */
+		const gchar *message_part;
+	} cases[] = {
+		{"whole", "BF3613 BF2300 A0028700 A1048800 8800 A3048600 8600",
+		 "BF3613BF2300|A0028700|A104|8800|8800|A304|8600|8600", NULL},
+		{"with A2 and an unknown part",
+		 "BF3613 BF2300 A000 A1028800 A2028700 8F00 A3028600",
+		 "BF3613BF2300|A000|A102|8800|A2028700|A302|8600", NULL},
+		{"BF23 twice", "BF3614 BF2300 A000 BF2300 A000 A1028800 A3048600 8600", NULL,
+		 "out of order"},
+		{"A0 twice", "BF360F BF2300 A000 A000 A1028800 A3028600", NULL, "out of order"},
+		{"A2 before A1", "BF3611 BF2300 A000 A2028700 A1028800 A3028600", NULL,
+		 "out of order"},
+		{"A1 after A3", "BF360D BF2300 A000 A3028600 A1028800", NULL, "out of order"},
+		{"A3 twice", "BF3611 BF2300 A000 A1028800 A3028600 A3028600", NULL, "out of order"},
+		{"A0 first", "BF360D A000 BF2300 A1028800 A3028600", NULL, "out of order"},
+		{"no A3", "BF3609 BF2300 A000 A1028800", NULL, "incomplete"},
+		{"an 87 in A3", "BF360D BF2300 A000 A1028800 A3028700", NULL, "87 inside A3"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GBytes) bpp = ql_hex_decode(cases[i].bpp, &error);
+		g_autoptr(GPtrArray) segs = NULL;
+		g_autoptr(GString) joined = g_string_new(NULL);
+
+		g_test_message("case %s", cases[i].name);
+		g_assert_no_error(error);
+		segs = ql_es10b_bpp_segments(bpp, &error);
+		if (cases[i].segments == NULL) {
+			g_assert_null(segs);
+			g_assert_error(error, QL_ERROR, QL_ERROR_MALFORMED);
+			g_assert_nonnull(strstr(error->message, cases[i].message_part));
+			continue;
+		}
+		g_assert_no_error(error);
+		for (guint j = 0; j < segs->len; j++) {
+			GBytes *seg = g_ptr_array_index(segs, j);
+			g_autofree gchar *h =
+				ql_hex_encode(g_bytes_get_data(seg, NULL), g_bytes_get_size(seg));
+			g_string_append_printf(joined, "%s%s", j > 0 ? "|" : "", h);
+		}
+		g_assert_cmpstr(joined->str, ==, cases[i].segments);
+	}
+}
+
 /* The same commands against the virtual eUICC, which computes its answers: the two sides of
  * the protocol, written separately, must agree. */
 static void
@@ -553,6 +641,7 @@ main(int argc, char **argv)
 	ADD("challenge", test_es10_challenge);
 	ADD("profile-list", test_es10_profile_list);
 	ADD("profile-list-filtered", test_es10_profile_list_filtered);
+	ADD("profile-list-repeated-fields", test_es10_profile_list_repeated_fields);
 	ADD("enable", test_es10_enable);
 	ADD("disable-delete", test_es10_disable_delete);
 	ADD("nickname", test_es10_nickname);
@@ -560,6 +649,7 @@ main(int argc, char **argv)
 	ADD("addresses", test_es10_addresses);
 	ADD("rat", test_es10_rat);
 	ADD("malformed", test_es10_malformed);
+	g_test_add_func("/ql/es10/bpp-segments", test_es10_bpp_segments);
 	g_test_add_func("/ql/es10/virtual", test_es10_virtual);
 	return g_test_run();
 }

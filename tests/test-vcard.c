@@ -1440,6 +1440,40 @@ test_vcard_state_errors(void)
 		g_assert_error(error, QL_ERROR, QL_ERROR_IO);
 		g_assert_nonnull(strstr(error->message, t.state));
 	}
+	/* a stored ProfileInstallationResult that is not one: the card would put it in its
+	 * RetrieveNotificationsList answer as it is, and break the whole answer */
+	{
+		const gchar *pirs[] = {"AAAA", "vzcB", "MAA=", "vzcAAA==", ""};
+		g_autofree gchar *text = NULL;
+		g_autoptr(GRegex) re = g_regex_new("\"notifications\" : \\[[^\\]]*\\]", 0, 0, NULL);
+		g_remove(t.state);
+		card = card_new(t.state, NULL);
+		ql_vcard_free(card);
+		g_assert_true(g_file_get_contents(t.state, &text, NULL, NULL));
+		for (guint i = 0; i < G_N_ELEMENTS(pirs) + 1; i++) {
+			/* the last one, BF37 00, is well-formed */
+			const gchar *pir = i < G_N_ELEMENTS(pirs) ? pirs[i] : "vzcA";
+			g_autofree gchar *n = g_strdup_printf(
+				"\"notifications\" : [{\"seq\": 1, \"operation\": \"install\", "
+				"\"address\": \"a.example\", \"pir\": \"%s\"}]",
+				pir);
+			g_autofree gchar *edited =
+				g_regex_replace_literal(re, text, -1, 0, n, 0, NULL);
+			g_assert_cmpstr(edited, !=, text);
+			g_assert_true(g_file_set_contents(t.state, edited, -1, NULL));
+			g_clear_error(&error);
+			card = ql_vcard_open(t.state, NULL, &error);
+			if (i == G_N_ELEMENTS(pirs)) {
+				g_assert_no_error(error);
+				g_assert_cmpuint(ql_vcard_get_notification_count(card), ==, 1);
+				ql_vcard_free(card);
+				continue;
+			}
+			g_assert_null(card);
+			g_assert_error(error, QL_ERROR, QL_ERROR_IO);
+			g_assert_nonnull(strstr(error->message, "'pir'"));
+		}
+	}
 	/* a state file that cannot be written any more: a GError, not a status word */
 	{
 		g_autofree gchar *sub = g_build_filename(t.dir, "sub", NULL);

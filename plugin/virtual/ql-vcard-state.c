@@ -606,7 +606,6 @@ ql_vcard_is_digits(const gchar *s, gsize min, gsize max)
 static QlVcardProfile *
 ql_vcard_json_read_profile(JsonObject *o, GError **error)
 {
-	g_autoptr(GPtrArray) cfg = NULL;
 	QlVcardProfile *p = g_new0(QlVcardProfile, 1);
 	g_autofree gchar *state = NULL;
 	g_autofree gchar *klass = NULL;
@@ -746,7 +745,16 @@ ql_vcard_json_read_notification(JsonObject *o, GError **error)
 	if (pir != NULL) {
 		gsize len = 0;
 		guchar *raw = g_base64_decode(pir, &len);
+		QlTlv tlv;
 		n->pir = g_bytes_new_take(raw, len);
+		/* it goes into RetrieveNotificationsList as it is: anything but one well-formed
+		 * BF37 would break the whole answer */
+		if (!ql_tlv_read_exact(raw, len, 0xBF37, &tlv, NULL) ||
+		    !ql_tlv_validate(raw, len, QL_TLV_MAX_DEPTH, NULL)) {
+			g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
+					    "'pir' is not a ProfileInstallationResult");
+			goto fail;
+		}
 	}
 	return n;
 fail:

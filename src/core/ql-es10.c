@@ -509,6 +509,19 @@ ql_es10_list_error_code(const QlTlv *top)
 
 /* ---- profiles ---- */
 
+/* The bit of a ProfileInfo field this decoder keeps, 0 for the fields it skips */
+static guint
+ql_es10_profile_field_bit(guint32 tag)
+{
+	static const guint32 fields[] = {0x5A, 0x4F, 0x9F70, 0x90, 0x91,
+					 0x92, 0x93, 0x94,   0x95, 0xB7};
+	for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+		if (fields[i] == tag)
+			return 1u << i;
+	}
+	return 0;
+}
+
 static QlProfileInfo *
 ql_es10_parse_profile(const QlTlv *e3, GError **error)
 {
@@ -516,13 +529,20 @@ ql_es10_parse_profile(const QlTlv *e3, GError **error)
 	QlTlvIter it;
 	QlTlv t;
 	g_autoptr(GError) local = NULL;
+	guint seen = 0;
 
 	p->state = -1;
 	p->icon_type = -1;
 	p->profile_class = QL_PROFILE_CLASS_UNKNOWN;
 	ql_tlv_iter_init_value(&it, e3);
 	while (ql_tlv_iter_next(&it, &t, &local)) {
+		guint bit = ql_es10_profile_field_bit(t.tag);
 		gint64 v = 0;
+		/* DER has each field once; a card that repeats one is held to the first, as
+		 * ql_tlv_find holds every other decoder (and the first copy is not leaked) */
+		if ((seen & bit) != 0)
+			continue;
+		seen |= bit;
 		switch (t.tag) {
 		case 0x5A:
 			if (t.len != 10) {

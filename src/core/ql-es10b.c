@@ -281,6 +281,10 @@ ql_es10b_add_segment(GPtrArray *out, const guint8 *p, gsize n)
 	g_ptr_array_add(out, g_bytes_new(p, n));
 }
 
+/* The parts of a BoundProfilePackage, a SEQUENCE without an extension marker: each at most
+ * once and in this order, secondSequenceOf87 (A2) the only optional one */
+static const guint32 ql_es10b_bpp_parts[] = {0xBF23, 0xA0, 0xA1, 0xA2, 0xA3};
+
 GPtrArray *
 ql_es10b_bpp_segments(GBytes *bpp, GError **error)
 {
@@ -290,7 +294,7 @@ ql_es10b_bpp_segments(GBytes *bpp, GError **error)
 	gsize len;
 	QlTlv top, t;
 	QlTlvIter it;
-	gboolean seen_bf23 = FALSE, seen_a0 = FALSE, seen_a1 = FALSE, seen_a3 = FALSE;
+	guint next = 0; /* the index in ql_es10b_bpp_parts of the next part that may come */
 
 	data = g_bytes_get_data(bpp, &len);
 	if (len == 0 || !ql_tlv_read_exact(data, len, 0xBF36, &top, &local) ||
@@ -302,26 +306,34 @@ ql_es10b_bpp_segments(GBytes *bpp, GError **error)
 	}
 	ql_tlv_iter_init_value(&it, &top);
 	while (ql_tlv_iter_next(&it, &t, &local)) {
+		guint part = 0;
+		while (part < G_N_ELEMENTS(ql_es10b_bpp_parts) && ql_es10b_bpp_parts[part] != t.tag)
+			part++;
+		if (part == G_N_ELEMENTS(ql_es10b_bpp_parts))
+			continue; /* not a part of the package: not sent */
+		/* a part again, or one that skips a mandatory part (only A2, index 3, may be
+		 * skipped): a second BF23 would otherwise send the package's start once more */
+		if (part < next || (part > next && !(part == next + 1 && next == 3)))
+			goto order;
+		next = part + 1;
 		switch (t.tag) {
-		case 0xBF23:
+		case 0xBF23: {
 			/* the BF36 header goes with InitialiseSecureChannel */
-			ql_es10b_add_segment(out, data, (gsize)(t.raw + t.raw_len - data));
-			seen_bf23 = TRUE;
+			GByteArray *seg =
+				g_byte_array_sized_new((guint)(top.value - data + t.raw_len));
+			g_byte_array_append(seg, data, (guint)(top.value - data));
+			g_byte_array_append(seg, t.raw, (guint)t.raw_len);
+			g_ptr_array_add(out, g_byte_array_free_to_bytes(seg));
 			break;
+		}
 		case 0xA0:
 		case 0xA2:
-			if (!seen_bf23)
-				goto order;
 			ql_es10b_add_segment(out, t.raw, t.raw_len);
-			seen_a0 |= t.tag == 0xA0;
 			break;
-		case 0xA1:
-		case 0xA3: {
+		default: {
+			/* A1 / A3: the header alone, then each 88 / 86 as its own command */
 			QlTlvIter sub;
 			QlTlv seg;
-			if (!seen_a0)
-				goto order;
-			/* the header alone, then each 88 / 86 as its own command */
 			ql_es10b_add_segment(out, t.raw, (gsize)(t.value - t.raw));
 			ql_tlv_iter_init_value(&sub, &t);
 			while (ql_tlv_iter_next(&sub, &seg, &local)) {
@@ -333,19 +345,15 @@ ql_es10b_bpp_segments(GBytes *bpp, GError **error)
 				}
 				ql_es10b_add_segment(out, seg.raw, seg.raw_len);
 			}
-			seen_a1 |= t.tag == 0xA1;
-			seen_a3 |= t.tag == 0xA3;
 			break;
 		}
-		default:
-			break;
 		}
 	}
 	if (local != NULL) {
 		g_propagate_error(error, g_steal_pointer(&local));
 		return NULL;
 	}
-	if (!seen_bf23 || !seen_a0 || !seen_a1 || !seen_a3) {
+	if (next < G_N_ELEMENTS(ql_es10b_bpp_parts)) {
 		g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
 				    "the Bound Profile Package is incomplete (it needs BF23, A0, "
 				    "A1 and A3)");
