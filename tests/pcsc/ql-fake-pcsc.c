@@ -104,8 +104,14 @@ start_pcscd_child(const gchar *pcscd, const gchar *rundir, const gchar *confdir,
 		perror("ql-fake-pcsc: unshare (needs root)");
 		_exit(126);
 	}
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-	    mount(rundir, "/run/pcscd", NULL, MS_BIND, NULL) != 0) {
+	/* keep our bind mount out of the host's namespace: make the mount holding /run/pcscd
+	 * private; "/" is not a mount point inside a chroot, so try the nearer ones too */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 &&
+	    mount(NULL, "/run", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+		perror("ql-fake-pcsc: making the mounts private");
+		_exit(126);
+	}
+	if (mount(rundir, "/run/pcscd", NULL, MS_BIND, NULL) != 0) {
 		perror("ql-fake-pcsc: mount");
 		_exit(126);
 	}
