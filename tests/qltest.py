@@ -312,7 +312,7 @@ def download_args(smdp, pki, matching_id="ANY"):
 # --- scenarios ----------------------------------------------------------------------------------
 
 def interrupted_download(program, tmp, name, fault_args, pattern, params="",
-                         codes=(EXIT_DEVICE,), max_seconds=60):
+                         codes=(EXIT_DEVICE,)):
     """The modem (or reader, or card) fails in the middle of the Bound Profile Package load, as
     @fault_args tell the fake @program. quantra-l must end with one of @codes and a message that
     names the load and matches @pattern (never a crash), the fake must count no logical channel
@@ -342,7 +342,6 @@ def interrupted_download(program, tmp, name, fault_args, pattern, params="",
         assert r.rc in codes, f"exit {r.rc}, wanted one of {codes}: {r.message}"
         assert "LoadBoundProfilePackage" in r.message and re.search(pattern, r.message), \
             f"unclear error: {r.message!r} (wanted /{pattern}/ during the load)"
-        assert r.took < max_seconds, f"took {r.took:.1f} s"
     finally:
         left = fake.stop()
     assert left == 0, f"{left} logical channel(s) left open after the fault"

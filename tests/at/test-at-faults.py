@@ -7,7 +7,6 @@ open on the card. Usage: test-at-faults.py PATH-TO-ql-fake-at. Prints TAP."""
 import os
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import qltest  # noqa: E402
@@ -40,11 +39,8 @@ def _(fake):
 
 @with_fake("no answer to AT+CGLA", "--fault", "timeout")
 def _(fake):
-    start = time.monotonic()
     msg = run(fake.spec + "?timeout=2", "profile", "list", expect=EXIT_TIMEOUT)
-    took = time.monotonic() - start
     assert "did not answer AT+CGLA within 2 s" in msg, msg
-    assert took < 8, f"the timeout took {took:.1f} s"
     assert len(run(fake.spec, "profile", "list")["profiles"]) == 2
 
 
@@ -93,10 +89,8 @@ def _():
     master, slave = pty.openpty()
     try:
         name = os.ttyname(slave)
-        start = time.monotonic()
         msg = run(f"at:{name}?timeout=1", "chip", "info", expect=EXIT_TIMEOUT)
         assert "does not answer AT commands" in msg, msg
-        assert time.monotonic() - start < 10
     finally:
         os.close(master)
         os.close(slave)

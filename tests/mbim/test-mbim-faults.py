@@ -27,7 +27,7 @@ def quantra(spec, *args):
     return r.rc, r.out, r.stderr, r.took
 
 
-def fault(name, fault_args, params, exit_code, pattern, max_seconds=60, again=True):
+def fault(name, fault_args, params, exit_code, pattern, again=True):
     @case(name)
     def _():
         fake = Fake(name.replace(" ", "-"), *fault_args)
@@ -36,7 +36,6 @@ def fault(name, fault_args, params, exit_code, pattern, max_seconds=60, again=Tr
             msg = out.get("error", {}).get("message", "") or err
             assert rc == exit_code, f"exit {rc}, wanted {exit_code}: {msg}"
             assert re.search(pattern, msg), f"unclear error: {msg!r} (wanted /{pattern}/)"
-            assert took < max_seconds, f"took {took:.1f} s"
             # faults fire once: a modem that is still there serves the next command
             if again:
                 rc, out, err, _ = quantra(fake.with_params(params), "profile", "list")
@@ -46,7 +45,7 @@ def fault(name, fault_args, params, exit_code, pattern, max_seconds=60, again=Tr
         assert left == 0, f"{left} logical channel(s) left open"
 
 
-fault("timeout", ["--fault", "timeout"], "timeout=2", 9, r"did not answer within 2 s", 20)
+fault("timeout", ["--fault", "timeout"], "timeout=2", 9, r"did not answer within 2 s")
 fault("vanish", ["--fault", "vanish"], "", 5, r"went away", again=False)
 fault("vanish, port opened directly", ["--fault", "vanish", "--no-proxy"], "", 5, r"went away",
       again=False)
@@ -72,15 +71,13 @@ def _():
 
 def switch_profiles(fake, params):
     """Lists the profiles, enables the second one and disables it again (checking after each
-    command that no logical channel is left open); returns how long each switch took."""
+    command that no logical channel is left open)."""
     spec = fake.with_params(params)
     iccids = [p["iccid"] for p in qltest.quantra("profile", "list", device=spec).out["profiles"]]
     assert len(iccids) == 3, iccids
-    took = []
     for verb in ("enable", "disable"):
-        took.append(qltest.quantra("profile", verb, iccids[1], device=spec).took)
+        qltest.quantra("profile", verb, iccids[1], device=spec)
         assert fake.open_channels() == 0, f"a logical channel was left open after {verb}"
-    return took
 
 
 def stop_counting(fake):
@@ -95,9 +92,9 @@ def stop_counting(fake):
 def _():
     fake = Fake("power-cycle")
     try:
-        took = switch_profiles(fake, "power-cycle=1")
-        # the card needs 0.5 s after a reset: the plugin waited for it before closing
-        assert min(took) >= 0.5, f"did not wait for the card after the reset: {took}"
+        # the card refuses channels for 0.5 s after a reset: each following command only
+        # works because the plugin waited for the card before closing
+        switch_profiles(fake, "power-cycle=1")
     finally:
         left, cycles = stop_counting(fake)
     assert left == 0, f"{left} logical channel(s) left open"
@@ -125,7 +122,6 @@ def _():
         r = qltest.quantra("profile", "enable", iccid, device=spec)
         assert re.search(r"power-cycling the SIM .*did not answer again within 10 s .*"
                          r"not initialised", r.stderr), f"unclear warning: {r.stderr!r}"
-        assert 10 <= r.took < 20, f"took {r.took:.1f} s"
     finally:
         left, cycles = stop_counting(fake)
     assert left == 0, f"{left} logical channel(s) left open"
@@ -163,7 +159,7 @@ def _():
 def _():
     qltest.interrupted_download(FAKE, TMP, "timeout-on-load", ["--fault", "timeout-on-load"],
                                 r"did not answer within 2 s", params="timeout=2",
-                                codes=(qltest.EXIT_TIMEOUT,), max_seconds=20)
+                                codes=(qltest.EXIT_TIMEOUT,))
 
 
 qltest.finish(TMP)

@@ -44,11 +44,8 @@ def _(fake):
 @with_fake("a mute card times out, then the reader recovers", "--fault", "timeout",
            "--hang", "6")
 def _(fake):
-    start = time.monotonic()
     msg = run(fake.spec + "&timeout=2", "chip", "info", expect=EXIT_TIMEOUT)
-    took = time.monotonic() - start
     assert "did not answer within 2 s" in msg, msg
-    assert took < 5.5, f"the timeout took {took:.1f} s"
     # the reader gives up on the mute card and it comes back; meanwhile it is absent or busy
     deadline = time.monotonic() + 40
     while True:

@@ -156,7 +156,7 @@ def _():
 def _():
     qltest.interrupted_download(FAKE, TMP, "timeout-on-load", ["--fault", "timeout-on-load"],
                                 r"did not answer UIM Send APDU within 2 s", params="timeout=2",
-                                codes=(qltest.EXIT_TIMEOUT,), max_seconds=20)
+                                codes=(qltest.EXIT_TIMEOUT,))
 
 
 qltest.finish(TMP)
