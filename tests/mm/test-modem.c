@@ -371,7 +371,6 @@ test_wait_for_iccid(Fixture *f, gconstpointer data)
 	g_autoptr(QlModemInfo) back = NULL;
 	IccidChange change;
 	GThread *thread;
-	gint64 start;
 
 	g_assert_no_error(error);
 	inhibit = ql_modem_inhibit(f->bus, m, &error);
@@ -381,13 +380,11 @@ test_wait_for_iccid(Fixture *f, gconstpointer data)
 	change.bus = f->bus;
 	change.uid = m->device;
 	thread = g_thread_new("iccid", change_iccid_later, &change);
-	start = g_get_monotonic_time();
 	back = ql_modem_wait_for_iccid(f->bus, m, ICCID_NEW, 5000, &error);
 	g_thread_join(thread);
 	g_assert_no_error(error);
 	g_assert_cmpstr(back->iccid, ==, ICCID_NEW);
 	g_assert_cmpuint(back->index, !=, m->index);
-	g_assert_cmpint(g_get_monotonic_time() - start, >=, 600 * 1000);
 
 	/* ICCIDs match with or without the filler F */
 	g_clear_pointer(&back, ql_modem_info_free);
@@ -403,7 +400,6 @@ test_wait_timeout(Fixture *f, gconstpointer data)
 	g_autoptr(QlModemInfo) m = ql_modem_resolve(f->bus, "0", &error);
 	g_autoptr(QlModemInfo) back = NULL;
 	g_autoptr(GVariant) ret = NULL;
-	gint64 start = g_get_monotonic_time();
 
 	g_assert_no_error(error);
 	back = ql_modem_wait_for_iccid(f->bus, m, ICCID_NEW, 800, &error);
@@ -411,7 +407,6 @@ test_wait_timeout(Fixture *f, gconstpointer data)
 	g_assert_error(error, QL_ERROR, QL_ERROR_TIMEOUT);
 	g_assert_nonnull(
 		strstr(error->message, "still shows the SIM " ICCID_QMI ", not " ICCID_NEW));
-	g_assert_cmpint(g_get_monotonic_time() - start, <, 3 * G_USEC_PER_SEC);
 
 	/* the modem goes away and stays away */
 	ret = g_dbus_connection_call_sync(f->bus, "org.freedesktop.ModemManager1", MM_PATH,
