@@ -178,6 +178,24 @@ ql_es10_key_id_list(const QlTlv *list, GError **error)
 	return g_steal_pointer(&out);
 }
 
+/* EUICCInfo1 and EUICCInfo2 both carry the CI key ids, for verification [9] and signing [10] */
+static gboolean
+ql_es10_ci_key_lists(const QlTlv *info, GPtrArray **verification, GPtrArray **signing,
+		     GError **error)
+{
+	QlTlv t;
+
+	if (!ql_tlv_require(info, 0xA9, "euiccCiPKIdListForVerification", &t, error))
+		return FALSE;
+	*verification = ql_es10_key_id_list(&t, error);
+	if (*verification == NULL)
+		return FALSE;
+	if (!ql_tlv_require(info, 0xAA, "euiccCiPKIdListForSigning", &t, error))
+		return FALSE;
+	*signing = ql_es10_key_id_list(&t, error);
+	return *signing != NULL;
+}
+
 /* Builds a profile identifier: an ICCID "5A" or an ISD-P AID "4F" */
 static gboolean
 ql_es10_add_profile_id(QlTlvBuilder *b, const gchar *id, GError **error)
@@ -349,15 +367,7 @@ ql_es10_get_euicc_info1(QlChannel *ch, GError **error)
 	if (!ql_tlv_require(&top, 0x82, "svn", &t, error))
 		return NULL;
 	info->svn = ql_es10_version_string(&t);
-	if (!ql_tlv_require(&top, 0xA9, "euiccCiPKIdListForVerification", &t, error))
-		return NULL;
-	info->ci_pkid_verification = ql_es10_key_id_list(&t, error);
-	if (info->ci_pkid_verification == NULL)
-		return NULL;
-	if (!ql_tlv_require(&top, 0xAA, "euiccCiPKIdListForSigning", &t, error))
-		return NULL;
-	info->ci_pkid_signing = ql_es10_key_id_list(&t, error);
-	if (info->ci_pkid_signing == NULL)
+	if (!ql_es10_ci_key_lists(&top, &info->ci_pkid_verification, &info->ci_pkid_signing, error))
 		return NULL;
 	info->raw = g_bytes_ref(resp);
 	return g_steal_pointer(&info);
@@ -406,15 +416,7 @@ ql_es10_get_euicc_info2(QlChannel *ch, GError **error)
 		info->uicc_capability = ql_tlv_get_bytes(&t);
 	if (ql_tlv_find(&top, 0x88, &t, NULL))
 		info->rsp_capability = ql_tlv_get_bytes(&t);
-	if (!ql_tlv_require(&top, 0xA9, "euiccCiPKIdListForVerification", &t, error))
-		return NULL;
-	info->ci_pkid_verification = ql_es10_key_id_list(&t, error);
-	if (info->ci_pkid_verification == NULL)
-		return NULL;
-	if (!ql_tlv_require(&top, 0xAA, "euiccCiPKIdListForSigning", &t, error))
-		return NULL;
-	info->ci_pkid_signing = ql_es10_key_id_list(&t, error);
-	if (info->ci_pkid_signing == NULL)
+	if (!ql_es10_ci_key_lists(&top, &info->ci_pkid_verification, &info->ci_pkid_signing, error))
 		return NULL;
 	info->category = ql_es10_optional_int(&top, 0x8B);
 	if (ql_tlv_find(&top, 0x04, &t, NULL))

@@ -96,8 +96,9 @@ ql_cancel_reason_to_string(QlCancelReason reason)
 	}
 }
 
+/* AuthenticateErrorCode and DownloadErrorCode share their first codes (SGP.22 5.7.13-14) */
 static const gchar *
-ql_authenticate_error_to_string(gint64 code)
+ql_es10b_error_to_string(gint64 code, gboolean authenticate)
 {
 	switch (code) {
 	case 1:
@@ -109,33 +110,27 @@ ql_authenticate_error_to_string(gint64 code)
 	case 4:
 		return "no session context";
 	case 5:
-		return "invalid OID";
+		return authenticate ? "invalid OID" : "invalid transaction id";
 	case 6:
-		return "the eUICC challenge does not match";
+		return authenticate ? "the eUICC challenge does not match" : "undefined error";
 	case 7:
-		return "the eUICC does not know the CI the SM-DP+ uses";
+		return authenticate ? "the eUICC does not know the CI the SM-DP+ uses"
+				    : "undefined error";
 	default:
 		return "undefined error";
 	}
 }
 
 static const gchar *
+ql_authenticate_error_to_string(gint64 code)
+{
+	return ql_es10b_error_to_string(code, TRUE);
+}
+
+static const gchar *
 ql_download_error_to_string(gint64 code)
 {
-	switch (code) {
-	case 1:
-		return "the SM-DP+ certificate is invalid";
-	case 2:
-		return "the SM-DP+ signature is invalid";
-	case 3:
-		return "unsupported curve";
-	case 4:
-		return "no session context";
-	case 5:
-		return "invalid transaction id";
-	default:
-		return "undefined error";
-	}
+	return ql_es10b_error_to_string(code, FALSE);
 }
 
 /* Checks that @b is exactly one TLV with @tag; @what names it in the error. */
