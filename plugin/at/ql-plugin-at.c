@@ -69,6 +69,39 @@ ql_at_set_io_error(QlPluginDevice *dev, GError **error, int err, const gchar *wh
 		    g_strerror(err));
 }
 
+/* Waits up to @timeout_ms for bytes from the modem and reads them: >0 bytes read, 0 when the
+ * line stayed quiet, -1 (error set) when the modem went away or the port failed. */
+static gssize
+ql_at_read_wait(QlPluginDevice *dev, guint8 *buf, gsize len, gint timeout_ms, GError **error)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = dev->fd, .events = POLLIN};
+		int r = poll(&pfd, 1, timeout_ms);
+		ssize_t n;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ql_at_set_io_error(dev, error, errno, "polling");
+			return -1;
+		}
+		if (r == 0)
+			return 0;
+		/* a hang-up with nothing left to read: the modem is gone */
+		if ((pfd.revents & POLLIN) == 0) {
+			ql_at_set_io_error(dev, error, 0, NULL);
+			return -1;
+		}
+		n = read(dev->fd, buf, len);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			ql_at_set_io_error(dev, error, n == 0 ? 0 : errno, "reading");
+			return -1;
+		}
+		return n;
+	}
+}
+
 /* Throws away what the modem sent that nobody asked for; after a timeout, waits for the line to
  * go quiet so that the late answer is not taken for the next one. */
 static gboolean
@@ -79,28 +112,11 @@ ql_at_drain(QlPluginDevice *dev, GError **error)
 	gint quiet = dev->resync ? QL_AT_QUIET_MS : 0;
 
 	for (;;) {
-		struct pollfd pfd = {.fd = dev->fd, .events = POLLIN};
-		int r = poll(&pfd, 1, quiet);
-		ssize_t n;
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ql_at_set_io_error(dev, error, errno, "polling");
+		gssize n = ql_at_read_wait(dev, buf, sizeof(buf), quiet, error);
+		if (n < 0)
 			return FALSE;
-		}
-		if (r == 0)
+		if (n == 0)
 			break;
-		if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) {
-			ql_at_set_io_error(dev, error, 0, NULL);
-			return FALSE;
-		}
-		n = read(dev->fd, buf, sizeof(buf));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0) {
-			ql_at_set_io_error(dev, error, n == 0 ? 0 : errno, "reading");
-			return FALSE;
-		}
 		/* a modem that never stops talking still gets its command */
 		if (g_get_monotonic_time() > end)
 			break;
@@ -165,10 +181,8 @@ ql_at_command(QlPluginDevice *dev, const gchar *cmd, const gchar *name, guint ti
 		return FALSE;
 	for (;;) {
 		guint8 buf[512];
-		struct pollfd pfd = {.fd = dev->fd, .events = POLLIN};
 		gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-		ssize_t n;
-		int r;
+		gssize n;
 		if (left <= 0) {
 			dev->resync = TRUE;
 			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
@@ -176,27 +190,10 @@ ql_at_command(QlPluginDevice *dev, const gchar *cmd, const gchar *name, guint ti
 				    name, (timeout_ms + 999) / 1000);
 			return FALSE;
 		}
-		r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ql_at_set_io_error(dev, error, errno, "polling");
+		n = ql_at_read_wait(dev, buf, sizeof(buf), (gint)left, error);
+		if (n < 0)
 			return FALSE;
-		}
-		if (r == 0)
-			continue;
-		if ((pfd.revents & POLLIN) == 0) {
-			ql_at_set_io_error(dev, error, 0, NULL);
-			return FALSE;
-		}
-		n = read(dev->fd, buf, sizeof(buf));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0) {
-			ql_at_set_io_error(dev, error, n == 0 ? 0 : errno, "reading");
-			return FALSE;
-		}
-		if (ql_at_parser_feed(p, buf, (gsize)n, NULL))
+		if (n > 0 && ql_at_parser_feed(p, buf, (gsize)n, NULL))
 			break;
 	}
 	if (p->n_noise > 0 || p->n_overlong > 0)
