@@ -665,43 +665,7 @@ static void
 ql_cli_report(QlCli *cli, const QlDownloadReport *r)
 {
 	if (cli->json) {
-		JsonBuilder *b = cli->out;
-		ql_cli_json_string(b, "result", "ok");
-		ql_cli_json_string(b, "iccid", r->iccid);
-		ql_cli_json_string(b, "name", r->profile_name);
-		ql_cli_json_string(b, "service_provider", r->service_provider);
-		ql_cli_json_string(b, "isdp_aid", r->isdp_aid);
-		ql_cli_json_string(b, "smdp_address", r->smdp_address);
-		ql_cli_json_string(b, "tls_version", r->tls_version);
-		ql_cli_json_string(b, "cipher_suite", r->cipher_suite);
-		ql_cli_json_string(b, "tls_policy", r->tls_policy);
-		ql_cli_json_string(b, "verified_ci", r->verified_ci);
-		json_builder_set_member_name(b, "pins_checked");
-		json_builder_add_boolean_value(b, r->pins_checked);
-		json_builder_set_member_name(b, "crl_checked");
-		json_builder_add_boolean_value(b, r->crl_checked);
-		json_builder_set_member_name(b, "client_cert_presented");
-		json_builder_add_boolean_value(b, r->client_cert_presented);
-		json_builder_set_member_name(b, "confirmation_code_used");
-		json_builder_add_boolean_value(b, r->confirmation_code_used);
-		json_builder_set_member_name(b, "notification_delivered");
-		json_builder_add_boolean_value(b, r->notification_delivered);
-		ql_cli_json_int(b, "notification_seq", r->notification_seq);
-		ql_cli_json_string(b, "notification_error", r->notification_error);
-		json_builder_set_member_name(b, "apdus");
-		json_builder_add_int_value(b, (gint64)r->apdus);
-		json_builder_set_member_name(b, "bytes_to_euicc");
-		json_builder_add_int_value(b, (gint64)r->bytes_to_euicc);
-		json_builder_set_member_name(b, "bytes_from_euicc");
-		json_builder_add_int_value(b, (gint64)r->bytes_from_euicc);
-		json_builder_set_member_name(b, "tls_handshakes");
-		json_builder_add_int_value(b, r->tls_handshakes);
-		json_builder_set_member_name(b, "http_requests");
-		json_builder_add_int_value(b, r->http_requests);
-		json_builder_set_member_name(b, "bpp_segments");
-		json_builder_add_int_value(b, r->bpp_segments);
-		json_builder_set_member_name(b, "bpp_bytes");
-		json_builder_add_int_value(b, (gint64)r->bpp_bytes);
+		ql_download_report_to_json(r, cli->out);
 		return;
 	}
 	{

@@ -619,3 +619,66 @@ ql_download_process_notifications(QlChannel *ch, gint64 seq, const QlDownloadOpt
 	}
 	return delivered;
 }
+
+static void
+report_json_string(JsonBuilder *b, const gchar *key, const gchar *value)
+{
+	json_builder_set_member_name(b, key);
+	if (value != NULL)
+		json_builder_add_string_value(b, value);
+	else
+		json_builder_add_null_value(b);
+}
+
+static void
+report_json_int(JsonBuilder *b, const gchar *key, gint64 value)
+{
+	json_builder_set_member_name(b, key);
+	if (value >= 0)
+		json_builder_add_int_value(b, value);
+	else
+		json_builder_add_null_value(b);
+}
+
+/* The report as the members of the JSON object open in @b: one builder for the CLI's --json and
+ * the service's Finished report, so the two cannot drift apart. */
+void
+ql_download_report_to_json(const QlDownloadReport *r, JsonBuilder *b)
+{
+	report_json_string(b, "result", "ok");
+	report_json_string(b, "iccid", r->iccid);
+	report_json_string(b, "name", r->profile_name);
+	report_json_string(b, "service_provider", r->service_provider);
+	report_json_string(b, "isdp_aid", r->isdp_aid);
+	report_json_string(b, "smdp_address", r->smdp_address);
+	report_json_string(b, "tls_version", r->tls_version);
+	report_json_string(b, "cipher_suite", r->cipher_suite);
+	report_json_string(b, "tls_policy", r->tls_policy);
+	report_json_string(b, "verified_ci", r->verified_ci);
+	json_builder_set_member_name(b, "pins_checked");
+	json_builder_add_boolean_value(b, r->pins_checked);
+	json_builder_set_member_name(b, "crl_checked");
+	json_builder_add_boolean_value(b, r->crl_checked);
+	json_builder_set_member_name(b, "client_cert_presented");
+	json_builder_add_boolean_value(b, r->client_cert_presented);
+	json_builder_set_member_name(b, "confirmation_code_used");
+	json_builder_add_boolean_value(b, r->confirmation_code_used);
+	json_builder_set_member_name(b, "notification_delivered");
+	json_builder_add_boolean_value(b, r->notification_delivered);
+	report_json_int(b, "notification_seq", r->notification_seq);
+	report_json_string(b, "notification_error", r->notification_error);
+	json_builder_set_member_name(b, "apdus");
+	json_builder_add_int_value(b, (gint64)r->apdus);
+	json_builder_set_member_name(b, "bytes_to_euicc");
+	json_builder_add_int_value(b, (gint64)r->bytes_to_euicc);
+	json_builder_set_member_name(b, "bytes_from_euicc");
+	json_builder_add_int_value(b, (gint64)r->bytes_from_euicc);
+	json_builder_set_member_name(b, "tls_handshakes");
+	json_builder_add_int_value(b, r->tls_handshakes);
+	json_builder_set_member_name(b, "http_requests");
+	json_builder_add_int_value(b, r->http_requests);
+	json_builder_set_member_name(b, "bpp_segments");
+	json_builder_add_int_value(b, r->bpp_segments);
+	json_builder_set_member_name(b, "bpp_bytes");
+	json_builder_add_int_value(b, (gint64)r->bpp_bytes);
+}

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "ql-activation.h"
 #include "ql-device.h"
@@ -82,6 +83,10 @@ typedef struct {
 
 void ql_download_report_free(QlDownloadReport *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlDownloadReport, ql_download_report_free)
+
+/* Adds the report's fields (the CLI's --json, the service's Finished report) as members of the
+ * JSON object open in @b. */
+void ql_download_report_to_json(const QlDownloadReport *r, JsonBuilder *b);
 
 /* The trust configuration the options describe (anchors, pins, CRLs), not yet narrowed to the
  * eUICC's CI key ids. */
