@@ -13,7 +13,6 @@
 #include "ql-tlv.h"
 
 struct _QlDevice {
-	gchar *spec;
 	GModule *module;
 	const QlPluginInfo *plugin;
 	QlPluginDevice *handle;
@@ -153,8 +152,6 @@ ql_device_load_plugin(const gchar *scheme, const QlPluginInfo **info, GError **e
 				g_module_close(module);
 				return NULL;
 			}
-			/* a plugin may register types or quarks: never unmap it */
-			g_module_make_resident(module);
 			g_debug("loaded plugin %s", candidate);
 			return module;
 		}
@@ -202,7 +199,6 @@ ql_device_open(const gchar *spec, GError **error)
 	if (!ql_device_check_params(params, error))
 		return NULL;
 	dev = g_new0(QlDevice, 1);
-	dev->spec = g_strdup(spec);
 	dev->params = g_hash_table_ref(params);
 	dev->module = ql_device_load_plugin(scheme, &dev->plugin, error);
 	if (dev->module == NULL)
@@ -218,7 +214,6 @@ ql_device_new_for_plugin(const QlPluginInfo *plugin, const gchar *path, GHashTab
 			 GError **error)
 {
 	g_autoptr(QlDevice) dev = g_new0(QlDevice, 1);
-	dev->spec = g_strdup_printf("%s:%s", plugin->scheme, path);
 	dev->params = params != NULL
 			      ? g_hash_table_ref(params)
 			      : g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -245,14 +240,7 @@ ql_device_free(QlDevice *dev)
 		g_module_close(dev->module);
 	if (dev->params != NULL)
 		g_hash_table_unref(dev->params);
-	g_free(dev->spec);
 	g_free(dev);
-}
-
-const gchar *
-ql_device_get_spec(QlDevice *dev)
-{
-	return dev->spec;
 }
 
 const gchar *
@@ -261,10 +249,13 @@ ql_device_get_param(QlDevice *dev, const gchar *key)
 	return g_hash_table_lookup(dev->params, key);
 }
 
-const QlPluginInfo *
-ql_device_get_plugin(QlDevice *dev)
+gboolean
+ql_device_profile_switched(QlDevice *dev, GError **error)
 {
-	return dev->plugin;
+	if (dev->plugin->profile_switched == NULL)
+		return TRUE;
+	g_debug("telling the %s plugin that the profile was switched", dev->plugin->scheme);
+	return dev->plugin->profile_switched(dev->handle, error);
 }
 
 QlChannel *
@@ -330,11 +321,10 @@ ql_channel_get_block_size(QlChannel *ch)
 	return ch->block_size;
 }
 
-void
-ql_channel_set_block_size(QlChannel *ch, gsize block_size)
+QlDevice *
+ql_channel_get_device(QlChannel *ch)
 {
-	g_return_if_fail(block_size >= 1 && block_size <= 255);
-	ch->block_size = block_size;
+	return ch->dev;
 }
 
 QlChannelStats *
