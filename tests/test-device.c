@@ -160,7 +160,8 @@ counting_profile_switched(QlPluginDevice *dev, GError **error)
 {
 	dev->switched++;
 	if (dev->fail) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_IO, "the modem did not reset the SIM");
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_IO,
+				    "the modem did not reset the SIM");
 		return FALSE;
 	}
 	return TRUE;
@@ -273,8 +274,8 @@ test_device_switched_reset(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 	g_assert_cmpuint(h->switched, ==, 0);
 	/* the enabled profile may go with the deleted ones */
-	g_assert_true(ql_es10_memory_reset(f->ch, QL_RESET_DELETE_OPERATIONAL | QL_RESET_DELETE_TEST,
-					   &error));
+	g_assert_true(ql_es10_memory_reset(
+		f->ch, QL_RESET_DELETE_OPERATIONAL | QL_RESET_DELETE_TEST, &error));
 	g_assert_no_error(error);
 	g_assert_cmpuint(h->switched, ==, 1);
 }

@@ -67,7 +67,7 @@ struct _QlPluginDevice {
 	guint32 select_p2; /* P2 of the modem's SELECT */
 	gboolean le_auto;
 	gboolean slot_switched;
-	guint32 slot_restore; /* 0-based slot mapped before we switched */
+	guint32 slot_restore;	/* 0-based slot mapped before we switched */
 	gboolean power_cycle;	/* power-cycle=1 */
 	guint32 reset_channels; /* bit n: channel n was open when the UICC was reset */
 };

@@ -1011,16 +1011,16 @@ ql_plugin_qmi_profile_switched(QlPluginDevice *dev, GError **error)
 	deadline = g_get_monotonic_time() + QL_QMI_SLOT_READY_MS * G_TIME_SPAN_MILLISECOND;
 	for (;;) {
 		if (!ql_qmi_card_ready(dev, dev->slot, &ready, &local)) {
-			g_set_error(error, local->domain, local->code, "power-cycling the SIM failed: %s",
-				    local->message);
+			g_set_error(error, local->domain, local->code,
+				    "power-cycling the SIM failed: %s", local->message);
 			return FALSE;
 		}
 		if (ready)
 			return TRUE;
 		if (g_get_monotonic_time() > deadline) {
 			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
-				    "power-cycling the SIM failed: the card in slot %u of %s was not ready "
-				    "%u s after it was powered on",
+				    "power-cycling the SIM failed: the card in slot %u of %s was "
+				    "not ready %u s after it was powered on",
 				    dev->slot, dev->path, QL_QMI_SLOT_READY_MS / 1000);
 			return FALSE;
 		}
