@@ -75,8 +75,7 @@ test_device_error_domain(void)
 	good = g_strdup_printf("virtual:%s?seed=2", t.state);
 
 	assert_invalid_argument(bad);
-	/* the plugin is unloaded when its device closes (nothing keeps it resident); loaded
-	 * again, its errors are still the core's */
+	/* a device served by the same plugin, then the plugin's errors again */
 	{
 		g_autoptr(QlDevice) dev = ql_device_open(good, &error);
 		g_autoptr(QlChannel) ch = NULL;
@@ -97,6 +96,25 @@ test_device_error_domain(void)
 		g_assert_error(remote, QL_ERROR, QL_ERROR_NOT_FOUND);
 	}
 	tmp_clear(&t);
+}
+
+/* A plugin is loaded once and kept: the libraries behind it (libmbim, libqmi) register GTypes,
+ * which GLib cannot take back, so unloading and loading them again would crash the process (a
+ * service opens devices again and again). */
+static void
+test_device_plugin_kept(void)
+{
+#ifdef QL_TEST_MBIM
+	for (guint i = 0; i < 3; i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(QlDevice) dev = ql_device_open("mbim:/dev/ql-test-no-such-port", &error);
+		g_assert_null(dev);
+		g_assert_error(error, QL_ERROR, QL_ERROR_IO);
+		g_assert_nonnull(strstr(error->message, "/dev/ql-test-no-such-port"));
+	}
+#else
+	g_test_skip("the mbim plugin is not built");
+#endif
 }
 
 /* ---- profile_switched ---- */
@@ -336,6 +354,7 @@ main(int argc, char **argv)
 	recorded_plugin = counting_plugin;
 	recorded_plugin.open = counting_open_recorded;
 	g_test_add_func("/ql/device/error-domain", test_device_error_domain);
+	g_test_add_func("/ql/device/plugin-kept", test_device_plugin_kept);
 	g_test_add("/ql/device/switched/enable-disable", Fixture, &recorded_plugin, fixture_setup,
 		   test_device_switched_enable_disable, fixture_teardown);
 	g_test_add("/ql/device/switched/reset", Fixture, &recorded_plugin, fixture_setup,

@@ -12,6 +12,9 @@
  * says so (profile_switched), so that a plugin whose modem would not notice can make it read
  * the card again; plugins never look inside the APDUs they carry.
  *
+ * The core loads a plugin once per process and never unloads it: the libraries behind plugins
+ * (libqmi, libmbim) register GTypes, which cannot be unregistered.
+ *
  * What a plugin may use from the core is in this folder: the error domain (ql-error.h), hex
  * (ql-hex.h) and class byte / status word helpers (ql-apdu-util.h).
  *

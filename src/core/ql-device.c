@@ -13,7 +13,6 @@
 #include "ql-tlv.h"
 
 struct _QlDevice {
-	GModule *module;
 	const QlPluginInfo *plugin;
 	QlPluginDevice *handle;
 	GHashTable *params;
@@ -96,6 +95,12 @@ ql_device_plugin_dirs(void)
 	return g_strv_builder_end(b);
 }
 
+/* Plugins loaded in this process: scheme -> const QlPluginInfo *. A plugin is loaded once and
+ * kept until the process exits: the libraries behind plugins (libqmi, libmbim) register GTypes,
+ * which GLib cannot take back, so unloading them and loading them again aborts the process. */
+static GMutex ql_device_plugins_lock;
+static GHashTable *ql_device_plugins;
+
 static GModule *
 ql_device_load_plugin(const gchar *scheme, const QlPluginInfo **info, GError **error)
 {
@@ -162,6 +167,24 @@ ql_device_load_plugin(const gchar *scheme, const QlPluginInfo **info, GError **e
 	return NULL;
 }
 
+static const QlPluginInfo *
+ql_device_get_plugin_for(const gchar *scheme, GError **error)
+{
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&ql_device_plugins_lock);
+	const QlPluginInfo *info = NULL;
+
+	if (ql_device_plugins == NULL)
+		ql_device_plugins = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	info = g_hash_table_lookup(ql_device_plugins, scheme);
+	if (info != NULL)
+		return info;
+	/* the module is never closed (see above) */
+	if (ql_device_load_plugin(scheme, &info, error) == NULL)
+		return NULL;
+	g_hash_table_insert(ql_device_plugins, g_strdup(scheme), (gpointer)info);
+	return info;
+}
+
 /* The parameters the core itself takes, whatever the plugin */
 static gboolean
 ql_device_check_params(GHashTable *params, GError **error)
@@ -200,8 +223,8 @@ ql_device_open(const gchar *spec, GError **error)
 		return NULL;
 	dev = g_new0(QlDevice, 1);
 	dev->params = g_hash_table_ref(params);
-	dev->module = ql_device_load_plugin(scheme, &dev->plugin, error);
-	if (dev->module == NULL)
+	dev->plugin = ql_device_get_plugin_for(scheme, error);
+	if (dev->plugin == NULL)
 		return NULL;
 	dev->handle = dev->plugin->open(path, params, error);
 	if (dev->handle == NULL)
@@ -236,8 +259,6 @@ ql_device_free(QlDevice *dev)
 			  dev->open_channels);
 	if (dev->handle != NULL)
 		dev->plugin->close(dev->handle);
-	if (dev->module != NULL)
-		g_module_close(dev->module);
 	if (dev->params != NULL)
 		g_hash_table_unref(dev->params);
 	g_free(dev);
