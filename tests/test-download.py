@@ -199,7 +199,9 @@ def _():
     assert "client certificate" in err["error"]["message"], err
     r, _ = download(st, s, "ANY", "--client-cert", f"{PKI}/client.pem", "--client-key",
                     f"{PKI}/client-key.pem")
-    assert r["client_cert_presented"] is True
+    assert r["client_certificate"] == {"configured": True, "requested": True, "sent": True,
+                                       "subject": r["client_certificate"]["subject"]}, r
+    assert r["client_certificate"]["subject"], r
     assert len(profiles(st)) == 1
 
 

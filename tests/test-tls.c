@@ -165,7 +165,7 @@ check_refused(QlTrust *trust, const QlPkiCert *leaf, const gchar *host, QlCertRo
 	QlTrustFailure got = QL_TRUST_OK;
 	gnutls_x509_crt_t chain[1] = {leaf->crt};
 
-	g_assert_false(ql_trust_verify_chain_full(trust, chain, 1, host, role, &got, &error));
+	g_assert_false(ql_trust_verify_chain_full(trust, chain, 1, host, role, NULL, &got, &error));
 	g_assert_error(error, QL_ERROR, QL_ERROR_TLS);
 	g_test_message("%s: %s", ql_trust_failure_to_string(want), error->message);
 	g_assert_cmpint(got, ==, want);
@@ -264,7 +264,7 @@ test_trust_role(void)
 
 	/* a DPauth certificate from an ES9+ answer: no host, role DP auth, as DER */
 	g_ptr_array_add(der, ql_pki_export_der(pki.dp_auth.crt, NULL));
-	g_assert_true(ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, &error));
+	g_assert_true(ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, NULL, &error));
 	g_assert_no_error(error);
 	check_refused(trust, &pki.dp_auth, NULL, QL_CERT_ROLE_DP_PB, QL_TRUST_FAILURE_WRONG_ROLE,
 		      "DP pb certificate");
@@ -291,7 +291,7 @@ test_trust_role(void)
 	/* garbage DER */
 	g_ptr_array_set_size(der, 0);
 	g_ptr_array_add(der, g_bytes_new_static("junk", 4));
-	g_assert_false(ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, &error));
+	g_assert_false(ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, NULL, &error));
 	g_assert_cmpint(ql_trust_failure_from_error(error), ==, QL_TRUST_FAILURE_BAD_CHAIN);
 }
 

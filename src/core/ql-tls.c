@@ -41,6 +41,7 @@ struct _QlTls {
 	guint timeout_ms;
 	gnutls_certificate_credentials_t cred;
 	gboolean have_client_cert;
+	QlTrustResult *pending_result; /* of the verification inside the running handshake */
 
 	/* the current session */
 	GSocket *socket;
@@ -59,6 +60,10 @@ struct _QlTls {
 	gchar *version_name;
 	gchar *suite_name;
 	gnutls_x509_crt_t peer;
+	QlTrustResult *trust_result;
+	gboolean client_cert_requested;
+	gboolean client_cert_sent;
+	gchar *client_cert_subject;
 };
 
 G_DEFINE_TYPE(QlTls, ql_tls, G_TYPE_OBJECT)
@@ -86,6 +91,7 @@ ql_tls_drop_session(QlTls *self)
 	self->fd = -1;
 	g_clear_error(&self->verify_error);
 	g_clear_pointer(&self->host, g_free);
+	g_clear_pointer(&self->pending_result, ql_trust_result_free);
 	self->verified = FALSE;
 	self->timed_out = FALSE;
 	self->eof_unclean = FALSE;
@@ -98,6 +104,8 @@ ql_tls_finalize(GObject *object)
 	QlTls *self = QL_TLS(object);
 	ql_tls_drop_session(self);
 	g_clear_pointer(&self->peer, gnutls_x509_crt_deinit);
+	g_clear_pointer(&self->trust_result, ql_trust_result_free);
+	g_free(self->client_cert_subject);
 	g_free(self->version_name);
 	g_free(self->suite_name);
 	gnutls_certificate_free_credentials(self->cred);
@@ -124,6 +132,7 @@ ql_tls_verify_cb(gnutls_session_t session)
 	gboolean ok;
 
 	g_clear_error(&self->verify_error);
+	g_clear_pointer(&self->pending_result, ql_trust_result_free);
 	self->verified = FALSE;
 	if (gnutls_certificate_type_get2(session, GNUTLS_CTYPE_SERVER) != GNUTLS_CRT_X509) {
 		ql_trust_set_error(&self->verify_error, QL_TRUST_FAILURE_BAD_CHAIN,
@@ -148,8 +157,8 @@ ql_tls_verify_cb(gnutls_session_t session)
 		}
 		count++;
 	}
-	ok = ql_trust_verify_chain(self->trust, chain, count, self->host, self->role,
-				   &self->verify_error);
+	ok = ql_trust_verify_chain_full(self->trust, chain, count, self->host, self->role,
+					&self->pending_result, NULL, &self->verify_error);
 	if (ok) {
 		g_clear_pointer(&self->peer, gnutls_x509_crt_deinit);
 		self->peer = chain[0];
@@ -570,6 +579,23 @@ ql_tls_connect(QlTls *self, GSocket *socket, const gchar *host, GError **error)
 		return FALSE;
 	}
 	self->handshakes++;
+	/* what this handshake did, for the report: the verification, and whether the server
+	 * asked for a client certificate and we sent one */
+	g_clear_pointer(&self->trust_result, ql_trust_result_free);
+	self->trust_result = g_steal_pointer(&self->pending_result);
+	self->client_cert_requested =
+		gnutls_certificate_client_get_request_status(self->session) != 0;
+	self->client_cert_sent = gnutls_certificate_get_ours(self->session) != NULL;
+	g_clear_pointer(&self->client_cert_subject, g_free);
+	if (self->client_cert_sent) {
+		const gnutls_datum_t *ours = gnutls_certificate_get_ours(self->session);
+		g_auto(gnutls_x509_crt_t) crt = ql_pki_crt_from_bytes(ours->data, ours->size, NULL);
+		gnutls_datum_t dn = {NULL, 0};
+		if (crt != NULL && gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+			self->client_cert_subject = g_strndup((const gchar *)dn.data, dn.size);
+			gnutls_free(dn.data);
+		}
+	}
 	g_free(self->version_name);
 	self->version_name = g_strdup(gnutls_protocol_get_name(self->version));
 	g_free(self->suite_name);
@@ -706,4 +732,39 @@ ql_tls_get_peer_certificate(QlTls *self)
 {
 	g_return_val_if_fail(QL_IS_TLS(self), NULL);
 	return self->session != NULL ? self->peer : NULL;
+}
+
+const QlTrustResult *
+ql_tls_get_trust_result(QlTls *self)
+{
+	g_return_val_if_fail(QL_IS_TLS(self), NULL);
+	return self->trust_result;
+}
+
+gboolean
+ql_tls_get_client_cert_configured(QlTls *self)
+{
+	g_return_val_if_fail(QL_IS_TLS(self), FALSE);
+	return self->have_client_cert;
+}
+
+gboolean
+ql_tls_get_client_cert_requested(QlTls *self)
+{
+	g_return_val_if_fail(QL_IS_TLS(self), FALSE);
+	return self->client_cert_requested;
+}
+
+gboolean
+ql_tls_get_client_cert_sent(QlTls *self)
+{
+	g_return_val_if_fail(QL_IS_TLS(self), FALSE);
+	return self->client_cert_sent;
+}
+
+const gchar *
+ql_tls_get_client_cert_subject(QlTls *self)
+{
+	g_return_val_if_fail(QL_IS_TLS(self), NULL);
+	return self->client_cert_subject;
 }
