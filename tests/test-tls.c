@@ -264,7 +264,8 @@ test_trust_role(void)
 
 	/* a DPauth certificate from an ES9+ answer: no host, role DP auth, as DER */
 	g_ptr_array_add(der, ql_pki_export_der(pki.dp_auth.crt, NULL));
-	g_assert_true(ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, NULL, &error));
+	g_assert_true(
+		ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, NULL, &error));
 	g_assert_no_error(error);
 	check_refused(trust, &pki.dp_auth, NULL, QL_CERT_ROLE_DP_PB, QL_TRUST_FAILURE_WRONG_ROLE,
 		      "DP pb certificate");
@@ -291,7 +292,8 @@ test_trust_role(void)
 	/* garbage DER */
 	g_ptr_array_set_size(der, 0);
 	g_ptr_array_add(der, g_bytes_new_static("junk", 4));
-	g_assert_false(ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, NULL, &error));
+	g_assert_false(
+		ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, NULL, &error));
 	g_assert_cmpint(ql_trust_failure_from_error(error), ==, QL_TRUST_FAILURE_BAD_CHAIN);
 }
 
@@ -653,7 +655,7 @@ test_tls_mtls_missing(void)
 	g_test_message("%s", error->message);
 	g_assert_cmpint(ql_trust_failure_from_error(error), ==,
 			QL_TRUST_FAILURE_CLIENT_CERT_REQUIRED);
-	g_assert_nonnull(strstr(error->message, "requires a client certificate"));
+	g_assert_nonnull(strstr(error->message, "client certificate (mTLS), none is configured"));
 	ql_test_server_wait_done(srv, 1);
 	g_assert_cmpint(g_atomic_int_get(&srv->handshakes_ok), ==, 0);
 	g_assert_cmpint(g_atomic_int_get(&srv->app_bytes), ==, 0);

@@ -703,12 +703,13 @@ ql_cli_report_chain(const gchar *label, const QlTrustResult *t)
 	if (t->host != NULL)
 		host = g_strdup_printf(_(" for %s (subjectAltName %s)"), t->host,
 				       t->host_via_ip ? "iPAddress" : "dNSName");
-	chain = g_strdup_printf(_("'%s'%s verified to anchor '%s' (key id %s, %s); %s"),
-				t->subject, host != NULL ? host : "", t->anchor_subject,
+	chain = g_strdup_printf(_("'%s'%s verified to anchor '%s' (key id %s, %s); %s"), t->subject,
+				host != NULL ? host : "", t->anchor_subject,
 				t->anchor_key_id != NULL ? t->anchor_key_id : _("none"),
 				ql_trust_anchor_source_to_string(t->anchor_source),
-				t->host != NULL ? _("validity, role, key size and key usage checked")
-						: _("validity, role and key size checked"));
+				t->host != NULL
+					? _("validity, role, key size and key usage checked")
+					: _("validity, role and key size checked"));
 	ql_cli_kv(key_chain, chain);
 	if (t->host != NULL) {
 		g_autofree gchar *pin = NULL;
@@ -774,10 +775,10 @@ ql_cli_report(QlCli *cli, const QlDownloadReport *r)
 						 "`notification process`"),
 					       r->notification_error);
 		if (r->client_cert_requested && r->client_cert_sent)
-			mtls = g_strdup_printf(_("the server asked for a client certificate; '%s' "
-						 "was sent"),
-					       r->client_cert_subject != NULL ? r->client_cert_subject
-									      : "?");
+			mtls = g_strdup_printf(
+				_("the server asked for a client certificate; '%s' "
+				  "was sent"),
+				r->client_cert_subject != NULL ? r->client_cert_subject : "?");
 		else if (r->client_cert_requested)
 			mtls = g_strdup(r->client_cert_configured
 						? _("the server asked for a client certificate; "
@@ -1421,8 +1422,7 @@ main(int argc, char **argv)
 		{"crl-dir", 0, 0, G_OPTION_ARG_FILENAME, &cli.crl_dir,
 		 N_("check revocation against the CRLs in DIR"), N_("DIR")},
 		{"crl-required", 0, 0, G_OPTION_ARG_NONE, &cli.crl_required,
-		 N_("refuse a chain whose issuers have no current CRL in the CRL directory"),
-		 NULL},
+		 N_("refuse a chain whose issuers have no current CRL in the CRL directory"), NULL},
 		{"pin", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cli.pins,
 		 N_("pin a host's key: HOST=sha256//BASE64; repeatable"), N_("HOST=PIN")},
 		{"client-cert", 0, 0, G_OPTION_ARG_STRING, &cli.client_cert,

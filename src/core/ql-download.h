@@ -42,7 +42,7 @@ typedef struct {
 	const gchar *ci_dir;	       /* the shipped GSMA CIs; NULL = the default data dir */
 	gboolean use_system_store;
 	const gchar *crl_dir;
-	gboolean crl_required; /* every issuer needs a current CRL in crl_dir */
+	gboolean crl_required;	  /* every issuer needs a current CRL in crl_dir */
 	GPtrArray *pins;	  /* gchar *: "host=sha256//..." */
 	const gchar *client_cert; /* mTLS */
 	const gchar *client_key;

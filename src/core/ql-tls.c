@@ -377,6 +377,32 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 			    host, self->timeout_ms);
 		return;
 	}
+	/* the server asked for a client certificate, none is configured, and it then ended the
+	 * handshake or the connection: whatever alert it chose (GnuTLS servers send 'decode
+	 * error' for an empty Certificate under TLS 1.2), that is the reason. Under TLS 1.3 our
+	 * side of the handshake may end first: the refusal (or a reset that lost it) then
+	 * surfaces on the first write or read, which the server never decrypts */
+	if (!self->have_client_cert && self->session != NULL &&
+	    gnutls_certificate_client_get_request_status(self->session) &&
+	    ((rc == GNUTLS_E_FATAL_ALERT_RECEIVED &&
+	      gnutls_alert_get(self->session) != GNUTLS_A_PROTOCOL_VERSION) ||
+	     rc == GNUTLS_E_PREMATURE_TERMINATION ||
+	     ((rc == GNUTLS_E_PULL_ERROR || rc == GNUTLS_E_PUSH_ERROR) &&
+	      (self->last_errno == ECONNRESET || self->last_errno == EPIPE)))) {
+		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
+			    "TLS refused [client-certificate-required]: %s asked for a client "
+			    "certificate (mTLS), none is configured for it, and it ended the "
+			    "connection",
+			    host);
+		return;
+	}
+	if (rc == GNUTLS_E_KEY_USAGE_VIOLATION) {
+		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
+			    "TLS refused [bad-key-usage]: %s signed the handshake with a key whose "
+			    "certificate does not allow digital signatures",
+			    host);
+		return;
+	}
 	if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) {
 		gnutls_alert_description_t alert = gnutls_alert_get(self->session);
 		const gchar *name = gnutls_alert_get_name(alert);
@@ -392,16 +418,6 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 					: "TLS refused [weak-protocol]: %s offers only a TLS "
 					  "version older than 1.2",
 				host);
-			return;
-		}
-		if (requested && !self->have_client_cert &&
-		    (alert == GNUTLS_A_CERTIFICATE_REQUIRED ||
-		     alert == GNUTLS_A_HANDSHAKE_FAILURE || alert == GNUTLS_A_BAD_CERTIFICATE ||
-		     alert == GNUTLS_A_ACCESS_DENIED)) {
-			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
-				    "TLS refused [client-certificate-required]: %s requires a "
-				    "client certificate (mTLS) and none is configured for it",
-				    host);
 			return;
 		}
 		if (requested && self->have_client_cert &&
@@ -449,17 +465,6 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 		return;
 	case GNUTLS_E_PULL_ERROR:
 	case GNUTLS_E_PUSH_ERROR:
-		/* TLS 1.3: a server that wants a client certificate we do not have finishes the
-		 * handshake, then refuses; its alert may be lost in the reset of our first write */
-		if ((self->last_errno == ECONNRESET || self->last_errno == EPIPE) &&
-		    gnutls_certificate_client_get_request_status(self->session) &&
-		    !self->have_client_cert) {
-			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
-				    "TLS refused [client-certificate-required]: %s requires a "
-				    "client certificate (mTLS) and none is configured for it",
-				    host);
-			return;
-		}
 		if (self->last_errno == ECONNRESET || self->last_errno == EPIPE) {
 			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
 				    "%s %s failed: the connection was reset by the server", what,

@@ -644,7 +644,8 @@ ql_trust_crl_names_issuer(gnutls_x509_crl_t crl, gnutls_x509_crt_t issuer)
 
 	if (gnutls_x509_crl_get_raw_issuer_dn(crl, &crl_dn) >= 0 &&
 	    gnutls_x509_crt_get_raw_dn(issuer, &crt_dn) >= 0)
-		same = crl_dn.size == crt_dn.size && memcmp(crl_dn.data, crt_dn.data, crl_dn.size) == 0;
+		same = crl_dn.size == crt_dn.size &&
+		       memcmp(crl_dn.data, crt_dn.data, crl_dn.size) == 0;
 	gnutls_free(crl_dn.data);
 	gnutls_free(crt_dn.data);
 	return same;
@@ -689,9 +690,15 @@ ql_trust_check_crls(QlTrust *self, GPtrArray *path, gnutls_x509_crt_t anchor, gi
 			if (!ql_trust_crl_names_issuer(f->crl, issuer))
 				continue;
 			use = ql_trust_crl_use_new(f, issuer_name, now);
+			/* GnuTLS also flags a stale CRL here (REVOCATION_DATA_SUPERSEDED): only
+			 * the signature and the signer decide whether the CRL is used */
 			rc = gnutls_x509_crl_verify(f->crl, &issuer, 1,
 						    GNUTLS_VERIFY_DISABLE_TIME_CHECKS, &status);
-			if (rc < 0 || status != 0) {
+			if (rc < 0 ||
+			    (status &
+			     (GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_FOUND |
+			      GNUTLS_CERT_SIGNER_NOT_CA | GNUTLS_CERT_INSECURE_ALGORITHM |
+			      GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) != 0) {
 				g_debug("CRL %s names %s but its signature does not verify: not "
 					"used",
 					f->file, issuer_name);
@@ -701,10 +708,11 @@ ql_trust_check_crls(QlTrust *self, GPtrArray *path, gnutls_x509_crt_t anchor, gi
 			g_ptr_array_add(result->crls, use);
 			if (gnutls_x509_crt_check_revocation(crt, &f->crl, 1) == 1) {
 				g_autofree gchar *name = ql_trust_crt_name(crt);
-				return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_REVOKED,
-						       "certificate '%s' is revoked by its issuer's "
-						       "CRL (%s)",
-						       name, f->file);
+				return ql_trust_refuse(
+					failure, error, QL_TRUST_FAILURE_REVOKED,
+					"certificate '%s' is revoked by its issuer's "
+					"CRL (%s)",
+					name, f->file);
 			}
 			if (use->stale)
 				stale = use;
@@ -766,8 +774,8 @@ ql_trust_check_key_size(gnutls_x509_crt_t crt, QlTrustFailure *failure, GError *
 	{
 		g_autofree gchar *name = ql_trust_crt_name(crt);
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_WEAK_KEY,
-				       "'%s' has a %u-bit %s key; at least %u bits are needed", name,
-				       bits, kind, min);
+				       "'%s' has a %u-bit %s key; at least %u bits are needed",
+				       name, bits, kind, min);
 	}
 }
 

@@ -37,7 +37,7 @@ typedef enum {
 	QL_TRUST_FAILURE_WEAK_PROTOCOL,	       /* set by QlTls: version / cipher refused */
 	QL_TRUST_FAILURE_CLIENT_CERT_REQUIRED, /* set by QlTls: server wants mTLS, none set */
 	QL_TRUST_FAILURE_WEAK_KEY,	       /* RSA/DSA < 2048 bits, EC < 256 bits */
-	QL_TRUST_FAILURE_BAD_KEY_USAGE, /* TLS: keyUsage without digitalSignature, EKU w/o serverAuth */
+	QL_TRUST_FAILURE_BAD_KEY_USAGE, /* TLS: no digitalSignature, or EKU without serverAuth */
 	QL_TRUST_FAILURE_NO_CRL,	/* CRLs required, an issuer of the chain has none */
 	QL_TRUST_FAILURE_STALE_CRL,	/* CRLs required, the issuer's CRL is past nextUpdate */
 	QL_TRUST_FAILURE_TIMEOUT,	/* any QL_ERROR_TIMEOUT: the peer did not answer in time */
@@ -77,23 +77,23 @@ typedef struct {
 /* What one successful chain verification did, recorded while it ran: never a restatement of
  * the configuration. */
 typedef struct {
-	gchar *subject;		      /* the leaf's DN */
-	gchar *anchor_subject;	      /* the anchor the path ended at */
-	gchar *anchor_key_id;	      /* its subject key id (hex), NULL when it has none */
+	gchar *subject;	       /* the leaf's DN */
+	gchar *anchor_subject; /* the anchor the path ended at */
+	gchar *anchor_key_id;  /* its subject key id (hex), NULL when it has none */
 	QlTrustAnchorSource anchor_source;
-	guint path_len;		      /* certificates from the leaf to the anchor, both included */
-	gchar *host;		      /* the host name checked (TLS), NULL for signing certificates */
-	gboolean host_via_ip;	      /* matched an iPAddress subjectAltName (else a dNSName) */
+	guint path_len;	      /* certificates from the leaf to the anchor, both included */
+	gchar *host;	      /* the host name checked (TLS), NULL for signing certificates */
+	gboolean host_via_ip; /* matched an iPAddress subjectAltName (else a dNSName) */
 	/* pins, for a host only: pin_checked = the host has pins, one of which matched */
 	gboolean pin_checked;
-	guint pin_depth;	      /* 0 = the leaf ... path_len - 1 = the anchor */
-	gchar *pin_subject;	      /* the DN of the certificate whose key matched */
-	gchar *pin;		      /* the pin that matched, "sha256//BASE64" */
+	guint pin_depth;    /* 0 = the leaf ... path_len - 1 = the anchor */
+	gchar *pin_subject; /* the DN of the certificate whose key matched */
+	gchar *pin;	    /* the pin that matched, "sha256//BASE64" */
 	/* CRLs */
 	gboolean crl_required;
 	GPtrArray *crls;     /* QlTrustCrlUse: consulted (signature verified) */
-	GPtrArray *rejected; /* QlTrustCrlUse: named an issuer of the chain, signature bad: unused */
-	GPtrArray *no_crl;   /* gchar *: issuers of the chain no usable CRL was found for */
+	GPtrArray *rejected; /* QlTrustCrlUse: of an issuer, bad signature: not used */
+	GPtrArray *no_crl;   /* gchar *: issuers no usable CRL was found for */
 } QlTrustResult;
 
 void ql_trust_result_free(QlTrustResult *result);
