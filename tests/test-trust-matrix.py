@@ -188,6 +188,7 @@ leaf("expired", **PAST)
 leaf("not-yet-valid", **FUTURE)
 leaf("wrong-host", ip_address="10.9.9.9", dns_name="other.example")
 leaf("cn-only", ip_address=None, dns_name=None)
+leaf("cn-only-name", cn="localhost", ip_address=None, dns_name=None)  # no SAN at all
 leaf("ip-as-dns", ip_address=None, dns_name="127.0.0.1")
 leaf("from-other-ci", "other-ci")
 make_cert("self-signed", None, cn="127.0.0.1", ip_address="127.0.0.1", signing_key=True,
@@ -341,7 +342,9 @@ CASES = [
     ("expired anchor (admin CI)", "expired", ["under-expired-ci"],
      {"anchors": ["expired-ci"]}),
     ("SAN names another host", "wrong-host", ["wrong-host"], {}),
-    ("host only in the CN, no SAN", "wrong-host", ["cn-only"], {}),
+    ("IP host only in the CN, no SAN", "wrong-host", ["cn-only"], {}),
+    ("host name only in the CN", "wrong-host", ["cn-only-name"],
+     {"host": "localhost", "words": "names localhost only in its common name"}),
     ("IP literal only as a dNSName", "wrong-host", ["ip-as-dns"], {}),
     ("issued by an unknown CA", "unknown-ci", ["from-other-ci", "other-ci"], {}),
     ("self-signed leaf", "unknown-ci", ["self-signed"], {}),
@@ -429,7 +432,8 @@ def run_case(name, want, certs, opt):
         server = qltest.Smdp(PKI, *opt.get("faults", []), args=sargs)
     try:
         r = qltest.quantra("--verbose", "profile", "download", "--activation-code",
-                           f"LPA:1${server.address}$MATRIX-1", *args,
+                           f"LPA:1${server.address.replace('127.0.0.1', opt.get('host', '127.0.0.1'))}"
+                           "$MATRIX-1", *args,
                            device=f"virtual:{state}?identity={PKI}/euicc", expect=None, env=env)
     finally:
         if certs is None:
@@ -461,8 +465,12 @@ def es10_commands(stderr):
     return set(re.findall(r"^ql-virtual: ES10 ([0-9A-F]+)$", stderr, re.M))
 
 
-@case("control: a sound certtool chain is accepted, with its intermediate")
+@case("control: a sound certtool chain is accepted, with its intermediate, by IP and by name")
 def _():
+    r, server, state = run_case("control", None, ["good"], {"host": "localhost"})
+    assert r.rc == 0, r.message
+    assert r.out["chains"]["tls"]["host"] == {"name": "localhost", "matched": "dns-name"}, r.out
+    server.stop()
     r, server, state = run_case("control", None, ["good-sub", "sub"], {})
     assert r.rc == 0, r.message
     assert r.out["result"] == "ok" and r.out["chains"]["tls"]["path_length"] == 3, r.out
@@ -484,6 +492,8 @@ for name, want, certs, opt in CASES:
         assert r.rc != 0, f"accepted: {r.out}"
         assert reason == want, f"reason {reason!r}, wanted {want!r}: {err.get('message')}"
         assert f"[{want}]" in err["message"] or want == "timeout", err
+        if "words" in opt:
+            assert opt["words"] in err["message"], err["message"]
         assert r.rc == (qltest.EXIT_TIMEOUT if want == "timeout" else qltest.EXIT_TRUST), r.rc
         # no request byte reached the server
         if certs is None:
