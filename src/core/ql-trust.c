@@ -67,8 +67,8 @@ ql_trust_failure_to_string(QlTrustFailure failure)
 	return ql_trust_failure_nicks[failure];
 }
 
-/* The tag our refusals put right after "refused " (the first one in the message: a step name
- * may come before it, words from the peer only after it). */
+/* The tag our refusals put after "certificate refused " or "TLS refused " (the first one in
+ * the message: a step name may come before it, words from the peer only after it). */
 QlTrustFailure
 ql_trust_failure_from_error(const GError *error)
 {
@@ -81,7 +81,14 @@ ql_trust_failure_from_error(const GError *error)
 		return QL_TRUST_FAILURE_TIMEOUT;
 	if (error->code != QL_ERROR_TLS || error->message == NULL)
 		return QL_TRUST_OK;
-	tag = strstr(error->message, "refused [");
+	for (tag = strstr(error->message, "refused ["); tag != NULL;
+	     tag = strstr(tag + 1, "refused [")) {
+		/* only our own words: "certificate refused [" or "TLS refused [" */
+		gsize off = (gsize)(tag - error->message);
+		if ((off >= 12 && strncmp(tag - 12, "certificate ", 12) == 0) ||
+		    (off >= 4 && strncmp(tag - 4, "TLS ", 4) == 0))
+			break;
+	}
 	if (tag == NULL)
 		return QL_TRUST_OK;
 	tag += strlen("refused [");
