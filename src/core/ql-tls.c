@@ -52,6 +52,7 @@ struct _QlTls {
 	gboolean verified;
 	gboolean timed_out;
 	gboolean eof_unclean; /* the stream ended without close_notify */
+	gboolean got_data;    /* the server sent application data: it took the handshake */
 	gint last_errno;
 
 	/* of the last completed handshake */
@@ -95,6 +96,7 @@ ql_tls_drop_session(QlTls *self)
 	self->verified = FALSE;
 	self->timed_out = FALSE;
 	self->eof_unclean = FALSE;
+	self->got_data = FALSE;
 	self->last_errno = 0;
 }
 
@@ -381,8 +383,9 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 	 * handshake or the connection: whatever alert it chose (GnuTLS servers send 'decode
 	 * error' for an empty Certificate under TLS 1.2), that is the reason. Under TLS 1.3 our
 	 * side of the handshake may end first: the refusal (or a reset that lost it) then
-	 * surfaces on the first write or read, which the server never decrypts */
-	if (!self->have_client_cert && self->session != NULL &&
+	 * surfaces on the first write or read, which the server never decrypts. Once the
+	 * server has answered, it took the session without a certificate: not this reason */
+	if (!self->have_client_cert && self->session != NULL && !self->got_data &&
 	    gnutls_certificate_client_get_request_status(self->session) &&
 	    ((rc == GNUTLS_E_FATAL_ALERT_RECEIVED &&
 	      gnutls_alert_get(self->session) != GNUTLS_A_PROTOCOL_VERSION) ||
@@ -671,6 +674,8 @@ ql_tls_read(QlTls *self, guint8 *buf, gsize len, GError **error)
 		return -1;
 	for (;;) {
 		ssize_t rc = gnutls_record_recv(self->session, buf, len);
+		if (rc > 0)
+			self->got_data = TRUE;
 		if (rc >= 0)
 			return rc;
 		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
