@@ -352,7 +352,8 @@ def _():
     assert text["TLS pin"].startswith("matched for 127.0.0.1 by the leaf"), text
 
 
-@case("report truth: an empty CRL directory consults no CRL; the CI's CRL is named when there")
+@case("report truth: an empty CRL directory consults no CRL; the CI's CRL is named when there, "
+      "a stale one is reported stale")
 def _():
     s = Server()
     st = fresh_state()
@@ -374,6 +375,23 @@ def _():
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", crl["consulted"][0]["next_update"])
     assert text["TLS CRL"].startswith(f"CRL of '{CI_DN}' (ci.crl, this update "), text
     assert text["TLS CRL"].endswith(") consulted, not revoked"), text
+    # a CRL past its nextUpdate: used and reported stale, refused only when CRLs are required
+    stale = os.path.join(TMP, "stale-crl")
+    os.makedirs(stale, exist_ok=True)
+    tmpl = os.path.join(TMP, "stale-crl.tmpl")
+    with open(tmpl, "w") as f:
+        f.write('crl_number = 7\ncrl_this_update_date = "2020-01-01 00:00:00"\n'
+                'crl_next_update_date = "2020-02-01 00:00:00"\n')
+    subprocess.run(["certtool", "--generate-crl", "--template", tmpl, "--outfile",
+                    f"{stale}/old.crl", "--load-ca-certificate", f"{PKI}/ci.pem",
+                    "--load-ca-privkey", f"{PKI}/ci-key.pem"], capture_output=True, check=True)
+    r, text = both(st, s, "--crl-dir", stale)
+    crl = r["chains"]["tls"]["crl"]
+    assert [(c["file"], c["stale"], c["next_update"]) for c in crl["consulted"]] == \
+        [("old.crl", True, "2020-02-01T00:00:00Z")] and crl["missing"] == [], crl
+    assert text["TLS CRL"].endswith("consulted, not revoked, but STALE"), text
+    err, _ = download(st, s, "ANY", "--crl-dir", stale, "--crl-required", expect=7)
+    assert err["error"]["reason"] == "stale-crl", err
 
 
 @case("report truth: a server that does not ask for a client certificate gets none")
