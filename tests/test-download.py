@@ -3,6 +3,8 @@
 """End-to-end profile downloads: quantra-l (direct mode) -> the virtual eUICC, against the real
 test SM-DP+ (ql-test-smdp) on loopback, with its faults. Prints TAP."""
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -175,6 +177,7 @@ def _():
         err, _ = download(st, s, "ANY", *extra, expect=7)
         msg = err["error"]["message"]
         assert f"[{tag}]" in msg, (fault, msg)
+        assert err["error"]["reason"] == tag, (fault, err)
         messages.add(msg)
         log = s.lines()
         assert not any(l.startswith("es9+") for l in log), (fault, log)
@@ -188,6 +191,7 @@ def _():
     st = fresh_state()
     err, _ = download(st, s, "ANY", "--pin", "127.0.0.1=sha256//" + "A" * 43 + "=", expect=7)
     assert "[pin-mismatch]" in err["error"]["message"], err
+    assert err["error"]["reason"] == "pin-mismatch", err
     assert not any(l.startswith("es9+") for l in s.lines())
 
 
@@ -199,7 +203,9 @@ def _():
     assert "client certificate" in err["error"]["message"], err
     r, _ = download(st, s, "ANY", "--client-cert", f"{PKI}/client.pem", "--client-key",
                     f"{PKI}/client-key.pem")
-    assert r["client_cert_presented"] is True
+    assert r["client_certificate"] == {"configured": True, "requested": True, "sent": True,
+                                       "subject": r["client_certificate"]["subject"]}, r
+    assert r["client_certificate"]["subject"], r
     assert len(profiles(st)) == 1
 
 
@@ -296,6 +302,136 @@ def _():
     err, _ = download(st, s, "ANY", expect=7)
     assert "DPauth" in err["error"]["message"] and "[wrong-role]" in err["error"]["message"], err
     assert profiles(st) == [] and notifications(st) == []
+
+
+# --- report truth: each line and field says what the check did, not what was configured ---------
+
+def spki_pin(cert):
+    pub = subprocess.run(["certtool", "--pubkey-info", "--outder", "--load-certificate", cert],
+                         capture_output=True, check=True).stdout
+    return "sha256//" + base64.b64encode(hashlib.sha256(pub).digest()).decode()
+
+
+def report_lines(text):
+    """The secure-mode report's lines as {key: value}."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^  (\S.*?)\s{2,}(.*)$", line)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def both(st, s, *extra):
+    """The same download twice: the JSON report, then the text one."""
+    r, _ = download(st, s, "ANY", *extra)
+    text, _ = ql(st, *qltest.download_args(s, PKI, "ANY"), *extra, json_out=False)
+    return r, report_lines(text)
+
+
+CI_DN = "CN=Quantra-L Test CI,O=Quantra-L"
+
+
+@case("report truth: a pin for another host is not a matched pin; a matched pin names its cert")
+def _():
+    s = Server()
+    st = fresh_state()
+    leaf_pin = spki_pin(f"{PKI}/dptls.pem")
+    r, text = both(st, s, "--pin", f"other.example={leaf_pin}")
+    assert r["chains"]["tls"]["pin"] == {"host": "127.0.0.1", "result": "no-pin"}, r
+    assert text["TLS pin"] == "no pin for 127.0.0.1", text
+    assert r["chains"]["dpauth"]["pin"] is None and "DPauth pin" not in text, text
+    ci_pin = spki_pin(f"{PKI}/ci.pem")
+    r, text = both(st, s, "--pin", f"127.0.0.1={ci_pin}")
+    pin = r["chains"]["tls"]["pin"]
+    assert pin == {"host": "127.0.0.1", "result": "matched", "certificate": "anchor",
+                   "subject": CI_DN, "pin": ci_pin}, pin
+    assert text["TLS pin"] == f"matched for 127.0.0.1 by the anchor '{CI_DN}' ({ci_pin})", text
+    r, text = both(st, s, "--pin", f"127.0.0.1={leaf_pin}")
+    assert r["chains"]["tls"]["pin"]["certificate"] == "leaf", r
+    assert text["TLS pin"].startswith("matched for 127.0.0.1 by the leaf"), text
+
+
+@case("report truth: an empty CRL directory consults no CRL; the CI's CRL is named when there, "
+      "a stale one is reported stale")
+def _():
+    s = Server()
+    st = fresh_state()
+    empty = os.path.join(TMP, "empty-crl")
+    os.makedirs(empty, exist_ok=True)
+    r, text = both(st, s, "--crl-dir", empty)
+    for name in ("tls", "dpauth", "dppb"):
+        crl = r["chains"][name]["crl"]
+        assert crl == {"policy": "optional", "consulted": [], "missing": [CI_DN],
+                       "rejected": []}, (name, crl)
+    for key in ("TLS CRL", "DPauth CRL", "DPpb CRL"):
+        assert text[key] == f"no CRL for '{CI_DN}'", text
+    r, text = both(st, s, "--crl-dir", f"{PKI}/crl", "--crl-required")
+    for name in ("tls", "dpauth", "dppb"):
+        crl = r["chains"][name]["crl"]
+        assert crl["policy"] == "required" and crl["missing"] == [], crl
+        assert [(c["issuer"], c["file"], c["stale"]) for c in crl["consulted"]] == \
+            [(CI_DN, "ci.crl", False)], crl
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", crl["consulted"][0]["next_update"])
+    assert text["TLS CRL"].startswith(f"CRL of '{CI_DN}' (ci.crl, this update "), text
+    assert text["TLS CRL"].endswith(") consulted, not revoked"), text
+    # a CRL past its nextUpdate: used and reported stale, refused only when CRLs are required
+    stale = os.path.join(TMP, "stale-crl")
+    os.makedirs(stale, exist_ok=True)
+    tmpl = os.path.join(TMP, "stale-crl.tmpl")
+    with open(tmpl, "w") as f:
+        f.write('crl_number = 7\ncrl_this_update_date = "2020-01-01 00:00:00"\n'
+                'crl_next_update_date = "2020-02-01 00:00:00"\n')
+    subprocess.run(["certtool", "--generate-crl", "--template", tmpl, "--outfile",
+                    f"{stale}/old.crl", "--load-ca-certificate", f"{PKI}/ci.pem",
+                    "--load-ca-privkey", f"{PKI}/ci-key.pem"], capture_output=True, check=True)
+    r, text = both(st, s, "--crl-dir", stale)
+    crl = r["chains"]["tls"]["crl"]
+    assert [(c["file"], c["stale"], c["next_update"]) for c in crl["consulted"]] == \
+        [("old.crl", True, "2020-02-01T00:00:00Z")] and crl["missing"] == [], crl
+    assert text["TLS CRL"].endswith("consulted, not revoked, but STALE"), text
+    err, _ = download(st, s, "ANY", "--crl-dir", stale, "--crl-required", expect=7)
+    assert err["error"]["reason"] == "stale-crl", err
+
+
+@case("report truth: a server that does not ask for a client certificate gets none")
+def _():
+    mtls = ["--client-cert", f"{PKI}/client.pem", "--client-key", f"{PKI}/client-key.pem"]
+    s = Server()
+    st = fresh_state()
+    r, text = both(st, s, *mtls)
+    assert r["client_certificate"] == {"configured": True, "requested": False, "sent": False,
+                                       "subject": None}, r
+    assert text["mTLS"] == ("the server did not ask for a client certificate; the configured "
+                            "one was not sent"), text
+    r, text = both(st, s)
+    assert r["client_certificate"] == {"configured": False, "requested": False, "sent": False,
+                                       "subject": None}, r
+    s.stop()
+    s = Server("client-cert")
+    r, text = both(st, s, *mtls)
+    cc = r["client_certificate"]
+    assert cc["requested"] and cc["sent"] and cc["configured"] and cc["subject"], cc
+    assert text["mTLS"] == (f"the server asked for a client certificate; '{cc['subject']}' "
+                            "was sent"), text
+
+
+@case("report truth: the anchor each chain was verified to, by subject and key id")
+def _():
+    s = Server()
+    st = fresh_state()
+    ski = subprocess.run(["certtool", "-i", "--infile", f"{PKI}/ci.pem"], capture_output=True,
+                         text=True, check=True).stdout
+    key_id = re.search(r"Subject Key Identifier \(not critical\):\s*\n\s*([0-9a-f]+)",
+                       ski).group(1).upper()
+    r, text = both(st, s)
+    for name, role in (("tls", "localhost"), ("dpauth", "auth"), ("dppb", "pb")):
+        ch = r["chains"][name]
+        assert ch["anchor"] == {"subject": CI_DN, "key_id": key_id, "source": "admin"}, ch
+        assert role in ch["certificate"], ch
+    assert r["chains"]["tls"]["host"] == {"name": "127.0.0.1", "matched": "ip-address"}, r
+    for key in ("TLS chain", "DPauth chain", "DPpb chain"):
+        assert f"verified to anchor '{CI_DN}' (key id {key_id}, admin)" in text[key], text
 
 
 qltest.finish(TMP)

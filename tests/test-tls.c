@@ -165,7 +165,7 @@ check_refused(QlTrust *trust, const QlPkiCert *leaf, const gchar *host, QlCertRo
 	QlTrustFailure got = QL_TRUST_OK;
 	gnutls_x509_crt_t chain[1] = {leaf->crt};
 
-	g_assert_false(ql_trust_verify_chain_full(trust, chain, 1, host, role, &got, &error));
+	g_assert_false(ql_trust_verify_chain_full(trust, chain, 1, host, role, NULL, &got, &error));
 	g_assert_error(error, QL_ERROR, QL_ERROR_TLS);
 	g_test_message("%s: %s", ql_trust_failure_to_string(want), error->message);
 	g_assert_cmpint(got, ==, want);
@@ -264,7 +264,8 @@ test_trust_role(void)
 
 	/* a DPauth certificate from an ES9+ answer: no host, role DP auth, as DER */
 	g_ptr_array_add(der, ql_pki_export_der(pki.dp_auth.crt, NULL));
-	g_assert_true(ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, &error));
+	g_assert_true(
+		ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, NULL, &error));
 	g_assert_no_error(error);
 	check_refused(trust, &pki.dp_auth, NULL, QL_CERT_ROLE_DP_PB, QL_TRUST_FAILURE_WRONG_ROLE,
 		      "DP pb certificate");
@@ -291,7 +292,8 @@ test_trust_role(void)
 	/* garbage DER */
 	g_ptr_array_set_size(der, 0);
 	g_ptr_array_add(der, g_bytes_new_static("junk", 4));
-	g_assert_false(ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, &error));
+	g_assert_false(
+		ql_trust_verify_der_chain(trust, der, NULL, QL_CERT_ROLE_DP_AUTH, NULL, &error));
 	g_assert_cmpint(ql_trust_failure_from_error(error), ==, QL_TRUST_FAILURE_BAD_CHAIN);
 }
 
@@ -334,6 +336,163 @@ test_trust_pins(void)
 		g_assert_true(ql_trust_verify_chain(t2, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS,
 						    &error));
 		g_assert_no_error(error);
+	}
+}
+
+/* a trust whose CRL directory is @dir, required or not */
+static QlTrust *
+make_crl_trust(const gchar *dir, gboolean required)
+{
+	QlTrust *trust = make_trust();
+	ql_trust_set_crl_dir(trust, dir);
+	ql_trust_set_crl_required(trust, required);
+	return trust;
+}
+
+static gchar *
+make_crl_dir(const gchar *name, const QlPkiCert *signer, gint64 this_update, gint64 next_update)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = g_build_filename(pki.dir, name, NULL);
+	g_autofree gchar *path = g_build_filename(dir, "ci.crl", NULL);
+	g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
+	if (signer != NULL) {
+		g_assert_true(
+			ql_pki_make_crl(signer, NULL, this_update, next_update, path, &error));
+		g_assert_no_error(error);
+	}
+	return g_steal_pointer(&dir);
+}
+
+/* What the result records is what happened: the CRLs consulted, stale or not, rejected, or
+ * the issuers without one; required turns the last two into refusals. */
+static void
+test_trust_crl_policy(void)
+{
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	const gint64 day = 24 * 3600;
+	g_autofree gchar *empty = make_crl_dir("crl-empty", NULL, 0, 0);
+	g_autofree gchar *fresh = make_crl_dir("crl-fresh", &pki.ci, now - day, now + day);
+	g_autofree gchar *stale = make_crl_dir("crl-stale", &pki.ci, now - 3 * day, now - day);
+	g_autofree gchar *ci_dn = NULL;
+	gnutls_x509_crt_t chain[1] = {pki.good.crt};
+	QlPkiCert forger = {0};
+	g_autofree gchar *forged = NULL;
+
+	{
+		/* a CRL naming the CI, signed by another key */
+		g_autoptr(GError) error = NULL;
+		g_assert_true(ql_pki_cert_copy(&pki.ci, &forger, &error));
+		g_assert_no_error(error);
+		gnutls_x509_privkey_deinit(forger.key);
+		g_assert_cmpint(gnutls_x509_privkey_init(&forger.key), ==, 0);
+		g_assert_cmpint(gnutls_x509_privkey_cpy(forger.key, pki.ci_other.key), ==, 0);
+		forged = make_crl_dir("crl-forged", &forger, now - day, now + day);
+		ql_pki_cert_clear(&forger);
+	}
+	{
+		gnutls_datum_t dn = {NULL, 0};
+		g_assert_cmpint(gnutls_x509_crt_get_dn3(pki.ci.crt, &dn, 0), >=, 0);
+		ci_dn = g_strndup((const gchar *)dn.data, dn.size);
+		gnutls_free(dn.data);
+	}
+
+	/* optional */
+	for (guint i = 0; i < 4; i++) {
+		const gchar *dirs[] = {empty, fresh, stale, forged};
+		g_autoptr(QlTrust) trust = make_crl_trust(dirs[i], FALSE);
+		g_autoptr(QlTrustResult) result = NULL;
+		g_autoptr(GError) error = NULL;
+		g_assert_true(ql_trust_verify_chain_full(
+			trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS, &result, NULL, &error));
+		g_assert_no_error(error);
+		g_assert_false(result->crl_required);
+		g_assert_cmpstr(result->anchor_subject, ==, ci_dn);
+		g_assert_false(result->pin_checked);
+		if (i == 1 || i == 2) {
+			const QlTrustCrlUse *use = g_ptr_array_index(result->crls, 0);
+			g_assert_cmpuint(result->crls->len, ==, 1);
+			g_assert_cmpuint(result->no_crl->len, ==, 0);
+			g_assert_cmpstr(use->issuer, ==, ci_dn);
+			g_assert_cmpstr(use->file, ==, "ci.crl");
+			g_assert_cmpint(use->stale, ==, i == 2);
+			g_assert_cmpint(use->next_update, ==, i == 1 ? now + day : now - day);
+		} else {
+			g_assert_cmpuint(result->crls->len, ==, 0);
+			g_assert_cmpuint(result->no_crl->len, ==, 1);
+			g_assert_cmpstr(g_ptr_array_index(result->no_crl, 0), ==, ci_dn);
+		}
+		/* the forged CRL is reported and never used */
+		g_assert_cmpuint(result->rejected->len, ==, i == 3 ? 1 : 0);
+	}
+
+	/* required */
+	{
+		g_autoptr(QlTrust) trust = make_crl_trust(fresh, TRUE);
+		g_autoptr(QlTrustResult) result = NULL;
+		g_autoptr(GError) error = NULL;
+		g_assert_true(ql_trust_verify_chain_full(
+			trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS, &result, NULL, &error));
+		g_assert_true(result->crl_required);
+	}
+	{
+		g_autoptr(QlTrust) trust = make_crl_trust(empty, TRUE);
+		check_refused(trust, &pki.good, TEST_HOST, QL_CERT_ROLE_DP_TLS,
+			      QL_TRUST_FAILURE_NO_CRL, "no CRL of");
+	}
+	{
+		g_autoptr(QlTrust) trust = make_crl_trust(forged, TRUE);
+		check_refused(trust, &pki.good, TEST_HOST, QL_CERT_ROLE_DP_TLS,
+			      QL_TRUST_FAILURE_NO_CRL, "signature does not verify was ignored");
+	}
+	{
+		g_autoptr(QlTrust) trust = make_crl_trust(stale, TRUE);
+		check_refused(trust, &pki.good, TEST_HOST, QL_CERT_ROLE_DP_TLS,
+			      QL_TRUST_FAILURE_STALE_CRL, "is stale");
+	}
+	{
+		/* a stale CRL still revokes */
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *dir = g_build_filename(pki.dir, "crl-stale-revoking", NULL);
+		g_autofree gchar *path = g_build_filename(dir, "ci.crl", NULL);
+		g_autoptr(GPtrArray) revoked = g_ptr_array_new();
+		g_autoptr(QlTrust) trust = NULL;
+		g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
+		g_ptr_array_add(revoked, pki.good.crt);
+		g_assert_true(
+			ql_pki_make_crl(&pki.ci, revoked, now - 3 * day, now - day, path, &error));
+		trust = make_crl_trust(dir, FALSE);
+		check_refused(trust, &pki.good, TEST_HOST, QL_CERT_ROLE_DP_TLS,
+			      QL_TRUST_FAILURE_REVOKED, "revoked");
+	}
+}
+
+/* The reason is read from our tag, the first "refused [...]", never from words after it. */
+static void
+test_trust_reason(void)
+{
+	g_autoptr(GError) tls = g_error_new(QL_ERROR, QL_ERROR_TLS,
+					    "initiateAuthentication failed: certificate refused "
+					    "[stale-crl]: the CRL of 'CN=x [revoked]' ...");
+	g_autoptr(GError) peer = g_error_new(QL_ERROR, QL_ERROR_TLS,
+					     "TLS handshake with h failed: the server sent alert "
+					     "'no refused [expired]'");
+	g_autoptr(GError) smdp = g_error_new(QL_ERROR, QL_ERROR_SMDP, "refused [expired]: no");
+	g_autoptr(GError) timeout = g_error_new(QL_ERROR, QL_ERROR_TIMEOUT, "slow");
+	g_autoptr(GError) set = NULL;
+
+	g_assert_cmpstr(ql_error_get_reason(tls), ==, "stale-crl");
+	g_assert_null(ql_error_get_reason(peer));
+	g_assert_null(ql_error_get_reason(smdp));
+	g_assert_cmpstr(ql_error_get_reason(timeout), ==, "timeout");
+	g_assert_null(ql_error_get_reason(NULL));
+	for (guint i = 1; i < QL_TRUST_FAILURE_LAST; i++) {
+		g_clear_error(&set);
+		ql_trust_set_error(&set, (QlTrustFailure)i, "x");
+		if (i == QL_TRUST_FAILURE_TIMEOUT)
+			continue;
+		g_assert_cmpint(ql_trust_failure_from_error(set), ==, i);
+		g_assert_cmpstr(ql_error_get_reason(set), ==, ql_trust_failure_to_string(i));
 	}
 }
 
@@ -653,7 +812,7 @@ test_tls_mtls_missing(void)
 	g_test_message("%s", error->message);
 	g_assert_cmpint(ql_trust_failure_from_error(error), ==,
 			QL_TRUST_FAILURE_CLIENT_CERT_REQUIRED);
-	g_assert_nonnull(strstr(error->message, "requires a client certificate"));
+	g_assert_nonnull(strstr(error->message, "client certificate (mTLS), none is configured"));
 	ql_test_server_wait_done(srv, 1);
 	g_assert_cmpint(g_atomic_int_get(&srv->handshakes_ok), ==, 0);
 	g_assert_cmpint(g_atomic_int_get(&srv->app_bytes), ==, 0);
@@ -709,6 +868,8 @@ main(int argc, char **argv)
 	g_test_add_func("/ql/tls/trust/role", test_trust_role);
 	g_test_add_func("/ql/tls/trust/pins", test_trust_pins);
 	g_test_add_func("/ql/tls/trust/production-ci", test_trust_production_ci);
+	g_test_add_func("/ql/tls/trust/crl-policy", test_trust_crl_policy);
+	g_test_add_func("/ql/tls/trust/reason", test_trust_reason);
 	g_test_add_func("/ql/tls/standard", test_tls_standard);
 	g_test_add_func("/ql/tls/standard-tls12", test_tls_standard_tls12);
 	g_test_add_func("/ql/tls/standard-refuses-cbc", test_tls_standard_refuses_cbc);

@@ -892,6 +892,8 @@ ql_vcard_es10_dispatch(QlVcard *card, const guint8 *cmd, gsize len, guint16 *sw,
 	for (guint i = 0; i < G_N_ELEMENTS(ql_vcard_es10_table); i++) {
 		if (ql_vcard_es10_table[i].tag != req.tag)
 			continue;
+		/* the function only, never its data: tests read which commands the card saw */
+		g_debug("ES10 %X", req.tag);
 		b = ql_tlv_builder_new();
 		if (!ql_vcard_es10_table[i].func(card, &req, b, &error_local)) {
 			if (error_local->domain == QL_ERROR &&

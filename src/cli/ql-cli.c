@@ -63,6 +63,7 @@ typedef struct {
 	gboolean secure;
 	gchar **trust_anchors;
 	gchar *crl_dir;
+	gboolean crl_required;
 	gchar **pins;
 	gchar *client_cert;
 	gchar *client_key;
@@ -592,6 +593,13 @@ ql_cli_download_options(QlCli *cli, QlConfig **cfg_out, QlDownloadOptions *opts,
 	opts->trust_anchor_files = cfg->trust_anchor_files;
 	opts->use_system_store = cli->system_store || cfg->use_system_store;
 	opts->crl_dir = cli->crl_dir != NULL ? cli->crl_dir : cfg->crl_dir;
+	opts->crl_required = cli->crl_required || cfg->crl_required;
+	if (opts->crl_required && opts->crl_dir == NULL) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("CRLs are required (--crl-required or crl=required) but no "
+				      "CRL directory is set (--crl-dir or crl-dir=)"));
+		return FALSE;
+	}
 	for (guint i = 0; cli->pins != NULL && cli->pins[i] != NULL; i++)
 		g_ptr_array_add(cfg->pins, g_strdup(cli->pins[i]));
 	opts->pins = cfg->pins;
@@ -661,6 +669,86 @@ ql_cli_activation_code(QlCli *cli, GError **error)
 	return ql_activation_code_parse(cli->activation_code, error);
 }
 
+static gchar *
+ql_cli_format_time(gint64 t)
+{
+	g_autoptr(GDateTime) dt = t >= 0 ? g_date_time_new_from_unix_utc(t) : NULL;
+	return dt != NULL ? g_date_time_format(dt, "%Y-%m-%d %H:%M UTC") : g_strdup(_("none"));
+}
+
+static gchar *
+ql_cli_crl_text(const QlTrustCrlUse *use)
+{
+	g_autofree gchar *this_update = ql_cli_format_time(use->this_update);
+	g_autofree gchar *next_update = ql_cli_format_time(use->next_update);
+	return g_strdup_printf(_("'%s' (%s, this update %s, next update %s)"), use->issuer,
+			       use->file, this_update, next_update);
+}
+
+/* The lines of one verified chain, each from what the check recorded while it ran. */
+static void
+ql_cli_report_chain(const gchar *label, const QlTrustResult *t)
+{
+	g_autofree gchar *key_chain = g_strdup_printf(_("%s chain"), label);
+	g_autofree gchar *key_pin = g_strdup_printf(_("%s pin"), label);
+	g_autofree gchar *key_crl = g_strdup_printf(_("%s CRL"), label);
+	g_autofree gchar *chain = NULL;
+	g_autofree gchar *host = NULL;
+	g_autoptr(GString) crl = g_string_new(NULL);
+
+	if (t == NULL) {
+		ql_cli_kv(key_chain, _("not verified"));
+		return;
+	}
+	if (t->host != NULL)
+		host = g_strdup_printf(_(" for %s (subjectAltName %s)"), t->host,
+				       t->host_via_ip ? "iPAddress" : "dNSName");
+	chain = g_strdup_printf(_("'%s'%s verified to anchor '%s' (key id %s, %s); %s"), t->subject,
+				host != NULL ? host : "", t->anchor_subject,
+				t->anchor_key_id != NULL ? t->anchor_key_id : _("none"),
+				ql_trust_anchor_source_to_string(t->anchor_source),
+				t->host != NULL
+					? _("validity, role, key size and key usage checked")
+					: _("validity, role and key size checked"));
+	ql_cli_kv(key_chain, chain);
+	if (t->host != NULL) {
+		g_autofree gchar *pin = NULL;
+		if (t->pin_checked)
+			pin = g_strdup_printf(_("matched for %s by the %s '%s' (%s)"), t->host,
+					      ql_trust_depth_to_string(t->pin_depth, t->path_len),
+					      t->pin_subject, t->pin);
+		else
+			pin = g_strdup_printf(_("no pin for %s"), t->host);
+		ql_cli_kv(key_pin, pin);
+	}
+	for (guint i = 0; i < t->crls->len; i++) {
+		const QlTrustCrlUse *use = g_ptr_array_index(t->crls, i);
+		g_autofree gchar *text = ql_cli_crl_text(use);
+		if (crl->len > 0)
+			g_string_append(crl, "; ");
+		g_string_append_printf(crl,
+				       use->stale ? _("CRL of %s consulted, not revoked, but STALE")
+						  : _("CRL of %s consulted, not revoked"),
+				       text);
+	}
+	for (guint i = 0; i < t->no_crl->len; i++) {
+		if (crl->len > 0)
+			g_string_append(crl, "; ");
+		g_string_append_printf(crl, _("no CRL for '%s'"),
+				       (const gchar *)g_ptr_array_index(t->no_crl, i));
+	}
+	for (guint i = 0; i < t->rejected->len; i++) {
+		const QlTrustCrlUse *use = g_ptr_array_index(t->rejected, i);
+		if (crl->len > 0)
+			g_string_append(crl, "; ");
+		g_string_append_printf(crl,
+				       _("%s names '%s' but its signature does not verify: not "
+					 "used"),
+				       use->file, use->issuer);
+	}
+	ql_cli_kv(key_crl, crl->str);
+}
+
 static void
 ql_cli_report(QlCli *cli, const QlDownloadReport *r)
 {
@@ -672,11 +760,8 @@ ql_cli_report(QlCli *cli, const QlDownloadReport *r)
 		g_autofree gchar *tls =
 			g_strdup_printf(_("%s, %s (policy %s, no fallback)"), r->tls_version,
 					r->cipher_suite, r->tls_policy);
-		g_autofree gchar *chain = g_strdup_printf(
-			_("TLS, DPauth and DPpb chains verified to %s; validity, host and roles "
-			  "checked"),
-			r->verified_ci != NULL ? r->verified_ci : _("a trusted CI"));
 		g_autofree gchar *note = NULL;
+		g_autofree gchar *mtls = NULL;
 		g_autofree gchar *counters = g_strdup_printf(
 			_("%llu APDUs, %llu bytes to the eUICC, %u TLS handshake(s), %u HTTP "
 			  "requests, %u BPP segments"),
@@ -689,6 +774,23 @@ ql_cli_report(QlCli *cli, const QlDownloadReport *r)
 			note = g_strdup_printf(_("NOT delivered (%s); kept on the eUICC for "
 						 "`notification process`"),
 					       r->notification_error);
+		if (r->client_cert_requested && r->client_cert_sent)
+			mtls = g_strdup_printf(
+				_("the server asked for a client certificate; '%s' "
+				  "was sent"),
+				r->client_cert_subject != NULL ? r->client_cert_subject : "?");
+		else if (r->client_cert_requested)
+			mtls = g_strdup(r->client_cert_configured
+						? _("the server asked for a client certificate; "
+						    "the configured one was NOT sent")
+						: _("the server asked for a client certificate; "
+						    "none is configured, none sent"));
+		else
+			mtls = g_strdup(r->client_cert_configured
+						? _("the server did not ask for a client "
+						    "certificate; the configured one was not sent")
+						: _("the server did not ask for a client "
+						    "certificate; none sent"));
 		g_print("%s\n", _("Profile installed"));
 		ql_cli_kv(_("ICCID"), r->iccid);
 		ql_cli_kv(_("Name"), r->profile_name);
@@ -696,12 +798,10 @@ ql_cli_report(QlCli *cli, const QlDownloadReport *r)
 		ql_cli_kv(_("SM-DP+"), r->smdp_address);
 		g_print("%s\n", _("Secure mode report"));
 		ql_cli_kv(_("TLS"), tls);
-		ql_cli_kv(_("Certificates"), chain);
-		ql_cli_kv(_("Pins"), r->pins_checked ? _("matched") : _("none configured"));
-		ql_cli_kv(_("CRL"), r->crl_checked ? _("checked, not revoked")
-						   : _("no CRL directory configured"));
-		ql_cli_kv(_("mTLS"), r->client_cert_presented ? _("client certificate presented")
-							      : _("not configured"));
+		ql_cli_report_chain("TLS", r->tls_trust);
+		ql_cli_report_chain("DPauth", r->dpauth_trust);
+		ql_cli_report_chain("DPpb", r->dppb_trust);
+		ql_cli_kv(_("mTLS"), mtls);
 		ql_cli_kv(_("Confirmation code"),
 			  r->confirmation_code_used ? _("sent as hashCc only") : _("not needed"));
 		ql_cli_kv(_("Notification"), note);
@@ -1051,6 +1151,8 @@ ql_cli_fail(QlCli *cli, const GError *error)
 				   error->domain == QL_ERROR ? ql_error_dbus_name(error->code)
 							     : "org.quantra.Esim1.Error.Failed");
 		ql_cli_json_string(b, "message", error->message);
+		/* a trust refusal or a timeout: the machine-readable reason */
+		ql_cli_json_string(b, "reason", ql_error_get_reason(error));
 		json_builder_set_member_name(b, "exit_code");
 		json_builder_add_int_value(b, code);
 		json_builder_end_object(b);
@@ -1319,6 +1421,8 @@ main(int argc, char **argv)
 		 N_("also trust this CI (PEM); repeatable"), N_("FILE")},
 		{"crl-dir", 0, 0, G_OPTION_ARG_FILENAME, &cli.crl_dir,
 		 N_("check revocation against the CRLs in DIR"), N_("DIR")},
+		{"crl-required", 0, 0, G_OPTION_ARG_NONE, &cli.crl_required,
+		 N_("refuse a chain whose issuers have no current CRL in the CRL directory"), NULL},
 		{"pin", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cli.pins,
 		 N_("pin a host's key: HOST=sha256//BASE64; repeatable"), N_("HOST=PIN")},
 		{"client-cert", 0, 0, G_OPTION_ARG_STRING, &cli.client_cert,

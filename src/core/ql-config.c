@@ -6,6 +6,7 @@
  * trust-anchors=/etc/quantra-l/extra-ci.pem;...
  * system-store=false
  * crl-dir=/var/lib/quantra-l/crl
+ * crl=required
  * timeout=30
  * carriers=/etc/quantra-l/carriers.conf
  * [pins]
@@ -159,6 +160,16 @@ ql_config_load(const gchar *path, GError **error)
 			}
 		}
 		cfg->crl_dir = g_key_file_get_string(kf, "tls", "crl-dir", NULL);
+		if (g_key_file_has_key(kf, "tls", "crl", NULL)) {
+			g_autofree gchar *crl = g_key_file_get_string(kf, "tls", "crl", NULL);
+			if (g_strcmp0(crl, "required") == 0)
+				cfg->crl_required = TRUE;
+			else if (g_strcmp0(crl, "optional") != 0) {
+				ql_config_bad(error, path, "tls", "crl",
+					      "must be 'required' or 'optional'");
+				return NULL;
+			}
+		}
 		cfg->carriers_file = g_key_file_get_string(kf, "tls", "carriers", NULL);
 		if (g_key_file_has_key(kf, "tls", "timeout", NULL)) {
 			gint t = g_key_file_get_integer(kf, "tls", "timeout", &local);

@@ -21,6 +21,7 @@ typedef struct {
 	GPtrArray *trust_anchor_files; /* gchar * */
 	gboolean use_system_store;
 	gchar *crl_dir;
+	gboolean crl_required;	  /* crl=required in [tls] */
 	GPtrArray *pins;	  /* "host=pin" */
 	GHashTable *client_certs; /* host -> gchar *[2] {cert, key} (GStrv) */
 	guint timeout_ms;

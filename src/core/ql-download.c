@@ -49,7 +49,10 @@ ql_download_report_free(QlDownloadReport *r)
 	g_free(r->tls_version);
 	g_free(r->cipher_suite);
 	g_free(r->tls_policy);
-	g_free(r->verified_ci);
+	ql_trust_result_free(r->tls_trust);
+	ql_trust_result_free(r->dpauth_trust);
+	ql_trust_result_free(r->dppb_trust);
+	g_free(r->client_cert_subject);
 	g_free(r->notification_error);
 	g_free(r);
 }
@@ -93,8 +96,14 @@ ql_download_make_trust(const QlDownloadOptions *opts, GError **error)
 			return NULL;
 	}
 	ql_trust_set_use_system_store(trust, opts->use_system_store);
+	if (opts->crl_required && opts->crl_dir == NULL) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    "CRLs are required but no CRL directory is set");
+		return NULL;
+	}
 	if (opts->crl_dir != NULL)
 		ql_trust_set_crl_dir(trust, opts->crl_dir);
+	ql_trust_set_crl_required(trust, opts->crl_required);
 	for (guint i = 0; opts->pins != NULL && i < opts->pins->len; i++) {
 		const gchar *entry = g_ptr_array_index(opts->pins, i);
 		const gchar *eq = strchr(entry, '=');
@@ -179,7 +188,8 @@ ql_rsp_session_open(QlRspSession *s, QlChannel *ch, const gchar *address,
  * the server's signature over what it signed, before the eUICC sees any of it. */
 static gboolean
 ql_download_check_signer(QlTrust *trust, GBytes *cert_der, QlCertRole role, GBytes *signed_tlv,
-			 GBytes *signature_tlv, const gchar *what, GError **error)
+			 GBytes *signature_tlv, const gchar *what, QlTrustResult **result,
+			 GError **error)
 {
 	g_autoptr(GPtrArray) chain = g_ptr_array_new();
 	g_autoptr(GError) local = NULL;
@@ -189,7 +199,7 @@ ql_download_check_signer(QlTrust *trust, GBytes *cert_der, QlCertRole role, GByt
 	gboolean ok;
 
 	g_ptr_array_add(chain, cert_der);
-	if (!ql_trust_verify_der_chain(trust, chain, NULL, role, &local)) {
+	if (!ql_trust_verify_der_chain(trust, chain, NULL, role, result, &local)) {
 		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
 			    "the SM-DP+'s %s certificate was refused: %s", what, local->message);
 		return FALSE;
@@ -216,25 +226,31 @@ ql_download_check_signer(QlTrust *trust, GBytes *cert_der, QlCertRole role, GByt
 					g_bytes_get_size(signed_tlv), sig, sizeof(sig), &local);
 	gnutls_x509_crt_deinit(crt);
 	if (!ok) {
-		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
-			    "the SM-DP+'s %s signature does not verify (%s): refused", what,
-			    local->message);
+		ql_trust_set_error(error, QL_TRUST_FAILURE_BAD_SIGNATURE,
+				   "the SM-DP+'s %s signature does not verify (%s)", what,
+				   local->message);
 		return FALSE;
 	}
 	return TRUE;
 }
 
-static gchar *
-ql_download_ci_subject(QlTls *tls, QlTrust *trust)
+/* a copy of what the TLS layer recorded about its last handshake */
+static void
+ql_download_record_tls(QlDownloadReport *r, QlTls *tls)
 {
-	gnutls_x509_crt_t peer = ql_tls_get_peer_certificate(tls);
-	gnutls_datum_t dn = {NULL, 0};
-	gchar *out;
-	if (peer == NULL || gnutls_x509_crt_get_issuer_dn3(peer, &dn, 0) < 0)
-		return NULL;
-	out = g_strndup((const gchar *)dn.data, dn.size);
-	gnutls_free(dn.data);
-	return out;
+	const QlTrustResult *t = ql_tls_get_trust_result(tls);
+	QlTrustResult *copy;
+
+	r->client_cert_configured = ql_tls_get_client_cert_configured(tls);
+	r->client_cert_requested = ql_tls_get_client_cert_requested(tls);
+	r->client_cert_sent = ql_tls_get_client_cert_sent(tls);
+	g_free(r->client_cert_subject);
+	r->client_cert_subject = g_strdup(ql_tls_get_client_cert_subject(tls));
+	g_clear_pointer(&r->tls_trust, ql_trust_result_free);
+	if (t == NULL)
+		return;
+	copy = ql_trust_result_copy(t);
+	r->tls_trust = copy;
 }
 
 /* ES10b CancelSession then ES9+ cancelSession, best effort: the step that failed is what the
@@ -353,10 +369,10 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 		goto fail_no_session;
 	r->tls_version = g_strdup(ql_tls_get_version_name(ql_http_get_tls(http)));
 	r->cipher_suite = g_strdup(ql_tls_get_cipher_suite_name(ql_http_get_tls(http)));
-	r->verified_ci = ql_download_ci_subject(ql_http_get_tls(http), trust);
+	ql_download_record_tls(r, ql_http_get_tls(http));
 	if (!ql_download_check_signer(trust, init->server_certificate, QL_CERT_ROLE_DP_AUTH,
 				      init->server_signed1, init->server_signature1, "DPauth",
-				      &local))
+				      &r->dpauth_trust, &local))
 		goto fail_es9;
 
 	/* 3. the eUICC authenticates the server and signs for itself */
@@ -377,7 +393,7 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	/* DPpb signs smdpSigned2 || euiccSignature1; the eUICC checks that signature, we check
 	 * the certificate before handing it over */
 	if (!ql_download_check_signer(trust, auth_client->smdp_certificate, QL_CERT_ROLE_DP_PB,
-				      NULL, NULL, "DPpb", &local))
+				      NULL, NULL, "DPpb", &r->dppb_trust, &local))
 		goto fail_cancel;
 
 	/* 4. confirmation code, sent only as hashCc */
@@ -475,9 +491,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 			  local->message);
 		g_clear_error(&local);
 	}
-	r->client_cert_presented = opts->client_cert != NULL;
-	r->crl_checked = opts->crl_dir != NULL;
-	r->pins_checked = opts->pins != NULL && opts->pins->len > 0;
+	/* a reconnection later in the session is a new handshake: report the last one */
+	ql_download_record_tls(r, ql_http_get_tls(http));
 	ql_download_progress(opts, QL_DOWNLOAD_STEP_DONE, 100);
 	return g_steal_pointer(&r);
 
@@ -523,7 +538,7 @@ ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadO
 	}
 	if (!ql_download_check_signer(sess.trust, init->server_certificate, QL_CERT_ROLE_NONE,
 				      init->server_signed1, init->server_signature1, "SM-DS auth",
-				      error))
+				      NULL, error))
 		return NULL;
 	{
 		/* the SM-DS signs as an SM-DS (DS auth) or, beside an SM-DP+, as DP auth */
@@ -640,6 +655,96 @@ report_json_int(JsonBuilder *b, const gchar *key, gint64 value)
 		json_builder_add_null_value(b);
 }
 
+static void
+report_json_bool(JsonBuilder *b, const gchar *key, gboolean value)
+{
+	json_builder_set_member_name(b, key);
+	json_builder_add_boolean_value(b, value);
+}
+
+static void
+report_json_time(JsonBuilder *b, const gchar *key, gint64 t)
+{
+	g_autoptr(GDateTime) dt = t >= 0 ? g_date_time_new_from_unix_utc(t) : NULL;
+	g_autofree gchar *text = dt != NULL ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ") : NULL;
+	report_json_string(b, key, text);
+}
+
+static void
+report_json_crls(JsonBuilder *b, const gchar *key, GPtrArray *uses)
+{
+	json_builder_set_member_name(b, key);
+	json_builder_begin_array(b);
+	for (guint i = 0; i < uses->len; i++) {
+		const QlTrustCrlUse *use = g_ptr_array_index(uses, i);
+		json_builder_begin_object(b);
+		report_json_string(b, "issuer", use->issuer);
+		report_json_string(b, "file", use->file);
+		report_json_time(b, "this_update", use->this_update);
+		report_json_time(b, "next_update", use->next_update);
+		report_json_bool(b, "stale", use->stale);
+		json_builder_end_object(b);
+	}
+	json_builder_end_array(b);
+}
+
+/* one verified chain: what was matched, pinned and consulted (null when not verified) */
+static void
+report_json_chain(JsonBuilder *b, const gchar *key, const QlTrustResult *t)
+{
+	json_builder_set_member_name(b, key);
+	if (t == NULL) {
+		json_builder_add_null_value(b);
+		return;
+	}
+	json_builder_begin_object(b);
+	report_json_string(b, "certificate", t->subject);
+	json_builder_set_member_name(b, "anchor");
+	json_builder_begin_object(b);
+	report_json_string(b, "subject", t->anchor_subject);
+	report_json_string(b, "key_id", t->anchor_key_id);
+	report_json_string(b, "source", ql_trust_anchor_source_to_string(t->anchor_source));
+	json_builder_end_object(b);
+	json_builder_set_member_name(b, "path_length");
+	json_builder_add_int_value(b, t->path_len);
+	json_builder_set_member_name(b, "host");
+	if (t->host != NULL) {
+		json_builder_begin_object(b);
+		report_json_string(b, "name", t->host);
+		report_json_string(b, "matched", t->host_via_ip ? "ip-address" : "dns-name");
+		json_builder_end_object(b);
+	} else {
+		json_builder_add_null_value(b);
+	}
+	json_builder_set_member_name(b, "pin");
+	if (t->host == NULL) {
+		json_builder_add_null_value(b);
+	} else {
+		json_builder_begin_object(b);
+		report_json_string(b, "host", t->host);
+		report_json_string(b, "result", t->pin_checked ? "matched" : "no-pin");
+		if (t->pin_checked) {
+			report_json_string(b, "certificate",
+					   ql_trust_depth_to_string(t->pin_depth, t->path_len));
+			report_json_string(b, "subject", t->pin_subject);
+			report_json_string(b, "pin", t->pin);
+		}
+		json_builder_end_object(b);
+	}
+	json_builder_set_member_name(b, "crl");
+	json_builder_begin_object(b);
+	report_json_string(b, "policy", t->crl_required ? "required" : "optional");
+	report_json_crls(b, "consulted", t->crls);
+	json_builder_set_member_name(b, "missing");
+	json_builder_begin_array(b);
+	for (guint i = 0; i < t->no_crl->len; i++)
+		json_builder_add_string_value(b, g_ptr_array_index(t->no_crl, i));
+	json_builder_end_array(b);
+	report_json_crls(b, "rejected", t->rejected);
+	json_builder_end_object(b);
+	json_builder_end_object(b);
+}
+
 /* The report as the members of the JSON object open in @b: one builder for the CLI's --json and
  * the service's Finished report, so the two cannot drift apart. */
 void
@@ -654,13 +759,19 @@ ql_download_report_to_json(const QlDownloadReport *r, JsonBuilder *b)
 	report_json_string(b, "tls_version", r->tls_version);
 	report_json_string(b, "cipher_suite", r->cipher_suite);
 	report_json_string(b, "tls_policy", r->tls_policy);
-	report_json_string(b, "verified_ci", r->verified_ci);
-	json_builder_set_member_name(b, "pins_checked");
-	json_builder_add_boolean_value(b, r->pins_checked);
-	json_builder_set_member_name(b, "crl_checked");
-	json_builder_add_boolean_value(b, r->crl_checked);
-	json_builder_set_member_name(b, "client_cert_presented");
-	json_builder_add_boolean_value(b, r->client_cert_presented);
+	json_builder_set_member_name(b, "chains");
+	json_builder_begin_object(b);
+	report_json_chain(b, "tls", r->tls_trust);
+	report_json_chain(b, "dpauth", r->dpauth_trust);
+	report_json_chain(b, "dppb", r->dppb_trust);
+	json_builder_end_object(b);
+	json_builder_set_member_name(b, "client_certificate");
+	json_builder_begin_object(b);
+	report_json_bool(b, "configured", r->client_cert_configured);
+	report_json_bool(b, "requested", r->client_cert_requested);
+	report_json_bool(b, "sent", r->client_cert_sent);
+	report_json_string(b, "subject", r->client_cert_subject);
+	json_builder_end_object(b);
 	json_builder_set_member_name(b, "confirmation_code_used");
 	json_builder_add_boolean_value(b, r->confirmation_code_used);
 	json_builder_set_member_name(b, "notification_delivered");

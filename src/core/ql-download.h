@@ -42,6 +42,7 @@ typedef struct {
 	const gchar *ci_dir;	       /* the shipped GSMA CIs; NULL = the default data dir */
 	gboolean use_system_store;
 	const gchar *crl_dir;
+	gboolean crl_required;	  /* every issuer needs a current CRL in crl_dir */
 	GPtrArray *pins;	  /* gchar *: "host=sha256//..." */
 	const gchar *client_cert; /* mTLS */
 	const gchar *client_key;
@@ -64,10 +65,14 @@ typedef struct {
 	gchar *tls_version;
 	gchar *cipher_suite;
 	gchar *tls_policy;
-	gchar *verified_ci; /* subject of the CI the SM-DP+ chains to */
-	gboolean crl_checked;
-	gboolean pins_checked;
-	gboolean client_cert_presented;
+	/* what the checks did, recorded while they ran (see QlTrustResult) */
+	QlTrustResult *tls_trust;    /* the TLS server chain of the last handshake */
+	QlTrustResult *dpauth_trust; /* CERT.DPauth.ECDSA */
+	QlTrustResult *dppb_trust;   /* CERT.DPpb.ECDSA */
+	gboolean client_cert_configured;
+	gboolean client_cert_requested; /* the server asked for one */
+	gboolean client_cert_sent;
+	gchar *client_cert_subject;
 	gboolean confirmation_code_used;
 	gboolean notification_delivered;
 	gchar *notification_error;

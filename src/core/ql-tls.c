@@ -41,6 +41,7 @@ struct _QlTls {
 	guint timeout_ms;
 	gnutls_certificate_credentials_t cred;
 	gboolean have_client_cert;
+	QlTrustResult *pending_result; /* of the verification inside the running handshake */
 
 	/* the current session */
 	GSocket *socket;
@@ -51,6 +52,7 @@ struct _QlTls {
 	gboolean verified;
 	gboolean timed_out;
 	gboolean eof_unclean; /* the stream ended without close_notify */
+	gboolean got_data;    /* the server sent application data: it took the handshake */
 	gint last_errno;
 
 	/* of the last completed handshake */
@@ -59,6 +61,10 @@ struct _QlTls {
 	gchar *version_name;
 	gchar *suite_name;
 	gnutls_x509_crt_t peer;
+	QlTrustResult *trust_result;
+	gboolean client_cert_requested;
+	gboolean client_cert_sent;
+	gchar *client_cert_subject;
 };
 
 G_DEFINE_TYPE(QlTls, ql_tls, G_TYPE_OBJECT)
@@ -86,9 +92,11 @@ ql_tls_drop_session(QlTls *self)
 	self->fd = -1;
 	g_clear_error(&self->verify_error);
 	g_clear_pointer(&self->host, g_free);
+	g_clear_pointer(&self->pending_result, ql_trust_result_free);
 	self->verified = FALSE;
 	self->timed_out = FALSE;
 	self->eof_unclean = FALSE;
+	self->got_data = FALSE;
 	self->last_errno = 0;
 }
 
@@ -98,6 +106,8 @@ ql_tls_finalize(GObject *object)
 	QlTls *self = QL_TLS(object);
 	ql_tls_drop_session(self);
 	g_clear_pointer(&self->peer, gnutls_x509_crt_deinit);
+	g_clear_pointer(&self->trust_result, ql_trust_result_free);
+	g_free(self->client_cert_subject);
 	g_free(self->version_name);
 	g_free(self->suite_name);
 	gnutls_certificate_free_credentials(self->cred);
@@ -124,6 +134,7 @@ ql_tls_verify_cb(gnutls_session_t session)
 	gboolean ok;
 
 	g_clear_error(&self->verify_error);
+	g_clear_pointer(&self->pending_result, ql_trust_result_free);
 	self->verified = FALSE;
 	if (gnutls_certificate_type_get2(session, GNUTLS_CTYPE_SERVER) != GNUTLS_CRT_X509) {
 		ql_trust_set_error(&self->verify_error, QL_TRUST_FAILURE_BAD_CHAIN,
@@ -148,8 +159,8 @@ ql_tls_verify_cb(gnutls_session_t session)
 		}
 		count++;
 	}
-	ok = ql_trust_verify_chain(self->trust, chain, count, self->host, self->role,
-				   &self->verify_error);
+	ok = ql_trust_verify_chain_full(self->trust, chain, count, self->host, self->role,
+					&self->pending_result, NULL, &self->verify_error);
 	if (ok) {
 		g_clear_pointer(&self->peer, gnutls_x509_crt_deinit);
 		self->peer = chain[0];
@@ -368,6 +379,33 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 			    host, self->timeout_ms);
 		return;
 	}
+	/* the server asked for a client certificate, none is configured, and it then ended the
+	 * handshake or the connection: whatever alert it chose (GnuTLS servers send 'decode
+	 * error' for an empty Certificate under TLS 1.2), that is the reason. Under TLS 1.3 our
+	 * side of the handshake may end first: the refusal (or a reset that lost it) then
+	 * surfaces on the first write or read, which the server never decrypts. Once the
+	 * server has answered, it took the session without a certificate: not this reason */
+	if (!self->have_client_cert && self->session != NULL && !self->got_data &&
+	    gnutls_certificate_client_get_request_status(self->session) &&
+	    ((rc == GNUTLS_E_FATAL_ALERT_RECEIVED &&
+	      gnutls_alert_get(self->session) != GNUTLS_A_PROTOCOL_VERSION) ||
+	     rc == GNUTLS_E_PREMATURE_TERMINATION ||
+	     ((rc == GNUTLS_E_PULL_ERROR || rc == GNUTLS_E_PUSH_ERROR) &&
+	      (self->last_errno == ECONNRESET || self->last_errno == EPIPE)))) {
+		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
+			    "TLS refused [client-certificate-required]: %s asked for a client "
+			    "certificate (mTLS), none is configured for it, and it ended the "
+			    "connection",
+			    host);
+		return;
+	}
+	if (rc == GNUTLS_E_KEY_USAGE_VIOLATION) {
+		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
+			    "TLS refused [bad-key-usage]: %s signed the handshake with a key whose "
+			    "certificate does not allow digital signatures",
+			    host);
+		return;
+	}
 	if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) {
 		gnutls_alert_description_t alert = gnutls_alert_get(self->session);
 		const gchar *name = gnutls_alert_get_name(alert);
@@ -383,16 +421,6 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 					: "TLS refused [weak-protocol]: %s offers only a TLS "
 					  "version older than 1.2",
 				host);
-			return;
-		}
-		if (requested && !self->have_client_cert &&
-		    (alert == GNUTLS_A_CERTIFICATE_REQUIRED ||
-		     alert == GNUTLS_A_HANDSHAKE_FAILURE || alert == GNUTLS_A_BAD_CERTIFICATE ||
-		     alert == GNUTLS_A_ACCESS_DENIED)) {
-			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
-				    "TLS refused [client-certificate-required]: %s requires a "
-				    "client certificate (mTLS) and none is configured for it",
-				    host);
 			return;
 		}
 		if (requested && self->have_client_cert &&
@@ -440,17 +468,6 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 		return;
 	case GNUTLS_E_PULL_ERROR:
 	case GNUTLS_E_PUSH_ERROR:
-		/* TLS 1.3: a server that wants a client certificate we do not have finishes the
-		 * handshake, then refuses; its alert may be lost in the reset of our first write */
-		if ((self->last_errno == ECONNRESET || self->last_errno == EPIPE) &&
-		    gnutls_certificate_client_get_request_status(self->session) &&
-		    !self->have_client_cert) {
-			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
-				    "TLS refused [client-certificate-required]: %s requires a "
-				    "client certificate (mTLS) and none is configured for it",
-				    host);
-			return;
-		}
 		if (self->last_errno == ECONNRESET || self->last_errno == EPIPE) {
 			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
 				    "%s %s failed: the connection was reset by the server", what,
@@ -570,6 +587,23 @@ ql_tls_connect(QlTls *self, GSocket *socket, const gchar *host, GError **error)
 		return FALSE;
 	}
 	self->handshakes++;
+	/* what this handshake did, for the report: the verification, and whether the server
+	 * asked for a client certificate and we sent one */
+	g_clear_pointer(&self->trust_result, ql_trust_result_free);
+	self->trust_result = g_steal_pointer(&self->pending_result);
+	self->client_cert_requested =
+		gnutls_certificate_client_get_request_status(self->session) != 0;
+	self->client_cert_sent = gnutls_certificate_get_ours(self->session) != NULL;
+	g_clear_pointer(&self->client_cert_subject, g_free);
+	if (self->client_cert_sent) {
+		const gnutls_datum_t *ours = gnutls_certificate_get_ours(self->session);
+		g_auto(gnutls_x509_crt_t) crt = ql_pki_crt_from_bytes(ours->data, ours->size, NULL);
+		gnutls_datum_t dn = {NULL, 0};
+		if (crt != NULL && gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+			self->client_cert_subject = g_strndup((const gchar *)dn.data, dn.size);
+			gnutls_free(dn.data);
+		}
+	}
 	g_free(self->version_name);
 	self->version_name = g_strdup(gnutls_protocol_get_name(self->version));
 	g_free(self->suite_name);
@@ -640,6 +674,8 @@ ql_tls_read(QlTls *self, guint8 *buf, gsize len, GError **error)
 		return -1;
 	for (;;) {
 		ssize_t rc = gnutls_record_recv(self->session, buf, len);
+		if (rc > 0)
+			self->got_data = TRUE;
 		if (rc >= 0)
 			return rc;
 		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
@@ -706,4 +742,39 @@ ql_tls_get_peer_certificate(QlTls *self)
 {
 	g_return_val_if_fail(QL_IS_TLS(self), NULL);
 	return self->session != NULL ? self->peer : NULL;
+}
+
+const QlTrustResult *
+ql_tls_get_trust_result(QlTls *self)
+{
+	g_return_val_if_fail(QL_IS_TLS(self), NULL);
+	return self->trust_result;
+}
+
+gboolean
+ql_tls_get_client_cert_configured(QlTls *self)
+{
+	g_return_val_if_fail(QL_IS_TLS(self), FALSE);
+	return self->have_client_cert;
+}
+
+gboolean
+ql_tls_get_client_cert_requested(QlTls *self)
+{
+	g_return_val_if_fail(QL_IS_TLS(self), FALSE);
+	return self->client_cert_requested;
+}
+
+gboolean
+ql_tls_get_client_cert_sent(QlTls *self)
+{
+	g_return_val_if_fail(QL_IS_TLS(self), FALSE);
+	return self->client_cert_sent;
+}
+
+const gchar *
+ql_tls_get_client_cert_subject(QlTls *self)
+{
+	g_return_val_if_fail(QL_IS_TLS(self), NULL);
+	return self->client_cert_subject;
 }

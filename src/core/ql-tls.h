@@ -69,5 +69,13 @@ gnutls_protocol_t ql_tls_get_version(QlTls *self);
 guint ql_tls_get_handshake_count(QlTls *self);
 /* The server certificate of the current session, or NULL. */
 gnutls_x509_crt_t ql_tls_get_peer_certificate(QlTls *self);
+/* What the last completed handshake did: the verification of the server's chain (NULL before
+ * one), whether a client certificate was configured, whether the server asked for one, whether
+ * one was sent, and its subject (NULL when none was sent). */
+const QlTrustResult *ql_tls_get_trust_result(QlTls *self);
+gboolean ql_tls_get_client_cert_configured(QlTls *self);
+gboolean ql_tls_get_client_cert_requested(QlTls *self);
+gboolean ql_tls_get_client_cert_sent(QlTls *self);
+const gchar *ql_tls_get_client_cert_subject(QlTls *self);
 
 G_END_DECLS

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <gio/gio.h>
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
@@ -29,6 +30,7 @@ struct _QlTrust {
 	GPtrArray *allowed_kids; /* of GBytes, NULL = every anchor */
 	GHashTable *pins;	 /* lower-case host -> GPtrArray of GBytes */
 	gchar *crl_dir;
+	gboolean crl_required;
 	gboolean use_system_store;
 	gint64 now;
 };
@@ -49,6 +51,11 @@ static const gchar *const ql_trust_failure_nicks[] = {
 	"pin-mismatch",
 	"weak-protocol",
 	"client-certificate-required",
+	"weak-key",
+	"bad-key-usage",
+	"no-crl",
+	"stale-crl",
+	"timeout",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(ql_trust_failure_nicks) == QL_TRUST_FAILURE_LAST);
 
@@ -60,17 +67,141 @@ ql_trust_failure_to_string(QlTrustFailure failure)
 	return ql_trust_failure_nicks[failure];
 }
 
+/* The tag our refusals put after "certificate refused " or "TLS refused " (the first one in
+ * the message: a step name may come before it, words from the peer only after it). */
 QlTrustFailure
 ql_trust_failure_from_error(const GError *error)
 {
-	if (error == NULL || !g_error_matches(error, QL_ERROR, QL_ERROR_TLS))
+	const gchar *tag;
+	const gchar *end;
+
+	if (error == NULL || error->domain != QL_ERROR)
+		return QL_TRUST_OK;
+	if (error->code == QL_ERROR_TIMEOUT)
+		return QL_TRUST_FAILURE_TIMEOUT;
+	if (error->code != QL_ERROR_TLS || error->message == NULL)
+		return QL_TRUST_OK;
+	for (tag = strstr(error->message, "refused ["); tag != NULL;
+	     tag = strstr(tag + 1, "refused [")) {
+		/* only our own words: "certificate refused [" or "TLS refused [" */
+		gsize off = (gsize)(tag - error->message);
+		if ((off >= 12 && strncmp(tag - 12, "certificate ", 12) == 0) ||
+		    (off >= 4 && strncmp(tag - 4, "TLS ", 4) == 0))
+			break;
+	}
+	if (tag == NULL)
+		return QL_TRUST_OK;
+	tag += strlen("refused [");
+	end = strchr(tag, ']');
+	if (end == NULL)
 		return QL_TRUST_OK;
 	for (guint i = 1; i < QL_TRUST_FAILURE_LAST; i++) {
-		g_autofree gchar *tag = g_strdup_printf("[%s]", ql_trust_failure_nicks[i]);
-		if (strstr(error->message, tag) != NULL)
+		const gchar *nick = ql_trust_failure_nicks[i];
+		if ((gsize)(end - tag) == strlen(nick) && strncmp(tag, nick, strlen(nick)) == 0)
 			return (QlTrustFailure)i;
 	}
 	return QL_TRUST_OK;
+}
+
+const gchar *
+ql_error_get_reason(const GError *error)
+{
+	QlTrustFailure failure = ql_trust_failure_from_error(error);
+	return failure == QL_TRUST_OK ? NULL : ql_trust_failure_to_string(failure);
+}
+
+const gchar *
+ql_trust_anchor_source_to_string(QlTrustAnchorSource source)
+{
+	switch (source) {
+	case QL_TRUST_ANCHOR_GSMA_CI:
+		return "gsma-ci";
+	case QL_TRUST_ANCHOR_ADMIN:
+		return "admin";
+	case QL_TRUST_ANCHOR_SYSTEM:
+		return "system";
+	default:
+		return "unknown";
+	}
+}
+
+const gchar *
+ql_trust_depth_to_string(guint depth, guint path_len)
+{
+	if (depth == 0)
+		return "leaf";
+	if (depth + 1 >= path_len)
+		return "anchor";
+	return "intermediate";
+}
+
+static void
+ql_trust_crl_use_free(QlTrustCrlUse *use)
+{
+	if (use == NULL)
+		return;
+	g_free(use->issuer);
+	g_free(use->file);
+	g_free(use);
+}
+
+void
+ql_trust_result_free(QlTrustResult *result)
+{
+	if (result == NULL)
+		return;
+	g_free(result->subject);
+	g_free(result->anchor_subject);
+	g_free(result->anchor_key_id);
+	g_free(result->host);
+	g_free(result->pin_subject);
+	g_free(result->pin);
+	g_ptr_array_unref(result->crls);
+	g_ptr_array_unref(result->rejected);
+	g_ptr_array_unref(result->no_crl);
+	g_free(result);
+}
+
+static QlTrustResult *
+ql_trust_result_new(void)
+{
+	QlTrustResult *result = g_new0(QlTrustResult, 1);
+	result->crls = g_ptr_array_new_with_free_func((GDestroyNotify)ql_trust_crl_use_free);
+	result->rejected = g_ptr_array_new_with_free_func((GDestroyNotify)ql_trust_crl_use_free);
+	result->no_crl = g_ptr_array_new_with_free_func(g_free);
+	return result;
+}
+
+static gpointer
+ql_trust_crl_use_copy(gconstpointer src, gpointer user_data)
+{
+	const QlTrustCrlUse *use = src;
+	QlTrustCrlUse *copy = g_memdup2(use, sizeof(*use));
+	copy->issuer = g_strdup(use->issuer);
+	copy->file = g_strdup(use->file);
+	return copy;
+}
+
+static gpointer
+ql_trust_strdup_copy(gconstpointer src, gpointer user_data)
+{
+	return g_strdup(src);
+}
+
+QlTrustResult *
+ql_trust_result_copy(const QlTrustResult *src)
+{
+	QlTrustResult *copy = g_memdup2(src, sizeof(*src));
+	copy->subject = g_strdup(src->subject);
+	copy->anchor_subject = g_strdup(src->anchor_subject);
+	copy->anchor_key_id = g_strdup(src->anchor_key_id);
+	copy->host = g_strdup(src->host);
+	copy->pin_subject = g_strdup(src->pin_subject);
+	copy->pin = g_strdup(src->pin);
+	copy->crls = g_ptr_array_copy(src->crls, ql_trust_crl_use_copy, NULL);
+	copy->rejected = g_ptr_array_copy(src->rejected, ql_trust_crl_use_copy, NULL);
+	copy->no_crl = g_ptr_array_copy(src->no_crl, ql_trust_strdup_copy, NULL);
+	return copy;
 }
 
 void
@@ -100,7 +231,7 @@ static gboolean G_GNUC_PRINTF(4, 5)
 	if (out != NULL)
 		*out = failure;
 	if (failure == QL_TRUST_FAILURE_WEAK_PROTOCOL ||
-	    failure == QL_TRUST_FAILURE_CLIENT_CERT_REQUIRED)
+	    failure == QL_TRUST_FAILURE_CLIENT_CERT_REQUIRED || failure == QL_TRUST_FAILURE_TIMEOUT)
 		g_set_error(error, QL_ERROR, QL_ERROR_TLS, "TLS refused [%s]: %s",
 			    ql_trust_failure_to_string(failure), msg);
 	else
@@ -212,6 +343,20 @@ ql_trust_set_crl_dir(QlTrust *self, const gchar *crl_dir)
 	g_return_if_fail(QL_IS_TRUST(self));
 	g_free(self->crl_dir);
 	self->crl_dir = g_strdup(crl_dir);
+}
+
+void
+ql_trust_set_crl_required(QlTrust *self, gboolean required)
+{
+	g_return_if_fail(QL_IS_TRUST(self));
+	self->crl_required = required;
+}
+
+gboolean
+ql_trust_get_crl_required(QlTrust *self)
+{
+	g_return_val_if_fail(QL_IS_TRUST(self), FALSE);
+	return self->crl_required;
 }
 
 void
@@ -357,10 +502,24 @@ ql_trust_list_free(gnutls_x509_trust_list_t tl)
 	gnutls_x509_trust_list_deinit(tl, 1);
 }
 
+typedef struct {
+	gnutls_x509_crl_t crl;
+	gchar *file;
+} QlTrustCrlFile;
+
+static void
+ql_trust_crl_file_free(QlTrustCrlFile *f)
+{
+	gnutls_x509_crl_deinit(f->crl);
+	g_free(f->file);
+	g_free(f);
+}
+
+/* every CRL in the directory (QlTrustCrlFile), read afresh at each verification */
 static GPtrArray *
 ql_trust_load_crls(QlTrust *self)
 {
-	GPtrArray *crls = g_ptr_array_new_with_free_func((GDestroyNotify)gnutls_x509_crl_deinit);
+	GPtrArray *crls = g_ptr_array_new_with_free_func((GDestroyNotify)ql_trust_crl_file_free);
 	g_autoptr(GDir) dir = NULL;
 	const gchar *name;
 
@@ -391,8 +550,12 @@ ql_trust_load_crls(QlTrust *self)
 			g_debug("ignoring %s: not a CRL", path);
 			continue;
 		}
-		for (guint i = 0; i < n; i++)
-			g_ptr_array_add(crls, list[i]);
+		for (guint i = 0; i < n; i++) {
+			QlTrustCrlFile *f = g_new0(QlTrustCrlFile, 1);
+			f->crl = list[i];
+			f->file = g_strdup(name);
+			g_ptr_array_add(crls, f);
+		}
 		gnutls_free(list);
 	}
 	return crls;
@@ -478,24 +641,229 @@ ql_trust_check_time(QlTrust *self, gnutls_x509_crt_t crt, gboolean is_anchor, gi
 	return TRUE;
 }
 
-/* @crt issued by @issuer: revoked by a CRL that @issuer signed? */
+/* does @crl name @issuer as its issuer (byte for byte)? */
 static gboolean
-ql_trust_is_revoked(GPtrArray *crls, gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer)
+ql_trust_crl_names_issuer(gnutls_x509_crl_t crl, gnutls_x509_crt_t issuer)
 {
-	for (guint i = 0; i < crls->len; i++) {
-		gnutls_x509_crl_t crl = g_ptr_array_index(crls, i);
-		unsigned int status = 0;
-		/* a stale CRL still names revoked certificates, so its dates are not checked */
-		if (gnutls_x509_crl_verify(crl, &issuer, 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS,
-					   &status) < 0)
+	gnutls_datum_t crl_dn = {NULL, 0};
+	gnutls_datum_t crt_dn = {NULL, 0};
+	gboolean same = FALSE;
+
+	if (gnutls_x509_crl_get_raw_issuer_dn(crl, &crl_dn) >= 0 &&
+	    gnutls_x509_crt_get_raw_dn(issuer, &crt_dn) >= 0)
+		same = crl_dn.size == crt_dn.size &&
+		       memcmp(crl_dn.data, crt_dn.data, crl_dn.size) == 0;
+	gnutls_free(crl_dn.data);
+	gnutls_free(crt_dn.data);
+	return same;
+}
+
+static QlTrustCrlUse *
+ql_trust_crl_use_new(QlTrustCrlFile *f, const gchar *issuer_name, gint64 now)
+{
+	QlTrustCrlUse *use = g_new0(QlTrustCrlUse, 1);
+	gint64 next = gnutls_x509_crl_get_next_update(f->crl);
+	use->issuer = g_strdup(issuer_name);
+	use->file = g_strdup(f->file);
+	use->this_update = gnutls_x509_crl_get_this_update(f->crl);
+	use->next_update = next == (time_t)-1 ? -1 : next;
+	use->stale = use->next_update >= 0 && now > use->next_update;
+	return use;
+}
+
+/* Each certificate of the path against the CRLs its own issuer signed. A CRL whose signature
+ * does not verify is never used; a stale one still names revoked certificates. */
+static gboolean
+ql_trust_check_crls(QlTrust *self, GPtrArray *path, gnutls_x509_crt_t anchor, gint64 now,
+		    QlTrustResult *result, QlTrustFailure *failure, GError **error)
+{
+	g_autoptr(GPtrArray) crls = ql_trust_load_crls(self);
+
+	result->crl_required = self->crl_required;
+	for (guint i = 0; i < path->len; i++) {
+		gnutls_x509_crt_t crt = g_ptr_array_index(path, i);
+		gnutls_x509_crt_t issuer =
+			i + 1 < path->len ? g_ptr_array_index(path, i + 1) : anchor;
+		g_autofree gchar *issuer_name = ql_trust_crt_name(issuer);
+		QlTrustCrlUse *stale = NULL;
+		gboolean current = FALSE;
+
+		for (guint j = 0; j < crls->len; j++) {
+			QlTrustCrlFile *f = g_ptr_array_index(crls, j);
+			QlTrustCrlUse *use;
+			unsigned int status = 0;
+			gint rc;
+
+			if (!ql_trust_crl_names_issuer(f->crl, issuer))
+				continue;
+			use = ql_trust_crl_use_new(f, issuer_name, now);
+			/* GnuTLS also flags a stale CRL here (REVOCATION_DATA_SUPERSEDED): only
+			 * the signature and the signer decide whether the CRL is used */
+			rc = gnutls_x509_crl_verify(f->crl, &issuer, 1,
+						    GNUTLS_VERIFY_DISABLE_TIME_CHECKS, &status);
+			if (rc < 0 ||
+			    (status &
+			     (GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_FOUND |
+			      GNUTLS_CERT_SIGNER_NOT_CA | GNUTLS_CERT_INSECURE_ALGORITHM |
+			      GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) != 0) {
+				g_debug("CRL %s names %s but its signature does not verify: not "
+					"used",
+					f->file, issuer_name);
+				g_ptr_array_add(result->rejected, use);
+				continue;
+			}
+			g_ptr_array_add(result->crls, use);
+			if (gnutls_x509_crt_check_revocation(crt, &f->crl, 1) == 1) {
+				g_autofree gchar *name = ql_trust_crt_name(crt);
+				return ql_trust_refuse(
+					failure, error, QL_TRUST_FAILURE_REVOKED,
+					"certificate '%s' is revoked by its issuer's "
+					"CRL (%s)",
+					name, f->file);
+			}
+			if (use->stale)
+				stale = use;
+			else
+				current = TRUE;
+		}
+		if (current)
 			continue;
-		if ((status & (GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_NOT_FOUND |
-			       GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_CA)) != 0)
-			continue;
-		if (gnutls_x509_crt_check_revocation(crt, &crl, 1) == 1)
+		if (self->crl_required && stale != NULL) {
+			g_autofree gchar *when = ql_trust_format_time(stale->next_update);
+			return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_STALE_CRL,
+					       "the CRL of '%s' (%s) is stale: its next update was "
+					       "due %s, and CRLs are required",
+					       issuer_name, stale->file, when);
+		}
+		if (self->crl_required)
+			return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_NO_CRL,
+					       "no CRL of '%s' is in the CRL directory%s, and CRLs "
+					       "are required",
+					       issuer_name,
+					       result->rejected->len > 0
+						       ? " (one whose signature does not verify "
+							 "was ignored)"
+						       : "");
+		if (stale == NULL)
+			g_ptr_array_add(result->no_crl, g_steal_pointer(&issuer_name));
+	}
+	return TRUE;
+}
+
+/* RSA and DSA below 2048 bits, EC below 256 bits */
+static gboolean
+ql_trust_check_key_size(gnutls_x509_crt_t crt, QlTrustFailure *failure, GError **error)
+{
+	unsigned int bits = 0;
+	gint pk = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
+	guint min = 0;
+	const gchar *kind = NULL;
+
+	switch (pk) {
+	case GNUTLS_PK_RSA:
+	case GNUTLS_PK_RSA_PSS:
+		min = 2048;
+		kind = "RSA";
+		break;
+	case GNUTLS_PK_DSA:
+		min = 2048;
+		kind = "DSA";
+		break;
+	case GNUTLS_PK_ECDSA:
+		min = 256;
+		kind = "EC";
+		break;
+	default:
+		return TRUE;
+	}
+	if (bits >= min)
+		return TRUE;
+	{
+		g_autofree gchar *name = ql_trust_crt_name(crt);
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_WEAK_KEY,
+				       "'%s' has a %u-bit %s key; at least %u bits are needed",
+				       name, bits, kind, min);
+	}
+}
+
+/* A TLS server signs the handshake: a keyUsage must allow digitalSignature, an
+ * extendedKeyUsage must name serverAuth. */
+static gboolean
+ql_trust_check_tls_usage(gnutls_x509_crt_t crt, QlTrustFailure *failure, GError **error)
+{
+	unsigned int usage = 0;
+	gboolean any_eku = FALSE;
+	gboolean server_auth = FALSE;
+	g_autofree gchar *name = NULL;
+
+	if (gnutls_x509_crt_get_key_usage(crt, &usage, NULL) >= 0 &&
+	    (usage & GNUTLS_KEY_DIGITAL_SIGNATURE) == 0) {
+		name = ql_trust_crt_name(crt);
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_KEY_USAGE,
+				       "'%s' has a keyUsage without digitalSignature, so it cannot "
+				       "sign a TLS handshake",
+				       name);
+	}
+	for (guint idx = 0; idx < 64; idx++) {
+		gchar oid[128];
+		size_t size = sizeof(oid);
+		gint rc = gnutls_x509_crt_get_key_purpose_oid(crt, idx, oid, &size, NULL);
+		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		any_eku = TRUE;
+		if (rc >= 0 && g_strcmp0(oid, GNUTLS_KP_TLS_WWW_SERVER) == 0)
+			server_auth = TRUE;
+	}
+	if (any_eku && !server_auth) {
+		name = ql_trust_crt_name(crt);
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_KEY_USAGE,
+				       "'%s' has an extendedKeyUsage without serverAuth", name);
+	}
+	return TRUE;
+}
+
+/* The host must be named by a subjectAltName: an iPAddress for an IP literal, a dNSName for a
+ * name. The CN is never used (GnuTLS would fall back to it when no dNSName is present). */
+static gboolean
+ql_trust_check_host(gnutls_x509_crt_t crt, const gchar *host, QlTrustResult *result,
+		    QlTrustFailure *failure, GError **error)
+{
+	g_autofree gchar *name = NULL;
+	gboolean has_dns = FALSE;
+
+	if (g_hostname_is_ip_address(host)) {
+		g_autoptr(GInetAddress) ip = g_inet_address_new_from_string(host);
+		if (ip != NULL &&
+		    gnutls_x509_crt_check_ip(crt, g_inet_address_to_bytes(ip),
+					     (unsigned int)g_inet_address_get_native_size(ip),
+					     0) != 0) {
+			result->host_via_ip = TRUE;
+			return TRUE;
+		}
+	} else {
+		for (guint idx = 0; idx < 1024; idx++) {
+			guint8 buf[512];
+			size_t size = sizeof(buf);
+			unsigned int type = 0;
+			gint rc = gnutls_x509_crt_get_subject_alt_name2(crt, idx, buf, &size, &type,
+									NULL);
+			if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+				break;
+			if (rc >= 0 && type == GNUTLS_SAN_DNSNAME)
+				has_dns = TRUE;
+		}
+		/* with a dNSName present GnuTLS does not look at the CN */
+		if (has_dns && gnutls_x509_crt_check_hostname2(crt, host, 0))
 			return TRUE;
 	}
-	return FALSE;
+	name = ql_trust_crt_name(crt);
+	if (gnutls_x509_crt_check_hostname2(crt, host, 0))
+		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_WRONG_HOST,
+				       "the certificate '%s' names %s only in its common name; "
+				       "the host must be in its subjectAltName",
+				       name, host);
+	return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_WRONG_HOST,
+			       "the certificate '%s' is not valid for host %s", name, host);
 }
 
 static gboolean
@@ -554,7 +922,7 @@ ql_trust_check_chain_status(QlTrust *self, gnutls_x509_crt_t *chain, guint chain
 
 static gboolean
 ql_trust_check_pins(QlTrust *self, const gchar *host, GPtrArray *path, gnutls_x509_crt_t anchor,
-		    QlTrustFailure *failure, GError **error)
+		    QlTrustResult *result, QlTrustFailure *failure, GError **error)
 {
 	g_autofree gchar *key = NULL;
 	GPtrArray *pins;
@@ -571,8 +939,15 @@ ql_trust_check_pins(QlTrust *self, const gchar *host, GPtrArray *path, gnutls_x5
 		if (spki == NULL)
 			continue;
 		for (guint j = 0; j < pins->len; j++) {
-			if (g_bytes_equal(spki, g_ptr_array_index(pins, j)))
-				return TRUE;
+			g_autofree gchar *b64 = NULL;
+			if (!g_bytes_equal(spki, g_ptr_array_index(pins, j)))
+				continue;
+			b64 = g_base64_encode(g_bytes_get_data(spki, NULL), g_bytes_get_size(spki));
+			result->pin_checked = TRUE;
+			result->pin_depth = MIN(i, result->path_len - 1);
+			result->pin_subject = ql_trust_crt_name(crt);
+			result->pin = g_strdup_printf("sha256//%s", b64);
+			return TRUE;
 		}
 	}
 	{
@@ -588,14 +963,32 @@ ql_trust_check_pins(QlTrust *self, const gchar *host, GPtrArray *path, gnutls_x5
 	}
 }
 
+/* where @anchor came from: a CI the eUICC lists wins over the same certificate added by the
+ * admin; one of neither came from the system store */
+static QlTrustAnchorSource
+ql_trust_anchor_source(QlTrust *self, gnutls_x509_crt_t anchor)
+{
+	gboolean admin = FALSE;
+	for (guint i = 0; i < self->anchors->len; i++) {
+		QlTrustAnchor *a = g_ptr_array_index(self->anchors, i);
+		if (!ql_trust_anchor_usable(self, a) || !gnutls_x509_crt_equals(a->crt, anchor))
+			continue;
+		if (!a->admin)
+			return QL_TRUST_ANCHOR_GSMA_CI;
+		admin = TRUE;
+	}
+	return admin ? QL_TRUST_ANCHOR_ADMIN : QL_TRUST_ANCHOR_SYSTEM;
+}
+
 gboolean
 ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_len,
-			   const gchar *host, QlCertRole role, QlTrustFailure *failure,
-			   GError **error)
+			   const gchar *host, QlCertRole role, QlTrustResult **result_out,
+			   QlTrustFailure *failure, GError **error)
 {
 	g_autoptr(GPtrArray) path = g_ptr_array_new();
-	g_autoptr(GPtrArray) crls = NULL;
+	g_autoptr(QlTrustResult) result = ql_trust_result_new();
 	g_auto(gnutls_x509_crt_t) anchor = NULL;
+	g_autoptr(GBytes) anchor_ski = NULL;
 	gnutls_x509_trust_list_t tl;
 	unsigned int status = 0;
 	gint64 now;
@@ -605,6 +998,8 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 	g_return_val_if_fail(QL_IS_TRUST(self), FALSE);
 	if (failure != NULL)
 		*failure = QL_TRUST_OK;
+	if (result_out != NULL)
+		*result_out = NULL;
 	if (chain == NULL || chain_len == 0)
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_NO_CERTIFICATE,
 				       "no certificate was presented");
@@ -612,6 +1007,12 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_CHAIN,
 				       "a chain of %u certificates is too long", chain_len);
 	now = self->now != 0 ? self->now : g_get_real_time() / G_USEC_PER_SEC;
+
+	/* 0. no weak key anywhere in what was presented (GnuTLS would call it a bad signature) */
+	for (guint i = 0; i < chain_len; i++) {
+		if (!ql_trust_check_key_size(chain[i], failure, error))
+			return FALSE;
+	}
 
 	/* 1. the chain builds to a usable anchor, signatures and constraints hold */
 	tl = ql_trust_build_list(self, FALSE, self->use_system_store);
@@ -636,6 +1037,17 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 	if (!ok || path->len == 0)
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_CHAIN,
 				       "the verified chain cannot be followed to its anchor");
+	if (!ql_trust_check_key_size(anchor, failure, error))
+		return FALSE;
+	result->subject = ql_trust_crt_name(g_ptr_array_index(path, 0));
+	result->anchor_subject = ql_trust_crt_name(anchor);
+	anchor_ski = ql_pki_subject_key_id(anchor, NULL);
+	result->anchor_key_id = anchor_ski != NULL ? ql_pki_hex(anchor_ski) : NULL;
+	result->anchor_source = ql_trust_anchor_source(self, anchor);
+	/* the anchor counts once, also when the path is the anchor alone */
+	result->path_len = path->len;
+	if (!gnutls_x509_crt_equals(g_ptr_array_index(path, path->len - 1), anchor))
+		result->path_len++;
 
 	/* 2. validity of every certificate, anchor included, against our clock */
 	for (guint i = 0; i < path->len; i++) {
@@ -647,18 +1059,8 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 		return FALSE;
 
 	/* 3. revocation: each certificate against CRLs its own issuer signed */
-	crls = ql_trust_load_crls(self);
-	for (guint i = 0; i < path->len && crls->len > 0; i++) {
-		gnutls_x509_crt_t crt = g_ptr_array_index(path, i);
-		gnutls_x509_crt_t issuer =
-			i + 1 < path->len ? g_ptr_array_index(path, i + 1) : anchor;
-		if (ql_trust_is_revoked(crls, crt, issuer)) {
-			g_autofree gchar *name = ql_trust_crt_name(crt);
-			return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_REVOKED,
-					       "certificate '%s' is revoked by its issuer's CRL",
-					       name);
-		}
-	}
+	if (!ql_trust_check_crls(self, path, anchor, now, result, failure, error))
+		return FALSE;
 
 	/* 4. role: a GSMA CI vouches only for the role its policy OID names (SGP.22 4.5.2). Only
 	 * TLS certificates may come from elsewhere (WebPKI); a signing certificate from an anchor
@@ -687,16 +1089,20 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 		}
 	}
 
-	/* 5. host name (dNSName, or iPAddress for an IP literal) */
-	if (host != NULL && !gnutls_x509_crt_check_hostname2(g_ptr_array_index(path, 0), host, 0)) {
-		g_autofree gchar *name = ql_trust_crt_name(g_ptr_array_index(path, 0));
-		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_WRONG_HOST,
-				       "the certificate '%s' is not valid for host %s", name, host);
+	/* 5. a TLS server: host name on subjectAltName only, key usable for TLS server auth */
+	if (host != NULL) {
+		if (!ql_trust_check_host(g_ptr_array_index(path, 0), host, result, failure, error))
+			return FALSE;
+		if (!ql_trust_check_tls_usage(g_ptr_array_index(path, 0), failure, error))
+			return FALSE;
+		result->host = g_strdup(host);
 	}
 
 	/* 6. pins */
-	if (!ql_trust_check_pins(self, host, path, anchor, failure, error))
+	if (!ql_trust_check_pins(self, host, path, anchor, result, failure, error))
 		return FALSE;
+	if (result_out != NULL)
+		*result_out = g_steal_pointer(&result);
 	return TRUE;
 }
 
@@ -704,12 +1110,12 @@ gboolean
 ql_trust_verify_chain(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_len, const gchar *host,
 		      QlCertRole role, GError **error)
 {
-	return ql_trust_verify_chain_full(self, chain, chain_len, host, role, NULL, error);
+	return ql_trust_verify_chain_full(self, chain, chain_len, host, role, NULL, NULL, error);
 }
 
 gboolean
 ql_trust_verify_der_chain(QlTrust *self, GPtrArray *der_chain, const gchar *host, QlCertRole role,
-			  GError **error)
+			  QlTrustResult **result, GError **error)
 {
 	g_autoptr(GPtrArray) crts =
 		g_ptr_array_new_with_free_func((GDestroyNotify)gnutls_x509_crt_deinit);
@@ -725,6 +1131,6 @@ ql_trust_verify_der_chain(QlTrust *self, GPtrArray *der_chain, const gchar *host
 		}
 		g_ptr_array_add(crts, crt);
 	}
-	return ql_trust_verify_chain(self, (gnutls_x509_crt_t *)crts->pdata, crts->len, host, role,
-				     error);
+	return ql_trust_verify_chain_full(self, (gnutls_x509_crt_t *)crts->pdata, crts->len, host,
+					  role, result, NULL, error);
 }

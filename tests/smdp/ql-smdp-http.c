@@ -23,6 +23,10 @@
 #define QL_SMDP_PRIORITY_TLS12                                                                     \
 	"NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"                     \
 	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA"
+/* a chain from --tls-chain may carry an RSA key */
+#define QL_SMDP_PRIORITY_ANY_KEY                                                                   \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"        \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
 /* the weak-cipher fault: what a client must refuse, CBC with HMAC and TLS 1.2 */
 #define QL_SMDP_PRIORITY_WEAK                                                                      \
 	"NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC:+AES-256-CBC:-MAC-ALL:+SHA1:"      \
@@ -39,6 +43,7 @@ typedef struct {
 typedef struct {
 	QlSmdpHttp *http;
 	GSocket *socket;
+	gsize received; /* application bytes read from the client: the request bytes */
 } QlSmdpConn;
 
 typedef struct {
@@ -103,9 +108,9 @@ ql_smdp_send(gnutls_session_t session, const void *data, gsize len)
 	return TRUE;
 }
 
-/* Reads more into @buf; FALSE at EOF, on error or timeout */
+/* Reads more into @buf, counting it in @received; FALSE at EOF, on error or timeout */
 static gboolean
-ql_smdp_recv_more(gnutls_session_t session, GByteArray *buf)
+ql_smdp_recv_more(gnutls_session_t session, GByteArray *buf, gsize *received)
 {
 	guint8 tmp[16384];
 	for (;;) {
@@ -114,6 +119,7 @@ ql_smdp_recv_more(gnutls_session_t session, GByteArray *buf)
 			continue;
 		if (n <= 0)
 			return FALSE;
+		*received += (gsize)n;
 		g_byte_array_append(buf, tmp, (guint)n);
 		return TRUE;
 	}
@@ -242,7 +248,7 @@ ql_smdp_send_reply(gnutls_session_t session, GSocket *socket, QlSmdpReply *reply
 
 /* Serves requests on one established TLS session until it closes */
 static void
-ql_smdp_serve_requests(QlSmdpHttp *http, gnutls_session_t session, GSocket *socket)
+ql_smdp_serve_requests(QlSmdpHttp *http, gnutls_session_t session, GSocket *socket, gsize *received)
 {
 	g_autoptr(GByteArray) buf = g_byte_array_new();
 
@@ -260,7 +266,7 @@ ql_smdp_serve_requests(QlSmdpHttp *http, gnutls_session_t session, GSocket *sock
 				ql_smdp_send_status(session, 413);
 				return;
 			}
-			if (!ql_smdp_recv_more(session, buf))
+			if (!ql_smdp_recv_more(session, buf, received))
 				return; /* closed, idle timeout or error: the connection ends */
 		}
 		head_len = (gsize)end + 4;
@@ -297,7 +303,7 @@ ql_smdp_serve_requests(QlSmdpHttp *http, gnutls_session_t session, GSocket *sock
 		}
 		ok = TRUE;
 		while (ok && buf->len - head_len < req.content_length)
-			ok = ql_smdp_recv_more(session, buf);
+			ok = ql_smdp_recv_more(session, buf, received);
 		if (!ok) {
 			ql_smdp_request_clear(&req);
 			return;
@@ -324,6 +330,7 @@ ql_smdp_conn_thread(gpointer data)
 	QlSmdpConn *conn = data;
 	QlSmdpHttp *http = conn->http;
 	gnutls_session_t session = NULL;
+	gboolean handshake_done = FALSE;
 	gint rc;
 
 	if (gnutls_init(&session, GNUTLS_SERVER) < 0)
@@ -350,10 +357,14 @@ ql_smdp_conn_thread(gpointer data)
 		ql_smdp_print("tls handshake failed: %s", gnutls_strerror(rc));
 		goto out;
 	}
+	handshake_done = TRUE;
 	gnutls_record_set_timeout(session, QL_SMDP_IDLE_TIMEOUT_MS);
-	ql_smdp_serve_requests(http, session, conn->socket);
+	ql_smdp_serve_requests(http, session, conn->socket, &conn->received);
 	gnutls_bye(session, GNUTLS_SHUT_WR);
 out:
+	/* what the client's HTTP layer got to send us: none when it refused the handshake */
+	ql_smdp_print("connection ended (%s): %" G_GSIZE_FORMAT " request bytes",
+		      handshake_done ? "handshake done" : "no handshake", conn->received);
 	if (session != NULL)
 		gnutls_deinit(session);
 	g_socket_close(conn->socket, NULL);
@@ -384,7 +395,44 @@ ql_smdp_tls_cert(QlSmdpServer *server)
 }
 
 gboolean
-ql_smdp_http_run(QlSmdpServer *server, GSocket *listener, GError **error)
+ql_smdp_http_check_tls(const QlSmdpTlsOverride *tls, GError **error)
+{
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_priority_t prio = NULL;
+	const gchar *err_pos = NULL;
+	gint rc;
+
+	if (tls->priority != NULL) {
+		rc = gnutls_priority_init(&prio, tls->priority, &err_pos);
+		if (rc < 0) {
+			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    "TLS priority string not accepted at '%s': %s",
+				    err_pos != NULL ? err_pos : "?", gnutls_strerror(rc));
+			return FALSE;
+		}
+		gnutls_priority_deinit(prio);
+	}
+	if (tls->chain_file == NULL)
+		return TRUE;
+	rc = gnutls_certificate_allocate_credentials(&cred);
+	if (rc >= 0)
+		rc = gnutls_certificate_set_x509_key_file2(
+			cred, tls->chain_file,
+			tls->key_file != NULL ? tls->key_file : tls->chain_file,
+			GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN);
+	if (cred != NULL)
+		gnutls_certificate_free_credentials(cred);
+	if (rc < 0) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT, "cannot serve %s: %s",
+			    tls->chain_file, gnutls_strerror(rc));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+ql_smdp_http_run(QlSmdpServer *server, GSocket *listener, const QlSmdpTlsOverride *tls,
+		 GError **error)
 {
 	QlSmdpHttp http = {0};
 	const QlPkiCert *cert = ql_smdp_tls_cert(server);
@@ -393,12 +441,22 @@ ql_smdp_http_run(QlSmdpServer *server, GSocket *listener, GError **error)
 
 	http.server = server;
 	http.priority = QL_SMDP_PRIORITY_DEFAULT;
+	if (tls != NULL && tls->chain_file != NULL)
+		http.priority = QL_SMDP_PRIORITY_ANY_KEY;
 	if (ql_smdp_server_fault(server, "tls12", NULL))
 		http.priority = QL_SMDP_PRIORITY_TLS12;
 	if (ql_smdp_server_fault(server, "weak-cipher", NULL))
 		http.priority = QL_SMDP_PRIORITY_WEAK;
+	if (tls != NULL && tls->priority != NULL)
+		http.priority = tls->priority;
 	rc = gnutls_certificate_allocate_credentials(&http.cred);
-	if (rc >= 0)
+	if (rc >= 0 && tls != NULL && tls->chain_file != NULL)
+		/* a hostile chain made by the tests (certtool): served as it is */
+		rc = gnutls_certificate_set_x509_key_file2(
+			http.cred, tls->chain_file,
+			tls->key_file != NULL ? tls->key_file : tls->chain_file,
+			GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN);
+	else if (rc >= 0)
 		rc = gnutls_certificate_set_x509_key(http.cred, &crt, 1, cert->key);
 	if (rc >= 0 && ql_smdp_server_fault(server, "client-cert", NULL)) {
 		http.require_client_cert = TRUE;
@@ -415,7 +473,6 @@ ql_smdp_http_run(QlSmdpServer *server, GSocket *listener, GError **error)
 			gnutls_certificate_free_credentials(http.cred);
 		return FALSE;
 	}
-
 	for (;;) {
 		g_autoptr(GError) error_local = NULL;
 		GSocket *client = g_socket_accept(listener, NULL, &error_local);

@@ -126,8 +126,18 @@ QlSmdpReply *ql_smdp_server_handle(QlSmdpServer *server, const gchar *method, co
 
 /* ---- HTTPS (ql-smdp-http.c) ---- */
 
-/* Serves forever on @listener (bound and listening). */
-gboolean ql_smdp_http_run(QlSmdpServer *server, GSocket *listener, GError **error);
+/* What the tests may put in place of the PKI's TLS certificate and the default priorities. */
+typedef struct {
+	const gchar *chain_file; /* PEM: the leaf first, then what else the server sends */
+	const gchar *key_file;	 /* PEM key of the leaf; NULL = in chain_file */
+	const gchar *priority;	 /* GnuTLS priority string */
+} QlSmdpTlsOverride;
+
+/* Whether the chain, key and priority string of @tls can be used: checked before listening. */
+gboolean ql_smdp_http_check_tls(const QlSmdpTlsOverride *tls, GError **error);
+/* Serves forever on @listener (bound and listening); @tls may be NULL. */
+gboolean ql_smdp_http_run(QlSmdpServer *server, GSocket *listener, const QlSmdpTlsOverride *tls,
+			  GError **error);
 
 /* ---- output ---- */
 

@@ -2,10 +2,12 @@
  * ql-test-smdp: the project's test SM-DP+ (and SM-DS), on loopback only.
  *
  *   ql-test-smdp --listen 127.0.0.1:PORT --pki DIR [--fault NAME[@function]]... [--event ID]...
+ *                [--tls-chain FILE --tls-key FILE] [--tls-priority PRIORITY]
  *   ql-test-smdp --pki DIR --confirmation-code MATCHINGID
  *
  * Prints "listening on 127.0.0.1:PORT" when ready (PORT 0 picks a free one), then one line per
- * request. See ql-smdp-pki.c for the PKI it writes into DIR.
+ * request, and "connection ended (...): N request bytes" when a connection ends. See
+ * ql-smdp-pki.c for the PKI it writes into DIR.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -73,6 +75,10 @@ main(int argc, char **argv)
 	g_autofree gchar *address = NULL;
 	g_auto(GStrv) faults = NULL;
 	g_auto(GStrv) events = NULL;
+	g_autofree gchar *tls_chain = NULL;
+	g_autofree gchar *tls_key = NULL;
+	g_autofree gchar *tls_priority = NULL;
+	QlSmdpTlsOverride tls = {0};
 	QlSmdpPki pki = {0};
 	GInetAddress *inet;
 	const GOptionEntry entries[] = {
@@ -86,6 +92,12 @@ main(int argc, char **argv)
 		 "NAME[@function]"},
 		{"event", 0, 0, G_OPTION_ARG_STRING_ARRAY, &events,
 		 "An SM-DS event to hand out over ES11 (repeatable)", "ID"},
+		{"tls-chain", 0, 0, G_OPTION_ARG_FILENAME, &tls_chain,
+		 "Serve this TLS chain (PEM, leaf first) instead of the PKI's", "FILE"},
+		{"tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key,
+		 "The key of --tls-chain's leaf (PEM)", "FILE"},
+		{"tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority,
+		 "GnuTLS priority string of the server", "PRIORITY"},
 		{"confirmation-code", 0, 0, G_OPTION_ARG_STRING, &cc_for,
 		 "Print the confirmation code of a matching id and exit", "MATCHINGID"},
 		{NULL},
@@ -125,6 +137,13 @@ main(int argc, char **argv)
 	if (!gnutls_check_version("3.7.9")) {
 		g_printerr("ql-test-smdp: GnuTLS 3.7.9 or later is needed\n");
 		return 1;
+	}
+	tls.chain_file = tls_chain;
+	tls.key_file = tls_key;
+	tls.priority = tls_priority;
+	if (!ql_smdp_http_check_tls(&tls, &error)) {
+		g_printerr("ql-test-smdp: %s\n", error->message);
+		return 2;
 	}
 	if (!ql_smdp_pki_open(pki_dir, &pki, &error)) {
 		g_printerr("ql-test-smdp: %s\n", error->message);
@@ -167,7 +186,7 @@ main(int argc, char **argv)
 	server = ql_smdp_server_new(&pki, address, (const gchar *const *)faults,
 				    (const gchar *const *)events);
 	ql_smdp_print("listening on %s", address);
-	if (!ql_smdp_http_run(server, listener, &error)) {
+	if (!ql_smdp_http_run(server, listener, &tls, &error)) {
 		g_printerr("ql-test-smdp: %s\n", error->message);
 		return 1;
 	}
