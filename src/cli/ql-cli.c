@@ -519,7 +519,7 @@ ql_cli_notification_remove(QlCli *cli, QlChannel *ch, gchar **args, GError **err
 		g_autofree gchar *seq =
 			g_strdup_printf("%" G_GINT64_FORMAT, g_array_index(seqs, gint64, i));
 		if (!ql_es10_remove_notification(ch, g_array_index(seqs, gint64, i), error) ||
-		    !ql_cli_audit_note(&cli->st, "notification-remove", error, "seq", seq, NULL))
+		    !ql_cli_audit_note(&cli->st, "notification-remove", error, "notification", seq, NULL))
 			return FALSE;
 	}
 	if (cli->json) {
@@ -881,7 +881,7 @@ ql_cli_notification_process(QlCli *cli, QlChannel *ch, gchar **args, GError **er
 		g_autofree gchar *n = g_strdup_printf("%d", delivered);
 		g_autofree gchar *which = seq >= 0 ? g_strdup_printf("%" G_GINT64_FORMAT, seq) : NULL;
 		if (!ql_cli_audit_note(&cli->st, "notification-deliver", error, "delivered", n,
-				       "seq", which != NULL ? which : "all", NULL))
+				       "notification", which != NULL ? which : "all", NULL))
 			return FALSE;
 	}
 	if (cli->json) {
