@@ -519,7 +519,8 @@ ql_cli_notification_remove(QlCli *cli, QlChannel *ch, gchar **args, GError **err
 		g_autofree gchar *seq =
 			g_strdup_printf("%" G_GINT64_FORMAT, g_array_index(seqs, gint64, i));
 		if (!ql_es10_remove_notification(ch, g_array_index(seqs, gint64, i), error) ||
-		    !ql_cli_audit_note(&cli->st, "notification-remove", error, "notification", seq, NULL))
+		    !ql_cli_audit_note(&cli->st, "notification-remove", error, "notification", seq,
+				       NULL))
 			return FALSE;
 	}
 	if (cli->json) {
@@ -879,7 +880,8 @@ ql_cli_notification_process(QlCli *cli, QlChannel *ch, gchar **args, GError **er
 		return FALSE;
 	if (delivered > 0) {
 		g_autofree gchar *n = g_strdup_printf("%d", delivered);
-		g_autofree gchar *which = seq >= 0 ? g_strdup_printf("%" G_GINT64_FORMAT, seq) : NULL;
+		g_autofree gchar *which =
+			seq >= 0 ? g_strdup_printf("%" G_GINT64_FORMAT, seq) : NULL;
 		if (!ql_cli_audit_note(&cli->st, "notification-deliver", error, "delivered", n,
 				       "notification", which != NULL ? which : "all", NULL))
 			return FALSE;
@@ -1003,8 +1005,8 @@ static const QlCliCommand ql_cli_commands[] = {
 	 ql_cli_profile_enable, QL_CLI_FLAG_SWITCHES_PROFILE | QL_CLI_FLAG_AUDITED},
 	{"profile", "disable", 1, 1, "ICCID", N_("disable a profile"), ql_cli_profile_disable,
 	 QL_CLI_FLAG_SWITCHES_PROFILE | QL_CLI_FLAG_AUDITED},
-	{"profile", "delete", 1, 1, "ICCID", N_("delete a disabled profile"),
-	 ql_cli_profile_delete, QL_CLI_FLAG_AUDITED},
+	{"profile", "delete", 1, 1, "ICCID", N_("delete a disabled profile"), ql_cli_profile_delete,
+	 QL_CLI_FLAG_AUDITED},
 	{"profile", "nickname", 2, 2, "ICCID NAME", N_("set a profile's nickname (\"\" clears it)"),
 	 ql_cli_profile_nickname, QL_CLI_FLAG_AUDITED},
 	{"notification", "list", 0, 0, "", N_("list the notifications waiting on the eUICC"),
@@ -1029,8 +1031,8 @@ static const QlCliCommand ql_cli_commands[] = {
 	{"modems", NULL, 0, 0, "", N_("the modems ModemManager knows, with EID and transport"),
 	 ql_cli_modems, QL_CLI_FLAG_NO_DEVICE},
 	{"code", "add", 0, 0, "--qr IMAGE | --activation-code CODE [--label LABEL]",
-	 N_("keep an activation code, sealed, in the wallet until it is used"),
-	 ql_cli_code_add_cmd, QL_CLI_FLAG_NO_DEVICE},
+	 N_("keep an activation code, sealed, in the wallet until it is used"), ql_cli_code_add_cmd,
+	 QL_CLI_FLAG_NO_DEVICE},
 	{"code", "list", 0, 0, "",
 	 N_("the codes in the wallet: label, SM-DP+, date added, confirmation code needed"),
 	 ql_cli_code_list_cmd, QL_CLI_FLAG_NO_DEVICE},
@@ -1414,7 +1416,8 @@ main(int argc, char **argv)
 	};
 	const GOptionEntry chip_entries[] = {
 		{"yes", 'y', 0, G_OPTION_ARG_NONE, &cli.yes,
-		 N_("reset: confirm that profiles are to be deleted; code show --reveal: do not ask"),
+		 N_("reset: confirm that profiles are to be deleted; code show --reveal: do not "
+		    "ask"),
 		 NULL},
 		{"reset-option", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cli.reset_options,
 		 N_("reset: only this part (operational, test, default-smdp); repeatable"),
