@@ -143,7 +143,7 @@ ql_audit_record_parse(const gchar *line, gsize len, GError **error)
 	g_autoptr(QlAuditRecord) rec = g_new0(QlAuditRecord, 1);
 	g_autoptr(GPtrArray) spans = g_ptr_array_new();
 	g_autoptr(GBytes) mac = NULL;
-	g_autofree gchar *seq_key = NULL, *seq = NULL, *k = NULL, *v = NULL;
+	g_autofree gchar *seq = NULL, *k = NULL, *v = NULL;
 	const gchar *start = line;
 	const gchar *end = line + len;
 	const gchar *last_tab;
