@@ -16,6 +16,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "ql-cli-state.h"
 #include "ql-config.h"
 #include "ql-device.h"
 #include "ql-download.h"
@@ -74,6 +75,7 @@ typedef struct {
 	gboolean power_cycle;
 	gboolean switch_slot;
 	JsonBuilder *out; /* --json result */
+	QlCliState st;	  /* state dir, wallet, audit trail (ql-cli-state.h) */
 } QlCli;
 
 typedef gboolean (*QlCliFunc)(QlCli *cli, QlChannel *ch, gchar **args, GError **error);
@@ -82,6 +84,7 @@ typedef enum {
 	QL_CLI_FLAG_NONE = 0,
 	QL_CLI_FLAG_NO_DEVICE = 1 << 0,	       /* runs without an eUICC (ch is NULL) */
 	QL_CLI_FLAG_SWITCHES_PROFILE = 1 << 1, /* with -m: inhibit the modem, then wait for it */
+	QL_CLI_FLAG_AUDITED = 1 << 2,	       /* changes state: the audit trail must take it */
 } QlCliFlags;
 
 typedef struct {
@@ -255,7 +258,9 @@ ql_cli_chip_default_smdp(QlCli *cli, QlChannel *ch, gchar **args, GError **error
 	g_autofree gchar *default_dp = NULL;
 
 	if (args[0] != NULL) {
-		if (!ql_es10_set_default_dp_address(ch, args[0], error))
+		if (!ql_cli_audit_prepare(&cli->st, ch, error) ||
+		    !ql_es10_set_default_dp_address(ch, args[0], error) ||
+		    !ql_cli_audit_note(&cli->st, "default-smdp", error, "address", args[0], NULL))
 			return FALSE;
 	}
 	if (!ql_es10_get_configured_addresses(ch, &default_dp, NULL, error))
@@ -301,6 +306,11 @@ ql_cli_chip_reset(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 		}
 	}
 	if (!ql_es10_memory_reset(ch, options, error))
+		return FALSE;
+	if (!ql_cli_audit_note(&cli->st, "chip-reset", error, "operational",
+			       options & QL_RESET_DELETE_OPERATIONAL ? "yes" : "no", "test",
+			       options & QL_RESET_DELETE_TEST ? "yes" : "no", "default-smdp",
+			       options & QL_RESET_DEFAULT_SMDP ? "yes" : "no", NULL))
 		return FALSE;
 	if (cli->json)
 		ql_cli_json_string(cli->out, "result", "ok");
@@ -389,7 +399,8 @@ static gboolean
 ql_cli_profile_enable(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 {
 	g_autofree gchar *msg = NULL;
-	if (!ql_es10_enable_profile(ch, args[0], !cli->no_refresh, error))
+	if (!ql_es10_enable_profile(ch, args[0], !cli->no_refresh, error) ||
+	    !ql_cli_audit_note(&cli->st, "profile-enable", error, "iccid", args[0], NULL))
 		return FALSE;
 	msg = g_strdup_printf(_("Profile %s enabled"), args[0]);
 	return ql_cli_done(cli, "iccid", args[0], msg);
@@ -399,7 +410,8 @@ static gboolean
 ql_cli_profile_disable(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 {
 	g_autofree gchar *msg = NULL;
-	if (!ql_es10_disable_profile(ch, args[0], !cli->no_refresh, error))
+	if (!ql_es10_disable_profile(ch, args[0], !cli->no_refresh, error) ||
+	    !ql_cli_audit_note(&cli->st, "profile-disable", error, "iccid", args[0], NULL))
 		return FALSE;
 	msg = g_strdup_printf(_("Profile %s disabled"), args[0]);
 	return ql_cli_done(cli, "iccid", args[0], msg);
@@ -409,7 +421,8 @@ static gboolean
 ql_cli_profile_delete(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 {
 	g_autofree gchar *msg = NULL;
-	if (!ql_es10_delete_profile(ch, args[0], error))
+	if (!ql_es10_delete_profile(ch, args[0], error) ||
+	    !ql_cli_audit_note(&cli->st, "profile-delete", error, "iccid", args[0], NULL))
 		return FALSE;
 	msg = g_strdup_printf(_("Profile %s deleted"), args[0]);
 	return ql_cli_done(cli, "iccid", args[0], msg);
@@ -419,7 +432,9 @@ static gboolean
 ql_cli_profile_nickname(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 {
 	g_autofree gchar *msg = NULL;
-	if (!ql_es10_set_nickname(ch, args[0], args[1], error))
+	if (!ql_es10_set_nickname(ch, args[0], args[1], error) ||
+	    !ql_cli_audit_note(&cli->st, "profile-nickname", error, "iccid", args[0], "nickname",
+			       args[1], NULL))
 		return FALSE;
 	msg = g_strdup_printf(_("Profile %s is now called '%s'"), args[0], args[1]);
 	if (cli->json)
@@ -502,7 +517,11 @@ ql_cli_notification_remove(QlCli *cli, QlChannel *ch, gchar **args, GError **err
 		g_array_append_val(seqs, (gint64){(gint64)seq});
 	}
 	for (guint i = 0; i < seqs->len; i++) {
-		if (!ql_es10_remove_notification(ch, g_array_index(seqs, gint64, i), error))
+		g_autofree gchar *seq =
+			g_strdup_printf("%" G_GINT64_FORMAT, g_array_index(seqs, gint64, i));
+		if (!ql_es10_remove_notification(ch, g_array_index(seqs, gint64, i), error) ||
+		    !ql_cli_audit_note(&cli->st, "notification-remove", error, "notification", seq,
+				       NULL))
 			return FALSE;
 	}
 	if (cli->json) {
@@ -823,7 +842,9 @@ ql_cli_download_with(QlCli *cli, QlChannel *ch, QlActivationCode *ac, GError **e
 		return FALSE;
 	opts.nickname = cli->nickname != NULL ? cli->nickname : cli->plan;
 	report = ql_download_profile(ch, ac, &opts, error);
-	if (report == NULL)
+	if (!ql_cli_audit_download(&cli->st, ac->smdp_address, report, error ? *error : NULL,
+				   report != NULL ? error : NULL) ||
+	    report == NULL || !ql_cli_code_downloaded(&cli->st, report, error))
 		return FALSE;
 	ql_cli_report(cli, report);
 	return TRUE;
@@ -847,6 +868,13 @@ ql_cli_profile_download(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 		ac->matching_id = g_strndup(cli->event, dollar - cli->event);
 		ac->smdp_address = g_strdup(dollar + 1);
 		if (!ql_activation_check_address(ac->smdp_address, error))
+			return FALSE;
+	} else if (cli->st.code != NULL) {
+		ac = ql_cli_code_for_download(&cli->st,
+					      cli->activation_code != NULL || cli->qr != NULL ||
+						      cli->smdp != NULL || cli->carrier != NULL,
+					      error);
+		if (ac == NULL)
 			return FALSE;
 	} else {
 		ac = ql_cli_activation_code(cli, error);
@@ -950,6 +978,14 @@ ql_cli_notification_process(QlCli *cli, QlChannel *ch, gchar **args, GError **er
 	delivered = ql_download_process_notifications(ch, seq, &opts, failures, error);
 	if (delivered < 0)
 		return FALSE;
+	if (delivered > 0) {
+		g_autofree gchar *n = g_strdup_printf("%d", delivered);
+		g_autofree gchar *which =
+			seq >= 0 ? g_strdup_printf("%" G_GINT64_FORMAT, seq) : NULL;
+		if (!ql_cli_audit_note(&cli->st, "notification-deliver", error, "delivered", n,
+				       "notification", which != NULL ? which : "all", NULL))
+			return FALSE;
+	}
 	if (cli->json) {
 		json_builder_set_member_name(cli->out, "delivered");
 		json_builder_add_int_value(cli->out, delivered);
@@ -1042,6 +1078,20 @@ ql_cli_modems(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 	return TRUE;
 }
 
+/* the wallet and the audit trail (ql-cli-code.c, ql-cli-audit.c) need no eUICC */
+#define QL_CLI_STATE_COMMAND(name)                                                                 \
+	static gboolean ql_cli_##name##_cmd(QlCli *cli, QlChannel *ch, gchar **args,               \
+					    GError **error)                                        \
+	{                                                                                          \
+		return ql_cli_##name(&cli->st, args, error);                                       \
+	}
+QL_CLI_STATE_COMMAND(code_add)
+QL_CLI_STATE_COMMAND(code_list)
+QL_CLI_STATE_COMMAND(code_show)
+QL_CLI_STATE_COMMAND(code_remove)
+QL_CLI_STATE_COMMAND(audit_show)
+QL_CLI_STATE_COMMAND(audit_verify)
+
 static const QlCliCommand ql_cli_commands[] = {
 	{"chip", "info", 0, 0, "", N_("EID, SGP.22 version, free memory, trusted CIs"),
 	 ql_cli_chip_info},
@@ -1049,35 +1099,53 @@ static const QlCliCommand ql_cli_commands[] = {
 	 ql_cli_chip_default_smdp},
 	{"chip", "reset", 0, 0, "--yes [--reset-option=WHAT]...",
 	 N_("erase the eUICC (all profiles and the default SM-DP+ unless options say less)"),
-	 ql_cli_chip_reset},
+	 ql_cli_chip_reset, QL_CLI_FLAG_AUDITED},
 	{"profile", "list", 0, 0, "", N_("list the profiles"), ql_cli_profile_list},
 	{"profile", "enable", 1, 1, "ICCID", N_("enable a profile (disables the enabled one)"),
-	 ql_cli_profile_enable, QL_CLI_FLAG_SWITCHES_PROFILE},
+	 ql_cli_profile_enable, QL_CLI_FLAG_SWITCHES_PROFILE | QL_CLI_FLAG_AUDITED},
 	{"profile", "disable", 1, 1, "ICCID", N_("disable a profile"), ql_cli_profile_disable,
-	 QL_CLI_FLAG_SWITCHES_PROFILE},
-	{"profile", "delete", 1, 1, "ICCID", N_("delete a disabled profile"),
-	 ql_cli_profile_delete},
+	 QL_CLI_FLAG_SWITCHES_PROFILE | QL_CLI_FLAG_AUDITED},
+	{"profile", "delete", 1, 1, "ICCID", N_("delete a disabled profile"), ql_cli_profile_delete,
+	 QL_CLI_FLAG_AUDITED},
 	{"profile", "nickname", 2, 2, "ICCID NAME", N_("set a profile's nickname (\"\" clears it)"),
-	 ql_cli_profile_nickname},
+	 ql_cli_profile_nickname, QL_CLI_FLAG_AUDITED},
 	{"notification", "list", 0, 0, "", N_("list the notifications waiting on the eUICC"),
 	 ql_cli_notification_list},
 	{"notification", "remove", 0, 1, "SEQ|--all",
 	 N_("remove notifications from the eUICC without delivering them"),
-	 ql_cli_notification_remove},
+	 ql_cli_notification_remove, QL_CLI_FLAG_AUDITED},
 	{"notification", "process", 0, 1, "SEQ|--all",
 	 N_("deliver notifications to their SM-DP+, removing each delivered one"),
-	 ql_cli_notification_process},
+	 ql_cli_notification_process, QL_CLI_FLAG_AUDITED},
 	{"profile", "download", 0, 0,
-	 "--activation-code CODE | --qr IMAGE | --smdp ADDR [--matching-id ID] | --event ID@ADDR",
-	 N_("download and install a profile from an SM-DP+"), ql_cli_profile_download},
+	 "--activation-code CODE | --qr IMAGE | --smdp ADDR [--matching-id ID] | --event ID@ADDR "
+	 "| --code LABEL [--keep]",
+	 N_("download and install a profile from an SM-DP+"), ql_cli_profile_download,
+	 QL_CLI_FLAG_AUDITED},
 	{"profile", "discover", 0, 0, "[--smds ADDRESS]",
 	 N_("ask an SM-DS (default: the eUICC's root SM-DS) for profiles waiting"),
 	 ql_cli_profile_discover},
 	{"provision-esim", NULL, 0, 0, "--carrier NAME --plan NAME [--secure]",
 	 N_("download the carrier's default profile, nicknamed after the plan"),
-	 ql_cli_provision_esim},
+	 ql_cli_provision_esim, QL_CLI_FLAG_AUDITED},
 	{"modems", NULL, 0, 0, "", N_("the modems ModemManager knows, with EID and transport"),
 	 ql_cli_modems, QL_CLI_FLAG_NO_DEVICE},
+	{"code", "add", 0, 0, "--qr IMAGE | --activation-code CODE [--label LABEL]",
+	 N_("keep an activation code, sealed, in the wallet until it is used"), ql_cli_code_add_cmd,
+	 QL_CLI_FLAG_NO_DEVICE},
+	{"code", "list", 0, 0, "",
+	 N_("the codes in the wallet: label, SM-DP+, date added, confirmation code needed"),
+	 ql_cli_code_list_cmd, QL_CLI_FLAG_NO_DEVICE},
+	{"code", "show", 1, 1, "LABEL [--reveal [--yes]]",
+	 N_("one code; --reveal prints the code itself (to move it to another device)"),
+	 ql_cli_code_show_cmd, QL_CLI_FLAG_NO_DEVICE},
+	{"code", "remove", 1, 1, "LABEL", N_("remove a code from the wallet"),
+	 ql_cli_code_remove_cmd, QL_CLI_FLAG_NO_DEVICE},
+	{"audit", "show", 0, 0, "", N_("the audit trail of every state change"),
+	 ql_cli_audit_show_cmd, QL_CLI_FLAG_NO_DEVICE},
+	{"audit", "verify", 0, 0, "",
+	 N_("check the audit trail: OK, or the first record edited, deleted, reordered or cut"),
+	 ql_cli_audit_verify_cmd, QL_CLI_FLAG_NO_DEVICE},
 };
 
 static gchar *
@@ -1257,6 +1325,11 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 		cli->out = json_builder_new();
 		json_builder_begin_object(cli->out);
 	}
+	cli->st.config = cli->config;
+	cli->st.activation_code = cli->activation_code;
+	cli->st.qr = cli->qr;
+	cli->st.yes = cli->yes;
+	cli->st.out = cli->out;
 	if (cmd->flags & QL_CLI_FLAG_NO_DEVICE) {
 		if (!cmd->func(cli, NULL, args, &error))
 			return ql_cli_fail(cli, error);
@@ -1297,6 +1370,9 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 		return ql_cli_fail(cli, error);
 	ch = ql_channel_open_isdr(dev, &error);
 	if (ch == NULL)
+		return ql_cli_fail(cli, error);
+	/* a change the audit trail cannot take is not made */
+	if ((cmd->flags & QL_CLI_FLAG_AUDITED) && !ql_cli_audit_prepare(&cli->st, ch, &error))
 		return ql_cli_fail(cli, error);
 	ok = cmd->func(cli, ch, args, &error);
 	/* the channel and the port are released before ModemManager takes the modem back */
@@ -1350,6 +1426,7 @@ ql_cli_clear(QlCli *cli)
 	g_clear_pointer(&cli->config, g_free);
 	g_clear_pointer(&cli->carriers, g_free);
 	g_clear_object(&cli->out);
+	ql_cli_state_clear(&cli->st);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(QlCli, ql_cli_clear)
@@ -1375,6 +1452,10 @@ main(int argc, char **argv)
 		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &cli.verbose, N_("Print debug messages"),
 		 NULL},
 		{"version", 'V', 0, G_OPTION_ARG_NONE, &cli.version, N_("Print the version"), NULL},
+		{"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &cli.st.state_dir,
+		 N_("Keep the wallet, the vault and the audit trail in DIR (default: "
+		    "$QUANTRA_L_STATE_DIR, state-dir= in the configuration, /var/lib/quantra-l)"),
+		 N_("DIR")},
 		{G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &cli.args, NULL,
 		 N_("OBJECT VERB [ARGS]")},
 		{NULL},
@@ -1439,7 +1520,9 @@ main(int argc, char **argv)
 	};
 	const GOptionEntry chip_entries[] = {
 		{"yes", 'y', 0, G_OPTION_ARG_NONE, &cli.yes,
-		 N_("reset: confirm that profiles are to be deleted"), NULL},
+		 N_("reset: confirm that profiles are to be deleted; code show --reveal: do not "
+		    "ask"),
+		 NULL},
 		{"reset-option", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cli.reset_options,
 		 N_("reset: only this part (operational, test, default-smdp); repeatable"),
 		 N_("WHAT")},
@@ -1480,6 +1563,7 @@ main(int argc, char **argv)
 	g_option_group_add_entries(group, notification_entries);
 	g_option_group_set_translation_domain(group, GETTEXT_PACKAGE);
 	g_option_context_add_group(ctx, group);
+	g_option_context_add_group(ctx, ql_cli_state_option_group(&cli.st));
 	help = ql_cli_commands_help();
 	g_option_context_set_description(ctx, help);
 

@@ -19,6 +19,9 @@
  * switch-slot=true
  * block=120                         (STORE DATA block size for cards that fail with 255)
  * isd-r=A0000005591010FFFFFFFF8900000100
+ * [storage]
+ * state-dir=/var/lib/quantra-l      (the vault and the audit trail)
+ * vault-key=pkcs11:token=...;object=...   (or the path of a key file; default STATE/vault.key)
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -52,6 +55,8 @@ ql_config_free(QlConfig *cfg)
 	g_clear_pointer(&cfg->client_certs, g_hash_table_unref);
 	g_free(cfg->carriers_file);
 	g_clear_pointer(&cfg->device_rules, g_ptr_array_unref);
+	g_free(cfg->state_dir);
+	g_free(cfg->vault_key);
 	g_free(cfg);
 }
 
@@ -105,6 +110,28 @@ ql_config_load_device_rule(QlConfig *cfg, GKeyFile *kf, const gchar *path, const
 	rule->match = g_strdup(group + strlen("modem "));
 	rule->params = g_string_free(g_steal_pointer(&params), FALSE);
 	g_ptr_array_add(cfg->device_rules, rule);
+	return TRUE;
+}
+
+static gboolean
+ql_config_load_storage(QlConfig *cfg, GKeyFile *kf, const gchar *path, GError **error)
+{
+	g_auto(GStrv) keys = g_key_file_get_keys(kf, "storage", NULL, NULL);
+
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		g_autofree gchar *value = g_key_file_get_string(kf, "storage", keys[i], NULL);
+		if (g_strcmp0(keys[i], "state-dir") != 0 && g_strcmp0(keys[i], "vault-key") != 0)
+			return ql_config_bad(error, path, "storage", keys[i], "unknown key");
+		if (value == NULL || value[0] == '\0')
+			return ql_config_bad(error, path, "storage", keys[i], "is empty");
+		if (g_strcmp0(keys[i], "state-dir") == 0) {
+			g_free(cfg->state_dir);
+			cfg->state_dir = g_steal_pointer(&value);
+		} else {
+			g_free(cfg->vault_key);
+			cfg->vault_key = g_steal_pointer(&value);
+		}
+	}
 	return TRUE;
 }
 
@@ -207,6 +234,9 @@ ql_config_load(const gchar *path, GError **error)
 		} else if (g_str_has_prefix(groups[i], "modem ") ||
 			   g_str_has_prefix(groups[i], "model ")) {
 			if (!ql_config_load_device_rule(cfg, kf, path, groups[i], error))
+				return NULL;
+		} else if (g_strcmp0(groups[i], "storage") == 0) {
+			if (!ql_config_load_storage(cfg, kf, path, error))
 				return NULL;
 		} else if (g_strcmp0(groups[i], "tls") != 0) {
 			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,

@@ -27,6 +27,8 @@ typedef struct {
 	guint timeout_ms;
 	gchar *carriers_file;
 	GPtrArray *device_rules; /* QlDeviceRule: per-modem quirks */
+	gchar *state_dir;	 /* [storage] state-dir: vault and audit trail; NULL = default */
+	gchar *vault_key; /* [storage] vault-key: a pkcs11: URI or a key file; NULL = default */
 } QlConfig;
 
 /* [modem SPEC] (a device spec without its parameters, e.g. qmi:/dev/cdc-wdm0) or [model NAME]
