@@ -22,6 +22,7 @@
 #include "ql-es10.h"
 #include "ql-modem.h"
 #include "ql-qr.h"
+#include "ql-text.h"
 #include "ql-tlv.h"
 
 /* Exit codes, documented in the README */
@@ -96,11 +97,27 @@ typedef struct {
 
 /* ---- output helpers ---- */
 
+/* Everything printed for a person goes through here: names, addresses, codes and messages come
+ * from the eUICC, the modem or a server, and a terminal must not act on what they hold. */
+static gchar *
+ql_cli_safe(const gchar *text, gsize max_chars)
+{
+	return ql_text_escape(text, -1, max_chars);
+}
+
 static void
 ql_cli_table_print(GPtrArray *rows, guint ncols)
 {
 	/* rows: GStrv each; the first row is the header */
 	g_autofree gsize *width = g_new0(gsize, ncols);
+	for (guint r = 0; r < rows->len; r++) {
+		gchar **row = g_ptr_array_index(rows, r);
+		for (guint c = 0; c < ncols; c++) {
+			gchar *safe = ql_cli_safe(row[c], QL_TEXT_MAX_FIELD);
+			g_free(row[c]);
+			row[c] = safe;
+		}
+	}
 	for (guint r = 0; r < rows->len; r++) {
 		gchar **row = g_ptr_array_index(rows, r);
 		for (guint c = 0; c < ncols; c++)
@@ -124,15 +141,19 @@ ql_cli_table_print(GPtrArray *rows, guint ncols)
 static void
 ql_cli_kv(const gchar *key, const gchar *value)
 {
-	g_print("  %-28s %s\n", key, value != NULL ? value : "-");
+	g_autofree gchar *safe = ql_cli_safe(value, QL_TEXT_MAX_MESSAGE);
+	g_print("  %-28s %s\n", key, safe != NULL ? safe : "-");
 }
 
+/* json-glib escapes control characters, but writes bytes that are not UTF-8 as they are and
+ * any length: both are settled here */
 static void
 ql_cli_json_string(JsonBuilder *b, const gchar *key, const gchar *value)
 {
+	g_autofree gchar *valid = ql_text_valid(value, -1, QL_TEXT_MAX_MESSAGE);
 	json_builder_set_member_name(b, key);
-	if (value != NULL)
-		json_builder_add_string_value(b, value);
+	if (valid != NULL)
+		json_builder_add_string_value(b, valid);
 	else
 		json_builder_add_null_value(b);
 }
@@ -259,12 +280,13 @@ ql_cli_chip_default_smdp(QlCli *cli, QlChannel *ch, gchar **args, GError **error
 	}
 	if (!ql_es10_get_configured_addresses(ch, &default_dp, NULL, error))
 		return FALSE;
-	if (cli->json)
+	if (cli->json) {
 		ql_cli_json_string(cli->out, "default_smdp", default_dp);
-	else
-		g_print("%s\n", default_dp != NULL && default_dp[0] != '\0'
-					? default_dp
-					: _("(no default SM-DP+ address)"));
+	} else {
+		g_autofree gchar *safe = ql_cli_safe(default_dp, QL_TEXT_MAX_FIELD);
+		g_print("%s\n",
+			safe != NULL && safe[0] != '\0' ? safe : _("(no default SM-DP+ address)"));
+	}
 	return TRUE;
 }
 
@@ -379,7 +401,8 @@ ql_cli_done(QlCli *cli, const gchar *key, const gchar *value, const gchar *messa
 		if (key != NULL)
 			ql_cli_json_string(cli->out, key, value);
 	} else {
-		g_print("%s\n", message);
+		g_autofree gchar *safe = ql_cli_safe(message, QL_TEXT_MAX_MESSAGE);
+		g_print("%s\n", safe);
 	}
 	return TRUE;
 }
@@ -811,13 +834,16 @@ ql_cli_profile_discover(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 		return TRUE;
 	}
 	if (events->len == 0) {
-		g_print(_("No profiles waiting at %s.\n"), smds);
+		g_autofree gchar *safe = ql_cli_safe(smds, QL_TEXT_MAX_FIELD);
+		g_print(_("No profiles waiting at %s.\n"), safe);
 		return TRUE;
 	}
 	g_print(_("Profiles waiting (download one with `profile download --event ID@ADDRESS`):\n"));
 	for (guint i = 0; i < events->len; i++) {
 		QlEvent *e = g_ptr_array_index(events, i);
-		g_print("  %s@%s\n", e->event_id, e->rsp_server_address);
+		g_autofree gchar *id = ql_cli_safe(e->event_id, QL_TEXT_MAX_FIELD);
+		g_autofree gchar *address = ql_cli_safe(e->rsp_server_address, QL_TEXT_MAX_FIELD);
+		g_print("  %s@%s\n", id, address);
 	}
 	return TRUE;
 }
@@ -862,9 +888,11 @@ ql_cli_notification_process(QlCli *cli, QlChannel *ch, gchar **args, GError **er
 		g_print(g_dngettext(GETTEXT_PACKAGE, "Delivered %d notification\n",
 				    "Delivered %d notifications\n", (gulong)delivered),
 			delivered);
-		for (guint i = 0; i < failures->len; i++)
-			g_printerr(_("not delivered, kept on the eUICC: %s\n"),
-				   (const gchar *)g_ptr_array_index(failures, i));
+		for (guint i = 0; i < failures->len; i++) {
+			g_autofree gchar *safe =
+				ql_cli_safe(g_ptr_array_index(failures, i), QL_TEXT_MAX_MESSAGE);
+			g_printerr(_("not delivered, kept on the eUICC: %s\n"), safe);
+		}
 	}
 	if (failures->len > 0) {
 		g_set_error(error, QL_ERROR, QL_ERROR_HTTP,
@@ -1038,7 +1066,9 @@ static gint
 ql_cli_fail(QlCli *cli, const GError *error)
 {
 	gint code = ql_cli_exit_code(error);
-	g_printerr("%s: %s\n", g_get_prgname(), error->message);
+	/* a message may quote what a server or the card said */
+	g_autofree gchar *safe = ql_cli_safe(error->message, QL_TEXT_MAX_MESSAGE);
+	g_printerr("%s: %s\n", g_get_prgname(), safe);
 	if (cli->json) {
 		g_autoptr(JsonBuilder) b = json_builder_new();
 		g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -1103,8 +1133,10 @@ ql_cli_modem_settle(QlCli *cli, const QlCliCommand *cmd, gchar **args, QlModemIn
 		ql_cli_json_string(cli->out, "iccid", now->iccid);
 		json_builder_end_object(cli->out);
 	} else {
-		g_printerr(_("ModemManager shows the modem again as %s with SIM %s\n"), now->path,
-			   now->iccid != NULL ? now->iccid : "-");
+		g_autofree gchar *path = ql_cli_safe(now->path, QL_TEXT_MAX_FIELD);
+		g_autofree gchar *iccid = ql_cli_safe(now->iccid, QL_TEXT_MAX_FIELD);
+		g_printerr(_("ModemManager shows the modem again as %s with SIM %s\n"), path,
+			   iccid != NULL ? iccid : "-");
 	}
 	return TRUE;
 }
@@ -1214,9 +1246,12 @@ ql_cli_log_handler(const gchar *domain, GLogLevelFlags level, const gchar *messa
 		   gpointer user_data)
 {
 	QlCli *cli = user_data;
+	g_autofree gchar *safe = NULL;
 	if ((level & (G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO)) && !cli->verbose)
 		return;
-	g_printerr("%s: %s\n", domain != NULL ? domain : "quantra-l", message);
+	/* one log line stays one line, whatever a server or the card put in it */
+	safe = ql_cli_safe(message, QL_TEXT_MAX_MESSAGE);
+	g_printerr("%s: %s\n", domain != NULL ? domain : "quantra-l", safe);
 }
 
 /* Frees what option parsing allocated, wiping the secrets. */
@@ -1380,7 +1415,8 @@ main(int argc, char **argv)
 	g_option_context_set_description(ctx, help);
 
 	if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-		g_printerr("%s: %s\n", g_get_prgname(), error->message);
+		g_autofree gchar *safe = ql_cli_safe(error->message, QL_TEXT_MAX_MESSAGE);
+		g_printerr("%s: %s\n", g_get_prgname(), safe);
 		return QL_EXIT_USAGE;
 	}
 	if (cli.version) {
@@ -1406,7 +1442,12 @@ main(int argc, char **argv)
 		}
 		return ql_cli_run(&cli, c, cli.args + skip);
 	}
-	g_printerr(_("%s: unknown command '%s%s%s' (see --help)\n"), g_get_prgname(), cli.args[0],
-		   nargs > 1 ? " " : "", nargs > 1 ? cli.args[1] : "");
+	{
+		g_autofree gchar *object = ql_cli_safe(cli.args[0], QL_TEXT_MAX_FIELD);
+		g_autofree gchar *verb =
+			ql_cli_safe(nargs > 1 ? cli.args[1] : "", QL_TEXT_MAX_FIELD);
+		g_printerr(_("%s: unknown command '%s%s%s' (see --help)\n"), g_get_prgname(),
+			   object, nargs > 1 ? " " : "", verb);
+	}
 	return QL_EXIT_USAGE;
 }

@@ -12,6 +12,7 @@
 #include "ql-download.h"
 #include "ql-es10.h"
 #include "ql-pki.h"
+#include "ql-text.h"
 #include "ql-tlv.h"
 
 gchar *
@@ -289,10 +290,13 @@ ql_download_metadata(QlDownloadReport *r, GBytes *metadata)
 		return FALSE;
 	if (ql_tlv_find(&top, 0x5A, &t, NULL))
 		r->iccid = ql_iccid_from_bcd(t.value, t.len);
+	/* the SM-DP+'s words: valid UTF-8 and bounded here, escaped where they are printed */
 	if (ql_tlv_find(&top, 0x91, &t, NULL))
-		r->service_provider = ql_tlv_get_string(&t);
+		r->service_provider =
+			ql_text_valid((const gchar *)t.value, (gssize)t.len, QL_TEXT_MAX_FIELD);
 	if (ql_tlv_find(&top, 0x92, &t, NULL))
-		r->profile_name = ql_tlv_get_string(&t);
+		r->profile_name =
+			ql_text_valid((const gchar *)t.value, (gssize)t.len, QL_TEXT_MAX_FIELD);
 	return TRUE;
 }
 
@@ -452,7 +456,7 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 		}
 	} else {
 		/* kept on the eUICC: `notification process` delivers it later */
-		r->notification_error = g_strdup(local->message);
+		r->notification_error = ql_text_valid(local->message, -1, QL_TEXT_MAX_MESSAGE);
 		g_clear_error(&local);
 	}
 	ql_download_fill_counters(r, ch, http);
