@@ -69,6 +69,7 @@ typedef struct {
 	gchar *client_key;
 	gboolean system_store;
 	gint timeout;
+	gint download_timeout;
 	gchar *config;
 	gchar *carriers;
 	gboolean power_cycle;
@@ -626,12 +627,19 @@ ql_cli_download_options(QlCli *cli, QlConfig **cfg_out, QlDownloadOptions *opts,
 		opts->client_cert = mtls[0];
 		opts->client_key = mtls[1];
 	}
-	if (cli->timeout < 0) {
+	if (cli->timeout < 0 || cli->timeout > 3600) {
 		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("--timeout takes a number of seconds"));
+				    _("--timeout takes 1 to 3600 seconds"));
+		return FALSE;
+	}
+	if (cli->download_timeout < 0 || cli->download_timeout > 86400) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("--download-timeout takes 1 to 86400 seconds"));
 		return FALSE;
 	}
 	opts->timeout_ms = cli->timeout > 0 ? (guint)cli->timeout * 1000 : cfg->timeout_ms;
+	opts->download_timeout_ms = cli->download_timeout > 0 ? (guint)cli->download_timeout * 1000
+							      : cfg->download_timeout_ms;
 	opts->confirmation_code = cli->confirmation_code;
 	opts->ask_confirmation_code = ql_cli_ask_confirmation_code;
 	opts->progress = ql_cli_progress;
@@ -1363,7 +1371,12 @@ main(int argc, char **argv)
 		{"system-store", 0, 0, G_OPTION_ARG_NONE, &cli.system_store,
 		 N_("also trust the system's CA store (WebPKI TLS certificates)"), NULL},
 		{"timeout", 0, 0, G_OPTION_ARG_INT, &cli.timeout,
-		 N_("network timeout in seconds (default 30)"), N_("SECONDS")},
+		 N_("bound on the connect, the whole TLS handshake and each whole request and "
+		    "answer, in seconds (default 30)"),
+		 N_("SECONDS")},
+		{"download-timeout", 0, 0, G_OPTION_ARG_INT, &cli.download_timeout,
+		 N_("bound on a whole download or discovery, in seconds (default 300)"),
+		 N_("SECONDS")},
 		{"config", 'c', 0, G_OPTION_ARG_FILENAME, &cli.config,
 		 N_("configuration file (default /etc/quantra-l/quantra-l.conf)"), N_("FILE")},
 		{NULL},

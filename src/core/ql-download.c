@@ -141,6 +141,8 @@ typedef struct {
 	QlTrust *trust;
 	QlHttp *http;
 	QlEs9p *es9p;
+	gint64 deadline; /* of the whole session, monotonic */
+	guint deadline_ms;
 } QlRspSession;
 
 static void
@@ -159,6 +161,10 @@ static gboolean
 ql_rsp_session_open(QlRspSession *s, QlChannel *ch, const gchar *address,
 		    const QlDownloadOptions *opts, GError **error)
 {
+	/* the whole session's clock starts now: every request, and the steps between them */
+	s->deadline_ms = opts->download_timeout_ms > 0 ? opts->download_timeout_ms
+						       : QL_DOWNLOAD_DEFAULT_TIMEOUT_MS;
+	s->deadline = g_get_monotonic_time() + (gint64)s->deadline_ms * 1000;
 	s->info1 = ql_es10_get_euicc_info1(ch, error);
 	if (s->info1 == NULL)
 		return FALSE;
@@ -172,8 +178,28 @@ ql_rsp_session_open(QlRspSession *s, QlChannel *ch, const gchar *address,
 	s->http = ql_download_make_http(s->trust, opts, error);
 	if (s->http == NULL)
 		return FALSE;
+	ql_http_set_deadline(s->http, s->deadline, s->deadline_ms);
 	s->es9p = ql_es9p_new(s->http, address);
 	return TRUE;
+}
+
+/* Between the steps that do not go through HTTP (the eUICC's, the user's confirmation code):
+ * FALSE with QL_ERROR_TIMEOUT once the session's deadline has passed. A step already running on
+ * the eUICC is never cut: the card decides when it ends. */
+static gboolean
+ql_rsp_session_in_time(QlRspSession *s, GError **error)
+{
+	if (g_get_monotonic_time() < s->deadline)
+		return TRUE;
+	if (s->deadline_ms % 1000 == 0)
+		g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+			    "the download did not finish within its deadline of %u s",
+			    s->deadline_ms / 1000);
+	else
+		g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+			    "the download did not finish within its deadline of %u ms",
+			    s->deadline_ms);
+	return FALSE;
 }
 
 /* The DPauth / DPpb certificate: chain to an accepted CI with the right role, and (for DPauth)
@@ -366,6 +392,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	/* 3. the eUICC authenticates the server and signs for itself */
 	step = QL_DOWNLOAD_STEP_AUTHENTICATE_SERVER;
 	ql_download_progress(opts, step, 20);
+	if (!ql_rsp_session_in_time(&sess, &local))
+		goto fail_es9;
 	auth_server = ql_es10b_authenticate_server(
 		ch, init->server_signed1, init->server_signature1, init->ci_pkid_to_be_used,
 		init->server_certificate, ac->matching_id, NULL, &local);
@@ -413,6 +441,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 
 	step = QL_DOWNLOAD_STEP_PREPARE_DOWNLOAD;
 	ql_download_progress(opts, step, 40);
+	if (!ql_rsp_session_in_time(&sess, &local))
+		goto fail_cancel;
 	prepare = ql_es10b_prepare_download(ch, auth_client->smdp_signed2,
 					    auth_client->smdp_signature2, hash_cc,
 					    auth_client->smdp_certificate, &local);
@@ -437,6 +467,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 
 	step = QL_DOWNLOAD_STEP_LOAD_BPP;
 	ql_download_progress(opts, step, 60);
+	if (!ql_rsp_session_in_time(&sess, &local))
+		goto fail_cancel;
 	result = ql_es10b_load_bpp(ch, bpp, ql_download_bpp_progress, &bpp_ctx, &local);
 	if (result == NULL) {
 		reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
@@ -490,6 +522,9 @@ fail_cancel:
 	if (local->domain == QL_ERROR && (local->code == QL_ERROR_TIMEOUT))
 		reason = QL_CANCEL_TIMEOUT;
 fail_cancel_reason:
+	/* the cancellation is owed even when the session's deadline has passed: it gets the
+	 * per-request timeout of its own */
+	ql_http_set_deadline(http, 0, 0);
 	ql_download_cancel(ch, es9p, init->transaction_id, reason);
 	ql_download_step_error(error, step, local);
 	return NULL;

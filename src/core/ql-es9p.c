@@ -303,8 +303,10 @@ JsonObject *
 ql_es9p_call(QlEs9p *self, const gchar *interface, const gchar *function, JsonNode *body,
 	     GError **error)
 {
-	static const gchar *const headers[] = {"X-Admin-Protocol: " QL_ES9P_ADMIN_PROTOCOL,
-					       "User-Agent: gsma-rsp-lpad", NULL};
+	/* SGP.22 6.5.1: with Host, Content-Type and Content-Length (the HTTP client's), the
+	 * whole head of an ES9+ / ES11 request */
+	static const gchar *const headers[] = {"User-Agent: " QL_ES9P_USER_AGENT,
+					       "X-Admin-Protocol: " QL_ES9P_ADMIN_PROTOCOL, NULL};
 	g_autofree gchar *url =
 		g_strdup_printf("https://%s/gsma/rsp2/%s/%s", self->address, interface, function);
 	g_autoptr(JsonGenerator) gen = json_generator_new();
