@@ -124,6 +124,23 @@ for _fault, _code, _pattern, _reason in CASES:
          f"eUICC unchanged")(lambda f=_fault, c=_code, p=_pattern, r=_reason: run_case(f, c, p, r))
 
 
+@case("the eUICC refuses the SM-DP+: its refusal reaches the SM-DP+ in authenticateClient")
+def _():
+    state = fresh_card("unknown-ci-pkid")
+    before = card_state(state)
+    smdp = qltest.Smdp(PKI, "unknown-ci-pkid")
+    r = ql(state, *qltest.download_args(smdp, PKI), "--timeout", str(TIMEOUT),
+           expect=qltest.EXIT_REFUSED)
+    log = smdp.lines()
+    table.append(("unknown-ci-pkid", r.rc, "-", f"{r.took:.2f}"))
+    assert "did not accept the SM-DP+" in r.message, r.message
+    assert r.took <= TIMEOUT + 1, f"took {r.took:.2f} s with --timeout {TIMEOUT}"
+    # SGP.22 3.1.2: the eUICC's AuthenticateServerResponse, an error, ends the server's session
+    assert "es9+ authenticateClient Failed 8.1/6.1" in log, log
+    assert not any(line.startswith("cancelSession") for line in log), log
+    assert card_state(state) == before
+
+
 @case("a trickled handleNotification: the profile stays, its notification is kept for later")
 def _():
     state = fresh_card("trickle-notification")

@@ -284,6 +284,31 @@ ql_download_cancel(QlChannel *ch, QlEs9p *es9p, const gchar *tid, QlCancelReason
 		g_info("cancelSession at the SM-DP+: %s", error->message);
 }
 
+/* SGP.22 3.1.2: the eUICC refused the server at AuthenticateServer; its answer goes to the
+ * SM-DP+ in authenticateClient, which ends the session there (the eUICC holds none to cancel).
+ * Best effort: the eUICC's reason is what the user hears about. */
+static void
+ql_download_report_refusal(QlEs9p *es9p, QlHttp *http, const gchar *tid, gboolean es11,
+			   GBytes *refusal)
+{
+	g_autoptr(GError) error = NULL;
+
+	ql_http_set_deadline(http, 0, 0);
+	if (es11) {
+		g_autoptr(GPtrArray) events =
+			ql_es9p_authenticate_client_es11(es9p, tid, refusal, &error);
+		if (events != NULL)
+			g_info("the SM-DS took the eUICC's refusal without an error");
+	} else {
+		g_autoptr(QlAuthClient) ac =
+			ql_es9p_authenticate_client(es9p, tid, refusal, &error);
+		if (ac != NULL)
+			g_info("the SM-DP+ took the eUICC's refusal without an error");
+	}
+	if (error != NULL)
+		g_info("the eUICC's refusal was passed to the server: %s", error->message);
+}
+
 static void
 ql_download_fill_counters(QlDownloadReport *r, QlChannel *ch, QlHttp *http)
 {
@@ -350,6 +375,7 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	QlEs9p *es9p;
 	g_autoptr(QlInitAuth) init = NULL;
 	g_autoptr(GBytes) auth_server = NULL;
+	g_autoptr(GBytes) refusal = NULL;
 	g_autoptr(QlAuthClient) auth_client = NULL;
 	g_autoptr(GBytes) hash_cc = NULL;
 	g_autoptr(GBytes) prepare = NULL;
@@ -394,9 +420,13 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	ql_download_progress(opts, step, 20);
 	if (!ql_rsp_session_in_time(&sess, &local))
 		goto fail_es9;
-	auth_server = ql_es10b_authenticate_server(
+	auth_server = ql_es10b_authenticate_server_full(
 		ch, init->server_signed1, init->server_signature1, init->ci_pkid_to_be_used,
-		init->server_certificate, ac->matching_id, NULL, &local);
+		init->server_certificate, ac->matching_id, NULL, &refusal, &local);
+	if (auth_server == NULL && refusal != NULL) {
+		ql_download_report_refusal(es9p, http, init->transaction_id, FALSE, refusal);
+		goto fail_es9;
+	}
 	if (auth_server == NULL)
 		goto fail_cancel;
 
@@ -541,6 +571,7 @@ ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadO
 	g_auto(QlRspSession) sess = {0};
 	g_autoptr(QlInitAuth) init = NULL;
 	g_autoptr(GBytes) auth_server = NULL;
+	g_autoptr(GBytes) refusal = NULL;
 	g_autoptr(GError) local = NULL;
 	GPtrArray *events;
 	QlCertRole role;
@@ -584,11 +615,15 @@ ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadO
 			return NULL;
 		}
 	}
-	auth_server = ql_es10b_authenticate_server(
+	auth_server = ql_es10b_authenticate_server_full(
 		ch, init->server_signed1, init->server_signature1, init->ci_pkid_to_be_used,
-		init->server_certificate, NULL, NULL, error);
-	if (auth_server == NULL)
+		init->server_certificate, NULL, NULL, &refusal, error);
+	if (auth_server == NULL) {
+		if (refusal != NULL)
+			ql_download_report_refusal(sess.es9p, sess.http, init->transaction_id, TRUE,
+						   refusal);
 		return NULL;
+	}
 	events = ql_es9p_authenticate_client_es11(sess.es9p, init->transaction_id, auth_server,
 						  &local);
 	if (events == NULL) {

@@ -70,6 +70,7 @@ static const gchar *const ql_smdp_fault_names[] = {
 	"status-text",	     /* a Failed status whose codes and message hold control characters */
 	"hostile-names",     /* profile and provider names with control characters */
 	"pb-wrong-role",     /* CERT.DPpb replaced by the TLS certificate */
+	"unknown-ci-pkid",   /* euiccCiPKIdToBeUsed names a CI no eUICC knows */
 };
 
 gboolean
@@ -535,6 +536,9 @@ ql_smdp_initiate_authentication(QlSmdpCall *call)
 	ski_tlv[0] = 0x04;
 	ski_tlv[1] = (guint8)g_bytes_get_size(ski);
 	memcpy(ski_tlv + 2, g_bytes_get_data(ski, NULL), g_bytes_get_size(ski));
+	/* unknown-ci-pkid: a key id no eUICC trusts, which only the eUICC checks */
+	if (ql_smdp_server_fault(server, "unknown-ci-pkid", call->function))
+		memset(ski_tlv + 2, 0xA5, g_bytes_get_size(ski));
 	ql_smdp_put_b64(call, "euiccCiPKIdToBeUsed", ski_tlv, 2 + g_bytes_get_size(ski));
 	ql_smdp_put_b64_bytes(call, "serverCertificate", cert);
 	return TRUE;
