@@ -173,7 +173,14 @@ def _():
     assert "cancelSession reason 2" in log, log
     assert card_state(state) == before
     # and from the configuration file, checked like the rest of it
+    smdp = qltest.Smdp(PKI, "trickle@getBoundProfilePackage")
     conf = os.path.join(TMP, "deadline.conf")
+    with open(conf, "w") as f:
+        f.write("[tls]\ntimeout=30\ndownload-timeout=2\n")
+    r = ql(state, *qltest.download_args(smdp, PKI), "--config", conf,
+           expect=qltest.EXIT_TIMEOUT)
+    assert re.search(r"deadline of 2 s for the whole exchange", r.message), r.message
+    assert card_state(state) == before
     with open(conf, "w") as f:
         f.write("[tls]\ndownload-timeout=0\n")
     r = ql(state, *qltest.download_args(smdp, PKI), "--config", conf, expect=qltest.EXIT_USAGE)

@@ -794,8 +794,7 @@ ql_http_proxy_connect(QlHttp *self, GSocket *socket, GUri *proxy_uri, const gcha
 	g_autofree gchar *head = NULL;
 	g_autofree gchar *shown = NULL;
 	guint budget_ms = 0;
-	/* one deadline for the whole CONNECT exchange: a proxy that trickles its reply ends there
-	 */
+	/* one deadline for the whole CONNECT exchange: a trickled reply ends there */
 	gint64 deadline = ql_http_step_deadline(self, &budget_ms);
 
 	g_string_append_printf(req, "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n",
