@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include "quantra-l/ql-error.h"
+#include "ql-es9p.h"
 #include "ql-http.h"
 #include "ql-test-tls-server.h"
 
@@ -309,6 +310,22 @@ http_handler(QlTestServer *srv, gnutls_session_t session, gint fd)
 		} else if (g_strcmp0(path, "/malformed") == 0) {
 			send_str(session, "HTTP/1.1 2xx OK\r\n\r\n");
 			return;
+		} else if (g_strcmp0(path, "/trickle") == 0) {
+			/* a whole, valid answer, one byte every 50 ms: each byte is progress, and
+			 * the answer would be complete after 6 s */
+			g_autofree gchar *body = g_strnfill(80, 'x');
+			g_autofree gchar *answer = g_strdup_printf(
+				"HTTP/1.1 200 OK\r\nContent-Length: 80\r\n\r\n%s", body);
+			for (gsize i = 0; answer[i] != '\0' && !ql_test_server_stopping(srv); i++) {
+				if (!ql_test_server_send(session, answer + i, 1))
+					return;
+				g_usleep(50000);
+			}
+		} else if (g_str_has_prefix(path, "/gsma/rsp2/")) {
+			send_str(session,
+				 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+				 "Content-Length: 68\r\n\r\n{\"header\":{\"functionExecution"
+				 "Status\":{\"status\":\"Executed-Success\"}}}");
 		} else {
 			send_str(session, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
 		}
@@ -487,6 +504,183 @@ test_http_timeout(Fixture *f, gconstpointer data)
 	g_assert_null(r);
 	g_assert_error(error, QL_ERROR, QL_ERROR_TIMEOUT);
 	g_test_message("%s", error->message);
+}
+
+/* A server that trickles a valid answer one byte at a time: every byte is progress, and a
+ * timeout that starts again at each byte would wait for all of them. The request ends at its
+ * timeout instead. */
+static void
+test_http_trickle(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QlHttpResponse) r = NULL;
+	guint64 got = 0;
+	const gchar *p;
+
+	ql_http_set_timeout(f->http, 1000);
+	r = post(f, "/trickle", &error);
+	g_assert_null(r);
+	g_assert_error(error, QL_ERROR, QL_ERROR_TIMEOUT);
+	g_test_message("%s", error->message);
+	g_assert_nonnull(strstr(error->message, "did not send its whole answer within 1 s"));
+	/* bytes did arrive (each inside a per-byte timeout), and not all of them */
+	p = strstr(error->message, "(");
+	g_assert_nonnull(p);
+	got = g_ascii_strtoull(p + 1, NULL, 10);
+	g_assert_cmpuint(got, >, 1);
+	g_assert_cmpuint(got, <, 118);
+	g_assert_false(ql_tls_is_connected(f->tls));
+}
+
+/* The deadline over a whole exchange (a download's): past it nothing starts, and a trickled
+ * answer is cut at it with a message that names it. */
+static void
+test_http_deadline(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QlHttpResponse) r = NULL;
+
+	ql_http_set_timeout(f->http, 30000);
+	ql_http_set_deadline(f->http, g_get_monotonic_time() + 800 * 1000, 800);
+	r = post(f, "/trickle", &error);
+	g_assert_null(r);
+	g_assert_error(error, QL_ERROR, QL_ERROR_TIMEOUT);
+	g_test_message("%s", error->message);
+	g_assert_nonnull(strstr(error->message, "deadline of 800 ms for the whole exchange"));
+	g_assert_nonnull(strstr(error->message, "waiting for the answer from 127.0.0.1"));
+	g_clear_error(&error);
+
+	/* past the deadline: refused before any connection */
+	r = post(f, "/cl", &error);
+	g_assert_null(r);
+	g_assert_error(error, QL_ERROR, QL_ERROR_TIMEOUT);
+	g_assert_nonnull(strstr(error->message, "passed before the request"));
+	g_assert_cmpint(g_atomic_int_get(&f->srv->accepted), ==, 1);
+	g_clear_error(&error);
+
+	/* lifted: the next request works */
+	ql_http_set_deadline(f->http, 0, 0);
+	r = post(f, "/cl", &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(r->status, ==, 200);
+}
+
+/* A TCP server that reads the ClientHello, then answers with the header of a 16 KB handshake
+ * record and trickles its body, one byte every 50 ms, until the client goes away. */
+typedef struct {
+	GSocket *listener;
+	guint16 port;
+	GThread *thread;
+	gint sent;
+} TrickleServer;
+
+static gpointer
+trickle_server_thread(gpointer data)
+{
+	TrickleServer *t = data;
+	struct pollfd pfd = {.fd = g_socket_get_fd(t->listener), .events = POLLIN};
+	guint8 hello[4096];
+	const guint8 head[] = {0x16, 0x03, 0x03, 0x40, 0x00, 0x02};
+	gint fd;
+
+	/* the listener is non-blocking (GSocket's) */
+	if (poll(&pfd, 1, 10000) != 1)
+		return NULL;
+	fd = accept(pfd.fd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	(void)!recv(fd, hello, sizeof(hello), 0);
+	if (send(fd, head, sizeof(head), MSG_NOSIGNAL) == sizeof(head)) {
+		/* 10 s at most: then the close, which a client still waiting sees as an error
+		 * that is not a timeout */
+		for (guint i = 0; i < 200; i++) {
+			guint8 b = 0;
+			if (send(fd, &b, 1, MSG_NOSIGNAL) != 1)
+				break;
+			g_atomic_int_inc(&t->sent);
+			g_usleep(50000);
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static void
+test_http_trickle_handshake(void)
+{
+	TrickleServer t = {0};
+	g_autoptr(QlTrust) trust = ql_trust_new();
+	g_autoptr(QlTls) tls = NULL;
+	g_autoptr(QlHttp) http = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(QlHttpResponse) r = NULL;
+	g_autofree gchar *url = NULL;
+
+	t.listener = ql_test_listen_loopback(&t.port);
+	t.thread = g_thread_new("ql-test-trickle", trickle_server_thread, &t);
+	g_assert_true(ql_trust_add_anchor(trust, ci.crt, FALSE, NULL));
+	tls = ql_tls_new(trust, QL_TLS_POLICY_STANDARD);
+	http = ql_http_new(tls);
+	ql_http_set_proxy(http, "");
+	ql_http_set_timeout(http, 1000);
+	url = g_strdup_printf("https://127.0.0.1:%u/x", t.port);
+	r = ql_http_post(http, url, NULL, NULL, NULL, &error);
+	g_assert_null(r);
+	g_assert_error(error, QL_ERROR, QL_ERROR_TIMEOUT);
+	g_test_message("%s (the server had sent %d bytes)", error->message,
+		       g_atomic_int_get(&t.sent));
+	g_assert_nonnull(strstr(error->message, "TLS handshake with 127.0.0.1"));
+	g_assert_nonnull(strstr(error->message, "within 1 s"));
+	/* bytes kept coming: a per-byte timeout would still be waiting */
+	g_assert_cmpint(g_atomic_int_get(&t.sent), >, 1);
+	g_thread_join(t.thread);
+	g_socket_close(t.listener, NULL);
+	g_object_unref(t.listener);
+}
+
+/* SGP.22 6.5.1: the head of an ES9+ request is exactly Host, one User-Agent "gsma-rsp-lpad",
+ * X-Admin-Protocol, Content-Type application/json and Content-Length, as the server reads it */
+static void
+test_http_es9p_headers(Fixture *f, gconstpointer data)
+{
+	g_autofree gchar *address = g_strdup_printf("127.0.0.1:%u", f->srv->port);
+	g_autoptr(QlEs9p) es9p = ql_es9p_new(f->http, address);
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonNode) body = NULL;
+	g_autoptr(JsonObject) answer = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *want = NULL;
+	g_autofree gchar *head = NULL;
+	gsize text_len = 0;
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "euiccChallenge");
+	json_builder_add_string_value(b, "AAAAAAAAAAAAAAAAAAAAAA==");
+	json_builder_end_object(b);
+	body = json_builder_get_root(b);
+	json_generator_set_root(gen, body);
+	text = json_generator_to_data(gen, &text_len);
+	answer = ql_es9p_call(es9p, "es9plus", "initiateAuthentication", body, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(answer);
+
+	want = g_strdup_printf("POST /gsma/rsp2/es9plus/initiateAuthentication HTTP/1.1\r\n"
+			       "Host: 127.0.0.1:%u\r\n"
+			       "User-Agent: gsma-rsp-lpad\r\n"
+			       "X-Admin-Protocol: gsma/rsp/v2.2.0\r\n"
+			       "Content-Type: application/json\r\n"
+			       "Content-Length: %" G_GSIZE_FORMAT "\r\n"
+			       "\r\n",
+			       f->srv->port, text_len);
+	g_mutex_lock(&f->srv->lock);
+	head = g_strndup(f->srv->last_request, strlen(want));
+	g_test_message("request: %s", f->srv->last_request);
+	g_assert_cmpstr(head, ==, want);
+	/* and the body that follows is the JSON, nothing else */
+	g_assert_cmpstr(f->srv->last_request + strlen(want), ==, text);
+	g_mutex_unlock(&f->srv->lock);
 }
 
 static void
@@ -671,6 +865,10 @@ main(int argc, char **argv)
 	ADD("/ql/http/limit", test_http_limit);
 	ADD("/ql/http/reset", test_http_reset);
 	ADD("/ql/http/timeout", test_http_timeout);
+	ADD("/ql/http/trickle", test_http_trickle);
+	ADD("/ql/http/deadline", test_http_deadline);
+	g_test_add_func("/ql/http/trickle-handshake", test_http_trickle_handshake);
+	ADD("/ql/http/es9p-headers", test_http_es9p_headers);
 	ADD("/ql/http/eof-truncated", test_http_eof_truncated);
 	ADD("/ql/http/malformed", test_http_malformed);
 	ADD("/ql/http/bad-args", test_http_bad_args);

@@ -31,7 +31,7 @@ M = os.path.join(TMP, "m")  # the matrix PKI, made with certtool
 os.makedirs(M)
 
 ROLE = "2.23.146.1.2.1"  # SGP.22 role OIDs: .0 CI, .3 DP TLS, .4 DP auth
-CARD_INFO = {"BF20", "BF2E"}  # GetEuiccInfo1, GetEuiccChallenge
+CARD_INFO = {"BF20", "BF2E", "BF3E"}  # GetEuiccInfo1, GetEuiccChallenge, GetEID (for the audit trail)
 
 # TLS 1.3 with AES-128-GCM only, below what --secure accepts
 PRIO_TLS13_AES128 = "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:-MAC-ALL:+AEAD"

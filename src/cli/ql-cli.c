@@ -23,6 +23,7 @@
 #include "ql-es10.h"
 #include "ql-modem.h"
 #include "ql-qr.h"
+#include "ql-text.h"
 #include "ql-tlv.h"
 
 /* Exit codes, documented in the README */
@@ -70,6 +71,7 @@ typedef struct {
 	gchar *client_key;
 	gboolean system_store;
 	gint timeout;
+	gint download_timeout;
 	gchar *config;
 	gchar *carriers;
 	gboolean power_cycle;
@@ -100,11 +102,27 @@ typedef struct {
 
 /* ---- output helpers ---- */
 
+/* Everything printed for a person goes through here: names, addresses, codes and messages come
+ * from the eUICC, the modem or a server, and a terminal must not act on what they hold. */
+static gchar *
+ql_cli_safe(const gchar *text, gsize max_chars)
+{
+	return ql_text_escape(text, -1, max_chars);
+}
+
 static void
 ql_cli_table_print(GPtrArray *rows, guint ncols)
 {
 	/* rows: GStrv each; the first row is the header */
 	g_autofree gsize *width = g_new0(gsize, ncols);
+	for (guint r = 0; r < rows->len; r++) {
+		gchar **row = g_ptr_array_index(rows, r);
+		for (guint c = 0; c < ncols; c++) {
+			gchar *safe = ql_cli_safe(row[c], QL_TEXT_MAX_FIELD);
+			g_free(row[c]);
+			row[c] = safe;
+		}
+	}
 	for (guint r = 0; r < rows->len; r++) {
 		gchar **row = g_ptr_array_index(rows, r);
 		for (guint c = 0; c < ncols; c++)
@@ -128,15 +146,19 @@ ql_cli_table_print(GPtrArray *rows, guint ncols)
 static void
 ql_cli_kv(const gchar *key, const gchar *value)
 {
-	g_print("  %-28s %s\n", key, value != NULL ? value : "-");
+	g_autofree gchar *safe = ql_cli_safe(value, QL_TEXT_MAX_MESSAGE);
+	g_print("  %-28s %s\n", key, safe != NULL ? safe : "-");
 }
 
+/* json-glib escapes control characters, but writes bytes that are not UTF-8 as they are and
+ * any length: both are settled here */
 static void
 ql_cli_json_string(JsonBuilder *b, const gchar *key, const gchar *value)
 {
+	g_autofree gchar *valid = ql_text_valid(value, -1, QL_TEXT_MAX_MESSAGE);
 	json_builder_set_member_name(b, key);
-	if (value != NULL)
-		json_builder_add_string_value(b, value);
+	if (valid != NULL)
+		json_builder_add_string_value(b, valid);
 	else
 		json_builder_add_null_value(b);
 }
@@ -265,12 +287,13 @@ ql_cli_chip_default_smdp(QlCli *cli, QlChannel *ch, gchar **args, GError **error
 	}
 	if (!ql_es10_get_configured_addresses(ch, &default_dp, NULL, error))
 		return FALSE;
-	if (cli->json)
+	if (cli->json) {
 		ql_cli_json_string(cli->out, "default_smdp", default_dp);
-	else
-		g_print("%s\n", default_dp != NULL && default_dp[0] != '\0'
-					? default_dp
-					: _("(no default SM-DP+ address)"));
+	} else {
+		g_autofree gchar *safe = ql_cli_safe(default_dp, QL_TEXT_MAX_FIELD);
+		g_print("%s\n",
+			safe != NULL && safe[0] != '\0' ? safe : _("(no default SM-DP+ address)"));
+	}
 	return TRUE;
 }
 
@@ -390,7 +413,8 @@ ql_cli_done(QlCli *cli, const gchar *key, const gchar *value, const gchar *messa
 		if (key != NULL)
 			ql_cli_json_string(cli->out, key, value);
 	} else {
-		g_print("%s\n", message);
+		g_autofree gchar *safe = ql_cli_safe(message, QL_TEXT_MAX_MESSAGE);
+		g_print("%s\n", safe);
 	}
 	return TRUE;
 }
@@ -630,12 +654,19 @@ ql_cli_download_options(QlCli *cli, QlConfig **cfg_out, QlDownloadOptions *opts,
 		opts->client_cert = mtls[0];
 		opts->client_key = mtls[1];
 	}
-	if (cli->timeout < 0) {
+	if (cli->timeout < 0 || cli->timeout > 3600) {
 		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("--timeout takes a number of seconds"));
+				    _("--timeout takes 1 to 3600 seconds"));
+		return FALSE;
+	}
+	if (cli->download_timeout < 0 || cli->download_timeout > 86400) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("--download-timeout takes 1 to 86400 seconds"));
 		return FALSE;
 	}
 	opts->timeout_ms = cli->timeout > 0 ? (guint)cli->timeout * 1000 : cfg->timeout_ms;
+	opts->download_timeout_ms = cli->download_timeout > 0 ? (guint)cli->download_timeout * 1000
+							      : cfg->download_timeout_ms;
 	opts->confirmation_code = cli->confirmation_code;
 	opts->ask_confirmation_code = ql_cli_ask_confirmation_code;
 	opts->progress = ql_cli_progress;
@@ -939,13 +970,16 @@ ql_cli_profile_discover(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 		return TRUE;
 	}
 	if (events->len == 0) {
-		g_print(_("No profiles waiting at %s.\n"), smds);
+		g_autofree gchar *safe = ql_cli_safe(smds, QL_TEXT_MAX_FIELD);
+		g_print(_("No profiles waiting at %s.\n"), safe);
 		return TRUE;
 	}
 	g_print(_("Profiles waiting (download one with `profile download --event ID@ADDRESS`):\n"));
 	for (guint i = 0; i < events->len; i++) {
 		QlEvent *e = g_ptr_array_index(events, i);
-		g_print("  %s@%s\n", e->event_id, e->rsp_server_address);
+		g_autofree gchar *id = ql_cli_safe(e->event_id, QL_TEXT_MAX_FIELD);
+		g_autofree gchar *address = ql_cli_safe(e->rsp_server_address, QL_TEXT_MAX_FIELD);
+		g_print("  %s@%s\n", id, address);
 	}
 	return TRUE;
 }
@@ -998,9 +1032,11 @@ ql_cli_notification_process(QlCli *cli, QlChannel *ch, gchar **args, GError **er
 		g_print(g_dngettext(GETTEXT_PACKAGE, "Delivered %d notification\n",
 				    "Delivered %d notifications\n", (gulong)delivered),
 			delivered);
-		for (guint i = 0; i < failures->len; i++)
-			g_printerr(_("not delivered, kept on the eUICC: %s\n"),
-				   (const gchar *)g_ptr_array_index(failures, i));
+		for (guint i = 0; i < failures->len; i++) {
+			g_autofree gchar *safe =
+				ql_cli_safe(g_ptr_array_index(failures, i), QL_TEXT_MAX_MESSAGE);
+			g_printerr(_("not delivered, kept on the eUICC: %s\n"), safe);
+		}
 	}
 	if (failures->len > 0) {
 		g_set_error(error, QL_ERROR, QL_ERROR_HTTP,
@@ -1206,7 +1242,9 @@ static gint
 ql_cli_fail(QlCli *cli, const GError *error)
 {
 	gint code = ql_cli_exit_code(error);
-	g_printerr("%s: %s\n", g_get_prgname(), error->message);
+	/* a message may quote what a server or the card said */
+	g_autofree gchar *safe = ql_cli_safe(error->message, QL_TEXT_MAX_MESSAGE);
+	g_printerr("%s: %s\n", g_get_prgname(), safe);
 	if (cli->json) {
 		g_autoptr(JsonBuilder) b = json_builder_new();
 		g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -1273,8 +1311,10 @@ ql_cli_modem_settle(QlCli *cli, const QlCliCommand *cmd, gchar **args, QlModemIn
 		ql_cli_json_string(cli->out, "iccid", now->iccid);
 		json_builder_end_object(cli->out);
 	} else {
-		g_printerr(_("ModemManager shows the modem again as %s with SIM %s\n"), now->path,
-			   now->iccid != NULL ? now->iccid : "-");
+		g_autofree gchar *path = ql_cli_safe(now->path, QL_TEXT_MAX_FIELD);
+		g_autofree gchar *iccid = ql_cli_safe(now->iccid, QL_TEXT_MAX_FIELD);
+		g_printerr(_("ModemManager shows the modem again as %s with SIM %s\n"), path,
+			   iccid != NULL ? iccid : "-");
 	}
 	return TRUE;
 }
@@ -1392,9 +1432,12 @@ ql_cli_log_handler(const gchar *domain, GLogLevelFlags level, const gchar *messa
 		   gpointer user_data)
 {
 	QlCli *cli = user_data;
+	g_autofree gchar *safe = NULL;
 	if ((level & (G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO)) && !cli->verbose)
 		return;
-	g_printerr("%s: %s\n", domain != NULL ? domain : "quantra-l", message);
+	/* one log line stays one line, whatever a server or the card put in it */
+	safe = ql_cli_safe(message, QL_TEXT_MAX_MESSAGE);
+	g_printerr("%s: %s\n", domain != NULL ? domain : "quantra-l", safe);
 }
 
 /* Frees what option parsing allocated, wiping the secrets. */
@@ -1513,7 +1556,12 @@ main(int argc, char **argv)
 		{"system-store", 0, 0, G_OPTION_ARG_NONE, &cli.system_store,
 		 N_("also trust the system's CA store (WebPKI TLS certificates)"), NULL},
 		{"timeout", 0, 0, G_OPTION_ARG_INT, &cli.timeout,
-		 N_("network timeout in seconds (default 30)"), N_("SECONDS")},
+		 N_("bound on the connect, the whole TLS handshake and each whole request and "
+		    "answer, in seconds (default 30)"),
+		 N_("SECONDS")},
+		{"download-timeout", 0, 0, G_OPTION_ARG_INT, &cli.download_timeout,
+		 N_("bound on a whole download or discovery, in seconds (default 300)"),
+		 N_("SECONDS")},
 		{"config", 'c', 0, G_OPTION_ARG_FILENAME, &cli.config,
 		 N_("configuration file (default /etc/quantra-l/quantra-l.conf)"), N_("FILE")},
 		{NULL},
@@ -1568,7 +1616,8 @@ main(int argc, char **argv)
 	g_option_context_set_description(ctx, help);
 
 	if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-		g_printerr("%s: %s\n", g_get_prgname(), error->message);
+		g_autofree gchar *safe = ql_cli_safe(error->message, QL_TEXT_MAX_MESSAGE);
+		g_printerr("%s: %s\n", g_get_prgname(), safe);
 		return QL_EXIT_USAGE;
 	}
 	if (cli.version) {
@@ -1594,7 +1643,12 @@ main(int argc, char **argv)
 		}
 		return ql_cli_run(&cli, c, cli.args + skip);
 	}
-	g_printerr(_("%s: unknown command '%s%s%s' (see --help)\n"), g_get_prgname(), cli.args[0],
-		   nargs > 1 ? " " : "", nargs > 1 ? cli.args[1] : "");
+	{
+		g_autofree gchar *object = ql_cli_safe(cli.args[0], QL_TEXT_MAX_FIELD);
+		g_autofree gchar *verb =
+			ql_cli_safe(nargs > 1 ? cli.args[1] : "", QL_TEXT_MAX_FIELD);
+		g_printerr(_("%s: unknown command '%s%s%s' (see --help)\n"), g_get_prgname(),
+			   object, nargs > 1 ? " " : "", verb);
+	}
 	return QL_EXIT_USAGE;
 }

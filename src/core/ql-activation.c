@@ -10,6 +10,7 @@
 
 #include "quantra-l/ql-error.h"
 #include "ql-activation.h"
+#include "ql-text.h"
 
 void
 ql_activation_code_free(QlActivationCode *ac)
@@ -30,19 +31,21 @@ ql_activation_split_address(const gchar *address, gchar **host, guint16 *port, G
 {
 	const gchar *colon;
 	guint64 p = 443;
+	/* an address may come from a QR code, the eUICC or an SM-DS: quoted escaped */
+	g_autofree gchar *shown = ql_text_escape(address, -1, QL_TEXT_MAX_FIELD);
 
 	if (address[0] == '[') {
 		const gchar *end = strchr(address, ']');
 		if (end == NULL) {
 			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    "'%s' is not a valid address: unclosed '['", address);
+				    "'%s' is not a valid address: unclosed '['", shown);
 			return FALSE;
 		}
 		*host = g_strndup(address + 1, end - address - 1);
 		colon = end[1] == ':' ? end + 1 : NULL;
 		if (end[1] != '\0' && colon == NULL) {
 			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    "'%s' is not a valid address", address);
+				    "'%s' is not a valid address", shown);
 			g_clear_pointer(host, g_free);
 			return FALSE;
 		}
@@ -52,7 +55,7 @@ ql_activation_split_address(const gchar *address, gchar **host, guint16 *port, G
 	}
 	if (colon != NULL && !g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &p, NULL)) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			    "'%s' is not a valid address: bad port", address);
+			    "'%s' is not a valid address: bad port", shown);
 		g_clear_pointer(host, g_free);
 		return FALSE;
 	}
@@ -64,6 +67,7 @@ gboolean
 ql_activation_check_address(const gchar *address, GError **error)
 {
 	g_autofree gchar *host = NULL;
+	g_autofree gchar *shown = NULL;
 	guint16 port = 0;
 
 	if (address == NULL || address[0] == '\0') {
@@ -73,18 +77,19 @@ ql_activation_check_address(const gchar *address, GError **error)
 	}
 	if (!ql_activation_split_address(address, &host, &port, error))
 		return FALSE;
+	shown = ql_text_escape(address, -1, QL_TEXT_MAX_FIELD);
 	if (g_hostname_is_ip_address(host))
 		return TRUE;
 	/* RFC 1123 host name: labels of letters, digits and hyphens */
 	if (host[0] == '\0' || strlen(host) > 253) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			    "'%s' is not a valid host name", address);
+			    "'%s' is not a valid host name", shown);
 		return FALSE;
 	}
 	for (const gchar *c = host; *c != '\0'; c++) {
 		if (!g_ascii_isalnum(*c) && *c != '-' && *c != '.') {
 			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    "'%s' is not a valid host name", address);
+				    "'%s' is not a valid host name", shown);
 			return FALSE;
 		}
 	}
@@ -92,12 +97,12 @@ ql_activation_check_address(const gchar *address, GError **error)
 	 * than let it fail later as a wrong host */
 	if (g_str_has_suffix(host, ".")) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			    "'%s': remove the trailing dot from the host name", address);
+			    "'%s': remove the trailing dot from the host name", shown);
 		return FALSE;
 	}
 	if (host[0] == '.' || host[0] == '-' || strstr(host, "..") != NULL) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			    "'%s' is not a valid host name", address);
+			    "'%s' is not a valid host name", shown);
 		return FALSE;
 	}
 	return TRUE;

@@ -7,7 +7,8 @@
  * system-store=false
  * crl-dir=/var/lib/quantra-l/crl
  * crl=required
- * timeout=30
+ * timeout=30                        (connect, handshake, each request and its answer)
+ * download-timeout=300              (a whole download)
  * carriers=/etc/quantra-l/carriers.conf
  * [pins]
  * smdp.example.com=sha256//BASE64;sha256//BASE64
@@ -206,6 +207,15 @@ ql_config_load(const gchar *path, GError **error)
 				return NULL;
 			}
 			cfg->timeout_ms = (guint)t * 1000;
+		}
+		if (g_key_file_has_key(kf, "tls", "download-timeout", NULL)) {
+			gint t = g_key_file_get_integer(kf, "tls", "download-timeout", &local);
+			if (local != NULL || t <= 0 || t > 86400) {
+				ql_config_bad(error, path, "tls", "download-timeout",
+					      "must be 1 to 86400 seconds");
+				return NULL;
+			}
+			cfg->download_timeout_ms = (guint)t * 1000;
 		}
 	}
 	groups = g_key_file_get_groups(kf, NULL);

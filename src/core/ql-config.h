@@ -25,6 +25,7 @@ typedef struct {
 	GPtrArray *pins;	  /* "host=pin" */
 	GHashTable *client_certs; /* host -> gchar *[2] {cert, key} (GStrv) */
 	guint timeout_ms;
+	guint download_timeout_ms;
 	gchar *carriers_file;
 	GPtrArray *device_rules; /* QlDeviceRule: per-modem quirks */
 	gchar *state_dir;	 /* [storage] state-dir: vault and audit trail; NULL = default */

@@ -12,6 +12,7 @@
 #include "ql-download.h"
 #include "ql-es10.h"
 #include "ql-pki.h"
+#include "ql-text.h"
 #include "ql-tlv.h"
 
 gchar *
@@ -149,6 +150,8 @@ typedef struct {
 	QlTrust *trust;
 	QlHttp *http;
 	QlEs9p *es9p;
+	gint64 deadline; /* of the whole session, monotonic */
+	guint deadline_ms;
 } QlRspSession;
 
 static void
@@ -167,6 +170,10 @@ static gboolean
 ql_rsp_session_open(QlRspSession *s, QlChannel *ch, const gchar *address,
 		    const QlDownloadOptions *opts, GError **error)
 {
+	/* the whole session's clock starts now: every request, and the steps between them */
+	s->deadline_ms = opts->download_timeout_ms > 0 ? opts->download_timeout_ms
+						       : QL_DOWNLOAD_DEFAULT_TIMEOUT_MS;
+	s->deadline = g_get_monotonic_time() + (gint64)s->deadline_ms * 1000;
 	s->info1 = ql_es10_get_euicc_info1(ch, error);
 	if (s->info1 == NULL)
 		return FALSE;
@@ -180,8 +187,28 @@ ql_rsp_session_open(QlRspSession *s, QlChannel *ch, const gchar *address,
 	s->http = ql_download_make_http(s->trust, opts, error);
 	if (s->http == NULL)
 		return FALSE;
+	ql_http_set_deadline(s->http, s->deadline, s->deadline_ms);
 	s->es9p = ql_es9p_new(s->http, address);
 	return TRUE;
+}
+
+/* Between the steps that do not go through HTTP (the eUICC's, the user's confirmation code):
+ * FALSE with QL_ERROR_TIMEOUT once the session's deadline has passed. A step already running on
+ * the eUICC is never cut: the card decides when it ends. */
+static gboolean
+ql_rsp_session_in_time(QlRspSession *s, GError **error)
+{
+	if (g_get_monotonic_time() < s->deadline)
+		return TRUE;
+	if (s->deadline_ms % 1000 == 0)
+		g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+			    "the download did not finish within its deadline of %u s",
+			    s->deadline_ms / 1000);
+	else
+		g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+			    "the download did not finish within its deadline of %u ms",
+			    s->deadline_ms);
+	return FALSE;
 }
 
 /* The DPauth / DPpb certificate: chain to an accepted CI with the right role, and (for DPauth)
@@ -273,6 +300,31 @@ ql_download_cancel(QlChannel *ch, QlEs9p *es9p, const gchar *tid, QlCancelReason
 		g_info("cancelSession at the SM-DP+: %s", error->message);
 }
 
+/* SGP.22 3.1.2: the eUICC refused the server at AuthenticateServer; its answer goes to the
+ * SM-DP+ in authenticateClient, which ends the session there (the eUICC holds none to cancel).
+ * Best effort: the eUICC's reason is what the user hears about. */
+static void
+ql_download_report_refusal(QlEs9p *es9p, QlHttp *http, const gchar *tid, gboolean es11,
+			   GBytes *refusal)
+{
+	g_autoptr(GError) error = NULL;
+
+	ql_http_set_deadline(http, 0, 0);
+	if (es11) {
+		g_autoptr(GPtrArray) events =
+			ql_es9p_authenticate_client_es11(es9p, tid, refusal, &error);
+		if (events != NULL)
+			g_info("the SM-DS took the eUICC's refusal without an error");
+	} else {
+		g_autoptr(QlAuthClient) ac =
+			ql_es9p_authenticate_client(es9p, tid, refusal, &error);
+		if (ac != NULL)
+			g_info("the SM-DP+ took the eUICC's refusal without an error");
+	}
+	if (error != NULL)
+		g_info("the eUICC's refusal was passed to the server: %s", error->message);
+}
+
 static void
 ql_download_fill_counters(QlDownloadReport *r, QlChannel *ch, QlHttp *http)
 {
@@ -305,10 +357,13 @@ ql_download_metadata(QlDownloadReport *r, GBytes *metadata)
 		return FALSE;
 	if (ql_tlv_find(&top, 0x5A, &t, NULL))
 		r->iccid = ql_iccid_from_bcd(t.value, t.len);
+	/* the SM-DP+'s words: valid UTF-8 and bounded here, escaped where they are printed */
 	if (ql_tlv_find(&top, 0x91, &t, NULL))
-		r->service_provider = ql_tlv_get_string(&t);
+		r->service_provider =
+			ql_text_valid((const gchar *)t.value, (gssize)t.len, QL_TEXT_MAX_FIELD);
 	if (ql_tlv_find(&top, 0x92, &t, NULL))
-		r->profile_name = ql_tlv_get_string(&t);
+		r->profile_name =
+			ql_text_valid((const gchar *)t.value, (gssize)t.len, QL_TEXT_MAX_FIELD);
 	return TRUE;
 }
 
@@ -336,6 +391,7 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	QlEs9p *es9p;
 	g_autoptr(QlInitAuth) init = NULL;
 	g_autoptr(GBytes) auth_server = NULL;
+	g_autoptr(GBytes) refusal = NULL;
 	g_autoptr(QlAuthClient) auth_client = NULL;
 	g_autoptr(GBytes) hash_cc = NULL;
 	g_autoptr(GBytes) prepare = NULL;
@@ -378,9 +434,15 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	/* 3. the eUICC authenticates the server and signs for itself */
 	step = QL_DOWNLOAD_STEP_AUTHENTICATE_SERVER;
 	ql_download_progress(opts, step, 20);
-	auth_server = ql_es10b_authenticate_server(
+	if (!ql_rsp_session_in_time(&sess, &local))
+		goto fail_es9;
+	auth_server = ql_es10b_authenticate_server_full(
 		ch, init->server_signed1, init->server_signature1, init->ci_pkid_to_be_used,
-		init->server_certificate, ac->matching_id, NULL, &local);
+		init->server_certificate, ac->matching_id, NULL, &refusal, &local);
+	if (auth_server == NULL && refusal != NULL) {
+		ql_download_report_refusal(es9p, http, init->transaction_id, FALSE, refusal);
+		goto fail_es9;
+	}
 	if (auth_server == NULL)
 		goto fail_cancel;
 
@@ -425,6 +487,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 
 	step = QL_DOWNLOAD_STEP_PREPARE_DOWNLOAD;
 	ql_download_progress(opts, step, 40);
+	if (!ql_rsp_session_in_time(&sess, &local))
+		goto fail_cancel;
 	prepare = ql_es10b_prepare_download(ch, auth_client->smdp_signed2,
 					    auth_client->smdp_signature2, hash_cc,
 					    auth_client->smdp_certificate, &local);
@@ -449,6 +513,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 
 	step = QL_DOWNLOAD_STEP_LOAD_BPP;
 	ql_download_progress(opts, step, 60);
+	if (!ql_rsp_session_in_time(&sess, &local))
+		goto fail_cancel;
 	result = ql_es10b_load_bpp(ch, bpp, ql_download_bpp_progress, &bpp_ctx, &local);
 	if (result == NULL) {
 		reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
@@ -468,7 +534,7 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 		}
 	} else {
 		/* kept on the eUICC: `notification process` delivers it later */
-		r->notification_error = g_strdup(local->message);
+		r->notification_error = ql_text_valid(local->message, -1, QL_TEXT_MAX_MESSAGE);
 		g_clear_error(&local);
 	}
 	ql_download_fill_counters(r, ch, http);
@@ -501,6 +567,9 @@ fail_cancel:
 	if (local->domain == QL_ERROR && (local->code == QL_ERROR_TIMEOUT))
 		reason = QL_CANCEL_TIMEOUT;
 fail_cancel_reason:
+	/* the cancellation is owed even when the session's deadline has passed: it gets the
+	 * per-request timeout of its own */
+	ql_http_set_deadline(http, 0, 0);
 	ql_download_cancel(ch, es9p, init->transaction_id, reason);
 	ql_download_step_error(error, step, local);
 	return NULL;
@@ -517,6 +586,7 @@ ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadO
 	g_auto(QlRspSession) sess = {0};
 	g_autoptr(QlInitAuth) init = NULL;
 	g_autoptr(GBytes) auth_server = NULL;
+	g_autoptr(GBytes) refusal = NULL;
 	g_autoptr(GError) local = NULL;
 	GPtrArray *events;
 	QlCertRole role;
@@ -560,11 +630,15 @@ ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadO
 			return NULL;
 		}
 	}
-	auth_server = ql_es10b_authenticate_server(
+	auth_server = ql_es10b_authenticate_server_full(
 		ch, init->server_signed1, init->server_signature1, init->ci_pkid_to_be_used,
-		init->server_certificate, NULL, NULL, error);
-	if (auth_server == NULL)
+		init->server_certificate, NULL, NULL, &refusal, error);
+	if (auth_server == NULL) {
+		if (refusal != NULL)
+			ql_download_report_refusal(sess.es9p, sess.http, init->transaction_id, TRUE,
+						   refusal);
 		return NULL;
+	}
 	events = ql_es9p_authenticate_client_es11(sess.es9p, init->transaction_id, auth_server,
 						  &local);
 	if (events == NULL) {

@@ -32,6 +32,10 @@ typedef enum {
 
 const gchar *ql_download_step_to_string(QlDownloadStep step);
 
+/* The whole of one download (or discovery), from the first eUICC read to the notification,
+ * unless the options say otherwise */
+#define QL_DOWNLOAD_DEFAULT_TIMEOUT_MS (300 * 1000)
+
 /* Asks the user for the confirmation code (no echo); returns NULL to refuse. */
 typedef gchar *(*QlConfirmationFunc)(gpointer user_data);
 typedef void (*QlProgressFunc)(QlDownloadStep step, guint percent, gpointer user_data);
@@ -46,7 +50,9 @@ typedef struct {
 	GPtrArray *pins;	  /* gchar *: "host=sha256//..." */
 	const gchar *client_cert; /* mTLS */
 	const gchar *client_key;
-	guint timeout_ms;		/* per read/write/handshake; 0 = default */
+	guint timeout_ms; /* the connect, the whole handshake, each whole request and answer;
+			   * 0 = default (QL_TLS_DEFAULT_TIMEOUT_MS) */
+	guint download_timeout_ms;	/* the whole download; 0 = QL_DOWNLOAD_DEFAULT_TIMEOUT_MS */
 	const gchar *confirmation_code; /* secret */
 	QlConfirmationFunc ask_confirmation_code;
 	QlProgressFunc progress;

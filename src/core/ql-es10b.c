@@ -179,6 +179,17 @@ ql_es10b_authenticate_server(QlChannel *ch, GBytes *server_signed1, GBytes *serv
 			     GBytes *ci_pkid_to_be_used, GBytes *server_certificate,
 			     const gchar *matching_id, const QlDeviceInfo *device, GError **error)
 {
+	return ql_es10b_authenticate_server_full(ch, server_signed1, server_signature1,
+						 ci_pkid_to_be_used, server_certificate,
+						 matching_id, device, NULL, error);
+}
+
+GBytes *
+ql_es10b_authenticate_server_full(QlChannel *ch, GBytes *server_signed1, GBytes *server_signature1,
+				  GBytes *ci_pkid_to_be_used, GBytes *server_certificate,
+				  const gchar *matching_id, const QlDeviceInfo *device,
+				  GBytes **refusal, GError **error)
+{
 	g_autoptr(QlTlvBuilder) b = ql_tlv_builder_new();
 	g_autoptr(GBytes) req = NULL;
 	g_autoptr(GBytes) resp = NULL;
@@ -228,8 +239,13 @@ ql_es10b_authenticate_server(QlChannel *ch, GBytes *server_signed1, GBytes *serv
 	if (resp == NULL)
 		return NULL;
 	if (!ql_es10b_check_answer(resp, "the eUICC did not accept the SM-DP+",
-				   ql_authenticate_error_to_string, error))
+				   ql_authenticate_error_to_string, error)) {
+		/* an answer the eUICC gave (not a malformed one): the SM-DP+ is owed it */
+		if (refusal != NULL && error != NULL && *error != NULL &&
+		    g_error_matches(*error, QL_ERROR, QL_ERROR_EUICC))
+			*refusal = g_steal_pointer(&resp);
 		return NULL;
+	}
 	return g_steal_pointer(&resp);
 }
 

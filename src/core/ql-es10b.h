@@ -50,6 +50,14 @@ GBytes *ql_es10b_authenticate_server(QlChannel *ch, GBytes *server_signed1,
 				     GBytes *server_signature1, GBytes *ci_pkid_to_be_used,
 				     GBytes *server_certificate, const gchar *matching_id,
 				     const QlDeviceInfo *device, GError **error);
+/* The same; when the eUICC refuses the server, *@refusal gets its whole BF38 answer
+ * (authenticateResponseError, naming the transaction): SGP.22 3.1.2 has the LPA pass it to the
+ * SM-DP+ in authenticateClient, which ends the session there. */
+GBytes *ql_es10b_authenticate_server_full(QlChannel *ch, GBytes *server_signed1,
+					  GBytes *server_signature1, GBytes *ci_pkid_to_be_used,
+					  GBytes *server_certificate, const gchar *matching_id,
+					  const QlDeviceInfo *device, GBytes **refusal,
+					  GError **error);
 
 /* PrepareDownload; @hash_cc (32 bytes) or NULL. Returns the whole BF21 answer. */
 GBytes *ql_es10b_prepare_download(QlChannel *ch, GBytes *smdp_signed2, GBytes *smdp_signature2,

@@ -10,6 +10,7 @@
 #include "quantra-l/ql-error.h"
 #include "ql-activation.h"
 #include "ql-es9p.h"
+#include "ql-text.h"
 #include "ql-tlv.h"
 
 /* ES9+ / ES11 answers nest a few levels; json-glib parses by recursion, so an answer nested
@@ -173,6 +174,9 @@ gchar *
 ql_es9p_status_words(const gchar *subject, const gchar *reason)
 {
 	const gchar *s = NULL, *r = NULL;
+	/* the codes are the server's text: shown escaped and short */
+	g_autofree gchar *subject_shown = ql_text_escape(subject != NULL ? subject : "?", -1, 16);
+	g_autofree gchar *reason_shown = ql_text_escape(reason != NULL ? reason : "?", -1, 16);
 	for (guint i = 0; i < G_N_ELEMENTS(ql_subjects); i++) {
 		if (g_strcmp0(subject, ql_subjects[i].code) == 0)
 			s = ql_subjects[i].words;
@@ -182,8 +186,7 @@ ql_es9p_status_words(const gchar *subject, const gchar *reason)
 			r = ql_reasons[i].words;
 	}
 	return g_strdup_printf("%s %s (subject %s, reason %s)", s != NULL ? s : "something",
-			       r != NULL ? r : "failed", subject != NULL ? subject : "?",
-			       reason != NULL ? reason : "?");
+			       r != NULL ? r : "failed", subject_shown, reason_shown);
 }
 
 /* Whether no array or object in @data (JSON text) nests deeper than @max_depth. Brackets inside
@@ -294,8 +297,10 @@ JsonObject *
 ql_es9p_call(QlEs9p *self, const gchar *interface, const gchar *function, JsonNode *body,
 	     GError **error)
 {
-	static const gchar *const headers[] = {"X-Admin-Protocol: " QL_ES9P_ADMIN_PROTOCOL,
-					       "User-Agent: gsma-rsp-lpad", NULL};
+	/* SGP.22 6.5.1: with Host, Content-Type and Content-Length (the HTTP client's), the
+	 * whole head of an ES9+ / ES11 request */
+	static const gchar *const headers[] = {"User-Agent: " QL_ES9P_USER_AGENT,
+					       "X-Admin-Protocol: " QL_ES9P_ADMIN_PROTOCOL, NULL};
 	g_autofree gchar *url =
 		g_strdup_printf("https://%s/gsma/rsp2/%s/%s", self->address, interface, function);
 	g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -320,8 +325,9 @@ ql_es9p_call(QlEs9p *self, const gchar *interface, const gchar *function, JsonNo
 	if (resp->status == 204)
 		return NULL;
 	if (resp->status != 200) {
+		g_autofree gchar *reason = ql_text_escape(resp->reason, -1, 64);
 		g_set_error(error, QL_ERROR, QL_ERROR_HTTP, "%s: the server answered HTTP %u %s",
-			    function, resp->status, resp->reason != NULL ? resp->reason : "");
+			    function, resp->status, reason != NULL ? reason : "");
 		return NULL;
 	}
 	if (resp->body != NULL &&

@@ -15,6 +15,7 @@
 G_BEGIN_DECLS
 
 #define QL_ES9P_ADMIN_PROTOCOL "gsma/rsp/v2.2.0"
+#define QL_ES9P_USER_AGENT "gsma-rsp-lpad"
 
 typedef struct {
 	gchar *transaction_id; /* hex, upper case */

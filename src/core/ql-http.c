@@ -13,6 +13,7 @@
 
 #include "quantra-l/ql-error.h"
 #include "ql-http.h"
+#include "ql-text.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Response parser                                                                             */
@@ -229,14 +230,18 @@ ql_http_parse_header(QlHttpParser *p, const gchar *line, gsize len, GError **err
 
 	if (g_ascii_strcasecmp(h->name, "Content-Length") == 0) {
 		guint64 cl = 0;
-		if (!ql_http_parse_uint(h->value, 10, G_MAXINT64, &cl))
-			return ql_http_fail(error, "invalid Content-Length '%s'", h->value);
+		if (!ql_http_parse_uint(h->value, 10, G_MAXINT64, &cl)) {
+			g_autofree gchar *shown = ql_text_escape(h->value, -1, 32);
+			return ql_http_fail(error, "invalid Content-Length '%s'", shown);
+		}
 		if (p->content_length >= 0 && (guint64)p->content_length != cl)
 			return ql_http_fail(error, "conflicting Content-Length headers");
 		p->content_length = (gint64)cl;
 	} else if (g_ascii_strcasecmp(h->name, "Transfer-Encoding") == 0) {
-		if (p->chunked || g_ascii_strcasecmp(h->value, "chunked") != 0)
-			return ql_http_fail(error, "unsupported Transfer-Encoding '%s'", h->value);
+		if (p->chunked || g_ascii_strcasecmp(h->value, "chunked") != 0) {
+			g_autofree gchar *shown = ql_text_escape(h->value, -1, 32);
+			return ql_http_fail(error, "unsupported Transfer-Encoding '%s'", shown);
+		}
 		p->chunked = TRUE;
 	} else if (g_ascii_strcasecmp(h->name, "Connection") == 0) {
 		g_auto(GStrv) tokens = g_strsplit(h->value, ",", -1);
@@ -582,8 +587,9 @@ struct _QlHttp {
 	QlTls *tls;
 	gsize max_body;
 	guint timeout_ms;
-	guint total_ms;
-	gchar *proxy; /* NULL = environment */
+	gint64 deadline;   /* over every exchange (a whole download), monotonic; 0 = none */
+	guint deadline_ms; /* what it stands for, for messages */
+	gchar *proxy;	   /* NULL = environment */
 	GSocketConnection *conn;
 	gchar *conn_host;
 	guint16 conn_port;
@@ -613,7 +619,6 @@ static void
 ql_http_init(QlHttp *self)
 {
 	self->max_body = QL_HTTP_DEFAULT_MAX_BODY;
-	self->total_ms = QL_HTTP_DEFAULT_TOTAL_MS;
 }
 
 QlHttp *
@@ -650,10 +655,73 @@ ql_http_set_timeout(QlHttp *self, guint timeout_ms)
 }
 
 void
-ql_http_set_total_timeout(QlHttp *self, guint timeout_ms)
+ql_http_set_deadline(QlHttp *self, gint64 deadline, guint budget_ms)
 {
 	g_return_if_fail(QL_IS_HTTP(self));
-	self->total_ms = timeout_ms;
+	self->deadline = deadline;
+	self->deadline_ms = budget_ms;
+}
+
+/* "3 s", "1500 ms" */
+static gchar *
+ql_http_duration(guint ms)
+{
+	if (ms % 1000 == 0)
+		return g_strdup_printf("%u s", ms / 1000);
+	return g_strdup_printf("%u ms", ms);
+}
+
+/* The deadline of a step that starts now and may take the timeout: the client's deadline if it
+ * comes first. *@budget_ms: the time it stands for. 0: none. */
+static gint64
+ql_http_step_deadline(QlHttp *self, guint *budget_ms)
+{
+	gint64 deadline = 0;
+	*budget_ms = 0;
+	if (self->timeout_ms > 0) {
+		deadline = g_get_monotonic_time() + (gint64)self->timeout_ms * 1000;
+		*budget_ms = self->timeout_ms;
+	}
+	if (self->deadline != 0 && (deadline == 0 || self->deadline < deadline)) {
+		deadline = self->deadline;
+		*budget_ms = self->deadline_ms;
+	}
+	return deadline;
+}
+
+/* Milliseconds left before @deadline: -1 without one, 0 when it has passed */
+static gint
+ql_http_left_ms(gint64 deadline)
+{
+	gint64 left;
+	if (deadline == 0)
+		return -1;
+	left = deadline - g_get_monotonic_time();
+	if (left <= 0)
+		return 0;
+	return (gint)MIN((left + 999) / 1000, (gint64)G_MAXINT);
+}
+
+static gboolean
+ql_http_deadline_passed(QlHttp *self)
+{
+	return self->deadline != 0 && g_get_monotonic_time() >= self->deadline;
+}
+
+/* A timeout while the client's own deadline has passed is that deadline's doing: say so, and
+ * what was under way */
+static void
+ql_http_blame_deadline(QlHttp *self, const gchar *doing, const gchar *host, GError **error)
+{
+	g_autofree gchar *budget = NULL;
+	if (error == NULL || *error == NULL ||
+	    !g_error_matches(*error, QL_ERROR, QL_ERROR_TIMEOUT) || !ql_http_deadline_passed(self))
+		return;
+	budget = ql_http_duration(self->deadline_ms);
+	g_clear_error(error);
+	g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+		    "HTTP: the deadline of %s for the whole exchange passed while %s %s", budget,
+		    doing, host);
 }
 
 void
@@ -691,17 +759,21 @@ ql_http_close(QlHttp *self)
 	self->conn_port = 0;
 }
 
+/* Waits for @cond until @deadline (0: forever) */
 static gboolean
-ql_http_socket_wait(GSocket *socket, GIOCondition cond, guint timeout_ms, const gchar *what,
-		    GError **error)
+ql_http_socket_wait(GSocket *socket, GIOCondition cond, gint64 deadline, guint budget_ms,
+		    const gchar *what, GError **error)
 {
 	g_autoptr(GError) error_local = NULL;
-	gint64 us = timeout_ms > 0 ? (gint64)timeout_ms * 1000 : -1;
-	if (!g_socket_condition_timed_wait(socket, cond, us, NULL, &error_local)) {
-		if (g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT, "%s timed out after %u ms",
-				    what, timeout_ms);
-		else
+	gint left = ql_http_left_ms(deadline);
+	if (left == 0 ||
+	    !g_socket_condition_timed_wait(socket, cond, left < 0 ? -1 : (gint64)left * 1000, NULL,
+					   &error_local)) {
+		if (left == 0 || g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
+			g_autofree gchar *budget = ql_http_duration(budget_ms);
+			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+				    "%s timed out: not done within %s", what, budget);
+		} else
 			g_set_error(error, QL_ERROR, QL_ERROR_HTTP, "%s: %s", what,
 				    error_local->message);
 		return FALSE;
@@ -720,6 +792,10 @@ ql_http_proxy_connect(QlHttp *self, GSocket *socket, GUri *proxy_uri, const gcha
 	const gchar *userinfo = g_uri_get_userinfo(proxy_uri);
 	gsize sent = 0;
 	g_autofree gchar *head = NULL;
+	g_autofree gchar *shown = NULL;
+	guint budget_ms = 0;
+	/* one deadline for the whole CONNECT exchange: a trickled reply ends there */
+	gint64 deadline = ql_http_step_deadline(self, &budget_ms);
 
 	g_string_append_printf(req, "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n",
 			       ipv6 ? "[" : "", host, ipv6 ? "]" : "", port, ipv6 ? "[" : "", host,
@@ -736,8 +812,8 @@ ql_http_proxy_connect(QlHttp *self, GSocket *socket, GUri *proxy_uri, const gcha
 	g_string_append(req, "\r\n");
 	while (sent < req->len) {
 		gssize n;
-		if (!ql_http_socket_wait(socket, G_IO_OUT, self->timeout_ms, "sending to the proxy",
-					 error))
+		if (!ql_http_socket_wait(socket, G_IO_OUT, deadline, budget_ms,
+					 "sending to the proxy", error))
 			return FALSE;
 		n = g_socket_send(socket, req->str + sent, req->len - sent, NULL, NULL);
 		if (n <= 0)
@@ -750,8 +826,8 @@ ql_http_proxy_connect(QlHttp *self, GSocket *socket, GUri *proxy_uri, const gcha
 		gssize n;
 		if (reply->len >= QL_HTTP_MAX_HEADER_BYTES)
 			return ql_http_fail(error, "the proxy's reply is too long");
-		if (!ql_http_socket_wait(socket, G_IO_IN, self->timeout_ms, "waiting for the proxy",
-					 error))
+		if (!ql_http_socket_wait(socket, G_IO_IN, deadline, budget_ms,
+					 "waiting for the proxy", error))
 			return FALSE;
 		n = g_socket_receive(socket, (gchar *)&c, 1, NULL, NULL);
 		if (n <= 0)
@@ -762,9 +838,10 @@ ql_http_proxy_connect(QlHttp *self, GSocket *socket, GUri *proxy_uri, const gcha
 	head = g_strndup((const gchar *)reply->data, MIN(reply->len, 64));
 	if (strchr(head, '\r') != NULL)
 		*strchr(head, '\r') = '\0';
+	shown = ql_text_escape(head, -1, 64);
 	if (reply->len < 12 || memcmp(reply->data, "HTTP/1.", 7) != 0 || reply->data[9] != '2')
 		return ql_http_fail(error, "the proxy refused CONNECT to %s:%u: %s", host, port,
-				    head);
+				    shown);
 	return TRUE;
 }
 
@@ -808,7 +885,16 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 	}
 
 	/* GSocketClient counts in whole seconds */
-	g_socket_client_set_timeout(client, (self->timeout_ms + 999) / 1000);
+	{
+		guint budget_ms = 0;
+		gint left = ql_http_left_ms(ql_http_step_deadline(self, &budget_ms));
+		if (left == 0) {
+			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+				    "HTTP: no time was left to connect to %s", host);
+			return FALSE;
+		}
+		g_socket_client_set_timeout(client, left < 0 ? 0 : ((guint)left + 999) / 1000);
+	}
 	conn = g_socket_client_connect(client, addr, NULL, &error_local);
 	if (conn == NULL) {
 		gboolean timeout = g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
@@ -824,12 +910,22 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 	if (proxy_uri != NULL && !ql_http_proxy_connect(self, socket, proxy_uri, host, port, error))
 		return FALSE;
 	self->connections++;
+	/* the handshake: its own timeout, within the client's deadline */
+	ql_tls_set_deadline(self->tls, self->deadline, self->deadline_ms);
 	if (!ql_tls_connect(self->tls, socket, host, error))
 		return FALSE;
 	self->conn = g_steal_pointer(&conn);
 	self->conn_host = g_strdup(host);
 	self->conn_port = port;
 	return TRUE;
+}
+
+/* Whether the header line @line is called @name */
+static gboolean
+ql_http_header_is(const gchar *line, const gchar *name)
+{
+	gsize n = strlen(name);
+	return g_ascii_strncasecmp(line, name, n) == 0 && line[n] == ':';
 }
 
 static gboolean
@@ -878,7 +974,7 @@ ql_http_target_ok(const gchar *s)
 }
 
 static QlHttpResponse *
-ql_http_read_response(QlHttp *self, gint64 deadline, GError **error)
+ql_http_read_response(QlHttp *self, guint budget_ms, GError **error)
 {
 	g_autoptr(QlHttpParser) parser = ql_http_parser_new(self->max_body);
 	QlHttpResponse *response;
@@ -889,16 +985,20 @@ ql_http_read_response(QlHttp *self, gint64 deadline, GError **error)
 	while (!ql_http_parser_is_done(parser)) {
 		g_autoptr(GError) error_local = NULL;
 		gssize n;
-		if (deadline > 0 && g_get_monotonic_time() > deadline) {
-			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
-				    "HTTP: the response from %s took longer than %u ms",
-				    self->conn_host, self->total_ms);
-			return NULL;
-		}
+		/* the deadline of the whole request is the TLS layer's: it holds however the
+		 * bytes arrive */
 		n = ql_tls_read(self->tls, buf, sizeof(buf), &error_local);
 		if (n < 0) {
-			if (g_error_matches(error_local, QL_ERROR, QL_ERROR_TIMEOUT) ||
-			    ql_trust_failure_from_error(error_local) != QL_TRUST_OK) {
+			if (g_error_matches(error_local, QL_ERROR, QL_ERROR_TIMEOUT)) {
+				g_autofree gchar *budget = ql_http_duration(budget_ms);
+				g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+					    "HTTP: %s did not send its whole answer within %s "
+					    "(%" G_GSIZE_FORMAT " bytes received)",
+					    self->conn_host, budget,
+					    ql_http_parser_get_received(parser));
+				return NULL;
+			}
+			if (ql_trust_failure_from_error(error_local) != QL_TRUST_OK) {
 				g_propagate_error(error, g_steal_pointer(&error_local));
 				return NULL;
 			}
@@ -959,7 +1059,9 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 	gint port;
 	gsize body_len = body != NULL ? g_bytes_get_size(body) : 0;
 	gboolean ipv6;
-	gint64 deadline = 0;
+	guint budget_ms = 0;
+	gint64 deadline;
+	const gchar *agent = NULL;
 
 	g_return_val_if_fail(QL_IS_HTTP(self), NULL);
 	g_return_val_if_fail(url != NULL, NULL);
@@ -988,6 +1090,15 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 				    i);
 			return NULL;
 		}
+		/* the caller's User-Agent replaces ours: a request carries one */
+		if (ql_http_header_is(headers[i], "User-Agent")) {
+			if (agent != NULL) {
+				g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+						    "HTTP: more than one User-Agent header");
+				return NULL;
+			}
+			agent = headers[i];
+		}
 	}
 	if (content_type != NULL && strpbrk(content_type, "\r\n") != NULL) {
 		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
@@ -997,21 +1108,32 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 
 	g_string_append_printf(req, "POST %s%s%s HTTP/1.1\r\n", path[0] != '\0' ? path : "/",
 			       query != NULL ? "?" : "", query != NULL ? query : "");
+	/* the order of SGP.22 6.5.1: Host, User-Agent, the caller's (X-Admin-Protocol),
+	 * Content-Type, Content-Length */
 	g_string_append_printf(req, "Host: %s%s%s", ipv6 ? "[" : "", host, ipv6 ? "]" : "");
 	if (port != 443)
 		g_string_append_printf(req, ":%d", port);
-	g_string_append(req, "\r\nUser-Agent: quantra-l/" PACKAGE_VERSION "\r\n");
+	g_string_append_printf(req, "\r\n%s\r\n",
+			       agent != NULL ? agent : "User-Agent: quantra-l/" PACKAGE_VERSION);
+	for (guint i = 0; headers != NULL && headers[i] != NULL; i++) {
+		if (headers[i] != agent)
+			g_string_append_printf(req, "%s\r\n", headers[i]);
+	}
 	if (content_type != NULL)
 		g_string_append_printf(req, "Content-Type: %s\r\n", content_type);
 	g_string_append_printf(req, "Content-Length: %" G_GSIZE_FORMAT "\r\n", body_len);
-	for (guint i = 0; headers != NULL && headers[i] != NULL; i++)
-		g_string_append_printf(req, "%s\r\n", headers[i]);
 	g_string_append(req, "\r\n");
 	if (body_len > 0)
 		g_string_append_len(req, g_bytes_get_data(body, NULL), (gssize)body_len);
 
-	if (self->total_ms > 0)
-		deadline = g_get_monotonic_time() + (gint64)self->total_ms * 1000;
+	if (ql_http_deadline_passed(self)) {
+		g_autofree gchar *budget = ql_http_duration(self->deadline_ms);
+		g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+			    "HTTP: the deadline of %s for the whole exchange passed before the "
+			    "request to %s",
+			    budget, host);
+		return NULL;
+	}
 
 	/* reuse the connection unless it is for another server, or the server closed it
 	 * (anything readable between responses is a close or garbage) */
@@ -1022,17 +1144,25 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 		ql_http_close(self);
 	}
 	if (self->conn == NULL && !ql_http_connect(self, host, (guint16)port, error)) {
+		ql_http_blame_deadline(self, "connecting to", host, error);
 		ql_http_close(self);
 		return NULL;
 	}
 
+	/* one deadline for the request and its whole answer, from now */
+	deadline = ql_http_step_deadline(self, &budget_ms);
+	ql_tls_set_deadline(self->tls, deadline, budget_ms);
+
 	/* no automatic retry after this point: an ES9+ POST is not idempotent */
 	self->requests++;
 	if (!ql_tls_write_all(self->tls, (const guint8 *)req->str, req->len, error)) {
+		ql_http_blame_deadline(self, "sending the request to", host, error);
 		ql_http_close(self);
 		return NULL;
 	}
-	response = ql_http_read_response(self, deadline, error);
+	response = ql_http_read_response(self, budget_ms, error);
+	if (response == NULL)
+		ql_http_blame_deadline(self, "waiting for the answer from", host, error);
 	if (response == NULL || !response->keep_alive)
 		ql_http_close(self);
 	return g_steal_pointer(&response);

@@ -16,7 +16,6 @@ G_BEGIN_DECLS
 #define QL_HTTP_DEFAULT_MAX_BODY (4 * 1024 * 1024)
 #define QL_HTTP_MAX_LINE 8192	       /* one status or header line */
 #define QL_HTTP_MAX_HEADER_BYTES 65536 /* all header lines of one response */
-#define QL_HTTP_DEFAULT_TOTAL_MS 120000
 
 typedef struct {
 	gchar *name;
@@ -65,14 +64,18 @@ gboolean ql_http_no_proxy_matches(const gchar *no_proxy, const gchar *host);
 #define QL_TYPE_HTTP (ql_http_get_type())
 G_DECLARE_FINAL_TYPE(QlHttp, ql_http, QL, HTTP, GObject)
 
-/* @tls is referenced; its timeout also bounds each connect, read and write. */
+/* @tls is referenced; its timeout is the client's (see ql_http_set_timeout()). */
 QlHttp *ql_http_new(QlTls *tls);
 QlTls *ql_http_get_tls(QlHttp *self);
 void ql_http_set_max_body(QlHttp *self, gsize max_body);
-/* Connect / per-read / per-write timeout (sets the QlTls one too). */
+/* Bounds the TCP connect (with the proxy's CONNECT), the whole TLS handshake, and each whole
+ * request with its whole answer, each counted from its start: an answer trickled byte by byte
+ * ends there (QL_ERROR_TIMEOUT). Sets the QlTls timeout too. 0 = none. */
 void ql_http_set_timeout(QlHttp *self, guint timeout_ms);
-/* Upper bound for one whole request and its response; 0 = none. */
-void ql_http_set_total_timeout(QlHttp *self, guint timeout_ms);
+/* A deadline over everything the client does until it is changed (a whole download): monotonic
+ * time (g_get_monotonic_time()), 0 for none; @budget_ms is the time it stands for, for the
+ * message. Past it, every call fails with QL_ERROR_TIMEOUT at once. */
+void ql_http_set_deadline(QlHttp *self, gint64 deadline, guint budget_ms);
 /* NULL: from the environment (the default); "": never; else "http://host:port". */
 void ql_http_set_proxy(QlHttp *self, const gchar *proxy_url);
 

@@ -1,20 +1,118 @@
 /*
  * QR decoding. See ql-qr.h.
  *
+ * The image's size is read from its header, through the loader's size-prepared signal, before
+ * anything is decoded: an image over the pixel budget is refused there, so a small file that
+ * claims a huge canvas (a 76 KB PNG of 20000x20000 pixels decodes to 1.2 GB) costs nothing.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <gdk-pixbuf/gdk-pixbuf.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zbar.h>
 
 #include "quantra-l/ql-error.h"
 #include "ql-qr.h"
 
+typedef struct {
+	gint width;
+	gint height;
+	gboolean refused;
+} QlQrSize;
+
+/* Emitted by the loader as soon as the header names the size, before the image is allocated */
+static void
+ql_qr_size_prepared(GdkPixbufLoader *loader, gint width, gint height, gpointer user_data)
+{
+	QlQrSize *size = user_data;
+
+	size->width = width;
+	size->height = height;
+	if (width <= 0 || height <= 0 || width > QL_QR_MAX_SIDE || height > QL_QR_MAX_SIDE ||
+	    (gint64)width * height > QL_QR_MAX_PIXELS) {
+		size->refused = TRUE;
+		/* a 0x0 target makes every loader stop here, before it allocates anything */
+		gdk_pixbuf_loader_set_size(loader, 0, 0);
+	}
+}
+
+/* Decodes @path into a pixbuf within the budgets, or fails with a clear message */
+static GdkPixbuf *
+ql_qr_load(const gchar *path, GError **error)
+{
+	g_autoptr(GdkPixbufLoader) loader = gdk_pixbuf_loader_new();
+	g_autoptr(GError) local = NULL;
+	QlQrSize size = {0};
+	gboolean failed = FALSE;
+	struct stat st;
+	guint8 buf[65536];
+	gint fd;
+
+	fd = g_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0) {
+		gint err = errno;
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "cannot read the image %s: %s", path, g_strerror(err));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > QL_QR_MAX_FILE_SIZE) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "the image %s is not a regular file of at most %u MiB", path,
+			    (guint)(QL_QR_MAX_FILE_SIZE / (1024 * 1024)));
+		close(fd);
+		return NULL;
+	}
+	g_signal_connect(loader, "size-prepared", G_CALLBACK(ql_qr_size_prepared), &size);
+	for (;;) {
+		gssize n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			gint err = errno;
+			g_set_error(&local, G_FILE_ERROR, g_file_error_from_errno(err), "%s",
+				    g_strerror(err));
+			break;
+		}
+		if (n == 0)
+			break;
+		/* a failed write has closed the loader */
+		if (!gdk_pixbuf_loader_write(loader, buf, (gsize)n, &local)) {
+			failed = TRUE;
+			break;
+		}
+		if (size.refused)
+			break;
+	}
+	close(fd);
+	if (!failed && !gdk_pixbuf_loader_close(loader, local == NULL ? &local : NULL))
+		failed = TRUE;
+	if (size.refused) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "the image %s is %dx%d pixels: a QR code image may have at most %u "
+			    "megapixels and %u pixels a side; crop or scale it down",
+			    path, size.width, size.height, (guint)(QL_QR_MAX_PIXELS / 1000000),
+			    (guint)QL_QR_MAX_SIDE);
+		return NULL;
+	}
+	if (local != NULL || failed || gdk_pixbuf_loader_get_pixbuf(loader) == NULL) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "cannot read the image %s: %s", path,
+			    local != NULL ? local->message
+					  : "not an image format this system reads");
+		return NULL;
+	}
+	return g_object_ref(gdk_pixbuf_loader_get_pixbuf(loader));
+}
+
 gchar *
 ql_qr_decode_file(const gchar *path, GError **error)
 {
-	g_autoptr(GError) local = NULL;
 	g_autoptr(GdkPixbuf) pixbuf = NULL;
 	zbar_image_scanner_t *scanner;
 	zbar_image_t *image;
@@ -24,18 +122,17 @@ ql_qr_decode_file(const gchar *path, GError **error)
 	const guchar *px;
 	gchar *out = NULL;
 
-	pixbuf = gdk_pixbuf_new_from_file(path, &local);
-	if (pixbuf == NULL) {
-		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			    "cannot read the image %s: %s", path, local->message);
+	pixbuf = ql_qr_load(path, error);
+	if (pixbuf == NULL)
 		return NULL;
-	}
 	w = gdk_pixbuf_get_width(pixbuf);
 	h = gdk_pixbuf_get_height(pixbuf);
 	stride = gdk_pixbuf_get_rowstride(pixbuf);
 	channels = gdk_pixbuf_get_n_channels(pixbuf);
 	px = gdk_pixbuf_read_pixels(pixbuf);
-	if (w <= 0 || h <= 0 || w > 16384 || h > 16384 || channels < 3) {
+	/* the loader kept to the size it announced; checked again, as the scan relies on it */
+	if (w <= 0 || h <= 0 || w > QL_QR_MAX_SIDE || h > QL_QR_MAX_SIDE ||
+	    (gint64)w * h > QL_QR_MAX_PIXELS || channels < 3) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 			    "the image %s has an unusable size or format", path);
 		return NULL;

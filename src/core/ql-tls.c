@@ -2,7 +2,10 @@
  * GnuTLS client sessions. See ql-tls.h.
  *
  * The transport is our own push/pull over the socket's fd with poll(), so every read and
- * write has a timeout whatever the fd's blocking mode (GSocket makes it non-blocking).
+ * write has a deadline whatever the fd's blocking mode (GSocket makes it non-blocking). The
+ * deadline is fixed when an operation starts (the handshake, a read or write call, or the
+ * caller's whole exchange) and checked before every recv() and send(): a peer that trickles one
+ * byte at a time cannot push it back, as a per-wait timeout would let it.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -39,6 +42,8 @@ struct _QlTls {
 	QlTlsPolicy policy;
 	QlCertRole role;
 	guint timeout_ms;
+	gint64 deadline;   /* the caller's, monotonic; 0 = none */
+	guint deadline_ms; /* what the caller's deadline stands for, for messages */
 	gnutls_certificate_credentials_t cred;
 	gboolean have_client_cert;
 	QlTrustResult *pending_result; /* of the verification inside the running handshake */
@@ -50,6 +55,8 @@ struct _QlTls {
 	gchar *host;
 	GError *verify_error;
 	gboolean verified;
+	gint64 op_deadline; /* of the running operation; 0 = none */
+	guint op_ms;	    /* its budget, for messages */
 	gboolean timed_out;
 	gboolean eof_unclean; /* the stream ended without close_notify */
 	gboolean got_data;    /* the server sent application data: it took the handshake */
@@ -255,8 +262,45 @@ ql_tls_set_timeout(QlTls *self, guint timeout_ms)
 {
 	g_return_if_fail(QL_IS_TLS(self));
 	self->timeout_ms = timeout_ms;
-	if (self->session != NULL)
-		gnutls_record_set_timeout(self->session, timeout_ms);
+}
+
+void
+ql_tls_set_deadline(QlTls *self, gint64 deadline, guint budget_ms)
+{
+	g_return_if_fail(QL_IS_TLS(self));
+	self->deadline = deadline;
+	self->deadline_ms = budget_ms;
+}
+
+/* Fixes the deadline of an operation that starts now: the caller's deadline, and the timeout
+ * counted from now for the handshake or when the caller set none; the earlier one wins. */
+static void
+ql_tls_begin_op(QlTls *self, gboolean handshake)
+{
+	self->op_deadline = 0;
+	self->op_ms = 0;
+	self->timed_out = FALSE;
+	if ((handshake || self->deadline == 0) && self->timeout_ms > 0) {
+		self->op_deadline = g_get_monotonic_time() + (gint64)self->timeout_ms * 1000;
+		self->op_ms = self->timeout_ms;
+	}
+	if (self->deadline != 0 && (self->op_deadline == 0 || self->deadline < self->op_deadline)) {
+		self->op_deadline = self->deadline;
+		self->op_ms = self->deadline_ms;
+	}
+}
+
+/* Milliseconds left before the operation's deadline: -1 without one, 0 when it has passed */
+static gint
+ql_tls_left_ms(QlTls *self)
+{
+	gint64 left;
+	if (self->op_deadline == 0)
+		return -1;
+	left = self->op_deadline - g_get_monotonic_time();
+	if (left <= 0)
+		return 0;
+	return (gint)MIN((left + 999) / 1000, (gint64)G_MAXINT);
 }
 
 guint
@@ -295,15 +339,24 @@ ql_tls_io_failed(QlTls *self, gint err)
 	return -1;
 }
 
-/* After EAGAIN: waits for @events within the timeout; 0 when ready, else -1 (recorded). */
+static ssize_t
+ql_tls_timed_out(QlTls *self)
+{
+	self->timed_out = TRUE;
+	return ql_tls_io_failed(self, ETIMEDOUT);
+}
+
+/* After EAGAIN: waits for @events until the deadline; 0 when ready, else -1 (recorded). */
 static ssize_t
 ql_tls_io_wait(QlTls *self, gshort events)
 {
-	gint pr = ql_tls_poll(self->fd, events, self->timeout_ms > 0 ? (gint)self->timeout_ms : -1);
-	if (pr == 0) {
-		self->timed_out = TRUE;
-		return ql_tls_io_failed(self, ETIMEDOUT);
-	}
+	gint left = ql_tls_left_ms(self);
+	gint pr;
+	if (left == 0)
+		return ql_tls_timed_out(self);
+	pr = ql_tls_poll(self->fd, events, left);
+	if (pr == 0)
+		return ql_tls_timed_out(self);
 	if (pr < 0)
 		return ql_tls_io_failed(self, errno);
 	return 0;
@@ -314,7 +367,11 @@ ql_tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 {
 	QlTls *self = ptr;
 	for (;;) {
-		ssize_t r = recv(self->fd, buf, len, 0);
+		ssize_t r;
+		/* before every recv: bytes that keep arriving do not move the deadline */
+		if (ql_tls_left_ms(self) == 0)
+			return ql_tls_timed_out(self);
+		r = recv(self->fd, buf, len, 0);
 		if (r >= 0)
 			return r;
 		if (errno == EINTR)
@@ -330,7 +387,12 @@ static int
 ql_tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
 {
 	QlTls *self = ptr;
-	gint rc = ql_tls_poll(self->fd, POLLIN, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (gint)ms);
+	gint wait = ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (gint)MIN(ms, (guint)G_MAXINT);
+	gint left = ql_tls_left_ms(self);
+	gint rc;
+	if (left >= 0 && (wait < 0 || left < wait))
+		wait = left;
+	rc = ql_tls_poll(self->fd, POLLIN, wait);
 	if (rc == 0 && ms != 0)
 		self->timed_out = TRUE;
 	return rc;
@@ -341,8 +403,11 @@ ql_tls_push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
 {
 	QlTls *self = ptr;
 	for (;;) {
+		ssize_t r;
+		if (ql_tls_left_ms(self) == 0)
+			return ql_tls_timed_out(self);
 		/* MSG_NOSIGNAL: a peer that went away must be an error, not SIGPIPE */
-		ssize_t r = send(self->fd, buf, len, MSG_NOSIGNAL);
+		r = send(self->fd, buf, len, MSG_NOSIGNAL);
 		if (r >= 0)
 			return r;
 		if (errno == EINTR)
@@ -375,8 +440,14 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 	const gchar *host = self->host != NULL ? self->host : "the server";
 
 	if (self->timed_out || rc == GNUTLS_E_TIMEDOUT) {
-		g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT, "%s %s timed out after %u ms", what,
-			    host, self->timeout_ms);
+		if (self->op_ms % 1000 == 0)
+			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+				    "%s %s timed out: not done within %u s", what, host,
+				    self->op_ms / 1000);
+		else
+			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+				    "%s %s timed out: not done within %u ms", what, host,
+				    self->op_ms);
 		return;
 	}
 	/* the server asked for a client certificate, none is configured, and it then ended the
@@ -554,10 +625,12 @@ ql_tls_connect(QlTls *self, GSocket *socket, const gchar *host, GError **error)
 	gnutls_transport_set_pull_function(self->session, ql_tls_pull);
 	gnutls_transport_set_pull_timeout_function(self->session, ql_tls_pull_timeout);
 	gnutls_transport_set_push_function(self->session, ql_tls_push);
-	gnutls_record_set_timeout(self->session, self->timeout_ms);
-	gnutls_handshake_set_timeout(
-		self->session, self->timeout_ms > 0 ? self->timeout_ms : GNUTLS_INDEFINITE_TIMEOUT);
+	/* the deadlines are ours (ql_tls_begin_op), checked in the transport: GnuTLS's own
+	 * handshake and record timeouts stay off */
+	gnutls_record_set_timeout(self->session, 0);
+	gnutls_handshake_set_timeout(self->session, GNUTLS_INDEFINITE_TIMEOUT);
 
+	ql_tls_begin_op(self, TRUE);
 	do {
 		rc = gnutls_handshake(self->session);
 	} while (rc < 0 && !gnutls_error_is_fatal(rc) && !self->timed_out);
@@ -626,10 +699,10 @@ ql_tls_close(QlTls *self)
 	g_return_if_fail(QL_IS_TLS(self));
 	if (self->session != NULL && self->verified) {
 		/* a short, best-effort close_notify; never wait for the peer's */
-		guint saved = self->timeout_ms;
-		self->timeout_ms = MIN(saved == 0 ? 1000 : saved, 1000);
+		guint ms = MIN(self->timeout_ms == 0 ? 1000 : self->timeout_ms, 1000);
+		self->op_deadline = g_get_monotonic_time() + (gint64)ms * 1000;
+		self->op_ms = ms;
 		gnutls_bye(self->session, GNUTLS_SHUT_WR);
-		self->timeout_ms = saved;
 	}
 	if (self->socket != NULL)
 		g_socket_close(self->socket, NULL);
@@ -652,6 +725,7 @@ ql_tls_write_all(QlTls *self, const guint8 *data, gsize len, GError **error)
 	g_return_val_if_fail(QL_IS_TLS(self), FALSE);
 	if (!ql_tls_check_session(self, error))
 		return FALSE;
+	ql_tls_begin_op(self, FALSE);
 	while (len > 0) {
 		ssize_t rc = gnutls_record_send(self->session, data, len);
 		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
@@ -672,6 +746,7 @@ ql_tls_read(QlTls *self, guint8 *buf, gsize len, GError **error)
 	g_return_val_if_fail(QL_IS_TLS(self), -1);
 	if (!ql_tls_check_session(self, error))
 		return -1;
+	ql_tls_begin_op(self, FALSE);
 	for (;;) {
 		ssize_t rc = gnutls_record_recv(self->session, buf, len);
 		if (rc > 0)

@@ -39,9 +39,16 @@ QlTlsPolicy ql_tls_get_policy(QlTls *self);
 /* mTLS: PEM files, or PKCS#11 URIs ("pkcs11:..."); @key_file NULL = same as @cert_file. */
 gboolean ql_tls_set_client_certificate(QlTls *self, const gchar *cert_file, const gchar *key_file,
 				       GError **error);
-/* Applies to the handshake and to each read or write; 0 = no timeout. Default 30 s. */
+/* Bounds the whole handshake, and each whole ql_tls_read() / ql_tls_write_all() call while no
+ * deadline is set; 0 = no timeout. Default 30 s. A peer that trickles bytes does not extend
+ * it: the time counts from the start of the handshake or call, not from the last byte. */
 void ql_tls_set_timeout(QlTls *self, guint timeout_ms);
 guint ql_tls_get_timeout(QlTls *self);
+/* A deadline on the monotonic clock (g_get_monotonic_time()) for every read and write until it
+ * is changed, 0 for none: the caller's bound over a whole exchange (a request and its answer).
+ * The handshake ends at this deadline or after the timeout, whichever comes first. @budget_ms
+ * is how long the caller gave, for the error message. */
+void ql_tls_set_deadline(QlTls *self, gint64 deadline, guint budget_ms);
 /* The role the server certificate must carry when a GSMA CI issued it; default DP TLS. */
 void ql_tls_set_expected_role(QlTls *self, QlCertRole role);
 

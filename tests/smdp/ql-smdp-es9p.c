@@ -59,23 +59,18 @@ ql_smdp_print(const gchar *format, ...)
 }
 
 static const gchar *const ql_smdp_fault_names[] = {
-	"bad-signature",
-	"wrong-transaction-id",
-	"http-500",
-	"reset",
-	"slow",
-	"tls12",
-	"weak-cipher",
-	"expired",
-	"not-yet-valid",
-	"wrong-host",
-	"unknown-ci",
-	"revoked",
-	"wrong-role",
-	"client-cert",
-	"truncated-bpp",
-	"tamper-86",
-	"auth-wrong-role",
+	"bad-signature", "wrong-transaction-id", "http-500", "reset", "slow", "tls12",
+	"weak-cipher", "expired", "not-yet-valid", "wrong-host", "unknown-ci", "revoked",
+	"wrong-role", "client-cert", "truncated-bpp", "tamper-86", "auth-wrong-role",
+	/* the hostile answers (tests/test-hostile.py) */
+	"trickle",	     /* the whole answer, one byte every QL_SMDP_TRICKLE_MS */
+	"trickle-handshake", /* the TLS handshake, the same way */
+	"garbage",	     /* HTTP 200 with a body that is not JSON */
+	"huge",		     /* a Content-Length far over any client's limit */
+	"status-text",	     /* a Failed status whose codes and message hold control characters */
+	"hostile-names",     /* profile and provider names with control characters */
+	"pb-wrong-role",     /* CERT.DPpb replaced by the TLS certificate */
+	"unknown-ci-pkid",   /* euiccCiPKIdToBeUsed names a CI no eUICC knows */
 };
 
 gboolean
@@ -345,6 +340,21 @@ ql_smdp_put_b64_bytes(QlSmdpCall *call, const gchar *name, GBytes *b)
 	ql_smdp_put_b64(call, name, g_bytes_get_data(b, NULL), g_bytes_get_size(b));
 }
 
+/* The metadata names of the profiles this server binds; the hostile-names fault puts what a
+ * terminal would act on into them (valid UTF-8: SGP.22 names are UTF8String) */
+static GBytes *
+ql_smdp_metadata(QlSmdpServer *server, const gchar *iccid, GError **error)
+{
+	gboolean hostile = ql_smdp_server_fault(server, "hostile-names", NULL);
+	return ql_smdp_make_metadata(iccid,
+				     hostile ? "Prov\x1b[2J\x7f\xc2\x9b"
+					       "1m"
+					     : "Quantra-L Test SM-DP+",
+				     hostile ? "Evil\x1b]0;pwned\x07\r\nFAKE: installed\xe2\x80\xae"
+					     : "Quantra-L Test Profile",
+				     2, server->address, error);
+}
+
 /* The transactionId of an answer; the wrong-transaction-id fault swaps in another one */
 static void
 ql_smdp_put_tid(QlSmdpCall *call, const gchar *tid_hex)
@@ -526,6 +536,9 @@ ql_smdp_initiate_authentication(QlSmdpCall *call)
 	ski_tlv[0] = 0x04;
 	ski_tlv[1] = (guint8)g_bytes_get_size(ski);
 	memcpy(ski_tlv + 2, g_bytes_get_data(ski, NULL), g_bytes_get_size(ski));
+	/* unknown-ci-pkid: a key id no eUICC trusts, which only the eUICC checks */
+	if (ql_smdp_server_fault(server, "unknown-ci-pkid", call->function))
+		memset(ski_tlv + 2, 0xA5, g_bytes_get_size(ski));
 	ql_smdp_put_b64(call, "euiccCiPKIdToBeUsed", ski_tlv, 2 + g_bytes_get_size(ski));
 	ql_smdp_put_b64_bytes(call, "serverCertificate", cert);
 	return TRUE;
@@ -687,8 +700,7 @@ ql_smdp_authenticate_client(QlSmdpCall *call)
 	s->iccid = g_strdup(order->iccid);
 	s->cc_required = g_str_has_prefix(matching_id, "CC-");
 
-	metadata = ql_smdp_make_metadata(s->iccid, "Quantra-L Test SM-DP+",
-					 "Quantra-L Test Profile", 2, server->address, &error);
+	metadata = ql_smdp_metadata(server, s->iccid, &error);
 	if (metadata == NULL)
 		return ql_smdp_fail(call, "8.2", "6.1", "%s", error->message);
 
@@ -708,7 +720,12 @@ ql_smdp_authenticate_client(QlSmdpCall *call)
 			  ql_smdp_server_fault(server, "bad-signature", call->function), &sig,
 			  &error))
 		return ql_smdp_fail(call, "8.2", "6.1", "signing failed: %s", error->message);
-	cert = ql_pki_export_der(server->pki->dppb.crt, NULL);
+	/* pb-wrong-role: a certificate of the right CI with the wrong role, for the LPA's own
+	 * DPpb check after the eUICC has opened its session */
+	cert = ql_pki_export_der(ql_smdp_server_fault(server, "pb-wrong-role", call->function)
+					 ? server->pki->dptls.crt
+					 : server->pki->dppb.crt,
+				 NULL);
 	if (cert == NULL)
 		return ql_smdp_fail(call, "8.2", "6.1", "no DPpb certificate");
 	g_clear_pointer(&s->smdp_signature2, g_bytes_unref);
@@ -818,8 +835,7 @@ ql_smdp_get_bpp(QlSmdpCall *call)
 	}
 
 	eid = ql_hex_decode(s->eid, NULL);
-	metadata = ql_smdp_make_metadata(s->iccid, "Quantra-L Test SM-DP+",
-					 "Quantra-L Test Profile", 2, server->address, &error);
+	metadata = ql_smdp_metadata(server, s->iccid, &error);
 	profile = ql_smdp_make_profile(s->iccid, QL_SMDP_PROFILE_SIZE, &error);
 	if (eid == NULL || g_bytes_get_size(eid) != 16 || metadata == NULL || profile == NULL)
 		return ql_smdp_fail(call, "8.2", "6.1", "cannot prepare the profile");
@@ -1014,7 +1030,8 @@ ql_smdp_cancel_session(QlSmdpCall *call)
 	QlSmdpSession *s = ql_smdp_lookup(call);
 	g_autoptr(GBytes) resp = NULL;
 	g_autoptr(GError) error = NULL;
-	QlTlv top, ok, parts[2], tid;
+	QlTlv top, ok, parts[2], tid, reason;
+	gint64 why = -1;
 	guint n = 0;
 
 	if (s == NULL)
@@ -1030,6 +1047,10 @@ ql_smdp_cancel_session(QlSmdpCall *call)
 	if (!ql_smdp_children(&ok, parts, G_N_ELEMENTS(parts), &n) || n != 2 ||
 	    parts[0].tag != 0x30 || parts[1].tag != QL_CRYPTO_SIG_TAG)
 		return ql_smdp_missing(call, "cancelSessionResponseOk");
+	/* the reason the eUICC signed, for the tests that check what the LPA said */
+	if (ql_tlv_find(&parts[0], 0x82, &reason, NULL))
+		ql_tlv_get_int(&reason, &why, NULL);
+	ql_smdp_print("cancelSession reason %" G_GINT64_FORMAT, why);
 	if (!ql_tlv_require(&parts[0], 0x80, "transactionId", &tid, NULL) ||
 	    tid.len != sizeof(s->tid) || !ql_crypto_equal(tid.value, s->tid, sizeof(s->tid)))
 		return ql_smdp_fail(call, "8.10.1", "3.9", "the signed transactionId differs");
@@ -1145,6 +1166,14 @@ ql_smdp_server_handle(QlSmdpServer *server, const gchar *method, const gchar *pa
 	g_mutex_lock(&server->lock);
 	ok = func(&call);
 	g_mutex_unlock(&server->lock);
+	if (ql_smdp_server_fault(server, "status-text", function)) {
+		/* what a terminal would act on, where a client might print it */
+		ok = FALSE;
+		call.subject = "8.2.6\x1b]0;pwned\x07";
+		call.reason = "3.8\r\nFAKE: ok";
+		g_free(call.message);
+		call.message = g_strdup("\x1b[2J\x1b[Hall is well\r\n");
+	}
 
 	/* SGP.22 6.5.1.4: header.functionExecutionStatus first, then the function's fields */
 	status = json_object_new();
@@ -1189,10 +1218,22 @@ ql_smdp_server_handle(QlSmdpServer *server, const gchar *method, const gchar *pa
 	json_object_unref(call.out);
 	g_free(call.message);
 
+	if (ql_smdp_server_fault(server, "garbage", function)) {
+		g_free(reply->body);
+		reply->http_status = 200;
+		reply->body = g_strdup("<html>\x1b[2Jnot JSON\r\n</html>");
+		reply->body_len = strlen(reply->body);
+		g_free(reply->log_status);
+		reply->log_status = g_strdup_printf("%s %s garbage", iface, function);
+	}
 	if (ql_smdp_server_fault(server, "slow", function))
 		reply->delay_s = 30;
 	if (ql_smdp_server_fault(server, "reset", function))
 		reply->reset = TRUE;
+	if (ql_smdp_server_fault(server, "trickle", function))
+		reply->trickle = TRUE;
+	if (ql_smdp_server_fault(server, "huge", function))
+		reply->huge = TRUE;
 	ql_smdp_print("%s", reply->log_status);
 	return reply;
 }

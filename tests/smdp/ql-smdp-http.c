@@ -224,11 +224,24 @@ ql_smdp_send_reply(gnutls_session_t session, GSocket *socket, QlSmdpReply *reply
 	if (reply->http_status != 204) {
 		if (reply->body != NULL)
 			g_string_append(head, "Content-Type: application/json;charset=UTF-8\r\n");
+		/* the huge fault: a body no client should wait for */
 		g_string_append_printf(head, "Content-Length: %" G_GSIZE_FORMAT "\r\n",
-				       reply->body_len);
+				       reply->huge ? (gsize)1 << 30 : reply->body_len);
 	}
 	g_string_append(head,
 			closing ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n");
+	if (reply->trickle) {
+		/* the trickle fault: the whole answer, one byte per TLS record, for as long as
+		 * the client reads it */
+		if (reply->body_len > 0)
+			g_string_append_len(head, reply->body, (gssize)reply->body_len);
+		for (gsize i = 0; i < head->len; i++) {
+			if (!ql_smdp_send(session, head->str + i, 1))
+				return FALSE;
+			g_usleep(QL_SMDP_TRICKLE_MS * 1000);
+		}
+		return TRUE;
+	}
 	if (!ql_smdp_send(session, head->str, head->len))
 		return FALSE;
 	if (reply->reset) {
@@ -324,6 +337,21 @@ ql_smdp_serve_requests(QlSmdpHttp *http, gnutls_session_t session, GSocket *sock
 	}
 }
 
+/* The trickle-handshake fault: what the server sends during the handshake, one byte at a time */
+static ssize_t
+ql_smdp_trickle_push(gnutls_transport_ptr_t ptr, const void *data, size_t len)
+{
+	gint fd = GPOINTER_TO_INT(ptr);
+	g_usleep(QL_SMDP_TRICKLE_MS * 1000);
+	return send(fd, data, len > 0 ? 1 : 0, MSG_NOSIGNAL);
+}
+
+static ssize_t
+ql_smdp_plain_push(gnutls_transport_ptr_t ptr, const void *data, size_t len)
+{
+	return send(GPOINTER_TO_INT(ptr), data, len, MSG_NOSIGNAL);
+}
+
 static gpointer
 ql_smdp_conn_thread(gpointer data)
 {
@@ -349,9 +377,15 @@ ql_smdp_conn_thread(gpointer data)
 	}
 	gnutls_transport_set_int(session, g_socket_get_fd(conn->socket));
 	gnutls_handshake_set_timeout(session, 15000);
+	if (ql_smdp_server_fault(http->server, "trickle-handshake", NULL)) {
+		/* as long as the trickle lasts; the client must give up first */
+		gnutls_handshake_set_timeout(session, GNUTLS_INDEFINITE_TIMEOUT);
+		gnutls_transport_set_push_function(session, ql_smdp_trickle_push);
+	}
 	do {
 		rc = gnutls_handshake(session);
 	} while (rc < 0 && !gnutls_error_is_fatal(rc));
+	gnutls_transport_set_push_function(session, ql_smdp_plain_push);
 	if (rc < 0) {
 		gnutls_alert_send_appropriate(session, rc);
 		ql_smdp_print("tls handshake failed: %s", gnutls_strerror(rc));

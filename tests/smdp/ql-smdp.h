@@ -23,6 +23,9 @@ G_BEGIN_DECLS
 #define QL_SMDP_MAX_CONNECTIONS 64
 #define QL_SMDP_IDLE_TIMEOUT_MS 60000
 #define QL_SMDP_CC_MAX_TRIES 3
+/* The trickle faults: one byte of the answer (or of the handshake) every so often, for as long
+ * as the client reads: always some progress, never the whole */
+#define QL_SMDP_TRICKLE_MS 250
 
 /* The fixed hostId of the CRT in InitialiseSecureChannel (SGP.22 5.5.1): 8-16 bytes */
 #define QL_SMDP_HOST_ID "QL-TEST-SMDP"
@@ -103,6 +106,8 @@ typedef struct {
 	gchar *log_status; /* what the request line on stdout says */
 	gboolean reset;	   /* fault: send part of the answer, then drop the connection */
 	guint delay_s;	   /* fault: wait before answering */
+	gboolean trickle;  /* fault: one byte every QL_SMDP_TRICKLE_MS */
+	gboolean huge;	   /* fault: announce a body of 1 GiB */
 } QlSmdpReply;
 
 void ql_smdp_reply_free(QlSmdpReply *reply);

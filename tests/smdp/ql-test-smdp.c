@@ -88,7 +88,9 @@ main(int argc, char **argv)
 		{"fault", 0, 0, G_OPTION_ARG_STRING_ARRAY, &faults,
 		 "Misbehave (repeatable): bad-signature, wrong-transaction-id, http-500, reset, "
 		 "slow, tls12, weak-cipher, expired, not-yet-valid, wrong-host, unknown-ci, "
-		 "revoked, wrong-role, client-cert, truncated-bpp, tamper-86",
+		 "revoked, wrong-role, client-cert, truncated-bpp, tamper-86, auth-wrong-role, "
+		 "pb-wrong-role, trickle, trickle-handshake, garbage, huge, status-text, "
+		 "hostile-names, unknown-ci-pkid",
 		 "NAME[@function]"},
 		{"event", 0, 0, G_OPTION_ARG_STRING_ARRAY, &events,
 		 "An SM-DS event to hand out over ES11 (repeatable)", "ID"},
