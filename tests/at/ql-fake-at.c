@@ -18,6 +18,11 @@
  * Quirks (--quirk): session-offset (session ids are 256 + channel and the modem sets the CLA's
  * channel bits itself, as some modems do), bare-ccho (+CCHO answers the id without a prefix).
  *
+ * For ModemManager (tests/mm/) it also answers what its probing and SIM reading need: ATI,
+ * +CGMI/+CGMM/+CGMR, +GCAP (a 3GPP modem), +CPIN? (READY while a profile is enabled, else SIM
+ * not inserted) and +CRSM=176,12258,... (EF ICCID: the enabled profile's ICCID); everything else
+ * is ERROR. Bytes before "AT" on a line (another protocol's probe) are dropped, as modems do.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #define _GNU_SOURCE /* posix_openpt and friends */
@@ -36,6 +41,7 @@
 
 #include "ql-apdu.h"
 #include "ql-vcard.h"
+#include "../ql-fake-sim.h"
 
 #define MAX_COMMAND 4096
 
@@ -344,17 +350,58 @@ do_cchc(Modem *m, const gchar *arg)
 	answer(m, NULL, sw == 0x9000 ? "OK" : "+CME ERROR: 13");
 }
 
+/* +CRSM (27.007 8.18): READ BINARY (176) of EF ICCID (12258) only */
+static void
+do_crsm(Modem *m, const gchar *arg)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) ef = NULL;
+	g_autofree gchar *hex = NULL;
+	g_autofree gchar *info = NULL;
+
+	if (!g_str_has_prefix(arg, "176,12258,")) {
+		answer(m, "+CRSM: 106,130", "OK"); /* 6A82: file not found */
+		return;
+	}
+	ef = ql_fake_sim_ef_iccid(m->card, &error);
+	if (ef == NULL) {
+		g_printerr("ql-fake-at: no ICCID to give: %s\n", error->message);
+		answer(m, NULL, "+CME ERROR: 10"); /* SIM not inserted */
+		return;
+	}
+	hex = to_hex(ef);
+	info = g_strdup_printf("+CRSM: 144,0,\"%s\"", hex);
+	answer(m, info, "OK");
+}
+
+static void
+do_cpin(Modem *m)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *iccid = ql_fake_sim_enabled_iccid(m->card, &error);
+	if (iccid == NULL)
+		answer(m, NULL, "+CME ERROR: 10");
+	else
+		answer(m, "+CPIN: READY", "OK");
+}
+
 static void
 do_command(Modem *m, gchar *line)
 {
+	gchar *at;
+
 	g_strstrip(line);
 	if (line[0] == '\0')
 		return;
-	if (g_ascii_strncasecmp(line, "AT", 2) != 0) {
+	/* noise before the command (a probe in another protocol) is dropped */
+	at = g_strstr_len(line, -1, "AT");
+	if (at == NULL)
+		at = g_strstr_len(line, -1, "at");
+	if (at == NULL) {
 		answer(m, NULL, "ERROR");
 		return;
 	}
-	line += 2;
+	line = at + 2;
 	if (*line == '\0' || g_ascii_strncasecmp(line, "+CMEE=", 6) == 0) {
 		answer(m, NULL, "OK");
 	} else if (g_ascii_strcasecmp(line, "E0") == 0 || g_ascii_strcasecmp(line, "E1") == 0) {
@@ -364,6 +411,18 @@ do_command(Modem *m, gchar *line)
 		answer(m, NULL, "OK");
 	} else if (g_ascii_strcasecmp(line, "I") == 0) {
 		answer(m, "Quantra-L fake modem", "OK");
+	} else if (g_ascii_strcasecmp(line, "+CGMI") == 0) {
+		answer(m, "Quantra-L", "OK");
+	} else if (g_ascii_strcasecmp(line, "+CGMM") == 0) {
+		answer(m, "Fake AT modem", "OK");
+	} else if (g_ascii_strcasecmp(line, "+CGMR") == 0) {
+		answer(m, "1.0", "OK");
+	} else if (g_ascii_strcasecmp(line, "+GCAP") == 0) {
+		answer(m, "+GCAP: +CGSM", "OK");
+	} else if (g_ascii_strcasecmp(line, "+CPIN?") == 0) {
+		do_cpin(m);
+	} else if (g_ascii_strncasecmp(line, "+CRSM=", 6) == 0) {
+		do_crsm(m, line + 6);
 	} else if (g_ascii_strncasecmp(line, "+CCHO=", 6) == 0) {
 		do_ccho(m, line + 6);
 	} else if (g_ascii_strncasecmp(line, "+CGLA=", 6) == 0) {
