@@ -22,12 +22,17 @@
  * +CGMI/+CGMM/+CGMR, +GCAP (a 3GPP modem), +CPIN? (READY while a profile is enabled, else SIM
  * not inserted) and +CRSM=176,12258,... (EF ICCID: the enabled profile's ICCID); everything else
  * is ERROR. Bytes before "AT" on a line (another protocol's probe) are dropped, as modems do.
+ * A TTY is one line: while two processes hold it open (ModemManager has not let go of it), +CCHO
+ * is refused with +CME ERROR: 14 and counted; after SIGTERM the count is printed as
+ * "shared-opens N". (ModemManager's TIOCEXCL cannot show this on a pty, where it outlives
+ * ModemManager's close, and root ignores it anyway.)
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #define _GNU_SOURCE /* posix_openpt and friends */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
@@ -36,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -67,6 +73,7 @@ typedef struct {
 	GByteArray *in;
 	guint answers;
 	GRand *rand;
+	guint shared_opens; /* +CCHO refused while another process also held the port */
 	guint watch;
 	gboolean opened[QL_VCARD_MAX_CHANNELS + 1];
 } Modem;
@@ -231,6 +238,40 @@ channel_of(Modem *m, guint64 session)
 	return (guint8)(session - m->session_base);
 }
 
+/* Processes other than this one that have the pty's slave open (from /proc/PID/fd; the same
+ * inode: another devpts instance has its own /dev/pts/N) */
+static guint
+other_openers(Modem *m)
+{
+	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+	const gchar *pid;
+	struct stat self;
+	guint n = 0;
+
+	if (m->slave < 0 || fstat(m->slave, &self) != 0)
+		return 0;
+
+	while (proc != NULL && (pid = g_dir_read_name(proc)) != NULL) {
+		g_autofree gchar *fds = NULL;
+		g_autoptr(GDir) dir = NULL;
+		const gchar *fd;
+		if (!g_ascii_isdigit(pid[0]) || (pid_t)atoi(pid) == getpid())
+			continue;
+		fds = g_build_filename("/proc", pid, "fd", NULL);
+		dir = g_dir_open(fds, 0, NULL);
+		while (dir != NULL && (fd = g_dir_read_name(dir)) != NULL) {
+			g_autofree gchar *link = g_build_filename(fds, fd, NULL);
+			struct stat st;
+			if (stat(link, &st) == 0 && st.st_dev == self.st_dev &&
+			    st.st_ino == self.st_ino) {
+				n++;
+				break;
+			}
+		}
+	}
+	return n;
+}
+
 static void
 do_ccho(Modem *m, const gchar *arg)
 {
@@ -241,6 +282,12 @@ do_ccho(Modem *m, const gchar *arg)
 	guint8 ch = 0;
 	guint16 sw = 0;
 
+	if (other_openers(m) > 1) {
+		g_printerr("ql-fake-at: the port is open in two processes at once: +CCHO refused\n");
+		m->shared_opens++;
+		answer(m, NULL, "+CME ERROR: 14"); /* SIM busy */
+		return;
+	}
 	if (alen < 2 || arg[0] != '"' || arg[alen - 1] != '"' ||
 	    (aid = parse_hex(arg + 1, alen - 2)) == NULL || g_bytes_get_size(aid) < 5 ||
 	    g_bytes_get_size(aid) > 16) {
@@ -570,6 +617,7 @@ main(int argc, char **argv)
 	g_main_loop_run(loop);
 
 	printf("open-channels %u\n", ql_vcard_get_open_channels(m.card));
+	printf("shared-opens %u\n", m.shared_opens);
 	fflush(stdout);
 	if (m.watch != 0)
 		g_source_remove(m.watch);

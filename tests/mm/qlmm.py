@@ -27,6 +27,7 @@ Everything is stopped when the block ends; ModemManager's log stays in tmp/mm.lo
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -209,14 +210,23 @@ class Modem:
         answer = self.proc.stdout.readline().strip()
         assert answer == "ok", f"the fake refused {command!r}: {answer!r}"
 
+    def open_channels(self):
+        """The card's open logical channels now (ql-fake-qmi, on SIGUSR1)."""
+        self.proc.send_signal(signal.SIGUSR1)
+        line = self.proc.stdout.readline()
+        assert line.startswith("open-channels "), f"unexpected answer from the fake: {line!r}"
+        return int(line.split()[1])
+
     def stop(self):
-        """Stops the fake; returns the card's open logical channels."""
+        """Stops the fake; returns the card's open logical channels. An AT fake's count of
+        commands refused because two processes held the port is left in shared_opens."""
         if self.proc is None:
             return 0
         out = qltest.stop(self.proc)
         self.proc = None
         left = qltest.report(out, "open-channels")
         assert left is not None, f"the fake did not report its channels: {out!r}"
+        self.shared_opens = qltest.report(out, "shared-opens")
         return left
 
 
@@ -232,6 +242,7 @@ class Harness:
         self.mm = None
         self.bus = None
         self.log = os.path.join(tmp, "mm.log")
+        self.probes = 0  # inhibitions of our own (assert_released)
         self.version = mm_version()
 
     @property
@@ -312,6 +323,14 @@ class Harness:
         if wait:
             for m in self.modems:
                 self.wait_modem(m, iccid=m.first_iccid)
+
+    def enable(self, modem):
+        """Enables the modem as NetworkManager would: ModemManager then keeps its ports open
+        (a disabled modem's TTY is opened only for each command)."""
+        shown = self.wait_modem(modem)
+        dbus.Interface(self.bus.get_object(MM_NAME, shown["path"]), MODEM_IFACE).Enable(
+            True, timeout=60)
+        return self.wait_modem(modem)
 
     def report(self, modem, action):
         """ReportKernelEvent: the kernel's add or remove of the modem's port."""
@@ -398,8 +417,8 @@ class Harness:
     def inhibitions(self):
         """(set up, torn down) inhibitions ModemManager logged so far."""
         text = open(self.log, errors="replace").read() if os.path.exists(self.log) else ""
-        return (text.count("device inhibition setup for uid"),
-                text.count("device inhibition teardown for uid"))
+        return (text.count("device inhibition setup for uid") - self.probes,
+                text.count("device inhibition teardown for uid") - self.probes)
 
     def assert_released(self, modem):
         """No inhibition left: ModemManager logged a teardown for every set-up, shows the modem
@@ -407,8 +426,8 @@ class Harness:
         shown = self.wait_modem(modem)
         setup, teardown = self.inhibitions()
         assert setup == teardown, f"{setup} inhibitions set up, {teardown} torn down"
-        mgr = dbus.Interface(self.bus.get_object(MM_NAME, MM_PATH), MM_NAME)
         other = dbus.bus.BusConnection(self.address)
+        self.probes += 1
         try:
             dbus.Interface(other.get_object(MM_NAME, MM_PATH), MM_NAME).InhibitDevice(
                 modem.uid, True)
@@ -418,6 +437,5 @@ class Harness:
             raise AssertionError(f"the modem is still inhibited: {e.get_dbus_message()}")
         finally:
             other.close()
-        del mgr
         self.wait_modem(modem)
         return shown

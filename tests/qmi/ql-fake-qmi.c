@@ -12,7 +12,8 @@
  *   ql-fake-qmi --state FILE [--identity DIR] [--seed N] [--fault F]... [--euicc-slot N]
  *               [--scheme qmi|qrtr] [--port PATH]
  * prints "device SPEC" when ready, "open-channels N" on SIGUSR1 and, after SIGTERM, "open-channels
- * N" and "power-cycles N" before it exits 0. Each line on stdin "fault F" arms F from then on,
+ * N" and "power-cycles N" before it exits 0. Each line on stdin "fault F" arms F from then on
+ * ("fault vanish N": at the Nth Send APDU from then on, default 3),
  * "clear" disarms every fault; the fake answers "ok" or "error: ..." (end of stdin is ignored).
  *
  * For ModemManager (tests/mm/) it is a QMI modem too: with --port /dev/cdc-wdm0 (a special file
@@ -72,6 +73,7 @@ typedef struct {
 	gint64 ready_at;   /* monotonic time the card takes commands again after a switch */
 	gboolean powered;
 	guint send_apdus;
+	guint vanish_at; /* the Send APDU (1-based) the vanish fault drops the connection at */
 	gboolean loading; /* a profile segment has been seen (the on-load faults fire) */
 	guint power_cycles;
 	GMainLoop *loop;
@@ -308,7 +310,7 @@ ql_fake_uim_send_apdu(QlFakeConn *c, QmiMessage *req, gboolean *vanish)
 	fake.send_apdus++;
 	if (fake.faults & QL_FAKE_FAULT_TIMEOUT)
 		return NULL; /* swallowed: the modem never answers */
-	if ((fake.faults & QL_FAKE_FAULT_VANISH) && fake.send_apdus == QL_FAKE_VANISH_AT) {
+	if ((fake.faults & QL_FAKE_FAULT_VANISH) && fake.send_apdus == fake.vanish_at) {
 		*vanish = TRUE;
 		return NULL;
 	}
@@ -695,9 +697,16 @@ ql_fake_control_cb(GIOChannel *io, GIOCondition cond, gpointer data)
 	g_strstrip(line);
 	if (g_str_has_prefix(line, "fault ")) {
 		g_auto(GStrv) one = g_strsplit(line + strlen("fault "), " ", 2);
-		if (!ql_fake_parse_faults(one, &error)) {
+		guint64 at = QL_FAKE_VANISH_AT;
+		if (one[0] != NULL && one[1] != NULL &&
+		    (g_strcmp0(one[0], "vanish") != 0 ||
+		     !g_ascii_string_to_unsigned(one[1], 10, 1, 1000, &at, &error))) {
+			g_print("error: only vanish takes a number (1..1000)\n");
+		} else if (g_free(g_steal_pointer(&one[1])), !ql_fake_parse_faults(one, &error)) {
 			g_print("error: %s\n", error->message);
 		} else {
+			fake.send_apdus = 0; /* "vanish" counts from here */
+			fake.vanish_at = (guint)at;
 			if (fake.faults & QL_FAKE_FAULT_UNKNOWN_STATUS)
 				ql_vcard_set_fault(fake.card, QL_VCARD_FAULT_SW6F00, 0);
 			g_print("ok\n");
@@ -707,6 +716,7 @@ ql_fake_control_cb(GIOChannel *io, GIOCondition cond, gpointer data)
 		ql_vcard_set_fault(fake.card, QL_VCARD_FAULT_NONE, 0);
 		fake.loading = FALSE;
 		fake.send_apdus = 0;
+		fake.vanish_at = QL_FAKE_VANISH_AT;
 		g_print("ok\n");
 	} else {
 		g_print("error: unknown command '%s' (fault F, clear)\n", line);
@@ -820,6 +830,7 @@ main(int argc, char **argv)
 	if (fake.faults & QL_FAKE_FAULT_UNKNOWN_STATUS)
 		ql_vcard_set_fault(fake.card, QL_VCARD_FAULT_SW6F00, 0);
 	fake.next_cid = 1;
+	fake.vanish_at = QL_FAKE_VANISH_AT;
 	fake.euicc_slot = (guint)euicc_slot;
 	fake.active_slot = 1;
 	fake.powered = TRUE;
