@@ -103,6 +103,7 @@ def enter_namespace():
         open(f"/dev/{n}", "w").close()
         _run("mount", "--bind", f"{old}/{n}", f"/dev/{n}")
     _run("umount", "-l", old)
+    os.rmdir(old)
     os.makedirs("/dev/pts")
     os.makedirs("/dev/shm")
     _run("mount", "-t", "devpts", "-o", "newinstance,ptmxmode=0666,mode=620", "ql-pts",
