@@ -46,8 +46,7 @@ ql_fake_sim_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_len, 
 					   error))
 		return FALSE;
 	if (sw != 0x9000) {
-		g_set_error(error, QL_ERROR, QL_ERROR_CARD, "the card refused the ISD-R: %04X",
-			    sw);
+		g_set_error(error, QL_ERROR, QL_ERROR_CARD, "the card refused the ISD-R: %04X", sw);
 		return FALSE;
 	}
 	return TRUE;

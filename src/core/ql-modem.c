@@ -412,10 +412,10 @@ ql_modem_wait_port_released(MMManager *manager, const QlModemInfo *info, GError 
 
 	if (stat(info->at_port, &port_st) != 0)
 		return TRUE; /* no such port any more: nothing holds it */
-	ret = g_dbus_connection_call_sync(conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-					  "org.freedesktop.DBus", "GetConnectionUnixProcessID",
-					  g_variant_new("(s)", MM_DBUS_SERVICE), G_VARIANT_TYPE("(u)"),
-					  G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error_local);
+	ret = g_dbus_connection_call_sync(
+		conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+		"GetConnectionUnixProcessID", g_variant_new("(s)", MM_DBUS_SERVICE),
+		G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error_local);
 	if (ret == NULL) {
 		g_debug("ModemManager's process unknown (%s): not waiting for %s",
 			error_local->message, info->at_port);

@@ -283,7 +283,8 @@ do_ccho(Modem *m, const gchar *arg)
 	guint16 sw = 0;
 
 	if (other_openers(m) > 1) {
-		g_printerr("ql-fake-at: the port is open in two processes at once: +CCHO refused\n");
+		g_printerr(
+			"ql-fake-at: the port is open in two processes at once: +CCHO refused\n");
 		m->shared_opens++;
 		answer(m, NULL, "+CME ERROR: 14"); /* SIM busy */
 		return;

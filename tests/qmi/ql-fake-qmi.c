@@ -73,7 +73,7 @@ typedef struct {
 	gint64 ready_at;   /* monotonic time the card takes commands again after a switch */
 	gboolean powered;
 	guint send_apdus;
-	guint vanish_at; /* the Send APDU (1-based) the vanish fault drops the connection at */
+	guint vanish_at;  /* the Send APDU (1-based) the vanish fault drops the connection at */
 	gboolean loading; /* a profile segment has been seen (the on-load faults fire) */
 	guint power_cycles;
 	GMainLoop *loop;
@@ -403,9 +403,12 @@ ql_fake_uim_card_status(QmiMessage *req)
 		qmi_message_tlv_write_guint8(resp, 0, NULL);
 	qmi_message_tlv_write_guint8(resp, ef != NULL ? 1 : 0, NULL);
 	if (ef != NULL) {
-		const guint8 app[] = {
-			QMI_UIM_CARD_APPLICATION_TYPE_USIM, QMI_UIM_CARD_APPLICATION_STATE_READY,
-			QMI_UIM_CARD_APPLICATION_PERSONALIZATION_STATE_READY, 0, 0, 0};
+		const guint8 app[] = {QMI_UIM_CARD_APPLICATION_TYPE_USIM,
+				      QMI_UIM_CARD_APPLICATION_STATE_READY,
+				      QMI_UIM_CARD_APPLICATION_PERSONALIZATION_STATE_READY,
+				      0,
+				      0,
+				      0};
 		for (guint i = 0; i < G_N_ELEMENTS(app); i++)
 			qmi_message_tlv_write_guint8(resp, app[i], NULL);
 		qmi_message_tlv_write_guint8(resp, sizeof(usim_aid), NULL);
@@ -561,7 +564,7 @@ ql_fake_dms(QmiMessage *req)
 	}
 	resp = qmi_message_response_new(req, QMI_PROTOCOL_ERROR_NONE);
 	tlv = qmi_message_tlv_write_init(resp, 0x01, NULL);
-	qmi_message_tlv_write_guint32(resp, QMI_ENDIAN_LITTLE, 50000000, NULL);  /* max tx */
+	qmi_message_tlv_write_guint32(resp, QMI_ENDIAN_LITTLE, 50000000, NULL);	 /* max tx */
 	qmi_message_tlv_write_guint32(resp, QMI_ENDIAN_LITTLE, 150000000, NULL); /* max rx */
 	qmi_message_tlv_write_guint8(resp, QMI_DMS_DATA_SERVICE_CAPABILITY_SIMULTANEOUS_CS_PS,
 				     NULL);
@@ -804,7 +807,8 @@ main(int argc, char **argv)
 		 "the physical slot (1 or 2) holding the eUICC; slot 1 is active at start", "N"},
 		{"scheme", 0, 0, G_OPTION_ARG_STRING, &scheme, "qmi (default) or qrtr", "S"},
 		{"port", 0, 0, G_OPTION_ARG_FILENAME, &port,
-		 "serve this port (a special file that exists) instead of a FIFO of our own", "PATH"},
+		 "serve this port (a special file that exists) instead of a FIFO of our own",
+		 "PATH"},
 		{NULL},
 	};
 
