@@ -1071,6 +1071,8 @@ ql_cli_modems(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 			ql_cli_json_string(cli->out, "transport", m->transport);
 			ql_cli_json_string(cli->out, "spec", m->spec);
 			ql_cli_json_string(cli->out, "at_port", m->at_port);
+			json_builder_set_member_name(cli->out, "exclusive");
+			json_builder_add_boolean_value(cli->out, m->exclusive);
 			json_builder_set_member_name(cli->out, "slots");
 			json_builder_add_int_value(cli->out, m->n_slots);
 			json_builder_set_member_name(cli->out, "slot");
@@ -1101,9 +1103,7 @@ ql_cli_modems(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 		row[1] = g_strdup_printf("[%s] %s", m->manufacturer != NULL ? m->manufacturer : "?",
 					 m->model != NULL ? m->model : "?");
 		row[2] = g_strdup(m->transport != NULL ? m->transport : "-");
-		row[3] = m->spec != NULL      ? g_strdup(m->spec)
-			 : m->at_port != NULL ? g_strdup_printf(_("at only: %s"), m->at_port)
-					      : g_strdup("-");
+		row[3] = g_strdup(m->spec != NULL ? m->spec : "-");
 		row[4] = g_strdup(m->eid != NULL ? m->eid : "-");
 		row[5] = g_strdup(m->esim_status != NULL ? m->esim_status : "-");
 		row[6] = g_strdup(m->iccid != NULL ? m->iccid : "-");
@@ -1388,7 +1388,8 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 		if (modem == NULL)
 			return ql_cli_fail(cli, error);
 		spec = modem->spec;
-		if (cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE) {
+		/* a port ModemManager holds exclusively is opened only once it let go of it */
+		if ((cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE) || modem->exclusive) {
 			inhibit = ql_modem_inhibit(NULL, modem, &error);
 			if (inhibit == NULL)
 				return ql_cli_fail(cli, error);

@@ -11,12 +11,15 @@
 
 #include <libmm-glib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "quantra-l/ql-error.h"
 #include "ql-modem.h"
 
 #define QL_MODEM_PATH_PREFIX MM_DBUS_PATH "/Modem/"
 #define QL_MODEM_POLL_US (200 * 1000)
+#define QL_MODEM_RELEASE_POLL_US (50 * 1000)
+#define QL_MODEM_RELEASE_TIMEOUT_US (15 * G_USEC_PER_SEC)
 
 struct _QlModemInhibit {
 	GMainContext *ctx;  /* the context the manager's proxies were made on */
@@ -63,6 +66,7 @@ ql_modem_info_copy(const QlModemInfo *info)
 	c->at_port = g_strdup(info->at_port);
 	c->transport = g_strdup(info->transport);
 	c->spec = g_strdup(info->spec);
+	c->exclusive = info->exclusive;
 	c->n_slots = info->n_slots;
 	c->slot = info->slot;
 	c->sim_path = g_strdup(info->sim_path);
@@ -270,6 +274,12 @@ ql_modem_info_new(MMModem *modem)
 						     info->control_port, info->slot);
 		else
 			info->spec = g_strdup_printf("%s:%s", info->transport, info->control_port);
+	} else if (info->at_port != NULL) {
+		/* ModemManager keeps its TTYs open with TIOCEXCL: the port is ours only while the
+		 * modem is inhibited (and root would get in regardless, and talk across it) */
+		info->transport = g_strdup("at");
+		info->spec = g_strdup_printf("at:%s", info->at_port);
+		info->exclusive = TRUE;
 	}
 	return g_steal_pointer(&info);
 }
@@ -359,14 +369,71 @@ ql_modem_resolve(GDBusConnection *bus, const gchar *which, GError **error)
 	}
 	if (found->spec == NULL) {
 		g_set_error(error, QL_ERROR, QL_ERROR_NOT_FOUND,
-			    "modem %u (%s %s) has no QMI or MBIM port: use --direct %s%s",
+			    "modem %u (%s %s) has no QMI, MBIM or AT port to reach its SIM through",
 			    found->index,
 			    found->manufacturer != NULL ? found->manufacturer : "unknown",
-			    found->model != NULL ? found->model : "model",
-			    "at:", found->at_port != NULL ? found->at_port : "/dev/ttyUSBx");
+			    found->model != NULL ? found->model : "model");
 		return NULL;
 	}
 	return ql_modem_info_copy(found);
+}
+
+/* Whether process @pid has the file @port_st names open (its /proc/PID/fd links) */
+static gboolean
+ql_modem_pid_holds(guint32 pid, const struct stat *port_st)
+{
+	g_autofree gchar *fds = g_strdup_printf("/proc/%u/fd", pid);
+	g_autoptr(GDir) dir = g_dir_open(fds, 0, NULL);
+	const gchar *fd;
+
+	while (dir != NULL && (fd = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *link = g_build_filename(fds, fd, NULL);
+		struct stat st;
+		if (stat(link, &st) == 0 && st.st_dev == port_st->st_dev &&
+		    st.st_ino == port_st->st_ino)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* ModemManager answers InhibitDevice once the modem is gone from the bus, but may close the
+ * TTY later (a command still pending on it keeps the port until it times out): wait until its
+ * process has really let go of the port, which it holds exclusively. */
+static gboolean
+ql_modem_wait_port_released(MMManager *manager, const QlModemInfo *info, GError **error)
+{
+	GDBusConnection *conn =
+		g_dbus_object_manager_client_get_connection(G_DBUS_OBJECT_MANAGER_CLIENT(manager));
+	g_autoptr(GVariant) ret = NULL;
+	g_autoptr(GError) error_local = NULL;
+	gint64 deadline = g_get_monotonic_time() + QL_MODEM_RELEASE_TIMEOUT_US;
+	struct stat port_st;
+	guint32 pid = 0;
+
+	if (stat(info->at_port, &port_st) != 0)
+		return TRUE; /* no such port any more: nothing holds it */
+	ret = g_dbus_connection_call_sync(
+		conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+		"GetConnectionUnixProcessID", g_variant_new("(s)", MM_DBUS_SERVICE),
+		G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error_local);
+	if (ret == NULL) {
+		g_debug("ModemManager's process unknown (%s): not waiting for %s",
+			error_local->message, info->at_port);
+		return TRUE;
+	}
+	g_variant_get(ret, "(u)", &pid);
+	while (ql_modem_pid_holds(pid, &port_st)) {
+		if (g_get_monotonic_time() > deadline) {
+			g_set_error(error, QL_ERROR, QL_ERROR_BUSY,
+				    "ModemManager released modem %u but still holds %s open after "
+				    "%d s: try again when it has let go of the port",
+				    info->index, info->at_port,
+				    (gint)(QL_MODEM_RELEASE_TIMEOUT_US / G_USEC_PER_SEC));
+			return FALSE;
+		}
+		g_usleep(QL_MODEM_RELEASE_POLL_US);
+	}
+	return TRUE;
 }
 
 QlModemInhibit *
@@ -406,6 +473,11 @@ ql_modem_inhibit(GDBusConnection *bus, const QlModemInfo *info, GError **error)
 	inhibit->manager = g_steal_pointer(&manager);
 	inhibit->uid = g_strdup(info->device);
 	inhibit->held = TRUE;
+	if (info->exclusive && info->at_port != NULL &&
+	    !ql_modem_wait_port_released(inhibit->manager, info, error)) {
+		ql_modem_inhibit_free(inhibit); /* gives the modem back */
+		return NULL;
+	}
 	return inhibit;
 }
 

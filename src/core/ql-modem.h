@@ -24,8 +24,11 @@ typedef struct {
 	gchar *primary_port;  /* may be NULL */
 	gchar *control_port;  /* "/dev/cdc-wdm0": the QMI or MBIM port, NULL when there is none */
 	gchar *at_port;	      /* the first AT port ("/dev/ttyUSB2"), may be NULL */
-	gchar *transport;     /* "qmi", "mbim", or NULL when the modem has neither port */
-	gchar *spec;	      /* "qmi:/dev/cdc-wdm0[?slot=N]", NULL without a QMI/MBIM port */
+	gchar *transport;     /* "qmi", "mbim", "at" (an AT port only), or NULL (no port we use) */
+	gchar *spec;	      /* "qmi:/dev/cdc-wdm0[?slot=N]", "at:/dev/ttyUSB2", or NULL */
+	gboolean exclusive;   /* the spec's port is a TTY ModemManager holds open exclusively
+				 (TIOCEXCL): inhibit the modem before opening it, for every
+				 operation; QMI and MBIM ports are shared through the proxies */
 	guint n_slots;	      /* SIM slots ModemManager reports (0 when it does not know) */
 	guint slot;	      /* the active (primary) slot, 1-based; 0 when not reported */
 	gchar *sim_path;      /* the active SIM's object path, NULL when there is no SIM */
@@ -47,8 +50,8 @@ QlModemInfo *ql_modem_info_copy(const QlModemInfo *info);
 GPtrArray *ql_modem_list(GDBusConnection *bus, GError **error);
 
 /* @which is "N" or a full object path, as `mmcli -m` accepts. Fails when ModemManager is not
- * running, when there is no such modem, and when the modem has no QMI or MBIM port (then
- * the message names its AT port for --direct). */
+ * running, when there is no such modem, and when the modem has no QMI, MBIM or AT port. A
+ * modem with an AT port only resolves to "at:PORT" with @exclusive set. */
 QlModemInfo *ql_modem_resolve(GDBusConnection *bus, const gchar *which, GError **error);
 
 /* Asks ModemManager to let go of the modem (InhibitDevice(device, TRUE)). ModemManager keeps

@@ -18,11 +18,21 @@
  * Quirks (--quirk): session-offset (session ids are 256 + channel and the modem sets the CLA's
  * channel bits itself, as some modems do), bare-ccho (+CCHO answers the id without a prefix).
  *
+ * For ModemManager (tests/mm/) it also answers what its probing and SIM reading need: ATI,
+ * +CGMI/+CGMM/+CGMR, +GCAP (a 3GPP modem), +CPIN? (READY while a profile is enabled, else SIM
+ * not inserted) and +CRSM=176,12258,... (EF ICCID: the enabled profile's ICCID); everything else
+ * is ERROR. Bytes before "AT" on a line (another protocol's probe) are dropped, as modems do.
+ * A TTY is one line: while two processes hold it open (ModemManager has not let go of it), +CCHO
+ * is refused with +CME ERROR: 14 and counted; after SIGTERM the count is printed as
+ * "shared-opens N". (ModemManager's TIOCEXCL cannot show this on a pty, where it outlives
+ * ModemManager's close, and root ignores it anyway.)
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #define _GNU_SOURCE /* posix_openpt and friends */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
@@ -31,11 +41,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "ql-apdu.h"
 #include "ql-vcard.h"
+#include "../ql-fake-sim.h"
 
 #define MAX_COMMAND 4096
 
@@ -61,6 +73,7 @@ typedef struct {
 	GByteArray *in;
 	guint answers;
 	GRand *rand;
+	guint shared_opens; /* +CCHO refused while another process also held the port */
 	guint watch;
 	gboolean opened[QL_VCARD_MAX_CHANNELS + 1];
 } Modem;
@@ -225,6 +238,40 @@ channel_of(Modem *m, guint64 session)
 	return (guint8)(session - m->session_base);
 }
 
+/* Processes other than this one that have the pty's slave open (from /proc/PID/fd; the same
+ * inode: another devpts instance has its own /dev/pts/N) */
+static guint
+other_openers(Modem *m)
+{
+	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+	const gchar *pid;
+	struct stat self;
+	guint n = 0;
+
+	if (m->slave < 0 || fstat(m->slave, &self) != 0)
+		return 0;
+
+	while (proc != NULL && (pid = g_dir_read_name(proc)) != NULL) {
+		g_autofree gchar *fds = NULL;
+		g_autoptr(GDir) dir = NULL;
+		const gchar *fd;
+		if (!g_ascii_isdigit(pid[0]) || (pid_t)atoi(pid) == getpid())
+			continue;
+		fds = g_build_filename("/proc", pid, "fd", NULL);
+		dir = g_dir_open(fds, 0, NULL);
+		while (dir != NULL && (fd = g_dir_read_name(dir)) != NULL) {
+			g_autofree gchar *link = g_build_filename(fds, fd, NULL);
+			struct stat st;
+			if (stat(link, &st) == 0 && st.st_dev == self.st_dev &&
+			    st.st_ino == self.st_ino) {
+				n++;
+				break;
+			}
+		}
+	}
+	return n;
+}
+
 static void
 do_ccho(Modem *m, const gchar *arg)
 {
@@ -235,6 +282,13 @@ do_ccho(Modem *m, const gchar *arg)
 	guint8 ch = 0;
 	guint16 sw = 0;
 
+	if (other_openers(m) > 1) {
+		g_printerr(
+			"ql-fake-at: the port is open in two processes at once: +CCHO refused\n");
+		m->shared_opens++;
+		answer(m, NULL, "+CME ERROR: 14"); /* SIM busy */
+		return;
+	}
 	if (alen < 2 || arg[0] != '"' || arg[alen - 1] != '"' ||
 	    (aid = parse_hex(arg + 1, alen - 2)) == NULL || g_bytes_get_size(aid) < 5 ||
 	    g_bytes_get_size(aid) > 16) {
@@ -344,17 +398,58 @@ do_cchc(Modem *m, const gchar *arg)
 	answer(m, NULL, sw == 0x9000 ? "OK" : "+CME ERROR: 13");
 }
 
+/* +CRSM (27.007 8.18): READ BINARY (176) of EF ICCID (12258) only */
+static void
+do_crsm(Modem *m, const gchar *arg)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) ef = NULL;
+	g_autofree gchar *hex = NULL;
+	g_autofree gchar *info = NULL;
+
+	if (!g_str_has_prefix(arg, "176,12258,")) {
+		answer(m, "+CRSM: 106,130", "OK"); /* 6A82: file not found */
+		return;
+	}
+	ef = ql_fake_sim_ef_iccid(m->card, &error);
+	if (ef == NULL) {
+		g_printerr("ql-fake-at: no ICCID to give: %s\n", error->message);
+		answer(m, NULL, "+CME ERROR: 10"); /* SIM not inserted */
+		return;
+	}
+	hex = to_hex(ef);
+	info = g_strdup_printf("+CRSM: 144,0,\"%s\"", hex);
+	answer(m, info, "OK");
+}
+
+static void
+do_cpin(Modem *m)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *iccid = ql_fake_sim_enabled_iccid(m->card, &error);
+	if (iccid == NULL)
+		answer(m, NULL, "+CME ERROR: 10");
+	else
+		answer(m, "+CPIN: READY", "OK");
+}
+
 static void
 do_command(Modem *m, gchar *line)
 {
+	gchar *at;
+
 	g_strstrip(line);
 	if (line[0] == '\0')
 		return;
-	if (g_ascii_strncasecmp(line, "AT", 2) != 0) {
+	/* noise before the command (a probe in another protocol) is dropped */
+	at = g_strstr_len(line, -1, "AT");
+	if (at == NULL)
+		at = g_strstr_len(line, -1, "at");
+	if (at == NULL) {
 		answer(m, NULL, "ERROR");
 		return;
 	}
-	line += 2;
+	line = at + 2;
 	if (*line == '\0' || g_ascii_strncasecmp(line, "+CMEE=", 6) == 0) {
 		answer(m, NULL, "OK");
 	} else if (g_ascii_strcasecmp(line, "E0") == 0 || g_ascii_strcasecmp(line, "E1") == 0) {
@@ -364,6 +459,18 @@ do_command(Modem *m, gchar *line)
 		answer(m, NULL, "OK");
 	} else if (g_ascii_strcasecmp(line, "I") == 0) {
 		answer(m, "Quantra-L fake modem", "OK");
+	} else if (g_ascii_strcasecmp(line, "+CGMI") == 0) {
+		answer(m, "Quantra-L", "OK");
+	} else if (g_ascii_strcasecmp(line, "+CGMM") == 0) {
+		answer(m, "Fake AT modem", "OK");
+	} else if (g_ascii_strcasecmp(line, "+CGMR") == 0) {
+		answer(m, "1.0", "OK");
+	} else if (g_ascii_strcasecmp(line, "+GCAP") == 0) {
+		answer(m, "+GCAP: +CGSM", "OK");
+	} else if (g_ascii_strcasecmp(line, "+CPIN?") == 0) {
+		do_cpin(m);
+	} else if (g_ascii_strncasecmp(line, "+CRSM=", 6) == 0) {
+		do_crsm(m, line + 6);
 	} else if (g_ascii_strncasecmp(line, "+CCHO=", 6) == 0) {
 		do_ccho(m, line + 6);
 	} else if (g_ascii_strncasecmp(line, "+CGLA=", 6) == 0) {
@@ -511,6 +618,7 @@ main(int argc, char **argv)
 	g_main_loop_run(loop);
 
 	printf("open-channels %u\n", ql_vcard_get_open_channels(m.card));
+	printf("shared-opens %u\n", m.shared_opens);
 	fflush(stdout);
 	if (m.watch != 0)
 		g_source_remove(m.watch);

@@ -166,6 +166,7 @@ test_list(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(m->primary_port, ==, "cdc-wdm0");
 	g_assert_cmpstr(m->at_port, ==, "/dev/ttyUSB2");
 	g_assert_cmpstr(m->spec, ==, "qmi:/dev/cdc-wdm0");
+	g_assert_false(m->exclusive); /* shared through qmi-proxy */
 	g_assert_cmpstr(m->eid, ==, EID_QMI);
 	g_assert_cmpstr(m->iccid, ==, ICCID_QMI);
 	g_assert_cmpstr(m->operator_name, ==, "Quantra Test");
@@ -183,10 +184,12 @@ test_list(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(m->spec, ==, "mbim:/dev/wwan0mbim0?slot=1");
 	g_assert_cmpstr(m->eid, ==, EID_MBIM);
 
+	/* an AT port only: reached through it, once ModemManager has let go of the TTY */
 	m = modem_at(modems, 2);
 	g_assert_nonnull(m);
-	g_assert_null(m->transport);
-	g_assert_null(m->spec);
+	g_assert_cmpstr(m->transport, ==, "at");
+	g_assert_cmpstr(m->spec, ==, "at:/dev/ttyUSB0");
+	g_assert_true(m->exclusive);
 	g_assert_null(m->eid);
 	g_assert_null(m->iccid);
 	g_assert_cmpstr(m->esim_status, ==, "unknown");
@@ -210,8 +213,7 @@ test_resolve(Fixture *f, gconstpointer data)
 		{MM_PATH "/Modem/9", NULL, QL_ERROR_NOT_FOUND, "has no modem"},
 		{"modem0", NULL, QL_ERROR_INVALID_ARGUMENT, "index N or its object path"},
 		{"-1", NULL, QL_ERROR_INVALID_ARGUMENT, "index N"},
-		{"2", NULL, QL_ERROR_NOT_FOUND,
-		 "has no QMI or MBIM port: use --direct at:/dev/ttyUSB0"},
+		{"2", "at:/dev/ttyUSB0", 0, NULL},
 	};
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autoptr(GError) error = NULL;

@@ -10,9 +10,17 @@
  * and quantra-l together under `unshare --net` (see tests/qmi/ql-netns-run.py).
  *
  *   ql-fake-qmi --state FILE [--identity DIR] [--seed N] [--fault F]... [--euicc-slot N]
- *               [--scheme qmi|qrtr]
+ *               [--scheme qmi|qrtr] [--port PATH]
  * prints "device SPEC" when ready, "open-channels N" on SIGUSR1 and, after SIGTERM, "open-channels
- * N" and "power-cycles N" before it exits 0.
+ * N" and "power-cycles N" before it exits 0. Each line on stdin "fault F" arms F from then on
+ * ("fault vanish N": at the Nth Send APDU from then on, default 3),
+ * "clear" disarms every fault; the fake answers "ok" or "error: ..." (end of stdin is ignored).
+ *
+ * For ModemManager (tests/mm/) it is a QMI modem too: with --port /dev/cdc-wdm0 (a special file
+ * the caller made, in a private mount namespace) it serves that port name; it gives DMS, NAS and
+ * UIM clients, answers DMS Get Capabilities, UIM Get Card Status with a ready USIM while a
+ * profile is enabled, and UIM Read Transparent of EF ICCID (2FE2) with the enabled profile's
+ * ICCID. Every other request gets a QMI error, never silence.
  *
  * Faults: access-denied (Open Logical Channel answers AccessDenied), timeout (Send APDU is never
  * answered), vanish (the connection is dropped at the third Send APDU and the card resets, as when
@@ -36,6 +44,7 @@
 #include <sys/stat.h>
 
 #include "ql-vcard.h"
+#include "../ql-fake-sim.h"
 
 #define QL_FAKE_SLOTS 2
 #define QL_FAKE_SWITCH_DELAY_MS 800 /* a real card needs about a second after a switch */
@@ -64,6 +73,7 @@ typedef struct {
 	gint64 ready_at;   /* monotonic time the card takes commands again after a switch */
 	gboolean powered;
 	guint send_apdus;
+	guint vanish_at;  /* the Send APDU (1-based) the vanish fault drops the connection at */
 	gboolean loading; /* a profile segment has been seen (the on-load faults fire) */
 	guint power_cycles;
 	GMainLoop *loop;
@@ -129,13 +139,20 @@ ql_fake_tlv_u8(QmiMessage *m, guint8 type, guint8 v)
 	qmi_message_tlv_write_complete(m, tlv, NULL);
 }
 
+/* SW1 SW2 in TLV @type (0x11 in the logical channel messages, 0x10 in Read Transparent) */
 static void
-ql_fake_tlv_card_result(QmiMessage *m, guint16 sw)
+ql_fake_tlv_sw(QmiMessage *m, guint8 type, guint16 sw)
 {
-	gsize tlv = qmi_message_tlv_write_init(m, 0x11, NULL);
+	gsize tlv = qmi_message_tlv_write_init(m, type, NULL);
 	qmi_message_tlv_write_guint8(m, sw >> 8, NULL);
 	qmi_message_tlv_write_guint8(m, sw & 0xFF, NULL);
 	qmi_message_tlv_write_complete(m, tlv, NULL);
+}
+
+static void
+ql_fake_tlv_card_result(QmiMessage *m, guint16 sw)
+{
+	ql_fake_tlv_sw(m, 0x11, sw);
 }
 
 static gboolean
@@ -183,9 +200,12 @@ ql_fake_ctl(QlFakeConn *c, QmiMessage *req)
 		c->opened = TRUE;
 		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_NONE);
 	}
-	case 0x0021: { /* Get Version Info: CTL 1.5, UIM 1.46 */
-		const guint8 services[][2] = {{QMI_SERVICE_CTL, 1}, {QMI_SERVICE_UIM, 1}};
-		const guint16 minors[] = {5, 46};
+	case 0x0021: { /* Get Version Info: CTL 1.5, DMS 1.14, NAS 1.25, UIM 1.46 */
+		const guint8 services[][2] = {{QMI_SERVICE_CTL, 1},
+					      {QMI_SERVICE_DMS, 1},
+					      {QMI_SERVICE_NAS, 1},
+					      {QMI_SERVICE_UIM, 1}};
+		const guint16 minors[] = {5, 14, 25, 46};
 		resp = qmi_message_response_new(req, QMI_PROTOCOL_ERROR_NONE);
 		tlv = qmi_message_tlv_write_init(resp, 0x01, NULL);
 		qmi_message_tlv_write_guint8(resp, G_N_ELEMENTS(services), NULL);
@@ -202,7 +222,8 @@ ql_fake_ctl(QlFakeConn *c, QmiMessage *req)
 		guint8 service = 0;
 		if (!ql_fake_read_u8(req, 0x01, &service))
 			return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_MISSING_ARGUMENT);
-		if (service != QMI_SERVICE_UIM)
+		if (service != QMI_SERVICE_UIM && service != QMI_SERVICE_DMS &&
+		    service != QMI_SERVICE_NAS)
 			return qmi_message_response_new(req,
 							QMI_PROTOCOL_ERROR_INVALID_SERVICE_TYPE);
 		resp = qmi_message_response_new(req, QMI_PROTOCOL_ERROR_NONE);
@@ -289,7 +310,7 @@ ql_fake_uim_send_apdu(QlFakeConn *c, QmiMessage *req, gboolean *vanish)
 	fake.send_apdus++;
 	if (fake.faults & QL_FAKE_FAULT_TIMEOUT)
 		return NULL; /* swallowed: the modem never answers */
-	if ((fake.faults & QL_FAKE_FAULT_VANISH) && fake.send_apdus == QL_FAKE_VANISH_AT) {
+	if ((fake.faults & QL_FAKE_FAULT_VANISH) && fake.send_apdus == fake.vanish_at) {
 		*vanish = TRUE;
 		return NULL;
 	}
@@ -345,12 +366,34 @@ ql_fake_card_ready(void)
 	       g_get_monotonic_time() >= fake.ready_at;
 }
 
+/* The enabled profile's EF ICCID, NULL when the card is not ready or has no enabled profile */
+static GBytes *
+ql_fake_ef_iccid(void)
+{
+	g_autoptr(GError) error = NULL;
+	GBytes *ef;
+
+	if (!ql_fake_card_ready())
+		return NULL;
+	ef = ql_fake_sim_ef_iccid(fake.card, &error);
+	if (ef == NULL)
+		g_debug("no ICCID to give: %s", error->message);
+	return ef;
+}
+
+/* One card; with an enabled profile it holds a USIM, ready, PIN disabled (the primary GW
+ * application ModemManager looks for), else no application at all (an empty eUICC). */
 static QmiMessage *
 ql_fake_uim_card_status(QmiMessage *req)
 {
 	QmiMessage *resp = qmi_message_response_new(req, QMI_PROTOCOL_ERROR_NONE);
 	gsize tlv = qmi_message_tlv_write_init(resp, 0x10, NULL);
-	for (guint i = 0; i < 4; i++)
+	g_autoptr(GBytes) ef = ql_fake_ef_iccid();
+	const guint8 usim_aid[] = {0xA0, 0x00, 0x00, 0x00, 0x87, 0x10, 0x02};
+
+	/* index GW primary: card 0, application 0; the others unknown */
+	qmi_message_tlv_write_guint16(resp, QMI_ENDIAN_LITTLE, ef != NULL ? 0x0000 : 0xFFFF, NULL);
+	for (guint i = 0; i < 3; i++)
 		qmi_message_tlv_write_guint16(resp, QMI_ENDIAN_LITTLE, 0xFFFF, NULL);
 	qmi_message_tlv_write_guint8(resp, 1, NULL); /* one card */
 	qmi_message_tlv_write_guint8(
@@ -358,8 +401,56 @@ ql_fake_uim_card_status(QmiMessage *req)
 		NULL);
 	for (guint i = 0; i < 4; i++) /* UPIN state, retries, PUK retries, error code */
 		qmi_message_tlv_write_guint8(resp, 0, NULL);
-	qmi_message_tlv_write_guint8(resp, 0, NULL); /* no applications: an empty eUICC */
+	qmi_message_tlv_write_guint8(resp, ef != NULL ? 1 : 0, NULL);
+	if (ef != NULL) {
+		const guint8 app[] = {QMI_UIM_CARD_APPLICATION_TYPE_USIM,
+				      QMI_UIM_CARD_APPLICATION_STATE_READY,
+				      QMI_UIM_CARD_APPLICATION_PERSONALIZATION_STATE_READY,
+				      0,
+				      0,
+				      0};
+		for (guint i = 0; i < G_N_ELEMENTS(app); i++)
+			qmi_message_tlv_write_guint8(resp, app[i], NULL);
+		qmi_message_tlv_write_guint8(resp, sizeof(usim_aid), NULL);
+		for (guint i = 0; i < sizeof(usim_aid); i++)
+			qmi_message_tlv_write_guint8(resp, usim_aid[i], NULL);
+		qmi_message_tlv_write_guint8(resp, 0, NULL); /* UPIN does not replace PIN1 */
+		/* PIN1 disabled, 3 tries, 10 PUK tries; PIN2 the same */
+		for (guint i = 0; i < 2; i++) {
+			qmi_message_tlv_write_guint8(resp, QMI_UIM_PIN_STATE_DISABLED, NULL);
+			qmi_message_tlv_write_guint8(resp, 3, NULL);
+			qmi_message_tlv_write_guint8(resp, 10, NULL);
+		}
+	}
 	qmi_message_tlv_write_complete(resp, tlv, NULL);
+	return resp;
+}
+
+/* Read Transparent (TLV 0x02: file id, path): EF ICCID only; other files are not found */
+static QmiMessage *
+ql_fake_uim_read_transparent(QmiMessage *req)
+{
+	gsize tlv, off = 0;
+	guint16 file_id = 0;
+	g_autoptr(GBytes) ef = NULL;
+	QmiMessage *resp;
+
+	tlv = qmi_message_tlv_read_init(req, 0x02, NULL, NULL);
+	if (tlv == 0 ||
+	    !qmi_message_tlv_read_guint16(req, tlv, &off, QMI_ENDIAN_LITTLE, &file_id, NULL))
+		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_MISSING_ARGUMENT);
+	if (file_id == QL_FAKE_SIM_EF_ICCID)
+		ef = ql_fake_ef_iccid();
+	if (ef == NULL) {
+		resp = qmi_message_response_new(req, ql_fake_card_ready()
+							     ? QMI_PROTOCOL_ERROR_SIM_FILE_NOT_FOUND
+							     : QMI_PROTOCOL_ERROR_NO_SIM);
+		ql_fake_tlv_sw(resp, 0x10, 0x6A82);
+		return resp;
+	}
+	resp = qmi_message_response_new(req, QMI_PROTOCOL_ERROR_NONE);
+	ql_fake_tlv_sw(resp, 0x10, 0x9000);
+	ql_fake_tlv_bytes(resp, 0x11, TRUE, g_bytes_get_data(ef, NULL), g_bytes_get_size(ef));
 	return resp;
 }
 
@@ -416,6 +507,8 @@ ql_fake_uim(QlFakeConn *c, QmiMessage *req, gboolean *vanish)
 	switch (id) {
 	case 0x002F:
 		return ql_fake_uim_card_status(req);
+	case 0x0020:
+		return ql_fake_uim_read_transparent(req);
 	case 0x0047:
 		return ql_fake_uim_slot_status(req);
 	case 0x0046:
@@ -454,6 +547,32 @@ ql_fake_uim(QlFakeConn *c, QmiMessage *req, gboolean *vanish)
 	if (id == 0x003B)
 		return ql_fake_uim_send_apdu(c, req, vanish);
 	return ql_fake_uim_close_channel(req);
+}
+
+/* --- DMS ---------------------------------------------------------------------------------- */
+
+/* Get Capabilities (what ModemManager must have to make a modem of it); the rest: errors */
+static QmiMessage *
+ql_fake_dms(QmiMessage *req)
+{
+	QmiMessage *resp;
+	gsize tlv;
+
+	if (qmi_message_get_message_id(req) != 0x0020) {
+		g_debug("DMS 0x%04x: not served", qmi_message_get_message_id(req));
+		return qmi_message_response_new(req, QMI_PROTOCOL_ERROR_INVALID_QMI_COMMAND);
+	}
+	resp = qmi_message_response_new(req, QMI_PROTOCOL_ERROR_NONE);
+	tlv = qmi_message_tlv_write_init(resp, 0x01, NULL);
+	qmi_message_tlv_write_guint32(resp, QMI_ENDIAN_LITTLE, 50000000, NULL);	 /* max tx */
+	qmi_message_tlv_write_guint32(resp, QMI_ENDIAN_LITTLE, 150000000, NULL); /* max rx */
+	qmi_message_tlv_write_guint8(resp, QMI_DMS_DATA_SERVICE_CAPABILITY_SIMULTANEOUS_CS_PS,
+				     NULL);
+	qmi_message_tlv_write_guint8(resp, QMI_DMS_SIM_CAPABILITY_SUPPORTED, NULL);
+	qmi_message_tlv_write_guint8(resp, 1, NULL);
+	qmi_message_tlv_write_guint8(resp, QMI_DMS_RADIO_INTERFACE_LTE, NULL);
+	qmi_message_tlv_write_complete(resp, tlv, NULL);
+	return resp;
 }
 
 /* --- connections -------------------------------------------------------------------------- */
@@ -496,6 +615,11 @@ ql_fake_conn_handle(QlFakeConn *c, QmiMessage *req)
 		return FALSE;
 	} else if (qmi_message_get_service(req) == QMI_SERVICE_UIM) {
 		resp = ql_fake_uim(c, req, &vanish);
+	} else if (qmi_message_get_service(req) == QMI_SERVICE_DMS) {
+		resp = ql_fake_dms(req);
+	} else if (qmi_message_get_service(req) == QMI_SERVICE_NAS) {
+		g_debug("NAS 0x%04x: not served", qmi_message_get_message_id(req));
+		resp = qmi_message_response_new(req, QMI_PROTOCOL_ERROR_INVALID_QMI_COMMAND);
 	} else {
 		resp = qmi_message_response_new(req, QMI_PROTOCOL_ERROR_INVALID_SERVICE_TYPE);
 	}
@@ -558,6 +682,66 @@ ql_fake_incoming(GSocketService *service, GSocketConnection *conn, GObject *src,
 	return TRUE;
 }
 
+/* --- control on stdin -------------------------------------------------------------------- */
+
+static gboolean ql_fake_parse_faults(GStrv faults, GError **error);
+
+static gboolean
+ql_fake_control_cb(GIOChannel *io, GIOCondition cond, gpointer data)
+{
+	g_autofree gchar *line = NULL;
+	g_autoptr(GError) error = NULL;
+	GIOStatus st = g_io_channel_read_line(io, &line, NULL, NULL, NULL);
+
+	if (st == G_IO_STATUS_AGAIN)
+		return G_SOURCE_CONTINUE;
+	if (st != G_IO_STATUS_NORMAL)
+		return G_SOURCE_REMOVE; /* the controller went away: keep serving */
+	g_strstrip(line);
+	if (g_str_has_prefix(line, "fault ")) {
+		g_auto(GStrv) one = g_strsplit(line + strlen("fault "), " ", 2);
+		guint64 at = QL_FAKE_VANISH_AT;
+		if (one[0] != NULL && one[1] != NULL &&
+		    (g_strcmp0(one[0], "vanish") != 0 ||
+		     !g_ascii_string_to_unsigned(one[1], 10, 1, 1000, &at, &error))) {
+			g_print("error: only vanish takes a number (1..1000)\n");
+		} else if (g_free(g_steal_pointer(&one[1])), !ql_fake_parse_faults(one, &error)) {
+			g_print("error: %s\n", error->message);
+		} else {
+			fake.send_apdus = 0; /* "vanish" counts from here */
+			fake.vanish_at = (guint)at;
+			if (fake.faults & QL_FAKE_FAULT_UNKNOWN_STATUS)
+				ql_vcard_set_fault(fake.card, QL_VCARD_FAULT_SW6F00, 0);
+			g_print("ok\n");
+		}
+	} else if (g_strcmp0(line, "clear") == 0) {
+		fake.faults = 0;
+		ql_vcard_set_fault(fake.card, QL_VCARD_FAULT_NONE, 0);
+		fake.loading = FALSE;
+		fake.send_apdus = 0;
+		fake.vanish_at = QL_FAKE_VANISH_AT;
+		g_print("ok\n");
+	} else {
+		g_print("error: unknown command '%s' (fault F, clear)\n", line);
+	}
+	fflush(stdout);
+	return G_SOURCE_CONTINUE;
+}
+
+/* Commands come only from a pipe or socket: a terminal or /dev/null is left alone */
+static void
+ql_fake_control_watch(void)
+{
+	struct stat st;
+	GIOChannel *io;
+
+	if (fstat(0, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return;
+	io = g_io_channel_unix_new(0);
+	g_io_add_watch(io, G_IO_IN | G_IO_HUP | G_IO_ERR, ql_fake_control_cb, NULL);
+	g_io_channel_unref(io);
+}
+
 /* --- main --------------------------------------------------------------------------------- */
 
 static gboolean
@@ -605,6 +789,7 @@ main(int argc, char **argv)
 	g_autofree gchar *state = NULL;
 	g_autofree gchar *identity = NULL;
 	g_autofree gchar *scheme = NULL;
+	g_autofree gchar *port = NULL;
 	g_auto(GStrv) faults = NULL;
 	gint seed = 0, euicc_slot = 1;
 	g_autoptr(GError) error = NULL;
@@ -621,6 +806,9 @@ main(int argc, char **argv)
 		{"euicc-slot", 0, 0, G_OPTION_ARG_INT, &euicc_slot,
 		 "the physical slot (1 or 2) holding the eUICC; slot 1 is active at start", "N"},
 		{"scheme", 0, 0, G_OPTION_ARG_STRING, &scheme, "qmi (default) or qrtr", "S"},
+		{"port", 0, 0, G_OPTION_ARG_FILENAME, &port,
+		 "serve this port (a special file that exists) instead of a FIFO of our own",
+		 "PATH"},
 		{NULL},
 	};
 
@@ -646,6 +834,7 @@ main(int argc, char **argv)
 	if (fake.faults & QL_FAKE_FAULT_UNKNOWN_STATUS)
 		ql_vcard_set_fault(fake.card, QL_VCARD_FAULT_SW6F00, 0);
 	fake.next_cid = 1;
+	fake.vanish_at = QL_FAKE_VANISH_AT;
 	fake.euicc_slot = (guint)euicc_slot;
 	fake.active_slot = 1;
 	fake.powered = TRUE;
@@ -653,6 +842,9 @@ main(int argc, char **argv)
 	if (g_strcmp0(scheme, "qrtr") == 0) {
 		fake.port = g_strdup("qrtr://0");
 		spec = g_strdup("qrtr:0");
+	} else if (port != NULL) {
+		fake.port = g_strdup(port);
+		spec = g_strdup_printf("qmi:%s", port);
 	} else {
 		/* libqmi checks that the port is a special file; a FIFO is one */
 		fake.dir = g_dir_make_tmp("ql-fake-qmi-XXXXXX", &error);
@@ -686,6 +878,7 @@ main(int argc, char **argv)
 	g_unix_signal_add(SIGTERM, ql_fake_term_cb, NULL);
 	g_unix_signal_add(SIGINT, ql_fake_term_cb, NULL);
 	g_unix_signal_add(SIGUSR1, ql_fake_report_cb, NULL);
+	ql_fake_control_watch();
 	g_print("device %s\n", spec);
 	fflush(stdout);
 	g_main_loop_run(fake.loop);
