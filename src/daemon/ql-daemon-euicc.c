@@ -16,6 +16,7 @@
 
 static void ql_euicc_kick(QlEuicc *e);
 static void ql_euicc_schedule_notifications(QlEuicc *e);
+static GVariant *ql_euicc_notifications_variant(GPtrArray *list, GPtrArray *except);
 
 /* ---- lifetime ---- */
 
@@ -489,8 +490,20 @@ ql_euicc_op_done(gpointer user_data)
 	QlDaemon *d = e->daemon;
 
 	e->running = NULL;
-	if (!e->removed && op->snapshot != NULL)
+	if (!e->removed && op->snapshot != NULL) {
+		/* what a delivery run removed from the eUICC reached its SM-DP+ */
+		if (op->kind == QL_OP_PROCESS_NOTIFICATIONS ||
+		    op->kind == QL_OP_BACKGROUND_NOTIFICATIONS) {
+			GPtrArray *before =
+				g_object_get_data(G_OBJECT(e->iface), "ql-notifications");
+			g_autoptr(GVariant) gone =
+				g_variant_ref_sink(ql_euicc_notifications_variant(
+					before, op->snapshot->notifications));
+			if (g_variant_n_children(gone) > 0)
+				ql_dbus_euicc_emit_notifications_delivered(e->iface, gone);
+		}
 		ql_euicc_apply(e, op->snapshot);
+	}
 	ql_euicc_after(e, op);
 	ql_op_finish(d, op);
 	ql_op_unref(op);
@@ -797,18 +810,21 @@ ql_euicc_handle_refresh(QlDbusEuicc *iface, GDBusMethodInvocation *invocation, g
 	return ql_euicc_request(user_data, invocation, QL_OP_REFRESH, NULL);
 }
 
-/* Reading: from what the last operation read, no queue, no authorisation */
-static gboolean
-ql_euicc_handle_list_notifications(QlDbusEuicc *iface, GDBusMethodInvocation *invocation,
-				   gpointer user_data)
+/* aa{sv} of @list (QlNotification), or of those whose sequence number is not in @except */
+static GVariant *
+ql_euicc_notifications_variant(GPtrArray *list, GPtrArray *except)
 {
-	GPtrArray *list = g_object_get_data(G_OBJECT(iface), "ql-notifications");
 	GVariantBuilder b;
 
 	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; list != NULL && i < list->len; i++) {
 		QlNotification *n = g_ptr_array_index(list, i);
 		GVariantBuilder one;
+		gboolean skip = FALSE;
+		for (guint j = 0; except != NULL && j < except->len && !skip; j++)
+			skip = ((QlNotification *)g_ptr_array_index(except, j))->seq == n->seq;
+		if (skip)
+			continue;
 		g_variant_builder_init(&one, G_VARIANT_TYPE_VARDICT);
 		g_variant_builder_add(&one, "{sv}", "seq", g_variant_new_int64(n->seq));
 		g_variant_builder_add(
@@ -821,7 +837,17 @@ ql_euicc_handle_list_notifications(QlDbusEuicc *iface, GDBusMethodInvocation *in
 					      g_variant_new_string(n->iccid));
 		g_variant_builder_add_value(&b, g_variant_builder_end(&one));
 	}
-	ql_dbus_euicc_complete_list_notifications(iface, invocation, g_variant_builder_end(&b));
+	return g_variant_builder_end(&b);
+}
+
+/* Reading: from what the last operation read, no queue, no authorisation */
+static gboolean
+ql_euicc_handle_list_notifications(QlDbusEuicc *iface, GDBusMethodInvocation *invocation,
+				   gpointer user_data)
+{
+	GPtrArray *list = g_object_get_data(G_OBJECT(iface), "ql-notifications");
+	ql_dbus_euicc_complete_list_notifications(iface, invocation,
+						  ql_euicc_notifications_variant(list, NULL));
 	return TRUE;
 }
 

@@ -122,8 +122,10 @@ def _(svc):
     props = client.props(op, q.OPERATION)
     assert props["State"] == "done" and props["Report"] == report, props
     assert props["Kind"] == "download" and props["Euicc"] == svc.euicc, props
-    # the new profile is an object, and the card agrees
+    # the new profile is an object, announced, and the card agrees
     assert report["iccid"] in svc.profiles(), svc.profiles()
+    q.wait_until(lambda: [a for p, i, m, a in watcher.signals if m == "PropertiesChanged" and
+                          p == svc.euicc and "Profiles" in a[1]], 30, "PropertiesChanged")
     assert report["iccid"] in [p["iccid"] for p in svc.direct("profile", "list")["profiles"]]
     # the same fields as `quantra-l profile download --json` (JSON nulls left out)
     other = os.path.join(TMP, "cli-keys.state")
@@ -408,8 +410,13 @@ def _():
     a = qltest.Smdp(PKI, port=port)
     svc.daemon = q.Daemon(bus, svc.config, watcher)
     try:
-        q.wait_until(lambda: watcher.prop(svc.euicc, q.EUICC, "PendingNotifications") == 0, 60,
+        q.wait_until(lambda: [a for p, i, m, a in watcher.signals
+                              if p == svc.euicc and m == "NotificationsDelivered"], 60,
                      "the pending notifications to be delivered")
+        delivered = [a[0] for p, i, m, a in watcher.signals
+                     if p == svc.euicc and m == "NotificationsDelivered"][0]
+        assert delivered == pending, (delivered, pending)
+        assert watcher.prop(svc.euicc, q.EUICC, "PendingNotifications") == 0
         assert svc.direct("notification", "list")["notifications"] == []
         log = a.lines()
         assert len([l for l in log if l.startswith("notification ")]) == 2, log
