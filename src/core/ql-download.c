@@ -652,6 +652,9 @@ ql_download_process_notifications(QlChannel *ch, gint64 seq, const QlDownloadOpt
 		}
 		if (!ql_es9p_handle_notification(es9p, n->raw, &local) ||
 		    !ql_es10_remove_notification(ch, n->seq, &local)) {
+			/* cancelled: the rest waits for the next run, this one included */
+			if (!ql_download_go_on(opts, error))
+				return -1;
 			if (failures != NULL)
 				g_ptr_array_add(failures,
 						g_strdup_printf("%" G_GINT64_FORMAT ": %s", n->seq,

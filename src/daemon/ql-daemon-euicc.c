@@ -305,6 +305,11 @@ ql_euicc_submit(QlEuicc *e, QlOp *op, GDBusMethodInvocation *invocation)
 	}
 	if (op->client != NULL)
 		ql_daemon_client_track(d, op->client);
+	/* clients first: a background delivery (slow servers, long timeouts) makes way, and
+	 * comes back when the queue is empty */
+	if (op->client != NULL && e->running != NULL &&
+	    e->running->kind == QL_OP_BACKGROUND_NOTIFICATIONS)
+		g_cancellable_cancel(e->running->cancellable);
 	/* a switch that follows another shares its inhibition */
 	if (e->uninhibit_id != 0) {
 		g_source_remove(e->uninhibit_id);
@@ -457,7 +462,10 @@ ql_euicc_after(QlEuicc *e, QlOp *op)
 		break;
 	case QL_OP_BACKGROUND_NOTIFICATIONS:
 		e->notify_queued = FALSE;
-		if (op->error != NULL || op->failed > 0) {
+		if (g_error_matches(op->error, QL_ERROR, QL_ERROR_CANCELLED)) {
+			g_debug("eUICC %s: background delivery postponed for a client's operation",
+				e->eid);
+		} else if (op->error != NULL || op->failed > 0) {
 			/* 30 s, 1 min, 2 min ... up to 6 h (configurable) */
 			e->notify_delay_s = e->notify_delay_s == 0
 						    ? d->cfg->notification_retry_s

@@ -223,13 +223,24 @@ ql_op_progress(QlOp *op, const gchar *step, guint percent)
 }
 
 GVariant *
-ql_op_error_report(const GError *error)
+ql_op_error_report(const GError *error, GVariant *partial)
 {
 	g_autoptr(GError) copy = ql_daemon_error_copy(error);
 	const gchar *reason = ql_daemon_error_reason(error);
 	GVariantBuilder b;
+	GVariantIter it;
+	const gchar *key;
+	GVariant *value;
 
 	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	/* what the operation did before it failed (e.g. notifications delivered) stays */
+	if (partial != NULL) {
+		g_variant_iter_init(&it, partial);
+		while (g_variant_iter_loop(&it, "{&sv}", &key, &value)) {
+			if (!g_str_has_prefix(key, "error") && g_strcmp0(key, "result") != 0)
+				g_variant_builder_add(&b, "{sv}", key, value);
+		}
+	}
 	g_variant_builder_add(&b, "{sv}", "result", g_variant_new_string("error"));
 	g_variant_builder_add(&b, "{sv}", "error_name",
 			      g_variant_new_string(ql_error_dbus_name(copy->code)));
@@ -255,8 +266,8 @@ ql_op_finish(QlDaemon *d, QlOp *op)
 		op->state = g_error_matches(op->error, QL_ERROR, QL_ERROR_CANCELLED)
 				    ? QL_OP_STATE_CANCELLED
 				    : QL_OP_STATE_FAILED;
-		g_clear_pointer(&op->report, g_variant_unref);
-		op->report = ql_op_error_report(op->error);
+		g_autoptr(GVariant) partial = g_steal_pointer(&op->report);
+		op->report = ql_op_error_report(op->error, partial);
 		if (op->kind != QL_OP_BACKGROUND_NOTIFICATIONS && op->kind != QL_OP_UNINHIBIT)
 			g_info("%s on %s: %s", ql_op_kind_to_string(op->kind), op->euicc->eid,
 			       op->error->message);

@@ -216,8 +216,8 @@ void ql_op_progress(QlOp *op, const gchar *step, guint percent);
 void ql_op_finish(QlDaemon *d, QlOp *op);
 /* the caller left the bus: an ended operation is unexported at once */
 void ql_op_client_gone(QlDaemon *d, QlOp *op);
-/* a{sv} report of a failed operation */
-GVariant *ql_op_error_report(const GError *error);
+/* a{sv} report of a failed operation: @partial's fields (may be NULL), then the error's */
+GVariant *ql_op_error_report(const GError *error, GVariant *partial);
 
 /* ql-daemon-auth.c */
 typedef void (*QlAuthFunc)(QlDaemon *d, GDBusMethodInvocation *invocation, gpointer user_data);

@@ -430,6 +430,57 @@ def _():
         svc.stop()
 
 
+def pending_for(smdp, state):
+    """a card with a profile from @smdp, enabled: one notification for @smdp waits"""
+    spec = q.virtual_spec(state, PKI)
+    iccid = qltest.quantra(*qltest.download_args(smdp, PKI), device=spec).out["iccid"]
+    qltest.quantra("profile", "enable", iccid, device=spec)
+    return qltest.quantra("notification", "list", device=spec).out["notifications"]
+
+
+@case("ProcessNotifications with the SM-DP+ down: an error that still reports what was "
+      "delivered and why the rest was not; the notification stays")
+def _():
+    a = qltest.Smdp(PKI)
+    n_state[0] += 1
+    state = os.path.join(TMP, f"euicc-{n_state[0]}.state")
+    pending = pending_for(a, state)
+    a.stop()
+    svc = Service(state=state, seed=0)
+    try:
+        c = q.Client(bus)
+        op = c.call(svc.euicc, q.EUICC, "ProcessNotifications", ({},), "(a{sv})")[0]
+        report = c.wait_finished(op)
+        assert report["result"] == "error" and report["error_name"] == q.ERROR + "Http", report
+        assert report["delivered"] == 0 and len(report["failed"]) == 1, report
+        assert svc.direct("notification", "list")["notifications"] == pending
+        c.close()
+    finally:
+        svc.stop()
+
+
+@case("a background delivery makes way for a client's operation and comes back later")
+def _():
+    a = qltest.Smdp(PKI, "slow@handleNotification")
+    n_state[0] += 1
+    state = os.path.join(TMP, f"euicc-{n_state[0]}.state")
+    pending = pending_for(a, state)
+    while a.wait_for(".", 1) is not None:
+        pass
+    svc = Service(state=state, seed=0, daemon={"notification-retry": 1})
+    try:
+        assert a.wait_for("handleNotification", 60), "no background delivery"
+        c = q.Client(bus)
+        path = q.ROOT + "/Profile/" + pending[0]["iccid"]
+        c.call(path, q.PROFILE, "SetNickname", ("while-delivering",), "(s)")
+        assert "background delivery postponed" in svc.daemon.text(), svc.daemon.text()
+        assert svc.profiles()[pending[0]["iccid"]]["Nickname"] == "while-delivering"
+        assert a.wait_for("handleNotification", 60), "the background delivery did not return"
+        c.close()
+    finally:
+        svc.stop()
+
+
 @case("the service's command line: --help is true, a bad configuration is a clear error")
 def _():
     out = subprocess.run([q.ESIMD, "--help"], capture_output=True, text=True, check=True).stdout
