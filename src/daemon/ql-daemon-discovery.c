@@ -277,8 +277,10 @@ ql_discovery_start(QlDaemon *d)
 		QlConfigDevice *dev = g_ptr_array_index(d->cfg->devices, i);
 		g_autoptr(GTask) task = g_task_new(NULL, NULL, ql_discovery_device_probed, d);
 		QlProbe *p = g_new0(QlProbe, 1);
+		/* [modem SPEC] quirks apply to a configured device too */
+		g_autofree gchar *extra = ql_config_device_params(d->cfg, dev->spec, NULL);
 		p->name = g_strdup(dev->name);
-		p->spec = g_strdup(dev->spec);
+		p->spec = ql_config_spec_add_params(dev->spec, extra);
 		g_task_set_task_data(task, p, (GDestroyNotify)ql_probe_free);
 		d->pending_probes++;
 		g_task_run_in_thread(task, ql_discovery_probe_thread);
