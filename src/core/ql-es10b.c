@@ -429,8 +429,8 @@ ql_es10b_load_bpp(QlChannel *ch, GBytes *bpp, QlBppProgress progress, gpointer u
 			/* a cancel stops between segments, while the card still waits for more */
 			if (progress != NULL && !progress(i + 1, segments->len, user_data)) {
 				g_set_error(error, QL_ERROR, QL_ERROR_CANCELLED,
-					    "cancelled after segment %u of %u of the profile", i + 1,
-					    segments->len);
+					    "cancelled after segment %u of %u of the profile",
+					    i + 1, segments->len);
 				return NULL;
 			}
 			continue;

@@ -821,8 +821,8 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 	g_socket_client_set_timeout(client, (self->timeout_ms + 999) / 1000);
 	conn = g_socket_client_connect(client, addr, self->cancellable, &error_local);
 	if (conn == NULL && g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_CANCELLED, "HTTP: connecting to %s: cancelled",
-			    host);
+		g_set_error(error, QL_ERROR, QL_ERROR_CANCELLED,
+			    "HTTP: connecting to %s: cancelled", host);
 		return FALSE;
 	}
 	if (conn == NULL) {
