@@ -374,6 +374,22 @@ def _(svc):
     c.close()
 
 
+@with_service("DiscoverProfiles finds the events an SM-DS holds; DownloadProfile takes one",
+              seed=0)
+def _(svc):
+    s = qltest.Smdp(PKI, events=["EVT-7"])
+    c = q.Client(bus)
+    op = c.call(svc.euicc, q.EUICC, "DiscoverProfiles", ({"smds": v("s", s.address)},),
+                "(a{sv})")[0]
+    report = c.wait_finished(op)
+    assert report["events"] == [{"event_id": "EVT-7", "smdp_address": s.address}], report
+    assert c.props(op, q.OPERATION)["Kind"] == "discover"
+    op = c.download(svc.euicc, {"event": v("s", f"EVT-7@{s.address}")})
+    report = c.wait_finished(op)
+    assert report["result"] == "ok" and list(svc.profiles()) == [report["iccid"]], report
+    c.close()
+
+
 @case("the daemon killed in the middle of a download comes back consistent and delivers the "
       "notifications still pending")
 def _():
