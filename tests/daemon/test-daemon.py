@@ -318,7 +318,8 @@ def _(svc):
     assert report["error_name"] == q.ERROR + "Cancelled", report
     assert svc.profiles() == before
     assert any("cancelSession" in l for l in slow.lines())
-    assert "left the bus" in svc.daemon.text()
+    q.wait_until(lambda: "left the bus: its download is cancelled" in svc.daemon.text(), 30,
+                 "the daemon's note of the cancel")
     a.close()
 
 
@@ -489,7 +490,8 @@ def _():
         c = q.Client(bus)
         path = q.ROOT + "/Profile/" + pending[0]["iccid"]
         c.call(path, q.PROFILE, "SetNickname", ("while-delivering",), "(s)")
-        assert "background delivery postponed" in svc.daemon.text(), svc.daemon.text()
+        q.wait_until(lambda: "background delivery postponed" in svc.daemon.text(), 30,
+                     "the background delivery to make way")
         assert svc.profiles()[pending[0]["iccid"]]["Nickname"] == "while-delivering"
         assert a.wait_for("handleNotification", 60), "the background delivery did not return"
         c.close()
