@@ -95,7 +95,9 @@ dest = os.path.join(tmp, "dest")
 
 
 def installed(name):
-    hits = [os.path.join(d, name) for d, _, files in os.walk(dest) if name in files]
+    # programs, libraries and plugins only: the bash completion file is named after its program
+    hits = [os.path.join(d, name) for d, _, files in os.walk(dest)
+            if name in files and "bash-completion" not in d]
     assert len(hits) == 1, f"{name} installed {len(hits)} times: {hits}"
     return hits[0]
 

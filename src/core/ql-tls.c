@@ -61,6 +61,8 @@ struct _QlTls {
 	gboolean eof_unclean; /* the stream ended without close_notify */
 	gboolean got_data;    /* the server sent application data: it took the handshake */
 	gint last_errno;
+	GCancellable *cancellable; /* wakes every wait; NULL = none */
+	gboolean cancelled;
 
 	/* of the last completed handshake */
 	guint handshakes;
@@ -105,6 +107,7 @@ ql_tls_drop_session(QlTls *self)
 	self->eof_unclean = FALSE;
 	self->got_data = FALSE;
 	self->last_errno = 0;
+	self->cancelled = FALSE;
 }
 
 static void
@@ -119,6 +122,7 @@ ql_tls_finalize(GObject *object)
 	g_free(self->suite_name);
 	gnutls_certificate_free_credentials(self->cred);
 	g_clear_object(&self->trust);
+	g_clear_object(&self->cancellable);
 	G_OBJECT_CLASS(ql_tls_parent_class)->finalize(object);
 }
 
@@ -330,6 +334,36 @@ ql_tls_poll(gint fd, gshort events, gint timeout_ms)
 	}
 }
 
+void
+ql_tls_set_cancellable(QlTls *self, GCancellable *cancellable)
+{
+	g_return_if_fail(QL_IS_TLS(self));
+	g_set_object(&self->cancellable, cancellable);
+}
+
+/* ql_tls_poll() that also wakes when the cancellable fires: then -1 with errno ECANCELED */
+static gint
+ql_tls_wait(QlTls *self, gshort events, gint timeout_ms)
+{
+	struct pollfd pfd[2] = {{.fd = self->fd, .events = events}, {.fd = -1}};
+	gint rc;
+
+	if (self->cancellable == NULL)
+		return ql_tls_poll(self->fd, events, timeout_ms);
+	pfd[1].fd = g_cancellable_get_fd(self->cancellable);
+	pfd[1].events = POLLIN;
+	do {
+		rc = g_cancellable_is_cancelled(self->cancellable) ? 0 : poll(pfd, 2, timeout_ms);
+	} while (rc < 0 && errno == EINTR);
+	g_cancellable_release_fd(self->cancellable);
+	if (g_cancellable_is_cancelled(self->cancellable)) {
+		self->cancelled = TRUE;
+		errno = ECANCELED;
+		return -1;
+	}
+	return rc > 0 && pfd[0].revents == 0 ? 0 : rc;
+}
+
 /* Records a transport failure where GnuTLS and our error messages will find it. */
 static ssize_t
 ql_tls_io_failed(QlTls *self, gint err)
@@ -354,7 +388,7 @@ ql_tls_io_wait(QlTls *self, gshort events)
 	gint pr;
 	if (left == 0)
 		return ql_tls_timed_out(self);
-	pr = ql_tls_poll(self->fd, events, left);
+	pr = ql_tls_wait(self, events, left);
 	if (pr == 0)
 		return ql_tls_timed_out(self);
 	if (pr < 0)
@@ -392,7 +426,7 @@ ql_tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
 	gint rc;
 	if (left >= 0 && (wait < 0 || left < wait))
 		wait = left;
-	rc = ql_tls_poll(self->fd, POLLIN, wait);
+	rc = ql_tls_wait(self, POLLIN, wait);
 	if (rc == 0 && ms != 0)
 		self->timed_out = TRUE;
 	return rc;
@@ -439,6 +473,10 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 {
 	const gchar *host = self->host != NULL ? self->host : "the server";
 
+	if (self->cancelled) {
+		g_set_error(error, QL_ERROR, QL_ERROR_CANCELLED, "%s %s: cancelled", what, host);
+		return;
+	}
 	if (self->timed_out || rc == GNUTLS_E_TIMEDOUT) {
 		if (self->op_ms % 1000 == 0)
 			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,

@@ -43,6 +43,9 @@ gboolean ql_tls_set_client_certificate(QlTls *self, const gchar *cert_file, cons
  * deadline is set; 0 = no timeout. Default 30 s. A peer that trickles bytes does not extend
  * it: the time counts from the start of the handshake or call, not from the last byte. */
 void ql_tls_set_timeout(QlTls *self, guint timeout_ms);
+/* Every wait of the handshake, reads and writes also ends when @cancellable fires (a
+ * QL_ERROR_CANCELLED error); NULL removes it. */
+void ql_tls_set_cancellable(QlTls *self, GCancellable *cancellable);
 guint ql_tls_get_timeout(QlTls *self);
 /* A deadline on the monotonic clock (g_get_monotonic_time()) for every read and write until it
  * is changed, 0 for none: the caller's bound over a whole exchange (a request and its answer).
