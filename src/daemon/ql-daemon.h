@@ -188,6 +188,22 @@ void ql_euicc_export(QlEuicc *e, QlSnapshot *snap);
 /* unexports, fails what waits, cancels what runs; the worker ends after it */
 void ql_euicc_remove(QlEuicc *e, const gchar *why);
 void ql_euicc_set_modem(QlEuicc *e, const QlModemInfo *modem);
+/* queues a method call's operation once polkit allowed it (main thread) */
+gboolean ql_euicc_request(QlEuicc *e, GDBusMethodInvocation *invocation, QlOpKind kind,
+			  const gchar *iccid);
+
+/* ql-daemon-objects.c */
+/* the Euicc object (not exported yet) and its method handlers */
+void ql_euicc_objects_init(QlEuicc *e, const QlModemInfo *modem);
+/* brings the objects in line with what the worker read */
+void ql_euicc_apply(QlEuicc *e, QlSnapshot *snap);
+/* aa{sv} of @list (QlNotification) minus those in @except (may be NULL) */
+GVariant *ql_euicc_notifications_variant(GPtrArray *list, GPtrArray *except);
+void ql_profile_obj_free(QlProfileObj *p);
+
+/* ql-daemon-args.c */
+/* checks a method's arguments into @op; InvalidArgument errors name the option */
+gboolean ql_op_parse_args(QlOp *op, GVariant *params, GError **error);
 /* drops @client's waiting operations and cancels its running one */
 void ql_euicc_client_gone(QlEuicc *e, const gchar *client);
 /* the service stops: cancels everything, joins the worker, gives the modem back */
