@@ -595,6 +595,16 @@ struct _QlHttp {
 	guint16 conn_port;
 	guint requests;
 	guint connections;
+	/* a connection being set up, which ql_http_interrupt may break off from another thread */
+	GMutex connecting_lock;
+	GCancellable *connecting;
+	GSocket *connecting_socket;
+	/* ql_http_preconnect: its hook, and a failure kept for the next post to that server */
+	QlHttpBeforeHandshake before_handshake;
+	gpointer before_handshake_data;
+	GError *preconnect_error;
+	gchar *preconnect_host;
+	guint16 preconnect_port;
 };
 
 G_DEFINE_TYPE(QlHttp, ql_http, G_TYPE_OBJECT)
@@ -606,6 +616,9 @@ ql_http_finalize(GObject *object)
 	ql_http_close(self);
 	g_clear_object(&self->tls);
 	g_free(self->proxy);
+	g_clear_error(&self->preconnect_error);
+	g_free(self->preconnect_host);
+	g_mutex_clear(&self->connecting_lock);
 	G_OBJECT_CLASS(ql_http_parent_class)->finalize(object);
 }
 
@@ -619,6 +632,7 @@ static void
 ql_http_init(QlHttp *self)
 {
 	self->max_body = QL_HTTP_DEFAULT_MAX_BODY;
+	g_mutex_init(&self->connecting_lock);
 }
 
 QlHttp *
@@ -750,6 +764,9 @@ void
 ql_http_close(QlHttp *self)
 {
 	g_return_if_fail(QL_IS_HTTP(self));
+	g_mutex_lock(&self->connecting_lock);
+	g_clear_object(&self->connecting_socket);
+	g_mutex_unlock(&self->connecting_lock);
 	if (self->tls != NULL)
 		ql_tls_close(self->tls);
 	if (self->conn != NULL)
@@ -895,7 +912,19 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 		}
 		g_socket_client_set_timeout(client, left < 0 ? 0 : ((guint)left + 999) / 1000);
 	}
-	conn = g_socket_client_connect(client, addr, NULL, &error_local);
+	{
+		g_autoptr(GCancellable) cancellable = g_cancellable_new();
+		g_mutex_lock(&self->connecting_lock);
+		self->connecting = g_object_ref(cancellable);
+		g_mutex_unlock(&self->connecting_lock);
+		conn = g_socket_client_connect(client, addr, cancellable, &error_local);
+		g_mutex_lock(&self->connecting_lock);
+		g_clear_object(&self->connecting);
+		if (conn != NULL)
+			self->connecting_socket =
+				g_object_ref(g_socket_connection_get_socket(conn));
+		g_mutex_unlock(&self->connecting_lock);
+	}
 	if (conn == NULL) {
 		gboolean timeout = g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
 		/* GIO says "Could not connect to HOST: why": the host is ours to name */
@@ -909,6 +938,11 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 	socket = g_socket_connection_get_socket(conn);
 	if (proxy_uri != NULL && !ql_http_proxy_connect(self, socket, proxy_uri, host, port, error))
 		return FALSE;
+	if (self->before_handshake != NULL && !self->before_handshake(self->before_handshake_data)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+			    "HTTP: the connection to %s was given up", host);
+		return FALSE;
+	}
 	self->connections++;
 	/* the handshake: its own timeout, within the client's deadline */
 	ql_tls_set_deadline(self->tls, self->deadline, self->deadline_ms);
@@ -1045,6 +1079,68 @@ ql_http_read_response(QlHttp *self, guint budget_ms, GError **error)
 	return response;
 }
 
+/* The URL of a request: https, a valid host, no userinfo, a path and query of visible ASCII */
+static GUri *
+ql_http_parse_url(const gchar *url, GError **error)
+{
+	/* ENCODED: the path and query go on the wire as the caller escaped them; decoding them
+	 * would turn a "%0D%0A" into a line break inside the request line */
+	g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, NULL);
+	if (uri == NULL || g_strcmp0(g_uri_get_scheme(uri), "https") != 0 ||
+	    !ql_http_host_ok(g_uri_get_host(uri)) || g_uri_get_userinfo(uri) != NULL ||
+	    !ql_http_target_ok(g_uri_get_path(uri)) ||
+	    (g_uri_get_query(uri) != NULL && !ql_http_target_ok(g_uri_get_query(uri)))) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "HTTP: '%s' is not an https://host[:port]/path URL", url);
+		return NULL;
+	}
+	return g_steal_pointer(&uri);
+}
+
+gboolean
+ql_http_preconnect(QlHttp *self, const gchar *url, QlHttpBeforeHandshake before,
+		   gpointer user_data, GError **error)
+{
+	g_autoptr(GUri) uri = NULL;
+	g_autoptr(GError) local = NULL;
+	const gchar *host;
+	gint port;
+
+	g_return_val_if_fail(QL_IS_HTTP(self), FALSE);
+	uri = ql_http_parse_url(url, error);
+	if (uri == NULL)
+		return FALSE;
+	host = g_uri_get_host(uri);
+	port = g_uri_get_port(uri) > 0 ? g_uri_get_port(uri) : 443;
+	g_clear_error(&self->preconnect_error);
+	g_clear_pointer(&self->preconnect_host, g_free);
+	self->before_handshake = before;
+	self->before_handshake_data = user_data;
+	/* what ql_http_post does when it has no connection, and what it says when that fails */
+	if (!ql_http_connect(self, host, (guint16)port, &local)) {
+		ql_http_blame_deadline(self, "connecting to", host, &local);
+		ql_http_close(self);
+		self->preconnect_error = g_steal_pointer(&local);
+		self->preconnect_host = g_strdup(host);
+		self->preconnect_port = (guint16)port;
+	}
+	self->before_handshake = NULL;
+	self->before_handshake_data = NULL;
+	return TRUE;
+}
+
+void
+ql_http_interrupt(QlHttp *self)
+{
+	g_return_if_fail(QL_IS_HTTP(self));
+	g_mutex_lock(&self->connecting_lock);
+	if (self->connecting != NULL)
+		g_cancellable_cancel(self->connecting);
+	if (self->connecting_socket != NULL)
+		g_socket_shutdown(self->connecting_socket, TRUE, TRUE, NULL);
+	g_mutex_unlock(&self->connecting_lock);
+}
+
 QlHttpResponse *
 ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const gchar *content_type,
 	     GBytes *body, GError **error)
@@ -1052,7 +1148,6 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 	g_autoptr(GUri) uri = NULL;
 	g_autoptr(GString) req = g_string_new(NULL);
 	g_autoptr(QlHttpResponse) response = NULL;
-	g_autoptr(GError) error_local = NULL;
 	const gchar *host;
 	const gchar *path;
 	const gchar *query;
@@ -1066,17 +1161,9 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 	g_return_val_if_fail(QL_IS_HTTP(self), NULL);
 	g_return_val_if_fail(url != NULL, NULL);
 
-	/* ENCODED: the path and query go on the wire as the caller escaped them; decoding them
-	 * would turn a "%0D%0A" into a line break inside the request line */
-	uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, &error_local);
-	if (uri == NULL || g_strcmp0(g_uri_get_scheme(uri), "https") != 0 ||
-	    !ql_http_host_ok(g_uri_get_host(uri)) || g_uri_get_userinfo(uri) != NULL ||
-	    !ql_http_target_ok(g_uri_get_path(uri)) ||
-	    (g_uri_get_query(uri) != NULL && !ql_http_target_ok(g_uri_get_query(uri)))) {
-		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			    "HTTP: '%s' is not an https://host[:port]/path URL", url);
+	uri = ql_http_parse_url(url, error);
+	if (uri == NULL)
 		return NULL;
-	}
 	host = g_uri_get_host(uri);
 	port = g_uri_get_port(uri) > 0 ? g_uri_get_port(uri) : 443;
 	path = g_uri_get_path(uri);
@@ -1142,6 +1229,18 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 	     !ql_tls_is_connected(self->tls) || ql_tls_has_input(self->tls))) {
 		g_debug("HTTP: not reusing the connection to %s", self->conn_host);
 		ql_http_close(self);
+	}
+	/* a connection set up ahead that failed: its error, as if connecting now */
+	if (self->conn == NULL && self->preconnect_error != NULL) {
+		gboolean same = g_strcmp0(self->preconnect_host, host) == 0 &&
+				self->preconnect_port == (guint16)port;
+		GError *kept = g_steal_pointer(&self->preconnect_error);
+		g_clear_pointer(&self->preconnect_host, g_free);
+		if (same) {
+			g_propagate_error(error, kept);
+			return NULL;
+		}
+		g_error_free(kept);
 	}
 	if (self->conn == NULL && !ql_http_connect(self, host, (guint16)port, error)) {
 		ql_http_blame_deadline(self, "connecting to", host, error);

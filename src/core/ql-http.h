@@ -85,6 +85,19 @@ void ql_http_set_proxy(QlHttp *self, const gchar *proxy_url);
 QlHttpResponse *ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers,
 			     const gchar *content_type, GBytes *body, GError **error);
 void ql_http_close(QlHttp *self);
+
+/* Called on the connecting thread once TCP (and a proxy's CONNECT) is up, before the TLS
+ * handshake, whose verification needs the trust configured; FALSE gives the connection up. */
+typedef gboolean (*QlHttpBeforeHandshake)(gpointer user_data);
+/* Sets up now the connection (TCP, proxy, TLS handshake) that a request to @url would, so that
+ * the next ql_http_post to that host and port finds it ready: a caller runs it on a thread of
+ * its own while it does something else, and touches @self again only after it returned. A
+ * failure to connect is kept and returned by that next post, as if the post had connected
+ * itself; FALSE for a URL no post could use. */
+gboolean ql_http_preconnect(QlHttp *self, const gchar *url, QlHttpBeforeHandshake before,
+			    gpointer user_data, GError **error);
+/* From any thread: breaks off a connection being set up (the TCP connect or the handshake). */
+void ql_http_interrupt(QlHttp *self);
 guint ql_http_get_request_count(QlHttp *self);
 /* TCP connections opened (each with one TLS handshake). */
 guint ql_http_get_connection_count(QlHttp *self);
