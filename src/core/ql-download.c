@@ -431,6 +431,13 @@ ql_download_bpp_progress(guint done, guint total, gpointer user_data)
 	ql_download_progress(ctx->opts, QL_DOWNLOAD_STEP_LOAD_BPP, 60 + 35 * done / MAX(total, 1));
 }
 
+/* the package's bytes, as they arrive, to the eUICC */
+static gboolean
+ql_download_bpp_feed(const guint8 *data, gsize len, gpointer user_data, GError **error)
+{
+	return ql_bpp_loader_feed(user_data, data, len, error);
+}
+
 static gboolean
 ql_download_metadata(QlDownloadReport *r, GBytes *metadata)
 {
@@ -539,7 +546,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	g_autoptr(QlAuthClient) auth_client = NULL;
 	g_autoptr(GBytes) hash_cc = NULL;
 	g_autoptr(GBytes) prepare = NULL;
-	g_autoptr(GBytes) bpp = NULL;
+	g_autoptr(QlBppLoader) loader = NULL;
+	gboolean card_side = FALSE;
 	g_autoptr(QlInstallResult) result = NULL;
 	g_autoptr(GError) local = NULL;
 	g_autofree gchar *code = NULL;
@@ -643,31 +651,37 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	if (prepare == NULL)
 		goto fail_cancel;
 
+	/* getBoundProfilePackage and LoadBoundProfilePackage at once: each segment goes to the
+	 * eUICC while the rest of the answer is still arriving; the last one only once the whole
+	 * answer is in and good, so a cut or bad answer leaves nothing installed (the session is
+	 * cancelled below) */
 	step = QL_DOWNLOAD_STEP_GET_BPP;
 	ql_download_progress(opts, step, 50);
-	bpp = ql_es9p_get_bound_profile_package(es9p, init->transaction_id, prepare, &local);
-	if (bpp == NULL)
-		goto fail_cancel;
-	{
-		/* refuse a truncated or malformed BPP before the first segment reaches the card */
-		g_autoptr(GPtrArray) segments = ql_es10b_bpp_segments(bpp, &local);
-		if (segments == NULL) {
+	loader = ql_bpp_loader_new(ch, ql_download_bpp_progress, &bpp_ctx);
+	ok = ql_es9p_get_bound_profile_package_stream(es9p, init->transaction_id, prepare,
+						      ql_download_bpp_feed, loader, &card_side,
+						      &local);
+	r->bpp_segments = ql_bpp_loader_get_segments(loader);
+	r->bpp_bytes = ql_bpp_loader_get_total(loader);
+	if (ok) {
+		result = ql_bpp_loader_finish(loader, &local);
+		card_side = TRUE;
+	}
+	if (result == NULL) {
+		if (card_side && ql_bpp_loader_card_failed(loader)) {
+			/* the eUICC (or the way to it) failed on a segment */
+			step = QL_DOWNLOAD_STEP_LOAD_BPP;
 			reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
 			goto fail_cancel_reason;
 		}
-		r->bpp_segments = segments->len;
-		r->bpp_bytes = g_bytes_get_size(bpp);
-	}
-
-	step = QL_DOWNLOAD_STEP_LOAD_BPP;
-	ql_download_progress(opts, step, 60);
-	if (!ql_rsp_session_in_time(&sess, &local))
+		if (card_side) {
+			/* a truncated or malformed package */
+			reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
+			goto fail_cancel_reason;
+		}
 		goto fail_cancel;
-	result = ql_es10b_load_bpp(ch, bpp, ql_download_bpp_progress, &bpp_ctx, &local);
-	if (result == NULL) {
-		reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
-		goto fail_cancel_reason;
 	}
+	r->bpp_segments = ql_bpp_loader_get_segments(loader);
 
 	/* 5. the signed result goes back to the SM-DP+, success or not, while the eUICC is read
 	 * back; the notification leaves the eUICC only once it was delivered */

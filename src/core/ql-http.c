@@ -44,6 +44,10 @@ struct _QlHttpParser {
 	gboolean conn_close;
 	gboolean conn_keep_alive;
 	QlHttpResponse *response;
+	gsize body_seen; /* body bytes of this message, kept or given to the sink */
+	QlHttpBodySink sink;
+	gpointer sink_data;
+	gboolean sink_failed; /* the error is the sink's own */
 };
 
 void
@@ -101,6 +105,7 @@ ql_http_parser_reset_message(QlHttpParser *p)
 	p->remaining = 0;
 	g_byte_array_set_size(p->line, 0);
 	g_byte_array_set_size(p->body, 0);
+	p->body_seen = 0;
 }
 
 QlHttpParser *
@@ -259,7 +264,10 @@ ql_http_parse_header(QlHttpParser *p, const gchar *line, gsize len, GError **err
 static void
 ql_http_parser_complete(QlHttpParser *p, gboolean closed_by_eof)
 {
-	p->response->body = g_bytes_new(p->body->data, p->body->len);
+	/* a body given to a sink is not kept */
+	p->response->body = p->sink != NULL && p->response->status == 200
+				    ? NULL
+				    : g_bytes_new(p->body->data, p->body->len);
 	p->response->keep_alive =
 		!closed_by_eof && !p->conn_close && (!p->http10 || p->conn_keep_alive);
 	p->state = QL_HTTP_STATE_DONE;
@@ -319,7 +327,7 @@ ql_http_parse_chunk_size(QlHttpParser *p, const gchar *line, gsize len, GError *
 	hex = g_strndup(line, hex_len);
 	if (hex_len == 0 || hex_len > 16 || !ql_http_parse_uint(hex, 16, G_MAXUINT64, &size))
 		return ql_http_fail(error, "invalid chunk size line");
-	if (size > p->max_body || p->body->len + size > p->max_body)
+	if (size > p->max_body || p->body_seen + size > p->max_body)
 		return ql_http_fail(
 			error,
 			"the chunked response body is over the limit of %" G_GSIZE_FORMAT " bytes",
@@ -379,6 +387,35 @@ ql_http_state_is_line(QlHttpState state)
 	       state == QL_HTTP_STATE_TRAILER;
 }
 
+void
+ql_http_parser_set_sink(QlHttpParser *parser, QlHttpBodySink sink, gpointer user_data)
+{
+	parser->sink = sink;
+	parser->sink_data = user_data;
+}
+
+gboolean
+ql_http_parser_sink_failed(QlHttpParser *parser)
+{
+	return parser->sink_failed;
+}
+
+/* Body bytes: kept, or handed to the sink (of a 200 answer only: an error page is kept) */
+static gboolean
+ql_http_parser_body(QlHttpParser *p, const guint8 *data, gsize len, GError **error)
+{
+	p->body_seen += len;
+	if (p->sink == NULL || p->response->status != 200) {
+		g_byte_array_append(p->body, data, (guint)len);
+		return TRUE;
+	}
+	if (!p->sink(p->response, data, len, p->sink_data, error)) {
+		p->sink_failed = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
 gboolean
 ql_http_parser_feed(QlHttpParser *p, const guint8 *data, gsize len, gsize *consumed, GError **error)
 {
@@ -429,12 +466,13 @@ ql_http_parser_feed(QlHttpParser *p, const guint8 *data, gsize len, gsize *consu
 		}
 		if (p->state == QL_HTTP_STATE_BODY_EOF) {
 			gsize take = len - pos;
-			if (p->body->len + take > p->max_body)
+			if (p->body_seen + take > p->max_body)
 				return ql_http_fail(error,
 						    "the response body is over the limit of "
 						    "%" G_GSIZE_FORMAT " bytes",
 						    p->max_body);
-			g_byte_array_append(p->body, data + pos, (guint)take);
+			if (!ql_http_parser_body(p, data + pos, take, error))
+				return FALSE;
 			pos += take;
 			p->received += take;
 			continue;
@@ -442,7 +480,8 @@ ql_http_parser_feed(QlHttpParser *p, const guint8 *data, gsize len, gsize *consu
 		/* BODY_LENGTH or CHUNK_DATA: @remaining more body bytes */
 		{
 			gsize take = (gsize)MIN((guint64)(len - pos), p->remaining);
-			g_byte_array_append(p->body, data + pos, (guint)take);
+			if (!ql_http_parser_body(p, data + pos, take, error))
+				return FALSE;
 			pos += take;
 			p->received += take;
 			p->remaining -= take;
@@ -479,12 +518,12 @@ ql_http_parser_finish(QlHttpParser *p, GError **error)
 		return ql_http_fail(error,
 				    "the connection closed mid-body: %" G_GSIZE_FORMAT
 				    " of %" G_GINT64_FORMAT " bytes received",
-				    (gsize)p->body->len, p->content_length);
+				    p->body_seen, p->content_length);
 	default:
 		return ql_http_fail(error,
 				    "the connection closed mid-body (chunked, %" G_GSIZE_FORMAT
 				    " bytes received)",
-				    (gsize)p->body->len);
+				    p->body_seen);
 	}
 }
 
@@ -1008,7 +1047,8 @@ ql_http_target_ok(const gchar *s)
 }
 
 static QlHttpResponse *
-ql_http_read_response(QlHttp *self, guint budget_ms, GError **error)
+ql_http_read_response(QlHttp *self, guint budget_ms, QlHttpBodySink sink, gpointer sink_data,
+		      GError **error)
 {
 	g_autoptr(QlHttpParser) parser = ql_http_parser_new(self->max_body);
 	QlHttpResponse *response;
@@ -1016,6 +1056,7 @@ ql_http_read_response(QlHttp *self, guint budget_ms, GError **error)
 	gsize consumed = 0;
 	guint8 buf[16384];
 
+	ql_http_parser_set_sink(parser, sink, sink_data);
 	while (!ql_http_parser_is_done(parser)) {
 		g_autoptr(GError) error_local = NULL;
 		gssize n;
@@ -1052,7 +1093,7 @@ ql_http_read_response(QlHttp *self, guint budget_ms, GError **error)
 					    "after %" G_GSIZE_FORMAT
 					    " body bytes; its length is not "
 					    "known, so it may be truncated",
-					    self->conn_host, (gsize)parser->body->len);
+					    self->conn_host, parser->body_seen);
 				return NULL;
 			}
 			if (!ql_http_parser_finish(parser, error)) {
@@ -1062,7 +1103,9 @@ ql_http_read_response(QlHttp *self, guint budget_ms, GError **error)
 			break;
 		}
 		if (!ql_http_parser_feed(parser, buf, (gsize)n, &consumed, error)) {
-			g_prefix_error(error, "%s: ", self->conn_host);
+			/* the sink's own error is its to word */
+			if (!parser->sink_failed)
+				g_prefix_error(error, "%s: ", self->conn_host);
 			return NULL;
 		}
 		/* bytes after a complete answer that nobody asked for: this connection cannot be
@@ -1144,6 +1187,14 @@ ql_http_interrupt(QlHttp *self)
 QlHttpResponse *
 ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const gchar *content_type,
 	     GBytes *body, GError **error)
+{
+	return ql_http_post_sink(self, url, headers, content_type, body, NULL, NULL, error);
+}
+
+QlHttpResponse *
+ql_http_post_sink(QlHttp *self, const gchar *url, const gchar *const *headers,
+		  const gchar *content_type, GBytes *body, QlHttpBodySink sink, gpointer sink_data,
+		  GError **error)
 {
 	g_autoptr(GUri) uri = NULL;
 	g_autoptr(GString) req = g_string_new(NULL);
@@ -1259,7 +1310,7 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 		ql_http_close(self);
 		return NULL;
 	}
-	response = ql_http_read_response(self, budget_ms, error);
+	response = ql_http_read_response(self, budget_ms, sink, sink_data, error);
 	if (response == NULL)
 		ql_http_blame_deadline(self, "waiting for the answer from", host, error);
 	if (response == NULL || !response->keep_alive)

@@ -36,6 +36,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlHttpResponse, ql_http_response_free)
 const gchar *ql_http_response_get_header(const QlHttpResponse *response, const gchar *name);
 
 /* Incremental response parser: no I/O, no globals. */
+/* Takes the body of a 200 answer as it arrives, instead of keeping it (the response's body is
+ * then NULL); FALSE with an error ends the exchange with that error, as the sink worded it. */
+typedef gboolean (*QlHttpBodySink)(const QlHttpResponse *head, const guint8 *data, gsize len,
+				   gpointer user_data, GError **error);
+
 typedef struct _QlHttpParser QlHttpParser;
 QlHttpParser *ql_http_parser_new(gsize max_body);
 void ql_http_parser_free(QlHttpParser *parser);
@@ -46,6 +51,8 @@ gboolean ql_http_parser_feed(QlHttpParser *parser, const guint8 *data, gsize len
 			     GError **error);
 /* The peer closed the stream: completes a body delimited by the close, else an error. */
 gboolean ql_http_parser_finish(QlHttpParser *parser, GError **error);
+void ql_http_parser_set_sink(QlHttpParser *parser, QlHttpBodySink sink, gpointer user_data);
+gboolean ql_http_parser_sink_failed(QlHttpParser *parser);
 gboolean ql_http_parser_is_done(QlHttpParser *parser);
 /* Total bytes fed so far. */
 gsize ql_http_parser_get_received(QlHttpParser *parser);
@@ -84,6 +91,11 @@ void ql_http_set_proxy(QlHttp *self, const gchar *proxy_url);
  * transport and framing problems are errors. */
 QlHttpResponse *ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers,
 			     const gchar *content_type, GBytes *body, GError **error);
+/* The same, the body of a 200 answer handed to @sink as it arrives (bounded memory however
+ * large it is); the connection is kept only when the whole answer was read. */
+QlHttpResponse *ql_http_post_sink(QlHttp *self, const gchar *url, const gchar *const *headers,
+				  const gchar *content_type, GBytes *body, QlHttpBodySink sink,
+				  gpointer sink_data, GError **error);
 void ql_http_close(QlHttp *self);
 
 /* Called on the connecting thread once TCP (and a proxy's CONNECT) is up, before the TLS
