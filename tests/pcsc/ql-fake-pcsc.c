@@ -270,8 +270,11 @@ fault_due(Fake *f, const guint8 *apdu, gsize len)
 	if (len < 4 || apdu[1] != 0xE2 || f->fault == FAULT_NONE ||
 	    f->fault == FAULT_UNKNOWN_STATUS)
 		return FALSE;
-	if (f->fault_on_load)
-		return len > 5 && apdu[3] == 0x00 && apdu[4] > 0 && apdu[5] == 0x86;
+	if (f->fault_on_load) {
+		/* the data starts after a short Lc, or after 00 and a two-byte one (extended) */
+		gsize data = len > 7 && apdu[4] == 0x00 ? 7 : 5;
+		return len > data && apdu[3] == 0x00 && apdu[data] == 0x86;
+	}
 	return f->fault_skip-- == 0;
 }
 
