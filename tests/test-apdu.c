@@ -113,9 +113,9 @@ test_apdu_atr(void)
 		const gchar *atr;
 		gboolean extended;
 	} cases[] = {
-		{"3B850180730000404A", TRUE},	  /* T=1, category 80, 73 with b7 of byte 3 */
-		{"3B850180730000000A", FALSE},	  /* the same without it */
-		{"3B80800101", FALSE},		  /* no historical bytes */
+		{"3B850180730000404A", TRUE},	      /* T=1, category 80, 73 with b7 of byte 3 */
+		{"3B850180730000000A", FALSE},	      /* the same without it */
+		{"3B80800101", FALSE},		      /* no historical bytes */
 		{"3B8880018031C07300C0400005", TRUE}, /* another object first: 31 (service data) */
 		{"3B8A8001007300C040000090009F", TRUE}, /* category 00: status bytes at the end */
 		{"3BFF", FALSE},			/* cut short */
@@ -125,9 +125,9 @@ test_apdu_atr(void)
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autoptr(GBytes) atr = ql_hex_decode(cases[i].atr, NULL);
 		g_test_message("ATR %s", cases[i].atr);
-		g_assert_cmpint(ql_apdu_atr_extended_length(atr != NULL ? g_bytes_get_data(atr, NULL)
-									: NULL,
-							    atr != NULL ? g_bytes_get_size(atr) : 0),
+		g_assert_cmpint(ql_apdu_atr_extended_length(
+					atr != NULL ? g_bytes_get_data(atr, NULL) : NULL,
+					atr != NULL ? g_bytes_get_size(atr) : 0),
 				==, cases[i].extended);
 	}
 }

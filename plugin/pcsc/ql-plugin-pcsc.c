@@ -62,7 +62,7 @@ struct _QlPluginDevice {
 	guint32 open_channels; /* bit n: channel n was opened through this device */
 	QlPcscWorker *worker;
 	GThread *thread;
-	QlPcscJob *stuck; /* a job that did not finish in time, or NULL */
+	QlPcscJob *stuck;  /* a job that did not finish in time, or NULL */
 	gboolean extended; /* T=1 and the ATR says the card takes extended lengths */
 };
 

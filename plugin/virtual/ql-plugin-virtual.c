@@ -69,8 +69,8 @@ static QlPluginDevice *
 ql_plugin_virtual_open(const gchar *path, GHashTable *params, GError **error)
 {
 	/* block and isd-r belong to the core, which every device spec may carry */
-	const gchar *const known[] = {"identity",  "seed",	    "fault", "fault_skip",
-				      "chunk",	   "quirk",	    "block", "isd-r",
+	const gchar *const known[] = {"identity", "seed",	"fault",	 "fault_skip",
+				      "chunk",	  "quirk",	"block",	 "isd-r",
 				      "extended", "apdu-delay", "card-extended", NULL};
 	g_autoptr(QlVcard) card = NULL;
 	QlPluginDevice *dev;

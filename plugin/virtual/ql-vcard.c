@@ -281,7 +281,7 @@ typedef struct {
 	gboolean proprietary; /* CLA b8 set: GlobalPlatform commands (STORE DATA) */
 	const guint8 *data;
 	gsize lc;
-	gint le;	  /* -1: absent; 1..256, or 1..65536 when extended */
+	gint le;	   /* -1: absent; 1..256, or 1..65536 when extended */
 	gboolean extended; /* Lc / Le of 2 bytes */
 } QlVcardApdu;
 

@@ -95,8 +95,8 @@ ql_apdu_build(guint8 cla, guint8 ins, guint8 p1, guint8 p2, const guint8 *data, 
 
 /* ISO/IEC 7816-4 5.1, case 3E / 4E: 00, Lc in two bytes, the data, Le 00 00 (65536) */
 static GBytes *
-ql_apdu_build_extended(guint8 cla, guint8 ins, guint8 p1, guint8 p2, const guint8 *data,
-		       gsize len, gboolean with_le)
+ql_apdu_build_extended(guint8 cla, guint8 ins, guint8 p1, guint8 p2, const guint8 *data, gsize len,
+		       gboolean with_le)
 {
 	GByteArray *a = g_byte_array_sized_new(len + 9);
 	const guint8 hdr[7] = {cla, ins, p1, p2, 0x00, (guint8)(len >> 8), (guint8)len};
@@ -249,9 +249,9 @@ ql_apdu_store_data_build_full(guint8 channel, const guint8 *data, gsize len, gsi
 		gboolean last = i + 1 == nblocks;
 		guint8 p1 = last ? 0x91 : 0x11;
 		if (extended && n > 0)
-			g_ptr_array_add(out, ql_apdu_build_extended(cla, QL_APDU_INS_STORE_DATA, p1,
-								    (guint8)i, data + off, n,
-								    last));
+			g_ptr_array_add(out,
+					ql_apdu_build_extended(cla, QL_APDU_INS_STORE_DATA, p1,
+							       (guint8)i, data + off, n, last));
 		else
 			g_ptr_array_add(out, ql_apdu_build(cla, QL_APDU_INS_STORE_DATA, p1,
 							   (guint8)i, data + off, n, last, 0x00));

@@ -431,18 +431,16 @@ ql_bpp_step(QlBppSplitter *s, gboolean *progress, GError **error)
 		return TRUE;
 	}
 	if (hlen + vlen > limit) {
-		g_autofree gchar *why =
-			g_strdup_printf("TLV %X: length %" G_GSIZE_FORMAT " runs past its parent",
-					tag, vlen);
+		g_autofree gchar *why = g_strdup_printf(
+			"TLV %X: length %" G_GSIZE_FORMAT " runs past its parent", tag, vlen);
 		return ql_bpp_malformed(s, error, why);
 	}
 	/* a whole element waits until all of it is here (A1 / A3 go on with their header) */
 	if (s->state == QL_BPP_CONTAINER || (tag != 0xA1 && tag != 0xA3)) {
 		if (hlen + vlen > QL_BPP_MAX_ELEMENT) {
-			g_autofree gchar *why =
-				g_strdup_printf("TLV %X of %" G_GSIZE_FORMAT
-						" bytes is larger than any part",
-						tag, vlen);
+			g_autofree gchar *why = g_strdup_printf("TLV %X of %" G_GSIZE_FORMAT
+								" bytes is larger than any part",
+								tag, vlen);
 			return ql_bpp_malformed(s, error, why);
 		}
 		if (s->buf->len < hlen + vlen)
@@ -465,11 +463,13 @@ ql_bpp_step(QlBppSplitter *s, gboolean *progress, GError **error)
 			/* a part again, or one that skips a mandatory part (only A2, index 3, may
 			 * be skipped): a second BF23 would otherwise send the package's start once
 			 * more */
-			if (part < s->next || (part > s->next && !(part == s->next + 1 && s->next == 3))) {
+			if (part < s->next ||
+			    (part > s->next && !(part == s->next + 1 && s->next == 3))) {
 				s->failed = TRUE;
-				g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
-						    "the parts of the Bound Profile Package are out "
-						    "of order");
+				g_set_error_literal(
+					error, QL_ERROR, QL_ERROR_MALFORMED,
+					"the parts of the Bound Profile Package are out "
+					"of order");
 				return FALSE;
 			}
 			s->next = part + 1;
@@ -492,7 +492,8 @@ ql_bpp_step(QlBppSplitter *s, gboolean *progress, GError **error)
 	if (!ql_tlv_validate(s->buf->data, hlen + vlen, QL_TLV_MAX_DEPTH, &local))
 		return ql_bpp_malformed(s, error, local->message);
 	if (tag == 0xBF23 && s->state == QL_BPP_PARTS) {
-		g_autoptr(GByteArray) seg = g_byte_array_sized_new((guint)(s->top->len + hlen + vlen));
+		g_autoptr(GByteArray) seg =
+			g_byte_array_sized_new((guint)(s->top->len + hlen + vlen));
 		g_byte_array_append(seg, s->top->data, s->top->len);
 		g_byte_array_append(seg, s->buf->data, (guint)(hlen + vlen));
 		if (!ql_bpp_send(s, seg->data, seg->len, error))
@@ -530,9 +531,9 @@ ql_bpp_splitter_finish(QlBppSplitter *s, GError **error)
 	if (s->state == QL_BPP_TOP && s->buf->len == 0 && s->consumed == 0)
 		return ql_bpp_malformed(s, error, "empty");
 	if (s->state != QL_BPP_DONE) {
-		g_autofree gchar *why = g_strdup_printf(
-			"it ends after %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes",
-			s->consumed + s->buf->len, s->total);
+		g_autofree gchar *why = g_strdup_printf("it ends after %" G_GSIZE_FORMAT
+							" of %" G_GSIZE_FORMAT " bytes",
+							s->consumed + s->buf->len, s->total);
 		return ql_bpp_malformed(s, error, s->total > 0 ? why : "no BF36 header");
 	}
 	if (s->next < G_N_ELEMENTS(ql_es10b_bpp_parts)) {

@@ -388,9 +388,9 @@ ql_es9p_call(QlEs9p *self, const gchar *interface, const gchar *function, JsonNo
 	}
 	if (!ql_es9p_check_http(resp, function, error))
 		return NULL;
-	return ql_es9p_parse_answer(
-		function, resp->body != NULL ? g_bytes_get_data(resp->body, NULL) : NULL,
-		resp->body != NULL ? g_bytes_get_size(resp->body) : 0, error);
+	return ql_es9p_parse_answer(function,
+				    resp->body != NULL ? g_bytes_get_data(resp->body, NULL) : NULL,
+				    resp->body != NULL ? g_bytes_get_size(resp->body) : 0, error);
 }
 
 static void

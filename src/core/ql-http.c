@@ -977,7 +977,8 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 	socket = g_socket_connection_get_socket(conn);
 	if (proxy_uri != NULL && !ql_http_proxy_connect(self, socket, proxy_uri, host, port, error))
 		return FALSE;
-	if (self->before_handshake != NULL && !self->before_handshake(self->before_handshake_data)) {
+	if (self->before_handshake != NULL &&
+	    !self->before_handshake(self->before_handshake_data)) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
 			    "HTTP: the connection to %s was given up", host);
 		return FALSE;
@@ -1141,8 +1142,8 @@ ql_http_parse_url(const gchar *url, GError **error)
 }
 
 gboolean
-ql_http_preconnect(QlHttp *self, const gchar *url, QlHttpBeforeHandshake before,
-		   gpointer user_data, GError **error)
+ql_http_preconnect(QlHttp *self, const gchar *url, QlHttpBeforeHandshake before, gpointer user_data,
+		   GError **error)
 {
 	g_autoptr(GUri) uri = NULL;
 	g_autoptr(GError) local = NULL;

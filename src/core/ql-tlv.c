@@ -111,8 +111,8 @@ ql_tlv_parse_header(const guint8 *buf, gsize len, guint32 *tag_out, gsize *heade
 }
 
 gboolean
-ql_tlv_read_header(const guint8 *buf, gsize len, guint32 *tag, gsize *header_len,
-		   gsize *value_len, GError **error)
+ql_tlv_read_header(const guint8 *buf, gsize len, guint32 *tag, gsize *header_len, gsize *value_len,
+		   GError **error)
 {
 	QlTlvCut cut;
 	return ql_tlv_parse_header(buf, len, tag, header_len, value_len, &cut, error);
@@ -137,8 +137,8 @@ ql_tlv_read(const guint8 *buf, gsize len, QlTlv *out, gsize *consumed, GError **
 			g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
 					    "TLV: truncated tag");
 		else
-			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
-				    "TLV %X: truncated length", tag);
+			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "TLV %X: truncated length",
+				    tag);
 		return FALSE;
 	}
 	if (vlen > len - pos) {

@@ -78,7 +78,6 @@ typedef struct {
 	guint leaked; /* channels still open when pcscd powered the card down */
 } Fake;
 
-
 static gboolean
 write_file(const gchar *path, const gchar *text)
 {
@@ -501,7 +500,8 @@ main(int argc, char **argv)
 	if (apdu_delay < 0 || apdu_delay > 10000 ||
 	    (extended != NULL && g_strcmp0(extended, "on") != 0 &&
 	     g_strcmp0(extended, "off") != 0)) {
-		g_printerr("ql-fake-pcsc: --apdu-delay takes 0 to 10000 ms, --extended on or off\n");
+		g_printerr(
+			"ql-fake-pcsc: --apdu-delay takes 0 to 10000 ms, --extended on or off\n");
 		return 2;
 	}
 	if (g_strcmp0(fault, "removed-on-load") == 0 || g_strcmp0(fault, "timeout-on-load") == 0) {

@@ -395,8 +395,9 @@ ql_smdp_lag_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
 				struct timespec ts;
 				memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-				came = now - (g_get_real_time() - ((gint64)ts.tv_sec * G_USEC_PER_SEC +
-								   ts.tv_nsec / 1000));
+				came = now -
+				       (g_get_real_time() -
+					((gint64)ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000));
 			}
 		}
 		conn->last_in = MAX(MIN(came, now), conn->established);
