@@ -667,19 +667,15 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 		result = ql_bpp_loader_finish(loader, &local);
 		card_side = TRUE;
 	}
+	if (result == NULL && !card_side)
+		goto fail_cancel; /* the exchange with the SM-DP+ failed */
 	if (result == NULL) {
-		if (card_side && ql_bpp_loader_card_failed(loader)) {
-			/* the eUICC (or the way to it) failed on a segment */
+		/* a truncated or malformed package, or the eUICC (or the way to it) failed on a
+		 * segment */
+		if (ql_bpp_loader_card_failed(loader))
 			step = QL_DOWNLOAD_STEP_LOAD_BPP;
-			reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
-			goto fail_cancel_reason;
-		}
-		if (card_side) {
-			/* a truncated or malformed package */
-			reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
-			goto fail_cancel_reason;
-		}
-		goto fail_cancel;
+		reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
+		goto fail_cancel_reason;
 	}
 	r->bpp_segments = ql_bpp_loader_get_segments(loader);
 
