@@ -70,6 +70,68 @@ test_apdu_segmentation(void)
 	}
 }
 
+/* ISO/IEC 7816-4 5.1: 00 and a two-byte Lc, the data, a two-byte Le (00 00: 65536) on the last */
+static void
+test_apdu_extended(void)
+{
+	const gsize lens[] = {1, 300, 65535, 65536, 70000};
+	for (gsize i = 0; i < G_N_ELEMENTS(lens); i++) {
+		g_autofree guint8 *data = g_malloc(lens[i]);
+		g_autoptr(GPtrArray) apdus = NULL;
+		g_autoptr(GByteArray) joined = g_byte_array_new();
+
+		for (gsize j = 0; j < lens[i]; j++)
+			data[j] = (guint8)(j * 13 + 1);
+		apdus = ql_apdu_store_data_build_full(1, data, lens[i], QL_APDU_EXTENDED_MAX_DATA,
+						      TRUE);
+		g_assert_cmpuint(apdus->len, ==, (lens[i] + 65534) / 65535);
+		for (guint b = 0; b < apdus->len; b++) {
+			gsize n;
+			const guint8 *a = g_bytes_get_data(g_ptr_array_index(apdus, b), &n);
+			gboolean last = b + 1 == apdus->len;
+			gsize lc = ((gsize)a[5] << 8) | a[6];
+			g_assert_cmphex(a[0], ==, 0x81);
+			g_assert_cmphex(a[2], ==, last ? 0x91 : 0x11);
+			g_assert_cmpuint(a[3], ==, b);
+			g_assert_cmphex(a[4], ==, 0x00);
+			g_assert_cmpuint(n, ==, 7 + lc + (last ? 2 : 0));
+			if (last) {
+				g_assert_cmphex(a[n - 2], ==, 0x00);
+				g_assert_cmphex(a[n - 1], ==, 0x00);
+			}
+			g_byte_array_append(joined, a + 7, (guint)lc);
+		}
+		g_assert_cmpmem(joined->data, joined->len, data, lens[i]);
+	}
+}
+
+/* What an ATR says of extended lengths: the card capabilities in its historical bytes */
+static void
+test_apdu_atr(void)
+{
+	const struct {
+		const gchar *atr;
+		gboolean extended;
+	} cases[] = {
+		{"3B850180730000404A", TRUE},	      /* T=1, category 80, 73 with b7 of byte 3 */
+		{"3B850180730000000A", FALSE},	      /* the same without it */
+		{"3B80800101", FALSE},		      /* no historical bytes */
+		{"3B8880018031C07300C0400005", TRUE}, /* another object first: 31 (service data) */
+		{"3B8A8001007300C040000090009F", TRUE}, /* category 00: status bytes at the end */
+		{"3BFF", FALSE},			/* cut short */
+		{"3B8580018073", FALSE},		/* historical bytes cut short */
+		{"", FALSE},
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GBytes) atr = ql_hex_decode(cases[i].atr, NULL);
+		g_test_message("ATR %s", cases[i].atr);
+		g_assert_cmpint(ql_apdu_atr_extended_length(
+					atr != NULL ? g_bytes_get_data(atr, NULL) : NULL,
+					atr != NULL ? g_bytes_get_size(atr) : 0),
+				==, cases[i].extended);
+	}
+}
+
 static void
 test_apdu_block_size(void)
 {
@@ -225,6 +287,8 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/ql/apdu/cla", test_apdu_cla);
 	g_test_add_func("/ql/apdu/segmentation", test_apdu_segmentation);
+	g_test_add_func("/ql/apdu/extended", test_apdu_extended);
+	g_test_add_func("/ql/apdu/atr", test_apdu_atr);
 	g_test_add_func("/ql/apdu/block-size", test_apdu_block_size);
 	g_test_add_func("/ql/apdu/bad-block-param", test_apdu_bad_block_param);
 	g_test_add_func("/ql/apdu/get-response", test_apdu_get_response);

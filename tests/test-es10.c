@@ -503,6 +503,74 @@ test_es10_bpp_segments(void)
 	}
 }
 
+static gboolean
+test_es10_collect(GBytes *segment, gpointer user_data, GError **error)
+{
+	GString *joined = user_data;
+	g_autofree gchar *h =
+		ql_hex_encode(g_bytes_get_data(segment, NULL), g_bytes_get_size(segment));
+	g_string_append_printf(joined, "%s%s", joined->len > 0 ? "|" : "", h);
+	return TRUE;
+}
+
+/* A package that arrives one byte at a time is split as a whole one is, and what is wrong with
+ * it is found as soon as it shows: the segments before the fault were handed on already. */
+static void
+test_es10_bpp_stream(void)
+{
+	const struct {
+		const gchar *name;
+		const gchar *bpp;
+		const gchar *segments;	   /* handed on, joined with '|' */
+		const gchar *message_part; /* NULL: accepted */
+	} cases[] = {
+		{"whole", "BF3613 BF2300 A0028700 A1048800 8800 A3048600 8600",
+		 "BF3613BF2300|A0028700|A104|8800|8800|A304|8600|8600", NULL},
+		{"with A2 and an unknown part",
+		 "BF3613 BF2300 A000 A1028800 A2028700 8F00 A3028600",
+		 "BF3613BF2300|A000|A102|8800|A2028700|A302|8600", NULL},
+		{"cut in the last segment", "BF3613 BF2300 A0028700 A1048800 8800 A3048600 86",
+		 "BF3613BF2300|A0028700|A104|8800|8800|A304|8600", "ends after 21 of 22"},
+		{"A1 after A3", "BF360D BF2300 A000 A3028600 A1028800", "BF360DBF2300|A000",
+		 "out of order"},
+		{"an 87 in A3", "BF360D BF2300 A000 A1028800 A3028700",
+		 "BF360DBF2300|A000|A102|8800|A302", "87 inside A3"},
+		{"a segment longer than its part", "BF360D BF2300 A000 A1028801 00 A3028600",
+		 "BF360DBF2300|A000|A102", "runs past its parent"},
+		{"bytes after the package", "BF360D BF2300 A000 A1028800 A3028600 00",
+		 "BF360DBF2300|A000|A102|8800|A302|8600", "after its end"},
+		{"not a package", "BF3700", "", "expected tag BF36"},
+		{"empty", "", "", "empty"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GBytes) bpp = ql_hex_decode(cases[i].bpp, &error);
+		g_autoptr(GString) joined = g_string_new(NULL);
+		g_autoptr(QlBppSplitter) s = ql_bpp_splitter_new(test_es10_collect, joined);
+		const guint8 *p;
+		gsize n = 0;
+		gboolean ok = TRUE;
+
+		g_test_message("case %s", cases[i].name);
+		g_assert_no_error(error);
+		p = g_bytes_get_data(bpp, &n);
+		for (gsize j = 0; j < n && ok; j++)
+			ok = ql_bpp_splitter_feed(s, p + j, 1, &error);
+		if (ok)
+			ok = ql_bpp_splitter_finish(s, &error);
+		g_assert_cmpstr(joined->str, ==, cases[i].segments);
+		if (cases[i].message_part == NULL) {
+			g_assert_no_error(error);
+			g_assert_true(ok);
+			continue;
+		}
+		g_assert_false(ok);
+		g_assert_error(error, QL_ERROR, QL_ERROR_MALFORMED);
+		g_assert_nonnull(strstr(error->message, cases[i].message_part));
+	}
+}
+
 /* The same commands against the virtual eUICC, which computes its answers: the two sides of
  * the protocol, written separately, must agree. */
 static void
@@ -650,6 +718,7 @@ main(int argc, char **argv)
 	ADD("rat", test_es10_rat);
 	ADD("malformed", test_es10_malformed);
 	g_test_add_func("/ql/es10/bpp-segments", test_es10_bpp_segments);
+	g_test_add_func("/ql/es10/bpp-stream", test_es10_bpp_stream);
 	g_test_add_func("/ql/es10/virtual", test_es10_virtual);
 	return g_test_run();
 }

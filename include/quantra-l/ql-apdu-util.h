@@ -1,6 +1,6 @@
 /*
- * ISO/IEC 7816-4 helpers for plugins and the core: the class byte of a logical channel and the
- * words for a status word.
+ * ISO/IEC 7816-4 helpers for plugins and the core: the class byte of a logical channel, the
+ * words for a status word, and what an ATR says of extended lengths.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -16,5 +16,9 @@ guint8 ql_apdu_cla(guint8 channel, gboolean proprietary);
 guint8 ql_apdu_cla_channel(guint8 cla);
 /* A few words for status word @sw ("application not found"), for error messages. */
 const gchar *ql_apdu_sw_describe(guint16 sw);
+/* Whether an ATR's historical bytes hold the card capabilities of ISO/IEC 7816-4 8.1.1.2.7 with
+ * "extended Lc and Le fields" set (third software function table, b7). FALSE for an ATR that
+ * cannot be read or says nothing. */
+gboolean ql_apdu_atr_extended_length(const guint8 *atr, gsize len);
 
 G_END_DECLS

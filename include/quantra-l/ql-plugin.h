@@ -26,7 +26,7 @@
 
 G_BEGIN_DECLS
 
-#define QL_PLUGIN_ABI_VERSION 2
+#define QL_PLUGIN_ABI_VERSION 3
 #define QL_PLUGIN_ENTRY_SYMBOL "ql_plugin_entry"
 
 typedef struct _QlPluginDevice QlPluginDevice; /* opaque, owned by the plugin */
@@ -59,6 +59,12 @@ typedef struct {
 	 * transmit on one fails. An error means the switch happened but the modem was not made to
 	 * see it. */
 	gboolean (*profile_switched)(QlPluginDevice *dev, GError **error);
+
+	/* Nullable (= no). TRUE when both the transport and the card carry extended-length APDUs
+	 * (ISO/IEC 7816-4 5.1: up to 65535 bytes of command data, 65536 of answer), e.g. from the
+	 * card capabilities in its ATR; the core then sends each ES10 command as one STORE DATA.
+	 * Asked after open; the device parameter extended=on|off overrides it. */
+	gboolean (*extended_length)(QlPluginDevice *dev);
 } QlPluginInfo;
 
 typedef const QlPluginInfo *(*QlPluginEntryFunc)(void);

@@ -356,7 +356,7 @@ ql_at_setup_line(QlPluginDevice *dev, speed_t speed, GError **error)
 static QlPluginDevice *
 ql_at_open(const gchar *path, GHashTable *params, GError **error)
 {
-	const gchar *const known[] = {"baud", "timeout", "block", "isd-r", NULL};
+	const gchar *const known[] = {"baud", "timeout", "block", "isd-r", "extended", NULL};
 	QlPluginDevice *dev;
 	guint64 baud = 115200, timeout = QL_AT_DEFAULT_TIMEOUT_S;
 	speed_t speed = 0;

@@ -654,8 +654,9 @@ static QlPluginDevice *
 ql_plugin_mbim_open(const gchar *path, GHashTable *params, GError **error)
 {
 	/* switch-slot is QMI's way of asking for what slot=N always does here: accepted, a no-op */
-	const gchar *const known[] = {"proxy",	     "slot",	    "timeout", "select_p2", "le",
-				      "power-cycle", "switch-slot", "block",   "isd-r",	    NULL};
+	const gchar *const known[] = {"proxy", "slot",	      "timeout",     "select_p2",
+				      "le",    "power-cycle", "switch-slot", "block",
+				      "isd-r", "extended",    NULL};
 	QlPluginDevice *dev;
 	GHashTableIter it;
 	gpointer key;

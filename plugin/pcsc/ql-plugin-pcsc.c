@@ -62,7 +62,8 @@ struct _QlPluginDevice {
 	guint32 open_channels; /* bit n: channel n was opened through this device */
 	QlPcscWorker *worker;
 	GThread *thread;
-	QlPcscJob *stuck; /* a job that did not finish in time, or NULL */
+	QlPcscJob *stuck;  /* a job that did not finish in time, or NULL */
+	gboolean extended; /* T=1 and the ATR says the card takes extended lengths */
 };
 
 static QlPcscJob ql_pcsc_quit_job; /* pushed to end the worker */
@@ -519,7 +520,7 @@ ql_pcsc_use_socket(const gchar *socket, GError **error)
 static QlPluginDevice *
 ql_pcsc_open(const gchar *path, GHashTable *params, GError **error)
 {
-	const gchar *const known[] = {"timeout", "socket", "block", "isd-r", NULL};
+	const gchar *const known[] = {"timeout", "socket", "block", "isd-r", "extended", NULL};
 	g_autofree gchar *want = g_uri_unescape_string(path, NULL);
 	g_autofree gchar *socket = NULL;
 	QlPluginDevice *dev;
@@ -579,8 +580,18 @@ ql_pcsc_open(const gchar *path, GHashTable *params, GError **error)
 		ql_pcsc_close(dev);
 		return NULL;
 	}
-	g_debug("connected to '%s' with T=%d", dev->reader,
-		dev->protocol == SCARD_PROTOCOL_T1 ? 1 : 0);
+	{
+		/* extended lengths: the card's ATR says it takes them, and T=1 carries them as
+		 * they are (T=0 would need ENVELOPE, which not every reader driver does) */
+		BYTE atr[MAX_ATR_SIZE];
+		DWORD atr_len = sizeof(atr), state = 0, proto = 0, name_len = 0;
+		rv = SCardStatus(dev->card, NULL, &name_len, &state, &proto, atr, &atr_len);
+		dev->extended = rv == SCARD_S_SUCCESS && dev->protocol == SCARD_PROTOCOL_T1 &&
+				ql_apdu_atr_extended_length(atr, atr_len);
+	}
+	g_debug("connected to '%s' with T=%d%s", dev->reader,
+		dev->protocol == SCARD_PROTOCOL_T1 ? 1 : 0,
+		dev->extended ? ", extended lengths" : "");
 	dev->worker = g_new0(QlPcscWorker, 1);
 	dev->worker->ref = 2; /* the device's and the thread's */
 	g_mutex_init(&dev->worker->lock);
@@ -588,6 +599,12 @@ ql_pcsc_open(const gchar *path, GHashTable *params, GError **error)
 	dev->worker->queue = g_async_queue_new();
 	dev->thread = g_thread_new("ql-pcsc", ql_pcsc_worker_run, dev->worker);
 	return dev;
+}
+
+static gboolean
+ql_pcsc_extended_length(QlPluginDevice *dev)
+{
+	return dev->extended;
 }
 
 static const QlPluginInfo ql_plugin_pcsc_info = {
@@ -599,6 +616,7 @@ static const QlPluginInfo ql_plugin_pcsc_info = {
 	.open_channel = ql_pcsc_open_channel,
 	.transmit = ql_pcsc_transmit,
 	.close_channel = ql_pcsc_close_channel,
+	.extended_length = ql_pcsc_extended_length,
 };
 
 G_MODULE_EXPORT const QlPluginInfo *ql_plugin_entry(void);

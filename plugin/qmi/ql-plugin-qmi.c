@@ -777,7 +777,7 @@ static gboolean
 ql_qmi_parse_params(QlPluginDevice *dev, GHashTable *params, gboolean *switch_slot, GError **error)
 {
 	const gchar *const known[] = {"slot",  "switch-slot", "power-cycle", "timeout",
-				      "block", "isd-r",	      NULL};
+				      "block", "isd-r",	      "extended",    NULL};
 	guint64 slot = 1, timeout = QL_QMI_DEFAULT_TIMEOUT, sw = 0, pc = 0;
 	GHashTableIter it;
 	gpointer key;

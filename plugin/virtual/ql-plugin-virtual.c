@@ -7,6 +7,9 @@
  *   identity=DIR   eum.pem, euicc.pem, euicc-key.pem and ci/ of trusted CIs (default: the card
  *                  makes its own and keeps it in the state file)
  *   seed=N         make sure N test profiles have been seeded in the card's lifetime
+ *   apdu-delay=MS  the latency model of the benchmarks: each APDU is answered MS ms after it came
+ *   card-extended=on|off  whether the card takes extended-length APDUs (default on; its ATR
+ *                  and the plugin say so to the core)
  * Test-only fault injection:
  *   fault=malformed|truncated|sw6f00   break the next ES10 command's answer (once)
  *   fault_skip=N   ... after N further ES10 commands have run normally
@@ -66,14 +69,15 @@ static QlPluginDevice *
 ql_plugin_virtual_open(const gchar *path, GHashTable *params, GError **error)
 {
 	/* block and isd-r belong to the core, which every device spec may carry */
-	const gchar *const known[] = {"identity", "seed",  "fault", "fault_skip", "chunk",
-				      "quirk",	  "block", "isd-r", NULL};
+	const gchar *const known[] = {"identity", "seed",	"fault",	 "fault_skip",
+				      "chunk",	  "quirk",	"block",	 "isd-r",
+				      "extended", "apdu-delay", "card-extended", NULL};
 	g_autoptr(QlVcard) card = NULL;
 	QlPluginDevice *dev;
 	GHashTableIter it;
 	gpointer key;
-	guint64 seed = 0, chunk = QL_VCARD_DEFAULT_CHUNK, skip = 0;
-	const gchar *fault = NULL, *quirk = NULL;
+	guint64 seed = 0, chunk = 0, skip = 0, delay = 0;
+	const gchar *fault = NULL, *quirk = NULL, *card_extended = NULL;
 
 	if (params != NULL) {
 		g_hash_table_iter_init(&it, params);
@@ -86,10 +90,18 @@ ql_plugin_virtual_open(const gchar *path, GHashTable *params, GError **error)
 		}
 		if (!ql_plugin_virtual_parse_uint(params, "seed", 0, 1000, &seed, error) ||
 		    !ql_plugin_virtual_parse_uint(params, "chunk", 1, 256, &chunk, error) ||
-		    !ql_plugin_virtual_parse_uint(params, "fault_skip", 0, 100000, &skip, error))
+		    !ql_plugin_virtual_parse_uint(params, "fault_skip", 0, 100000, &skip, error) ||
+		    !ql_plugin_virtual_parse_uint(params, "apdu-delay", 0, 10000, &delay, error))
 			return NULL;
 		fault = g_hash_table_lookup(params, "fault");
 		quirk = g_hash_table_lookup(params, "quirk");
+		card_extended = g_hash_table_lookup(params, "card-extended");
+	}
+	if (card_extended != NULL && g_strcmp0(card_extended, "on") != 0 &&
+	    g_strcmp0(card_extended, "off") != 0) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "virtual: card-extended=%s: must be on or off", card_extended);
+		return NULL;
 	}
 	if (quirk != NULL && g_strcmp0(quirk, "6c") != 0 && g_strcmp0(quirk, "6C") != 0) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
@@ -102,8 +114,11 @@ ql_plugin_virtual_open(const gchar *path, GHashTable *params, GError **error)
 		return NULL;
 	if (seed > 0 && !ql_vcard_seed(card, (guint)seed, error))
 		return NULL;
-	ql_vcard_set_chunk_size(card, (guint)chunk);
+	if (chunk > 0)
+		ql_vcard_set_chunk_size(card, (guint)chunk);
 	ql_vcard_set_quirk_6c(card, quirk != NULL);
+	ql_vcard_set_extended_length(card, g_strcmp0(card_extended, "off") != 0);
+	ql_vcard_set_apdu_delay(card, (guint)delay);
 	if (fault != NULL) {
 		QlVcardFault f;
 		if (g_strcmp0(fault, "malformed") == 0) {
@@ -180,6 +195,13 @@ ql_plugin_virtual_transmit(QlPluginDevice *dev, guint8 channel, const guint8 *ap
 	return ql_vcard_transmit(dev->card, apdu, apdu_len, error);
 }
 
+static gboolean
+ql_plugin_virtual_extended_length(QlPluginDevice *dev)
+{
+	/* nothing between the core and the card limits the length */
+	return ql_vcard_get_extended_length(dev->card);
+}
+
 static const QlPluginInfo ql_plugin_virtual_info = {
 	.abi_version = QL_PLUGIN_ABI_VERSION,
 	.scheme = "virtual",
@@ -189,6 +211,7 @@ static const QlPluginInfo ql_plugin_virtual_info = {
 	.open_channel = ql_plugin_virtual_open_channel,
 	.transmit = ql_plugin_virtual_transmit,
 	.close_channel = ql_plugin_virtual_close_channel,
+	.extended_length = ql_plugin_virtual_extended_length,
 };
 
 G_MODULE_EXPORT const QlPluginInfo *ql_plugin_entry(void);

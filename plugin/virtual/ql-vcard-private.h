@@ -133,6 +133,9 @@ struct _QlVcard {
 	guint8 challenge[16];
 	gboolean have_challenge;
 	guint chunk;
+	gboolean chunk_set;  /* pieces of an extended-length answer are @chunk too */
+	gboolean extended;   /* takes extended-length APDUs (ISO/IEC 7816-4 5.1) */
+	guint apdu_delay_ms; /* latency model: each APDU is answered this long after it came */
 	QlVcardFault fault;
 	guint fault_skip;
 	gboolean quirk_6c;

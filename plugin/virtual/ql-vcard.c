@@ -98,6 +98,7 @@ ql_vcard_open(const gchar *state_path, const gchar *identity_dir, GError **error
 		g_ptr_array_new_with_free_func((GDestroyNotify)ql_vcard_notification_free);
 	card->trusted_ci = g_ptr_array_new_with_free_func((GDestroyNotify)gnutls_x509_crt_deinit);
 	card->chunk = QL_VCARD_DEFAULT_CHUNK;
+	card->extended = TRUE;
 
 	if (g_file_test(state_path, G_FILE_TEST_EXISTS)) {
 		if (!ql_vcard_state_load(card, error))
@@ -216,6 +217,45 @@ ql_vcard_set_chunk_size(QlVcard *card, guint chunk)
 {
 	g_return_if_fail(card != NULL);
 	card->chunk = CLAMP(chunk, 1, 256);
+	card->chunk_set = TRUE;
+}
+
+void
+ql_vcard_set_extended_length(QlVcard *card, gboolean enabled)
+{
+	g_return_if_fail(card != NULL);
+	card->extended = enabled;
+}
+
+gboolean
+ql_vcard_get_extended_length(QlVcard *card)
+{
+	g_return_val_if_fail(card != NULL, FALSE);
+	return card->extended;
+}
+
+GBytes *
+ql_vcard_get_atr(QlVcard *card)
+{
+	/* TS, T0 (TD1 present, 5 historical bytes), TD1 (T=1, which carries extended APDUs as
+	 * they are); then the historical bytes: category 80, card capabilities (tag 7, 3 bytes),
+	 * whose third byte's b7 is "extended Lc and Le fields"; TCK last */
+	guint8 atr[] = {0x3B, 0x85, 0x01, 0x80, 0x73, 0x00, 0x00, 0x00, 0x00};
+	guint8 tck = 0;
+	g_return_val_if_fail(card != NULL, NULL);
+	if (card->extended)
+		atr[7] = 0x40;
+	for (gsize i = 1; i + 1 < sizeof(atr); i++)
+		tck ^= atr[i];
+	atr[sizeof(atr) - 1] = tck;
+	return g_bytes_new(atr, sizeof(atr));
+}
+
+void
+ql_vcard_set_apdu_delay(QlVcard *card, guint ms)
+{
+	g_return_if_fail(card != NULL);
+	card->apdu_delay_ms = ms;
 }
 
 void
@@ -241,7 +281,8 @@ typedef struct {
 	gboolean proprietary; /* CLA b8 set: GlobalPlatform commands (STORE DATA) */
 	const guint8 *data;
 	gsize lc;
-	gint le; /* -1: absent; 1..256 */
+	gint le;	   /* -1: absent; 1..256, or 1..65536 when extended */
+	gboolean extended; /* Lc / Le of 2 bytes */
 } QlVcardApdu;
 
 static GBytes *
@@ -280,8 +321,37 @@ ql_vcard_channel_reset(QlVcardChannel *c)
 
 /* Decodes CLA per ISO/IEC 7816-4 5.4.1 (first and further interindustry classes, and the
  * proprietary 8X / CX forms GlobalPlatform uses); 0 on success, else the status word. */
+/* ISO/IEC 7816-4 5.1: the extended forms, after a 00 byte where a short Lc would be: Le of two
+ * bytes (case 2E), or Lc of two bytes and the data (3E), then Le of two bytes (4E). */
 static guint16
-ql_vcard_parse_apdu(const guint8 *apdu, gsize len, QlVcardApdu *a)
+ql_vcard_parse_extended(QlVcard *card, const guint8 *apdu, gsize len, QlVcardApdu *a)
+{
+	if (!card->extended)
+		return 0x6700;
+	a->extended = TRUE;
+	if (len == 7) {
+		guint le = ((guint)apdu[5] << 8) | apdu[6];
+		a->le = le != 0 ? (gint)le : 65536;
+		return 0;
+	}
+	if (len < 8)
+		return 0x6700;
+	a->lc = ((gsize)apdu[5] << 8) | apdu[6];
+	if (a->lc == 0)
+		return 0x6700;
+	a->data = apdu + 7;
+	if (len == 7 + a->lc)
+		return 0;
+	if (len == 9 + a->lc) {
+		guint le = ((guint)apdu[7 + a->lc] << 8) | apdu[8 + a->lc];
+		a->le = le != 0 ? (gint)le : 65536;
+		return 0;
+	}
+	return 0x6700;
+}
+
+static guint16
+ql_vcard_parse_apdu(QlVcard *card, const guint8 *apdu, gsize len, QlVcardApdu *a)
 {
 	guint8 cla;
 
@@ -319,10 +389,9 @@ ql_vcard_parse_apdu(const guint8 *apdu, gsize len, QlVcardApdu *a)
 		a->le = apdu[4] != 0 ? apdu[4] : 256;
 		return 0;
 	}
-	/* short APDUs only: extended lengths (Lc byte 00) are not supported */
+	if (apdu[4] == 0)
+		return ql_vcard_parse_extended(card, apdu, len, a);
 	a->lc = apdu[4];
-	if (a->lc == 0)
-		return 0x6700;
 	if (len == 5 + a->lc) {
 		a->data = apdu + 5;
 		return 0;
@@ -365,9 +434,11 @@ ql_vcard_next_piece(QlVcard *card, QlVcardChannel *c, gsize max)
 }
 
 /* Starts answering @data on @c. A case 3 command (no Le) gets the T=0 answer: 61xx and no
- * data, everything through GET RESPONSE; a case 4 command gets the first piece at once. */
+ * data, everything through GET RESPONSE; a case 4 command gets the first piece at once, and an
+ * extended one as much as its Le asks (in @chunk pieces when those were set). */
 static GBytes *
-ql_vcard_reply(QlVcard *card, QlVcardChannel *c, GBytes *data, gint le, guint16 sw)
+ql_vcard_reply(QlVcard *card, QlVcardChannel *c, GBytes *data, gint le, gboolean extended,
+	       guint16 sw)
 {
 	g_clear_pointer(&c->pending, g_bytes_unref);
 	c->pending_off = 0;
@@ -377,6 +448,19 @@ ql_vcard_reply(QlVcard *card, QlVcardChannel *c, GBytes *data, gint le, guint16 
 	if (le < 0) {
 		gsize next = ql_vcard_piece_size(card, c);
 		return ql_vcard_sw(0x6100 | (next >= 256 ? 0 : next));
+	}
+	if (extended && !card->chunk_set) {
+		const guint8 *p = g_bytes_get_data(data, NULL);
+		gsize n = MIN(g_bytes_get_size(data), (gsize)le);
+		if (n == g_bytes_get_size(data)) {
+			g_clear_pointer(&c->pending, g_bytes_unref);
+			return ql_vcard_data_sw(p, n, 0x9000);
+		}
+		c->pending_off = n;
+		{
+			gsize next = ql_vcard_piece_size(card, c);
+			return ql_vcard_data_sw(p, n, 0x6100 | (next >= 256 ? 0 : next));
+		}
 	}
 	return ql_vcard_next_piece(card, c, (gsize)le);
 }
@@ -455,7 +539,7 @@ ql_vcard_select(QlVcard *card, QlVcardChannel *c, const QlVcardApdu *a)
 	ql_tlv_builder_end(b);
 	ql_tlv_builder_end(b);
 	fci = ql_tlv_builder_finish(g_steal_pointer(&b));
-	return ql_vcard_reply(card, c, fci, a->le, 0x9000);
+	return ql_vcard_reply(card, c, fci, a->le, a->extended, 0x9000);
 }
 
 /* Breaks a good ES10 answer as the armed fault says (test-only) */
@@ -540,7 +624,7 @@ ql_vcard_store_data(QlVcard *card, QlVcardChannel *c, const QlVcardApdu *a, GErr
 		g_bytes_unref(answer);
 		answer = broken;
 	}
-	return ql_vcard_reply(card, c, answer, a->le, sw);
+	return ql_vcard_reply(card, c, answer, a->le, a->extended, sw);
 }
 
 static GBytes *
@@ -560,8 +644,8 @@ ql_vcard_get_response(QlVcard *card, QlVcardChannel *c, const QlVcardApdu *a)
 	return ql_vcard_next_piece(card, c, a->le < 0 ? 256 : (gsize)a->le);
 }
 
-GBytes *
-ql_vcard_transmit(QlVcard *card, const guint8 *apdu, gsize len, GError **error)
+static GBytes *
+ql_vcard_transmit_now(QlVcard *card, const guint8 *apdu, gsize len, GError **error)
 {
 	QlVcardApdu a;
 	QlVcardChannel *c;
@@ -570,7 +654,7 @@ ql_vcard_transmit(QlVcard *card, const guint8 *apdu, gsize len, GError **error)
 	g_return_val_if_fail(card != NULL, NULL);
 	g_return_val_if_fail(apdu != NULL || len == 0, NULL);
 
-	sw = ql_vcard_parse_apdu(apdu, len, &a);
+	sw = ql_vcard_parse_apdu(card, apdu, len, &a);
 	if (sw != 0)
 		return ql_vcard_sw(sw);
 	if (a.channel > QL_VCARD_MAX_CHANNELS)
@@ -596,6 +680,24 @@ ql_vcard_transmit(QlVcard *card, const guint8 *apdu, gsize len, GError **error)
 	default:
 		return ql_vcard_sw(0x6D00);
 	}
+}
+
+GBytes *
+ql_vcard_transmit(QlVcard *card, const guint8 *apdu, gsize len, GError **error)
+{
+	gint64 due;
+	GBytes *r;
+
+	g_return_val_if_fail(card != NULL, NULL);
+	due = g_get_monotonic_time() + (gint64)card->apdu_delay_ms * 1000;
+	r = ql_vcard_transmit_now(card, apdu, len, error);
+	/* the latency model: the answer leaves when the delay is over, the card's work in it */
+	if (card->apdu_delay_ms > 0) {
+		gint64 left = due - g_get_monotonic_time();
+		if (left > 0)
+			g_usleep((gulong)left);
+	}
+	return r;
 }
 
 /* ---- a terminal's side: logical channels opened and closed through ql_vcard_transmit ---- */

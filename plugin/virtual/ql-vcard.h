@@ -66,8 +66,20 @@ const gchar *ql_vcard_get_eid(QlVcard *card);
 guint ql_vcard_get_profile_count(QlVcard *card);
 guint ql_vcard_get_notification_count(QlVcard *card);
 
-/* Size of the pieces a long answer is returned in (61xx), 1..256. */
+/* Size of the pieces a long answer is returned in (61xx), 1..256. Once set, the answer to an
+ * extended-length command comes in such pieces too (else whole, up to its Le). */
 void ql_vcard_set_chunk_size(QlVcard *card, guint chunk);
+/* Whether the card takes extended-length APDUs (Lc and Le of 2 bytes, up to 65535 bytes of data
+ * and 65536 of answer): on by default, as its ATR's card capabilities say; when off, an
+ * extended APDU gets 6700 as on a card that has only short ones. */
+void ql_vcard_set_extended_length(QlVcard *card, gboolean enabled);
+gboolean ql_vcard_get_extended_length(QlVcard *card);
+/* The card's ATR (ISO/IEC 7816-3: T=1; historical bytes with the card capabilities of
+ * ISO/IEC 7816-4 8.1.1.2.7, whose third byte says whether extended lengths are taken). */
+GBytes *ql_vcard_get_atr(QlVcard *card);
+/* The latency model of the benchmarks: every APDU is answered @ms milliseconds after it
+ * arrived (the card's own work included), as a real eUICC behind a modem takes tens of ms. */
+void ql_vcard_set_apdu_delay(QlVcard *card, guint ms);
 /* Arms @fault for the ES10 command that comes after @skip further ES10 commands; it fires once. */
 void ql_vcard_set_fault(QlVcard *card, QlVcardFault fault, guint skip);
 /* When set, GET RESPONSE whose Le is not exactly the size of the next piece gets 6Cxx. */

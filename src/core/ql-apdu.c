@@ -93,6 +93,81 @@ ql_apdu_build(guint8 cla, guint8 ins, guint8 p1, guint8 p2, const guint8 *data, 
 	return g_byte_array_free_to_bytes(a);
 }
 
+/* ISO/IEC 7816-4 5.1, case 3E / 4E: 00, Lc in two bytes, the data, Le 00 00 (65536) */
+static GBytes *
+ql_apdu_build_extended(guint8 cla, guint8 ins, guint8 p1, guint8 p2, const guint8 *data, gsize len,
+		       gboolean with_le)
+{
+	GByteArray *a = g_byte_array_sized_new(len + 9);
+	const guint8 hdr[7] = {cla, ins, p1, p2, 0x00, (guint8)(len >> 8), (guint8)len};
+	const guint8 le[2] = {0x00, 0x00};
+	g_return_val_if_fail(len > 0 && len <= QL_APDU_EXTENDED_MAX_DATA, NULL);
+	g_byte_array_append(a, hdr, sizeof(hdr));
+	g_byte_array_append(a, data, (guint)len);
+	if (with_le)
+		g_byte_array_append(a, le, sizeof(le));
+	return g_byte_array_free_to_bytes(a);
+}
+
+/* @c with its Le replaced by @le (6Cxx): short or extended as @c is */
+static GBytes *
+ql_apdu_with_le(const guint8 *c, gsize clen, guint8 le)
+{
+	g_autoptr(GByteArray) a = g_byte_array_new();
+	if (clen > 7 && c[4] == 0x00) {
+		gsize body = 7 + (((gsize)c[5] << 8) | c[6]);
+		const guint8 ext_le[2] = {0x00, le};
+		g_byte_array_append(a, c, (guint)MIN(body, clen));
+		g_byte_array_append(a, ext_le, 2);
+	} else {
+		gsize body = clen > 5 ? 5 + c[4] : 4;
+		g_byte_array_append(a, c, (guint)MIN(body, clen));
+		g_byte_array_append(a, &le, 1);
+	}
+	return g_byte_array_free_to_bytes(g_steal_pointer(&a));
+}
+
+gboolean
+ql_apdu_atr_extended_length(const guint8 *atr, gsize len)
+{
+	gsize pos = 2, k, end;
+	guint8 td;
+
+	/* ISO/IEC 7816-3 8.2: TS, T0 (Y1 and K), then TAi TBi TCi TDi as each TD announces */
+	if (atr == NULL || len < 2)
+		return FALSE;
+	k = atr[1] & 0x0f;
+	td = atr[1];
+	for (;;) {
+		guint8 y = td >> 4;
+		pos += (gsize)((y & 1) + ((y >> 1) & 1) + ((y >> 2) & 1));
+		if ((y & 0x8) == 0)
+			break;
+		if (pos >= len)
+			return FALSE;
+		td = atr[pos++];
+	}
+	if (pos + k > len || k == 0)
+		return FALSE;
+	end = pos + k;
+	/* ISO/IEC 7816-4 8.1.1: category 80 then COMPACT-TLV; 00 puts a status at the end */
+	if (atr[pos] != 0x80 && atr[pos] != 0x00)
+		return FALSE;
+	if (atr[pos] == 0x00)
+		end -= MIN((gsize)3, k - 1);
+	pos++;
+	while (pos < end) {
+		guint8 tag = atr[pos] >> 4, n = atr[pos] & 0x0f;
+		if (pos + 1 + n > end)
+			return FALSE;
+		/* card capabilities: third byte, b7 = extended Lc and Le fields */
+		if (tag == 0x7 && n >= 3)
+			return (atr[pos + 3] & 0x40) != 0;
+		pos += 1 + (gsize)n;
+	}
+	return FALSE;
+}
+
 GBytes *
 ql_apdu_transceive_apdu(QlChannel *ch, GBytes *command, GError **error)
 {
@@ -136,17 +211,11 @@ ql_apdu_transceive_apdu(QlChannel *ch, GBytes *command, GError **error)
 		}
 		if (sw1 == 0x6C) {
 			/* wrong Le: repeat the last command with the length the card asks for */
-			if (in_get_response) {
+			if (in_get_response)
 				apdu = ql_apdu_build(c[0], QL_APDU_INS_GET_RESPONSE, 0x00, 0x00,
 						     NULL, 0, TRUE, sw2);
-			} else {
-				/* same command, its Le (last byte if present) replaced */
-				gsize body = clen > 5 ? 5 + c[4] : 4;
-				g_autoptr(GByteArray) a = g_byte_array_new();
-				g_byte_array_append(a, c, (guint)MIN(body, clen));
-				g_byte_array_append(a, &sw2, 1);
-				apdu = g_byte_array_free_to_bytes(g_steal_pointer(&a));
-			}
+			else
+				apdu = ql_apdu_with_le(c, clen, sw2);
 			continue;
 		}
 		g_set_error(error, QL_ERROR, QL_ERROR_CARD,
@@ -163,6 +232,13 @@ ql_apdu_transceive_apdu(QlChannel *ch, GBytes *command, GError **error)
 GPtrArray *
 ql_apdu_store_data_build(guint8 channel, const guint8 *data, gsize len, gsize block)
 {
+	return ql_apdu_store_data_build_full(channel, data, len, block, FALSE);
+}
+
+GPtrArray *
+ql_apdu_store_data_build_full(guint8 channel, const guint8 *data, gsize len, gsize block,
+			      gboolean extended)
+{
 	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	guint8 cla = ql_apdu_cla(channel, TRUE);
 	gsize nblocks = len == 0 ? 1 : (len + block - 1) / block;
@@ -171,8 +247,14 @@ ql_apdu_store_data_build(guint8 channel, const guint8 *data, gsize len, gsize bl
 		gsize off = i * block;
 		gsize n = MIN(block, len - off);
 		gboolean last = i + 1 == nblocks;
-		g_ptr_array_add(out, ql_apdu_build(cla, QL_APDU_INS_STORE_DATA, last ? 0x91 : 0x11,
-						   (guint8)i, data + off, n, last, 0x00));
+		guint8 p1 = last ? 0x91 : 0x11;
+		if (extended && n > 0)
+			g_ptr_array_add(out,
+					ql_apdu_build_extended(cla, QL_APDU_INS_STORE_DATA, p1,
+							       (guint8)i, data + off, n, last));
+		else
+			g_ptr_array_add(out, ql_apdu_build(cla, QL_APDU_INS_STORE_DATA, p1,
+							   (guint8)i, data + off, n, last, 0x00));
 	}
 	return out;
 }
@@ -182,21 +264,32 @@ ql_apdu_store_data(QlChannel *ch, const guint8 *data, gsize len, GError **error)
 {
 	g_autoptr(GPtrArray) blocks = NULL;
 	gsize block = ql_channel_get_block_size(ch);
+	gboolean extended = ql_channel_get_extended(ch);
+	QlChannelStats *st = ql_channel_get_stats(ch);
 
 	if (len > 256 * block) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 			    "%" G_GSIZE_FORMAT " bytes need more than 256 STORE DATA blocks", len);
 		return NULL;
 	}
-	ql_channel_get_stats(ch)->store_data_payload += len;
-	blocks = ql_apdu_store_data_build(ql_channel_get_number(ch), data, len, block);
+	st->store_data_payload += len;
+	st->es10_commands++;
+	blocks = ql_apdu_store_data_build_full(ql_channel_get_number(ch), data, len, block,
+					       extended);
+	st->apdus_minimum += blocks->len;
 	for (guint i = 0; i < blocks->len; i++) {
 		g_autoptr(GBytes) resp =
 			ql_apdu_transceive_apdu(ch, g_ptr_array_index(blocks, i), error);
 		if (resp == NULL)
 			return NULL;
-		if (i + 1 == blocks->len)
+		if (i + 1 == blocks->len) {
+			/* a short answer holds 256 bytes at most: the rest needs GET RESPONSE */
+			gsize rlen = g_bytes_get_size(resp);
+			gsize most = extended ? 65536 : 256;
+			if (rlen > most)
+				st->apdus_minimum += (rlen - 1) / most;
 			return g_steal_pointer(&resp);
+		}
 	}
 	g_assert_not_reached();
 }

@@ -24,8 +24,14 @@ GBytes *ql_apdu_transceive_apdu(QlChannel *ch, GBytes *command, GError **error);
 /* Splits @len bytes into STORE DATA commands of at most @block bytes for @channel: P1 0x11 for
  * every block but the last (0x91), P2 the block number, Le=00 on the last. Returns GBytes APDUs. */
 GPtrArray *ql_apdu_store_data_build(guint8 channel, const guint8 *data, gsize len, gsize block);
+/* The same; @extended: extended-length APDUs (Lc of 3 bytes, Le 00 00 on the last block), for
+ * blocks up to QL_APDU_EXTENDED_MAX_DATA. */
+GPtrArray *ql_apdu_store_data_build_full(guint8 channel, const guint8 *data, gsize len, gsize block,
+					 gboolean extended);
 
-/* Sends @data as STORE DATA blocks on @ch and returns the card's answer to the last block. */
+/* Sends @data as STORE DATA blocks on @ch (extended-length ones when the channel uses them) and
+ * returns the card's answer to the last block; 61xx is followed by GET RESPONSE only when the
+ * card answers so. */
 GBytes *ql_apdu_store_data(QlChannel *ch, const guint8 *data, gsize len, GError **error);
 
 G_END_DECLS

@@ -103,6 +103,12 @@ ql_config_load_device_rule(QlConfig *cfg, GKeyFile *kf, const gchar *path, const
 			if (local != NULL || n < 1 || n > 255)
 				return ql_config_bad(error, path, group, k, "must be 1 to 255");
 			g_string_append_printf(params, "%sblock=%d", params->len > 0 ? "&" : "", n);
+		} else if (g_strcmp0(k, "extended") == 0) {
+			g_autofree gchar *v = g_key_file_get_string(kf, group, k, NULL);
+			if (g_strcmp0(v, "on") != 0 && g_strcmp0(v, "off") != 0)
+				return ql_config_bad(error, path, group, k, "must be on or off");
+			g_string_append_printf(params, "%sextended=%s", params->len > 0 ? "&" : "",
+					       v);
 		} else if (g_strcmp0(k, "isd-r") == 0) {
 			g_autofree gchar *aid = g_key_file_get_string(kf, group, k, NULL);
 			g_autoptr(GBytes) raw = aid != NULL ? ql_hex_decode(aid, NULL) : NULL;

@@ -23,6 +23,7 @@ struct _QlChannel {
 	QlDevice *dev;
 	guint8 number;
 	gsize block_size;
+	gboolean extended;
 	QlChannelStats stats;
 };
 
@@ -198,6 +199,14 @@ ql_device_check_params(GHashTable *params, GError **error)
 			return FALSE;
 		}
 	}
+	if (g_hash_table_contains(params, "extended")) {
+		const gchar *v = g_hash_table_lookup(params, "extended");
+		if (g_strcmp0(v, "on") != 0 && g_strcmp0(v, "off") != 0) {
+			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    "extended=%s: must be on or off", v);
+			return FALSE;
+		}
+	}
 	if (g_hash_table_contains(params, "isd-r")) {
 		g_autoptr(GBytes) aid = ql_hex_decode(g_hash_table_lookup(params, "isd-r"), NULL);
 		if (aid == NULL || g_bytes_get_size(aid) < 5 || g_bytes_get_size(aid) > 16) {
@@ -279,6 +288,19 @@ ql_device_profile_switched(QlDevice *dev, GError **error)
 	return dev->plugin->profile_switched(dev->handle, error);
 }
 
+/* extended=on|off decides; else extended length when the plugin says the transport and the
+ * card take it, unless a block size for short APDUs was asked for */
+static gboolean
+ql_device_wants_extended(QlDevice *dev)
+{
+	const gchar *forced = ql_device_get_param(dev, "extended");
+	if (forced != NULL)
+		return g_strcmp0(forced, "on") == 0;
+	if (ql_device_get_param(dev, "block") != NULL || dev->plugin->extended_length == NULL)
+		return FALSE;
+	return dev->plugin->extended_length(dev->handle);
+}
+
 QlChannel *
 ql_channel_open(QlDevice *dev, const guint8 *aid, gsize aid_len, GError **error)
 {
@@ -304,6 +326,11 @@ ql_channel_open(QlDevice *dev, const guint8 *aid, gsize aid_len, GError **error)
 	ch->dev = dev;
 	ch->number = number;
 	ch->block_size = block != NULL ? g_ascii_strtoull(block, NULL, 10) : 255;
+	ch->extended = ql_device_wants_extended(dev);
+	if (ch->extended)
+		ch->block_size = QL_APDU_EXTENDED_MAX_DATA;
+	g_debug("STORE DATA on channel %u: %s, blocks of %" G_GSIZE_FORMAT " bytes", number,
+		ch->extended ? "extended length" : "short APDUs", ch->block_size);
 	dev->open_channels++;
 	return ch;
 }
@@ -340,6 +367,12 @@ gsize
 ql_channel_get_block_size(QlChannel *ch)
 {
 	return ch->block_size;
+}
+
+gboolean
+ql_channel_get_extended(QlChannel *ch)
+{
+	return ch->extended;
 }
 
 QlDevice *

@@ -2,8 +2,10 @@
  * Devices and logical channels: loads the channel plugin a device spec names and keeps the
  * counters (APDUs, bytes) that the benchmarks and `--json` reports print.
  *
- * A device spec is "SCHEME:PATH[?key=value[&key=value...]]". The core itself takes two
- * parameters every plugin accepts: "isd-r=AID" (hex) and "block=N" (STORE DATA block size).
+ * A device spec is "SCHEME:PATH[?key=value[&key=value...]]". The core itself takes three
+ * parameters every plugin accepts: "isd-r=AID" (hex), "block=N" (STORE DATA block size of short
+ * APDUs) and "extended=on|off" (force extended-length STORE DATA on or off; by default it is
+ * used when the plugin says the transport and the card take it, and no block is given).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -25,7 +27,14 @@ typedef struct {
 	guint64 bytes_out;	    /* command APDU bytes sent */
 	guint64 bytes_in;	    /* response bytes received, status words included */
 	guint64 store_data_payload; /* ES10 payload bytes carried by STORE DATA */
+	guint64 apdus_minimum;	    /* the fewest APDUs the same ES10 commands could take at this
+				     * block size: their blocks, plus the GET RESPONSEs that no
+				     * short answer (256 bytes at most) can avoid */
+	guint64 es10_commands;	    /* ES10 commands (STORE DATA sequences) sent */
 } QlChannelStats;
+
+/* The most command data one extended-length APDU carries (ISO/IEC 7816-4 5.1) */
+#define QL_APDU_EXTENDED_MAX_DATA 65535
 
 /* Splits a spec; @params gets key -> value (strings). */
 gboolean ql_device_spec_parse(const gchar *spec, gchar **scheme, gchar **path, GHashTable **params,
@@ -55,6 +64,8 @@ void ql_channel_free(QlChannel *ch);
 QlDevice *ql_channel_get_device(QlChannel *ch);
 guint8 ql_channel_get_number(QlChannel *ch);
 gsize ql_channel_get_block_size(QlChannel *ch);
+/* Whether STORE DATA goes as extended-length APDUs on @ch (block size QL_APDU_EXTENDED_MAX_DATA) */
+gboolean ql_channel_get_extended(QlChannel *ch);
 QlChannelStats *ql_channel_get_stats(QlChannel *ch);
 /* Sends one raw APDU and returns data || SW1 SW2; counts it. */
 GBytes *ql_channel_transmit_raw(QlChannel *ch, const guint8 *apdu, gsize len, GError **error);

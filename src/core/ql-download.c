@@ -154,6 +154,7 @@ typedef struct {
 	QlEs9p *es9p;
 	gint64 deadline; /* of the whole session, monotonic */
 	guint deadline_ms;
+	guint64 apdus_beside_connect; /* sent while the connection was being set up */
 } QlRspSession;
 
 static void
@@ -168,30 +169,109 @@ ql_rsp_session_clear(QlRspSession *s)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(QlRspSession, ql_rsp_session_clear)
 
+/* The connection to the server, set up on a thread of its own while the eUICC is read: TCP at
+ * once, the TLS handshake (whose verification needs the CIs the eUICC lists) once the gate
+ * opens. A failure is kept by the HTTP client for the first request, so that it is reported
+ * where it always was. */
+typedef struct {
+	QlHttp *http;
+	gchar *url;
+	GMutex lock;
+	GCond cond;
+	gint gate; /* 0: wait, 1: go on with the handshake, -1: give up */
+	GThread *thread;
+} QlPreconnect;
+
 static gboolean
-ql_rsp_session_open(QlRspSession *s, QlChannel *ch, const gchar *address,
+ql_preconnect_wait_gate(gpointer user_data)
+{
+	QlPreconnect *pc = user_data;
+	gboolean go;
+	g_mutex_lock(&pc->lock);
+	while (pc->gate == 0)
+		g_cond_wait(&pc->cond, &pc->lock);
+	go = pc->gate > 0;
+	g_mutex_unlock(&pc->lock);
+	return go;
+}
+
+static gpointer
+ql_preconnect_run(gpointer user_data)
+{
+	QlPreconnect *pc = user_data;
+	g_autoptr(GError) error = NULL;
+	if (!ql_http_preconnect(pc->http, pc->url, ql_preconnect_wait_gate, pc, &error))
+		g_debug("no early connection: %s", error->message);
+	return NULL;
+}
+
+static void
+ql_preconnect_open_gate(QlPreconnect *pc, gboolean go)
+{
+	g_mutex_lock(&pc->lock);
+	if (pc->gate == 0)
+		pc->gate = go ? 1 : -1;
+	g_cond_signal(&pc->cond);
+	g_mutex_unlock(&pc->lock);
+}
+
+/* Waits for the connecting thread; @abandon breaks off what it is doing first. */
+static void
+ql_preconnect_finish(QlPreconnect *pc, gboolean abandon)
+{
+	if (pc->thread == NULL)
+		return;
+	if (abandon) {
+		ql_preconnect_open_gate(pc, FALSE);
+		ql_http_interrupt(pc->http);
+	}
+	g_thread_join(g_steal_pointer(&pc->thread));
+	g_mutex_clear(&pc->lock);
+	g_cond_clear(&pc->cond);
+	g_free(pc->url);
+}
+
+static gboolean
+ql_rsp_session_open(QlRspSession *s, QlChannel *ch, const gchar *address, gboolean es11,
 		    const QlDownloadOptions *opts, GError **error)
 {
+	QlPreconnect pc = {0};
+	guint64 apdus_before = ql_channel_get_stats(ch)->apdus;
+
 	/* the whole session's clock starts now: every request, and the steps between them */
 	s->deadline_ms = opts->download_timeout_ms > 0 ? opts->download_timeout_ms
 						       : QL_DOWNLOAD_DEFAULT_TIMEOUT_MS;
 	s->deadline = g_get_monotonic_time() + (gint64)s->deadline_ms * 1000;
-	s->info1 = ql_es10_get_euicc_info1(ch, error);
-	if (s->info1 == NULL)
-		return FALSE;
-	s->challenge = ql_es10_get_euicc_challenge(ch, error);
-	if (s->challenge == NULL)
-		return FALSE;
 	s->trust = ql_download_make_trust(opts, error);
 	if (s->trust == NULL)
 		return FALSE;
-	ql_trust_set_allowed_ci_key_ids(s->trust, s->info1->ci_pkid_verification);
 	s->http = ql_download_make_http(s->trust, opts, error);
 	if (s->http == NULL)
 		return FALSE;
 	ql_http_set_deadline(s->http, s->deadline, s->deadline_ms);
+	/* an SM-DS may run beside an SM-DP+ with its certificates: DS or DP roles, checked by the
+	 * caller after the handshake */
+	if (es11)
+		ql_tls_set_expected_role(ql_http_get_tls(s->http), QL_CERT_ROLE_NONE);
 	s->es9p = ql_es9p_new(s->http, address);
-	return TRUE;
+
+	/* the connection is set up while the eUICC's first reads run */
+	pc.http = s->http;
+	pc.url = g_strdup_printf("https://%s/gsma/rsp2/", address);
+	g_mutex_init(&pc.lock);
+	g_cond_init(&pc.cond);
+	pc.thread = g_thread_new("ql-connect", ql_preconnect_run, &pc);
+	s->info1 = ql_es10_get_euicc_info1(ch, error);
+	if (s->info1 == NULL) {
+		ql_preconnect_finish(&pc, TRUE);
+		return FALSE;
+	}
+	ql_trust_set_allowed_ci_key_ids(s->trust, s->info1->ci_pkid_verification);
+	ql_preconnect_open_gate(&pc, TRUE);
+	s->challenge = ql_es10_get_euicc_challenge(ch, error);
+	s->apdus_beside_connect = ql_channel_get_stats(ch)->apdus - apdus_before;
+	ql_preconnect_finish(&pc, s->challenge == NULL);
+	return s->challenge != NULL;
 }
 
 /* Between the steps that do not go through HTTP (the eUICC's, the user's confirmation code):
@@ -337,6 +417,9 @@ ql_download_fill_counters(QlDownloadReport *r, QlChannel *ch, QlHttp *http)
 	r->bytes_from_euicc = st->bytes_in;
 	r->tls_handshakes = ql_tls_get_handshake_count(tls);
 	r->http_requests = ql_http_get_request_count(http);
+	r->apdus_minimum = st->apdus_minimum;
+	r->store_data_block = (guint)ql_channel_get_block_size(ch);
+	r->extended_length = ql_channel_get_extended(ch);
 }
 
 typedef struct {
@@ -361,6 +444,13 @@ ql_download_go_on(const QlDownloadOptions *opts, GError **error)
 	return FALSE;
 }
 
+/* the package's bytes, as they arrive, to the eUICC */
+static gboolean
+ql_download_bpp_feed(const guint8 *data, gsize len, gpointer user_data, GError **error)
+{
+	return ql_bpp_loader_feed(user_data, data, len, error);
+}
+
 static gboolean
 ql_download_metadata(QlDownloadReport *r, GBytes *metadata)
 {
@@ -378,6 +468,67 @@ ql_download_metadata(QlDownloadReport *r, GBytes *metadata)
 		r->profile_name =
 			ql_text_valid((const gchar *)t.value, (gssize)t.len, QL_TEXT_MAX_FIELD);
 	return TRUE;
+}
+
+/* The install notification, delivered on a thread of its own (the HTTP client is its alone
+ * until it is joined) while the eUICC is read back */
+typedef struct {
+	QlEs9p *es9p;
+	GBytes *notification;
+	gboolean delivered;
+	GError *error;
+	GThread *thread;
+} QlNotify;
+
+static gpointer
+ql_download_notify_run(gpointer user_data)
+{
+	QlNotify *n = user_data;
+	n->delivered = ql_es9p_handle_notification(n->es9p, n->notification, &n->error);
+	return NULL;
+}
+
+/* After an install: the new profile's nickname, then the profile as the eUICC lists it (what
+ * `profile list` shows). Failures here are warnings: the profile is installed. */
+static void
+ql_download_read_back(QlDownloadReport *r, QlChannel *ch, const QlInstallResult *result,
+		      const QlDownloadOptions *opts)
+{
+	g_autoptr(GError) local = NULL;
+	g_autoptr(GPtrArray) listed = NULL;
+	QlProfileFilter filter = {NULL, NULL, -1};
+
+	if (result->iccid != NULL) {
+		g_free(r->iccid);
+		r->iccid = g_strdup(result->iccid);
+	}
+	r->isdp_aid = g_strdup(result->isdp_aid);
+	if (opts->nickname != NULL && r->iccid != NULL &&
+	    !ql_es10_set_nickname(ch, r->iccid, opts->nickname, &local)) {
+		g_warning("the profile is installed but its nickname could not be set: %s",
+			  local->message);
+		g_clear_error(&local);
+	}
+	if (r->isdp_aid == NULL)
+		return;
+	filter.isdp_aid = r->isdp_aid;
+	listed = ql_es10_get_profiles(ch, &filter, &local);
+	if (listed == NULL || listed->len == 0) {
+		g_warning("the eUICC does not list the profile it installed: %s",
+			  listed == NULL ? local->message : "not found");
+		return;
+	}
+	{
+		QlProfileInfo *p = g_ptr_array_index(listed, 0);
+		if (p->name != NULL) {
+			g_free(r->profile_name);
+			r->profile_name = g_strdup(p->name);
+		}
+		if (p->service_provider != NULL) {
+			g_free(r->service_provider);
+			r->service_provider = g_strdup(p->service_provider);
+		}
+	}
 }
 
 /* "STEP failed: why", without naming the step twice when the cause already starts with it */
@@ -408,7 +559,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	g_autoptr(QlAuthClient) auth_client = NULL;
 	g_autoptr(GBytes) hash_cc = NULL;
 	g_autoptr(GBytes) prepare = NULL;
-	g_autoptr(GBytes) bpp = NULL;
+	g_autoptr(QlBppLoader) loader = NULL;
+	gboolean card_side = FALSE;
 	g_autoptr(QlInstallResult) result = NULL;
 	g_autoptr(GError) local = NULL;
 	g_autofree gchar *code = NULL;
@@ -416,6 +568,9 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	QlBppProgressCtx bpp_ctx = {opts};
 	QlDownloadStep step = QL_DOWNLOAD_STEP_EUICC_INFO;
 	gboolean ok;
+	gint64 started = g_get_monotonic_time();
+	QlNotify notify = {0};
+	guint64 apdus_before;
 
 	r->smdp_address = g_strdup(ac->smdp_address);
 	r->tls_policy = g_strdup(ql_tls_policy_to_string(opts->policy));
@@ -424,11 +579,12 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	/* 1. what the eUICC trusts, and a fresh challenge */
 	ql_download_progress(opts, step, 0);
 	if (!ql_download_go_on(opts, error) ||
-	    !ql_rsp_session_open(&sess, ch, ac->smdp_address, opts, error))
+	    !ql_rsp_session_open(&sess, ch, ac->smdp_address, FALSE, opts, error))
 		return NULL;
 	trust = sess.trust;
 	http = sess.http;
 	es9p = sess.es9p;
+	r->apdus_beside_connect = sess.apdus_beside_connect;
 
 	/* 2. initiateAuthentication: the TLS server is judged during the handshake */
 	step = QL_DOWNLOAD_STEP_INITIATE_AUTH;
@@ -515,39 +671,50 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	if (prepare == NULL)
 		goto fail_cancel;
 
+	/* getBoundProfilePackage and LoadBoundProfilePackage at once: each segment goes to the
+	 * eUICC while the rest of the answer is still arriving; the last one only once the whole
+	 * answer is in and good, so a cut or bad answer leaves nothing installed (the session is
+	 * cancelled below) */
 	step = QL_DOWNLOAD_STEP_GET_BPP;
 	ql_download_progress(opts, step, 50);
-	if (!ql_download_go_on(opts, &local))
-		goto fail_cancel;
-	bpp = ql_es9p_get_bound_profile_package(es9p, init->transaction_id, prepare, &local);
-	if (bpp == NULL)
-		goto fail_cancel;
-	{
-		/* refuse a truncated or malformed BPP before the first segment reaches the card */
-		g_autoptr(GPtrArray) segments = ql_es10b_bpp_segments(bpp, &local);
-		if (segments == NULL) {
-			reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
-			goto fail_cancel_reason;
-		}
-		r->bpp_segments = segments->len;
-		r->bpp_bytes = g_bytes_get_size(bpp);
-	}
-
-	step = QL_DOWNLOAD_STEP_LOAD_BPP;
-	ql_download_progress(opts, step, 60);
 	if (!ql_download_go_on(opts, &local) || !ql_rsp_session_in_time(&sess, &local))
 		goto fail_cancel;
-	result = ql_es10b_load_bpp(ch, bpp, ql_download_bpp_progress, &bpp_ctx, &local);
+	loader = ql_bpp_loader_new(ch, ql_download_bpp_progress, &bpp_ctx);
+	ok = ql_es9p_get_bound_profile_package_stream(es9p, init->transaction_id, prepare,
+						      ql_download_bpp_feed, loader, &card_side,
+						      &local);
+	r->bpp_segments = ql_bpp_loader_get_segments(loader);
+	r->bpp_bytes = ql_bpp_loader_get_total(loader);
+	if (ok) {
+		result = ql_bpp_loader_finish(loader, &local);
+		card_side = TRUE;
+	}
+	if (result == NULL && !card_side)
+		goto fail_cancel; /* the exchange with the SM-DP+ failed */
 	if (result == NULL) {
+		/* a truncated or malformed package, or the eUICC (or the way to it) failed on a
+		 * segment */
+		if (ql_bpp_loader_card_failed(loader))
+			step = QL_DOWNLOAD_STEP_LOAD_BPP;
 		reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
 		goto fail_cancel_reason;
 	}
+	r->bpp_segments = ql_bpp_loader_get_segments(loader);
 
-	/* 5. the signed result goes back to the SM-DP+, success or not */
+	/* 5. the signed result goes back to the SM-DP+, success or not, while the eUICC is read
+	 * back; the notification leaves the eUICC only once it was delivered */
 	step = QL_DOWNLOAD_STEP_NOTIFICATION;
 	ql_download_progress(opts, step, 95);
 	r->notification_seq = result->seq;
-	if (ql_es9p_handle_notification(es9p, result->raw, &local)) {
+	notify.es9p = es9p;
+	notify.notification = result->raw;
+	apdus_before = ql_channel_get_stats(ch)->apdus;
+	notify.thread = g_thread_new("ql-notify", ql_download_notify_run, &notify);
+	if (result->success)
+		ql_download_read_back(r, ch, result, opts);
+	r->apdus_beside_notification = ql_channel_get_stats(ch)->apdus - apdus_before;
+	g_thread_join(g_steal_pointer(&notify.thread));
+	if (notify.delivered) {
 		r->notification_delivered = TRUE;
 		if (result->seq >= 0 && !ql_es10_remove_notification(ch, result->seq, &local)) {
 			g_warning("the notification was delivered but stays on the eUICC: %s",
@@ -556,11 +723,12 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 		}
 	} else {
 		/* kept on the eUICC: `notification process` delivers it later */
-		r->notification_error = ql_text_valid(local->message, -1, QL_TEXT_MAX_MESSAGE);
-		g_clear_error(&local);
+		r->notification_error =
+			ql_text_valid(notify.error->message, -1, QL_TEXT_MAX_MESSAGE);
+		g_clear_error(&notify.error);
 	}
-	ql_download_fill_counters(r, ch, http);
 	if (!result->success) {
+		ql_download_fill_counters(r, ch, http);
 		g_set_error(error, QL_ERROR, QL_ERROR_EUICC,
 			    "the eUICC refused the profile at %s: %s (reason %d)",
 			    ql_bpp_command_to_string(result->bpp_command_id),
@@ -568,19 +736,10 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 			    result->error_reason);
 		return NULL;
 	}
-	if (result->iccid != NULL) {
-		g_free(r->iccid);
-		r->iccid = g_strdup(result->iccid);
-	}
-	r->isdp_aid = g_strdup(result->isdp_aid);
-	if (opts->nickname != NULL && r->iccid != NULL &&
-	    !ql_es10_set_nickname(ch, r->iccid, opts->nickname, &local)) {
-		g_warning("the profile is installed but its nickname could not be set: %s",
-			  local->message);
-		g_clear_error(&local);
-	}
 	/* a reconnection later in the session is a new handshake: report the last one */
 	ql_download_record_tls(r, ql_http_get_tls(http));
+	ql_download_fill_counters(r, ch, http);
+	r->elapsed_ms = (guint64)(g_get_monotonic_time() - started) / 1000;
 	ql_download_progress(opts, QL_DOWNLOAD_STEP_DONE, 100);
 	return g_steal_pointer(&r);
 
@@ -625,11 +784,11 @@ ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadO
 	GPtrArray *events;
 	QlCertRole role;
 
-	if (!ql_download_go_on(opts, error) ||
-	    !ql_rsp_session_open(&sess, ch, smds_address, opts, error))
+	if (!ql_download_go_on(opts, error))
 		return NULL;
 	/* an SM-DS may run beside an SM-DP+ with its certificates: DS or DP roles, checked below */
-	ql_tls_set_expected_role(ql_http_get_tls(sess.http), QL_CERT_ROLE_NONE);
+	if (!ql_rsp_session_open(&sess, ch, smds_address, TRUE, opts, error))
+		return NULL;
 	init = ql_es9p_initiate_authentication(sess.es9p, TRUE, sess.challenge, sess.info1->raw,
 					       error);
 	if (init == NULL)
@@ -906,4 +1065,15 @@ ql_download_report_to_json(const QlDownloadReport *r, JsonBuilder *b)
 	json_builder_add_int_value(b, r->bpp_segments);
 	json_builder_set_member_name(b, "bpp_bytes");
 	json_builder_add_int_value(b, (gint64)r->bpp_bytes);
+	json_builder_set_member_name(b, "apdus_minimum");
+	json_builder_add_int_value(b, (gint64)r->apdus_minimum);
+	json_builder_set_member_name(b, "store_data_block");
+	json_builder_add_int_value(b, r->store_data_block);
+	report_json_bool(b, "extended_length", r->extended_length);
+	json_builder_set_member_name(b, "elapsed_ms");
+	json_builder_add_int_value(b, (gint64)r->elapsed_ms);
+	json_builder_set_member_name(b, "apdus_beside_connect");
+	json_builder_add_int_value(b, (gint64)r->apdus_beside_connect);
+	json_builder_set_member_name(b, "apdus_beside_notification");
+	json_builder_add_int_value(b, (gint64)r->apdus_beside_notification);
 }

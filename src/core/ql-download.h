@@ -94,6 +94,16 @@ typedef struct {
 	guint http_requests;
 	guint bpp_segments;
 	guint64 bpp_bytes;
+	/* for the benchmarks: the fewest APDUs the same ES10 commands could take with the STORE
+	 * DATA block in use (see QlChannelStats), that block, and the download's wall time from
+	 * the first eUICC read to the end */
+	guint64 apdus_minimum;
+	guint store_data_block;
+	gboolean extended_length;
+	guint64 elapsed_ms;
+	/* APDUs sent while the connection was set up, and while the notification went out */
+	guint64 apdus_beside_connect;
+	guint64 apdus_beside_notification;
 } QlDownloadReport;
 
 void ql_download_report_free(QlDownloadReport *r);

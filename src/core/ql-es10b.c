@@ -286,95 +286,283 @@ ql_es10b_prepare_download(QlChannel *ch, GBytes *smdp_signed2, GBytes *smdp_sign
 	return g_steal_pointer(&resp);
 }
 
-static void
-ql_es10b_add_segment(GPtrArray *out, const guint8 *p, gsize n)
-{
-	g_ptr_array_add(out, g_bytes_new(p, n));
-}
-
 /* The parts of a BoundProfilePackage, a SEQUENCE without an extension marker: each at most
  * once and in this order, secondSequenceOf87 (A2) the only optional one */
 static const guint32 ql_es10b_bpp_parts[] = {0xBF23, 0xA0, 0xA1, 0xA2, 0xA3};
+
+/* No part or segment comes near this (86 segments are 1020 bytes at most, metadata a few KiB);
+ * it bounds what the splitter holds while a package streams in */
+#define QL_BPP_MAX_ELEMENT (64 * 1024)
+
+typedef enum {
+	QL_BPP_TOP,	  /* waiting for the BF36 header */
+	QL_BPP_PARTS,	  /* between the parts */
+	QL_BPP_CONTAINER, /* inside A1 / A3: each 88 / 86 on its own */
+	QL_BPP_DONE,
+} QlBppState;
+
+struct _QlBppSplitter {
+	QlBppSegmentFunc emit;
+	gpointer user_data;
+	QlBppState state;
+	GByteArray *buf;  /* bytes not consumed yet */
+	GByteArray *top;  /* the BF36 header, sent with BF23 */
+	gsize top_left;	  /* of BF36's value */
+	gsize inner_left; /* of the A1 / A3 being split */
+	guint32 container;
+	guint next; /* the index in ql_es10b_bpp_parts of the next part that may come */
+	guint segments;
+	gsize total;
+	gsize consumed;
+	gboolean failed;
+};
+
+QlBppSplitter *
+ql_bpp_splitter_new(QlBppSegmentFunc emit, gpointer user_data)
+{
+	QlBppSplitter *s = g_new0(QlBppSplitter, 1);
+	s->emit = emit;
+	s->user_data = user_data;
+	s->buf = g_byte_array_new();
+	s->top = g_byte_array_new();
+	return s;
+}
+
+void
+ql_bpp_splitter_free(QlBppSplitter *s)
+{
+	if (s == NULL)
+		return;
+	g_byte_array_unref(s->buf);
+	g_byte_array_unref(s->top);
+	g_free(s);
+}
+
+guint
+ql_bpp_splitter_get_segments(QlBppSplitter *s)
+{
+	return s->segments;
+}
+
+gsize
+ql_bpp_splitter_get_total(QlBppSplitter *s)
+{
+	return s->total;
+}
+
+gsize
+ql_bpp_splitter_get_consumed(QlBppSplitter *s)
+{
+	return s->consumed;
+}
+
+static gboolean
+ql_bpp_malformed(QlBppSplitter *s, GError **error, const gchar *why)
+{
+	s->failed = TRUE;
+	g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+		    "the Bound Profile Package is malformed or truncated: %s", why);
+	return FALSE;
+}
+
+static gboolean
+ql_bpp_send(QlBppSplitter *s, const guint8 *p, gsize n, GError **error)
+{
+	g_autoptr(GBytes) seg = g_bytes_new(p, n);
+	s->segments++;
+	if (!s->emit(seg, s->user_data, error)) {
+		s->failed = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+ql_bpp_consume(QlBppSplitter *s, gsize n)
+{
+	g_byte_array_remove_range(s->buf, 0, (guint)n);
+	s->consumed += n;
+}
+
+/* One step on what is buffered: TRUE when it went on (*@progress set), or when it needs more
+ * bytes (*@progress not set); FALSE on an error. */
+static gboolean
+ql_bpp_step(QlBppSplitter *s, gboolean *progress, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	guint32 tag = 0;
+	gsize hlen = 0, vlen = 0;
+	const gsize limit = s->state == QL_BPP_CONTAINER ? s->inner_left : s->top_left;
+
+	*progress = FALSE;
+	if (s->state == QL_BPP_DONE) {
+		if (s->buf->len > 0)
+			return ql_bpp_malformed(s, error, "bytes after its end");
+		return TRUE;
+	}
+	if (s->state == QL_BPP_PARTS && s->top_left == 0) {
+		s->state = QL_BPP_DONE;
+		*progress = TRUE;
+		return TRUE;
+	}
+	if (s->state == QL_BPP_CONTAINER && s->inner_left == 0) {
+		s->state = QL_BPP_PARTS;
+		*progress = TRUE;
+		return TRUE;
+	}
+	if (!ql_tlv_read_header(s->buf->data, s->buf->len, &tag, &hlen, &vlen, &local)) {
+		if (local != NULL)
+			return ql_bpp_malformed(s, error, local->message);
+		if (s->state != QL_BPP_TOP && s->buf->len >= limit)
+			return ql_bpp_malformed(s, error, "a part is cut short");
+		return TRUE;
+	}
+	if (s->state == QL_BPP_TOP) {
+		if (tag != 0xBF36) {
+			g_autofree gchar *why = g_strdup_printf("expected tag BF36, got %X", tag);
+			return ql_bpp_malformed(s, error, why);
+		}
+		g_byte_array_append(s->top, s->buf->data, (guint)hlen);
+		s->top_left = vlen;
+		s->total = hlen + vlen;
+		ql_bpp_consume(s, hlen);
+		s->state = QL_BPP_PARTS;
+		*progress = TRUE;
+		return TRUE;
+	}
+	if (hlen + vlen > limit) {
+		g_autofree gchar *why = g_strdup_printf(
+			"TLV %X: length %" G_GSIZE_FORMAT " runs past its parent", tag, vlen);
+		return ql_bpp_malformed(s, error, why);
+	}
+	/* a whole element waits until all of it is here (A1 / A3 go on with their header) */
+	if (s->state == QL_BPP_CONTAINER || (tag != 0xA1 && tag != 0xA3)) {
+		if (hlen + vlen > QL_BPP_MAX_ELEMENT) {
+			g_autofree gchar *why = g_strdup_printf("TLV %X of %" G_GSIZE_FORMAT
+								" bytes is larger than any part",
+								tag, vlen);
+			return ql_bpp_malformed(s, error, why);
+		}
+		if (s->buf->len < hlen + vlen)
+			return TRUE;
+	}
+	if (s->state == QL_BPP_CONTAINER) {
+		guint32 want = s->container == 0xA1 ? 0x88 : 0x86;
+		if (tag != want) {
+			s->failed = TRUE;
+			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+				    "the Bound Profile Package has a %X inside %X", tag,
+				    s->container);
+			return FALSE;
+		}
+	} else {
+		guint part = 0;
+		while (part < G_N_ELEMENTS(ql_es10b_bpp_parts) && ql_es10b_bpp_parts[part] != tag)
+			part++;
+		if (part < G_N_ELEMENTS(ql_es10b_bpp_parts)) {
+			/* a part again, or one that skips a mandatory part (only A2, index 3, may
+			 * be skipped): a second BF23 would otherwise send the package's start once
+			 * more */
+			if (part < s->next ||
+			    (part > s->next && !(part == s->next + 1 && s->next == 3))) {
+				s->failed = TRUE;
+				g_set_error_literal(
+					error, QL_ERROR, QL_ERROR_MALFORMED,
+					"the parts of the Bound Profile Package are out "
+					"of order");
+				return FALSE;
+			}
+			s->next = part + 1;
+		}
+		if (tag == 0xA1 || tag == 0xA3) {
+			/* the header alone, then each 88 / 86 as its own command */
+			if (!ql_bpp_send(s, s->buf->data, hlen, error))
+				return FALSE;
+			ql_bpp_consume(s, hlen);
+			s->top_left -= hlen;
+			s->inner_left = vlen;
+			s->container = tag;
+			s->state = QL_BPP_CONTAINER;
+			*progress = TRUE;
+			return TRUE;
+		}
+	}
+	/* a whole element: BF23 (with the BF36 header), A0, A2, an 88 or an 86; another part of
+	 * the package is checked but not sent */
+	if (!ql_tlv_validate(s->buf->data, hlen + vlen, QL_TLV_MAX_DEPTH, &local))
+		return ql_bpp_malformed(s, error, local->message);
+	if (tag == 0xBF23 && s->state == QL_BPP_PARTS) {
+		g_autoptr(GByteArray) seg =
+			g_byte_array_sized_new((guint)(s->top->len + hlen + vlen));
+		g_byte_array_append(seg, s->top->data, s->top->len);
+		g_byte_array_append(seg, s->buf->data, (guint)(hlen + vlen));
+		if (!ql_bpp_send(s, seg->data, seg->len, error))
+			return FALSE;
+	} else if (s->state == QL_BPP_CONTAINER || tag == 0xA0 || tag == 0xA2) {
+		if (!ql_bpp_send(s, s->buf->data, hlen + vlen, error))
+			return FALSE;
+	}
+	ql_bpp_consume(s, hlen + vlen);
+	s->top_left -= hlen + vlen;
+	if (s->state == QL_BPP_CONTAINER)
+		s->inner_left -= hlen + vlen;
+	*progress = TRUE;
+	return TRUE;
+}
+
+gboolean
+ql_bpp_splitter_feed(QlBppSplitter *s, const guint8 *data, gsize len, GError **error)
+{
+	gboolean progress = TRUE;
+
+	g_return_val_if_fail(!s->failed, FALSE);
+	g_byte_array_append(s->buf, data, (guint)len);
+	while (progress) {
+		if (!ql_bpp_step(s, &progress, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+ql_bpp_splitter_finish(QlBppSplitter *s, GError **error)
+{
+	g_return_val_if_fail(!s->failed, FALSE);
+	if (s->state == QL_BPP_TOP && s->buf->len == 0 && s->consumed == 0)
+		return ql_bpp_malformed(s, error, "empty");
+	if (s->state != QL_BPP_DONE) {
+		g_autofree gchar *why = g_strdup_printf("it ends after %" G_GSIZE_FORMAT
+							" of %" G_GSIZE_FORMAT " bytes",
+							s->consumed + s->buf->len, s->total);
+		return ql_bpp_malformed(s, error, s->total > 0 ? why : "no BF36 header");
+	}
+	if (s->next < G_N_ELEMENTS(ql_es10b_bpp_parts)) {
+		s->failed = TRUE;
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
+				    "the Bound Profile Package is incomplete (it needs BF23, A0, "
+				    "A1 and A3)");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+ql_es10b_collect_segment(GBytes *segment, gpointer user_data, GError **error)
+{
+	g_ptr_array_add(user_data, g_bytes_ref(segment));
+	return TRUE;
+}
 
 GPtrArray *
 ql_es10b_bpp_segments(GBytes *bpp, GError **error)
 {
 	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
-	g_autoptr(GError) local = NULL;
-	const guint8 *data;
-	gsize len;
-	QlTlv top, t;
-	QlTlvIter it;
-	guint next = 0; /* the index in ql_es10b_bpp_parts of the next part that may come */
+	g_autoptr(QlBppSplitter) s = ql_bpp_splitter_new(ql_es10b_collect_segment, out);
 
-	data = g_bytes_get_data(bpp, &len);
-	if (len == 0 || !ql_tlv_read_exact(data, len, 0xBF36, &top, &local) ||
-	    !ql_tlv_validate(data, len, QL_TLV_MAX_DEPTH, &local)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
-			    "the Bound Profile Package is malformed or truncated: %s",
-			    local != NULL ? local->message : "empty");
+	if (!ql_bpp_splitter_feed(s, g_bytes_get_data(bpp, NULL), g_bytes_get_size(bpp), error) ||
+	    !ql_bpp_splitter_finish(s, error))
 		return NULL;
-	}
-	ql_tlv_iter_init_value(&it, &top);
-	while (ql_tlv_iter_next(&it, &t, &local)) {
-		guint part = 0;
-		while (part < G_N_ELEMENTS(ql_es10b_bpp_parts) && ql_es10b_bpp_parts[part] != t.tag)
-			part++;
-		if (part == G_N_ELEMENTS(ql_es10b_bpp_parts))
-			continue; /* not a part of the package: not sent */
-		/* a part again, or one that skips a mandatory part (only A2, index 3, may be
-		 * skipped): a second BF23 would otherwise send the package's start once more */
-		if (part < next || (part > next && !(part == next + 1 && next == 3)))
-			goto order;
-		next = part + 1;
-		switch (t.tag) {
-		case 0xBF23: {
-			/* the BF36 header goes with InitialiseSecureChannel */
-			GByteArray *seg =
-				g_byte_array_sized_new((guint)(top.value - data + t.raw_len));
-			g_byte_array_append(seg, data, (guint)(top.value - data));
-			g_byte_array_append(seg, t.raw, (guint)t.raw_len);
-			g_ptr_array_add(out, g_byte_array_free_to_bytes(seg));
-			break;
-		}
-		case 0xA0:
-		case 0xA2:
-			ql_es10b_add_segment(out, t.raw, t.raw_len);
-			break;
-		default: {
-			/* A1 / A3: the header alone, then each 88 / 86 as its own command */
-			QlTlvIter sub;
-			QlTlv seg;
-			ql_es10b_add_segment(out, t.raw, (gsize)(t.value - t.raw));
-			ql_tlv_iter_init_value(&sub, &t);
-			while (ql_tlv_iter_next(&sub, &seg, &local)) {
-				if (seg.tag != (t.tag == 0xA1 ? 0x88u : 0x86u)) {
-					g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
-						    "the Bound Profile Package has a %X inside %X",
-						    seg.tag, t.tag);
-					return NULL;
-				}
-				ql_es10b_add_segment(out, seg.raw, seg.raw_len);
-			}
-			break;
-		}
-		}
-	}
-	if (local != NULL) {
-		g_propagate_error(error, g_steal_pointer(&local));
-		return NULL;
-	}
-	if (next < G_N_ELEMENTS(ql_es10b_bpp_parts)) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
-				    "the Bound Profile Package is incomplete (it needs BF23, A0, "
-				    "A1 and A3)");
-		return NULL;
-	}
 	return g_steal_pointer(&out);
-order:
-	g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
-			    "the parts of the Bound Profile Package are out of order");
-	return NULL;
 }
 
 QlInstallResult *
@@ -472,6 +660,156 @@ ql_es10b_load_bpp(QlChannel *ch, GBytes *bpp, QlBppProgress progress, gpointer u
 	g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
 			    "the eUICC gave no ProfileInstallationResult after the last segment");
 	return NULL;
+}
+
+/* ---- loading a package while it arrives ---- */
+
+struct _QlBppLoader {
+	QlChannel *ch;
+	QlBppSplitter *splitter;
+	GBytes *held; /* the last segment seen: sent when the next one comes, or at the end */
+	QlInstallResult *result;
+	QlBppProgress progress;
+	gpointer user_data;
+	guint sent;
+	gboolean card_failed;
+};
+
+/* Sends one segment; the card's answer to it, when it gives one, ends the load */
+static gboolean
+ql_bpp_loader_send(QlBppLoader *l, GBytes *seg, GError **error)
+{
+	g_autoptr(GBytes) resp = NULL;
+	g_autoptr(GError) local = NULL;
+	gboolean go_on = TRUE;
+	QlTlv tlv;
+
+	resp = ql_apdu_store_data(l->ch, g_bytes_get_data(seg, NULL), g_bytes_get_size(seg), error);
+	l->sent++;
+	g_debug("package segment %u loaded into the eUICC, %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT
+		" package bytes received",
+		l->sent, ql_bpp_splitter_get_consumed(l->splitter),
+		ql_bpp_splitter_get_total(l->splitter));
+	if (resp == NULL) {
+		l->card_failed = TRUE;
+		return FALSE;
+	}
+	if (l->progress != NULL)
+		go_on = l->progress((guint)MIN(ql_bpp_splitter_get_consumed(l->splitter), G_MAXUINT),
+				    (guint)MIN(ql_bpp_splitter_get_total(l->splitter), G_MAXUINT),
+				    l->user_data);
+	if (g_bytes_get_size(resp) == 0) {
+		/* a cancel stops between segments, while the card still waits for more */
+		if (!go_on) {
+			g_set_error(error, QL_ERROR, QL_ERROR_CANCELLED,
+				    "cancelled after segment %u of the profile", l->sent);
+			return FALSE;
+		}
+		return TRUE;
+	}
+	/* the card ends the load early (an error) or after the last segment */
+	if (!ql_tlv_read_exact(g_bytes_get_data(resp, NULL), g_bytes_get_size(resp), 0xBF37, &tlv,
+			       &local) ||
+	    !ql_tlv_validate(g_bytes_get_data(resp, NULL), g_bytes_get_size(resp), QL_TLV_MAX_DEPTH,
+			     &local)) {
+		l->card_failed = TRUE;
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+			    "malformed answer to segment %u of the profile: %s", l->sent,
+			    local->message);
+		return FALSE;
+	}
+	l->result = ql_es10b_parse_install_result(resp, error);
+	if (l->result == NULL) {
+		l->card_failed = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+ql_bpp_loader_emit(GBytes *segment, gpointer user_data, GError **error)
+{
+	QlBppLoader *l = user_data;
+	g_autoptr(GBytes) prev = NULL;
+
+	if (l->result != NULL)
+		return TRUE; /* the card has ended the load: nothing more goes to it */
+	prev = g_steal_pointer(&l->held);
+	l->held = g_bytes_ref(segment);
+	return prev == NULL || ql_bpp_loader_send(l, prev, error);
+}
+
+QlBppLoader *
+ql_bpp_loader_new(QlChannel *ch, QlBppProgress progress, gpointer user_data)
+{
+	QlBppLoader *l = g_new0(QlBppLoader, 1);
+	l->ch = ch;
+	l->splitter = ql_bpp_splitter_new(ql_bpp_loader_emit, l);
+	l->progress = progress;
+	l->user_data = user_data;
+	return l;
+}
+
+void
+ql_bpp_loader_free(QlBppLoader *l)
+{
+	if (l == NULL)
+		return;
+	ql_bpp_splitter_free(l->splitter);
+	g_clear_pointer(&l->held, g_bytes_unref);
+	ql_install_result_free(l->result);
+	g_free(l);
+}
+
+gboolean
+ql_bpp_loader_feed(QlBppLoader *l, const guint8 *data, gsize len, GError **error)
+{
+	return ql_bpp_splitter_feed(l->splitter, data, len, error);
+}
+
+QlInstallResult *
+ql_bpp_loader_finish(QlBppLoader *l, GError **error)
+{
+	if (l->result == NULL) {
+		g_autoptr(GBytes) last = NULL;
+		if (!ql_bpp_splitter_finish(l->splitter, error))
+			return NULL;
+		last = g_steal_pointer(&l->held);
+		if (last != NULL && !ql_bpp_loader_send(l, last, error))
+			return NULL;
+	}
+	if (l->result == NULL) {
+		l->card_failed = TRUE;
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
+				    "the eUICC gave no ProfileInstallationResult after the last "
+				    "segment");
+		return NULL;
+	}
+	return g_steal_pointer(&l->result);
+}
+
+gboolean
+ql_bpp_loader_card_failed(QlBppLoader *l)
+{
+	return l->card_failed;
+}
+
+guint
+ql_bpp_loader_get_sent(QlBppLoader *l)
+{
+	return l->sent;
+}
+
+guint
+ql_bpp_loader_get_segments(QlBppLoader *l)
+{
+	return ql_bpp_splitter_get_segments(l->splitter);
+}
+
+gsize
+ql_bpp_loader_get_total(QlBppLoader *l)
+{
+	return ql_bpp_splitter_get_total(l->splitter);
 }
 
 GBytes *

@@ -64,7 +64,23 @@ GBytes *ql_es10b_prepare_download(QlChannel *ch, GBytes *smdp_signed2, GBytes *s
 				  GBytes *hash_cc, GBytes *smdp_certificate, GError **error);
 
 /* Splits a BF36 Bound Profile Package into the commands SGP.22 2.5.5 names (GBytes each). */
+/* The ES10b commands a Bound Profile Package is loaded with (SGP.22 2.5.5), all checked before
+ * any is returned. */
 GPtrArray *ql_es10b_bpp_segments(GBytes *bpp, GError **error);
+
+/* The same split, on a package that arrives in pieces: each command is handed to @emit as soon
+ * as it is whole, in order; memory is bounded by the largest part, not the package. */
+typedef gboolean (*QlBppSegmentFunc)(GBytes *segment, gpointer user_data, GError **error);
+typedef struct _QlBppSplitter QlBppSplitter;
+QlBppSplitter *ql_bpp_splitter_new(QlBppSegmentFunc emit, gpointer user_data);
+void ql_bpp_splitter_free(QlBppSplitter *s);
+gboolean ql_bpp_splitter_feed(QlBppSplitter *s, const guint8 *data, gsize len, GError **error);
+/* FALSE when the package is cut short or lacks a mandatory part */
+gboolean ql_bpp_splitter_finish(QlBppSplitter *s, GError **error);
+guint ql_bpp_splitter_get_segments(QlBppSplitter *s);
+gsize ql_bpp_splitter_get_total(QlBppSplitter *s);    /* from the BF36 header, 0 before */
+gsize ql_bpp_splitter_get_consumed(QlBppSplitter *s); /* bytes split so far */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlBppSplitter, ql_bpp_splitter_free)
 
 /* LoadBoundProfilePackage: sends the segments, stops at the first BF37 the card gives, and
  * decodes it. @progress (may be NULL) is called after each segment; when it returns FALSE the
@@ -74,6 +90,23 @@ QlInstallResult *ql_es10b_load_bpp(QlChannel *ch, GBytes *bpp, QlBppProgress pro
 				   gpointer user_data, GError **error);
 
 QlInstallResult *ql_es10b_parse_install_result(GBytes *bf37, GError **error);
+
+/* LoadBoundProfilePackage while the package arrives: each command goes to the eUICC once the
+ * next one is whole, and the last only at ql_bpp_loader_finish, when the caller has the whole
+ * answer that carried the package; so a package cut short or an answer found bad at its end
+ * never completes an installation (the caller cancels the session). Stops sending when the
+ * eUICC answers early (its refusal is then the result). */
+typedef struct _QlBppLoader QlBppLoader;
+QlBppLoader *ql_bpp_loader_new(QlChannel *ch, QlBppProgress progress, gpointer user_data);
+void ql_bpp_loader_free(QlBppLoader *l);
+gboolean ql_bpp_loader_feed(QlBppLoader *l, const guint8 *data, gsize len, GError **error);
+QlInstallResult *ql_bpp_loader_finish(QlBppLoader *l, GError **error);
+/* whether the error was the eUICC's (or its transport's), not the package's */
+gboolean ql_bpp_loader_card_failed(QlBppLoader *l);
+guint ql_bpp_loader_get_sent(QlBppLoader *l);
+guint ql_bpp_loader_get_segments(QlBppLoader *l);
+gsize ql_bpp_loader_get_total(QlBppLoader *l);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlBppLoader, ql_bpp_loader_free)
 
 /* CancelSession; returns the whole BF41 answer (sent to the SM-DP+'s cancelSession). */
 GBytes *ql_es10b_cancel_session(QlChannel *ch, GBytes *transaction_id, QlCancelReason reason,

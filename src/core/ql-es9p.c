@@ -293,54 +293,23 @@ ql_es9p_check_tid(JsonObject *obj, const gchar *function, const gchar *expected,
 	return TRUE;
 }
 
-JsonObject *
-ql_es9p_call(QlEs9p *self, const gchar *interface, const gchar *function, JsonNode *body,
-	     GError **error)
+/* The JSON of a 200 answer: an object whose header says the function was executed */
+static JsonObject *
+ql_es9p_parse_answer(const gchar *function, const gchar *data, gsize len, GError **error)
 {
-	/* SGP.22 6.5.1: with Host, Content-Type and Content-Length (the HTTP client's), the
-	 * whole head of an ES9+ / ES11 request */
-	static const gchar *const headers[] = {"User-Agent: " QL_ES9P_USER_AGENT,
-					       "X-Admin-Protocol: " QL_ES9P_ADMIN_PROTOCOL, NULL};
-	g_autofree gchar *url =
-		g_strdup_printf("https://%s/gsma/rsp2/%s/%s", self->address, interface, function);
-	g_autoptr(JsonGenerator) gen = json_generator_new();
-	g_autofree gchar *text = NULL;
-	gsize text_len = 0;
-	g_autoptr(GBytes) req = NULL;
-	g_autoptr(QlHttpResponse) resp = NULL;
 	g_autoptr(JsonParser) parser = json_parser_new();
 	g_autoptr(GError) local = NULL;
 	JsonNode *root;
 	JsonObject *obj, *header, *status;
 	const gchar *st;
 
-	json_generator_set_root(gen, body);
-	text = json_generator_to_data(gen, &text_len);
-	req = g_bytes_new_take(g_steal_pointer(&text), text_len);
-	resp = ql_http_post(self->http, url, headers, "application/json", req, &local);
-	if (resp == NULL) {
-		g_set_error(error, local->domain, local->code, "%s: %s", function, local->message);
-		return NULL;
-	}
-	if (resp->status == 204)
-		return NULL;
-	if (resp->status != 200) {
-		g_autofree gchar *reason = ql_text_escape(resp->reason, -1, 64);
-		g_set_error(error, QL_ERROR, QL_ERROR_HTTP, "%s: the server answered HTTP %u %s",
-			    function, resp->status, reason != NULL ? reason : "");
-		return NULL;
-	}
-	if (resp->body != NULL &&
-	    !ql_es9p_json_depth_ok(g_bytes_get_data(resp->body, NULL), g_bytes_get_size(resp->body),
-				   QL_ES9P_MAX_JSON_DEPTH)) {
+	if (data != NULL && !ql_es9p_json_depth_ok(data, len, QL_ES9P_MAX_JSON_DEPTH)) {
 		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
 			    "%s: the answer nests deeper than %u levels, refused", function,
 			    (guint)QL_ES9P_MAX_JSON_DEPTH);
 		return NULL;
 	}
-	if (resp->body == NULL ||
-	    !json_parser_load_from_data(parser, g_bytes_get_data(resp->body, NULL),
-					(gssize)g_bytes_get_size(resp->body), &local)) {
+	if (data == NULL || !json_parser_load_from_data(parser, data, (gssize)len, &local)) {
 		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "%s: the answer is not JSON: %s",
 			    function, local != NULL ? local->message : "empty body");
 		return NULL;
@@ -375,6 +344,53 @@ ql_es9p_call(QlEs9p *self, const gchar *interface, const gchar *function, JsonNo
 		return NULL;
 	}
 	return json_object_ref(obj);
+}
+
+/* SGP.22 6.5.1: with Host, Content-Type and Content-Length (the HTTP client's), the whole head
+ * of an ES9+ / ES11 request */
+static const gchar *const ql_es9p_headers[] = {"User-Agent: " QL_ES9P_USER_AGENT,
+					       "X-Admin-Protocol: " QL_ES9P_ADMIN_PROTOCOL, NULL};
+
+/* The status of an answer that is not 200: FALSE with the error (none for 204); TRUE for 200 */
+static gboolean
+ql_es9p_check_http(const QlHttpResponse *resp, const gchar *function, GError **error)
+{
+	if (resp->status == 200)
+		return TRUE;
+	if (resp->status != 204) {
+		g_autofree gchar *reason = ql_text_escape(resp->reason, -1, 64);
+		g_set_error(error, QL_ERROR, QL_ERROR_HTTP, "%s: the server answered HTTP %u %s",
+			    function, resp->status, reason != NULL ? reason : "");
+	}
+	return FALSE;
+}
+
+JsonObject *
+ql_es9p_call(QlEs9p *self, const gchar *interface, const gchar *function, JsonNode *body,
+	     GError **error)
+{
+	g_autofree gchar *url =
+		g_strdup_printf("https://%s/gsma/rsp2/%s/%s", self->address, interface, function);
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	g_autofree gchar *text = NULL;
+	gsize text_len = 0;
+	g_autoptr(GBytes) req = NULL;
+	g_autoptr(QlHttpResponse) resp = NULL;
+	g_autoptr(GError) local = NULL;
+
+	json_generator_set_root(gen, body);
+	text = json_generator_to_data(gen, &text_len);
+	req = g_bytes_new_take(g_steal_pointer(&text), text_len);
+	resp = ql_http_post(self->http, url, ql_es9p_headers, "application/json", req, &local);
+	if (resp == NULL) {
+		g_set_error(error, local->domain, local->code, "%s: %s", function, local->message);
+		return NULL;
+	}
+	if (!ql_es9p_check_http(resp, function, error))
+		return NULL;
+	return ql_es9p_parse_answer(function,
+				    resp->body != NULL ? g_bytes_get_data(resp->body, NULL) : NULL,
+				    resp->body != NULL ? g_bytes_get_size(resp->body) : 0, error);
 }
 
 static void
@@ -620,6 +636,399 @@ ql_es9p_get_bound_profile_package(QlEs9p *self, const gchar *transaction_id,
 		return NULL;
 	}
 	return bpp;
+}
+
+/* ---- getBoundProfilePackage, streamed ---- */
+
+/* what the answer may hold besides the package (its header, transactionId) */
+#define QL_ES9P_MAX_REST (64 * 1024)
+#define QL_ES9P_BPP_MEMBER "boundProfilePackage"
+
+typedef enum {
+	QL_JS_START,	   /* before the top-level '{' */
+	QL_JS_MEMBER,	   /* before a member name, or '}' */
+	QL_JS_NAME,	   /* inside a member name */
+	QL_JS_COLON,	   /* after the name */
+	QL_JS_VALUE,	   /* before a value */
+	QL_JS_SKIP,	   /* inside another member's value */
+	QL_JS_BPP,	   /* inside the package's string */
+	QL_JS_AFTER_VALUE, /* before ',' or '}' */
+	QL_JS_END,	   /* after the top-level '}' */
+} QlJsonState;
+
+typedef struct {
+	const gchar *function;
+	const gchar *tid;
+	QlEs9pBytesFunc sink;
+	gpointer sink_data;
+	gboolean sink_failed; /* the consumer's error */
+	gboolean body_failed; /* an error of ours or the consumer's while the body came in */
+	QlJsonState state;
+	GString *rest;	  /* the answer with the package's value left out: "" */
+	GString *name;	  /* of the member being read */
+	guint depth;	  /* of the other member's value being skipped */
+	gboolean in_str;  /* ... inside one of its strings */
+	gboolean escaped; /* after a backslash */
+	gboolean bpp_seen;
+	gboolean streaming; /* the package goes to the sink as it comes; else it is held */
+	GString *held;	    /* the package's base64, when held */
+	guint8 quad[4];	    /* base64 being decoded */
+	guint nq;
+	guint pad;
+	guint8 out[3 * 1024];
+	gsize nout;
+} QlBppStream;
+
+static void
+ql_bpp_stream_clear(QlBppStream *st)
+{
+	if (st->rest != NULL)
+		g_string_free(st->rest, TRUE);
+	if (st->name != NULL)
+		g_string_free(st->name, TRUE);
+	if (st->held != NULL)
+		g_string_free(st->held, TRUE);
+}
+
+static gboolean
+ql_bpp_stream_flush(QlBppStream *st, GError **error)
+{
+	gsize n = st->nout;
+	st->nout = 0;
+	if (n > 0 && !st->sink(st->out, n, st->sink_data, error)) {
+		st->sink_failed = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gint
+ql_b64_value(gchar c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* One character of the package's base64, as strict as ql_es9p_base64_decode */
+static gboolean
+ql_bpp_stream_b64(QlBppStream *st, gchar c, GError **error)
+{
+	gint v = c == '=' ? 0 : ql_b64_value(c);
+	const gchar *why = NULL;
+
+	if (c == '=' && st->nq < 2)
+		why = "'=' before the end";
+	else if (c != '=' && (v < 0 || st->pad > 0))
+		why = "a character outside the alphabet";
+	if (why != NULL) {
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "%s: %s: not base64: %s",
+			    st->function, QL_ES9P_BPP_MEMBER, why);
+		return FALSE;
+	}
+	if (c == '=')
+		st->pad++;
+	st->quad[st->nq++] = (guint8)v;
+	if (st->nq < 4)
+		return TRUE;
+	st->out[st->nout++] = (guint8)(st->quad[0] << 2 | st->quad[1] >> 4);
+	if (st->pad < 2)
+		st->out[st->nout++] = (guint8)(st->quad[1] << 4 | st->quad[2] >> 2);
+	if (st->pad < 1)
+		st->out[st->nout++] = (guint8)(st->quad[2] << 6 | st->quad[3]);
+	st->nq = 0;
+	if (st->nout + 3 > sizeof(st->out))
+		return ql_bpp_stream_flush(st, error);
+	return TRUE;
+}
+
+/* At the start of the package's value: stream it only when what came before it is a whole
+ * header saying the function was executed, and this transaction's id. Otherwise it is held,
+ * and judged with the rest of the answer at its end. */
+static gboolean
+ql_bpp_stream_decide(QlBppStream *st)
+{
+	g_autoptr(GString) probe = g_string_new_len(st->rest->str, (gssize)st->rest->len);
+	g_autoptr(JsonObject) obj = NULL;
+	g_autoptr(GError) local = NULL;
+
+	g_string_append(probe, "\"\"}");
+	obj = ql_es9p_parse_answer(st->function, probe->str, probe->len, &local);
+	return obj != NULL && ql_es9p_check_tid(obj, st->function, st->tid, NULL, &local);
+}
+
+/* A character of the package's string */
+static gboolean
+ql_bpp_stream_bpp_char(QlBppStream *st, gchar c, GError **error)
+{
+	if (st->escaped) {
+		st->escaped = FALSE;
+		/* JSON may write '/' as "\/"; nothing else belongs in base64 */
+		if (c != '/') {
+			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+				    "%s: %s: not base64: an escape in the text", st->function,
+				    QL_ES9P_BPP_MEMBER);
+			return FALSE;
+		}
+	} else if (c == '\\') {
+		st->escaped = TRUE;
+		return TRUE;
+	} else if (c == '"') {
+		g_string_append(st->rest, "\"\"");
+		st->state = QL_JS_AFTER_VALUE;
+		return TRUE;
+	}
+	if (st->streaming)
+		return ql_bpp_stream_b64(st, c, error);
+	if (st->held->len >= QL_HTTP_DEFAULT_MAX_BODY) {
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "%s: the %s is too large",
+			    st->function, QL_ES9P_BPP_MEMBER);
+		return FALSE;
+	}
+	g_string_append_c(st->held, c);
+	return TRUE;
+}
+
+/* The first character of a member's value */
+static gboolean
+ql_bpp_stream_value(QlBppStream *st, gchar c, GError **error)
+{
+	if (c == '"' && g_strcmp0(st->name->str, QL_ES9P_BPP_MEMBER) == 0) {
+		if (st->bpp_seen) {
+			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+				    "%s: the answer has two %s members", st->function,
+				    QL_ES9P_BPP_MEMBER);
+			return FALSE;
+		}
+		st->bpp_seen = TRUE;
+		g_string_truncate(st->rest, st->rest->len - 1);
+		st->streaming = ql_bpp_stream_decide(st);
+		if (!st->streaming)
+			st->held = g_string_new(NULL);
+		st->escaped = FALSE;
+		st->state = QL_JS_BPP;
+		return TRUE;
+	}
+	st->depth = c == '{' || c == '[' ? 1 : 0;
+	st->in_str = c == '"';
+	st->escaped = FALSE;
+	st->state = QL_JS_SKIP;
+	return TRUE;
+}
+
+/* A character of another member's value, which the JSON parser judges at the end */
+static void
+ql_bpp_stream_skip(QlBppStream *st, gchar c)
+{
+	if (st->in_str) {
+		if (st->escaped) {
+			st->escaped = FALSE;
+		} else if (c == '\\') {
+			st->escaped = TRUE;
+		} else if (c == '"') {
+			st->in_str = FALSE;
+			if (st->depth == 0)
+				st->state = QL_JS_AFTER_VALUE;
+		}
+	} else if (c == '"') {
+		st->in_str = TRUE;
+	} else if (c == '{' || c == '[') {
+		st->depth++;
+	} else if ((c == '}' || c == ']') && st->depth > 0) {
+		if (--st->depth == 0)
+			st->state = QL_JS_AFTER_VALUE;
+	} else if (st->depth == 0 && (c == ',' || c == '}')) {
+		/* the end of a number, true, false or null */
+		st->state = c == ',' ? QL_JS_MEMBER : QL_JS_END;
+	}
+}
+
+static gboolean
+ql_bpp_stream_char(QlBppStream *st, gchar c, GError **error)
+{
+	if (st->state == QL_JS_BPP)
+		return ql_bpp_stream_bpp_char(st, c, error);
+	if (st->rest->len >= QL_ES9P_MAX_REST) {
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+			    "%s: the answer holds more than %u bytes besides the %s", st->function,
+			    (guint)QL_ES9P_MAX_REST, QL_ES9P_BPP_MEMBER);
+		return FALSE;
+	}
+	g_string_append_c(st->rest, c);
+	switch (st->state) {
+	case QL_JS_START:
+		if (c == '{')
+			st->state = QL_JS_MEMBER;
+		else if (!g_ascii_isspace(c))
+			st->state = QL_JS_END; /* not an object: the parser says so at the end */
+		break;
+	case QL_JS_MEMBER:
+		if (c == '"') {
+			g_string_truncate(st->name, 0);
+			st->escaped = FALSE;
+			st->state = QL_JS_NAME;
+		} else if (c == '}') {
+			st->state = QL_JS_END;
+		}
+		break;
+	case QL_JS_NAME:
+		if (st->escaped) {
+			st->escaped = FALSE;
+		} else if (c == '\\') {
+			st->escaped = TRUE;
+		} else if (c == '"') {
+			st->state = QL_JS_COLON;
+			break;
+		}
+		if (st->name->len < 64)
+			g_string_append_c(st->name, c);
+		break;
+	case QL_JS_COLON:
+		if (c == ':')
+			st->state = QL_JS_VALUE;
+		break;
+	case QL_JS_VALUE:
+		if (!g_ascii_isspace(c))
+			return ql_bpp_stream_value(st, c, error);
+		break;
+	case QL_JS_SKIP:
+		ql_bpp_stream_skip(st, c);
+		break;
+	case QL_JS_AFTER_VALUE:
+		if (c == ',')
+			st->state = QL_JS_MEMBER;
+		else if (c == '}')
+			st->state = QL_JS_END;
+		break;
+	default:
+		break;
+	}
+	return TRUE;
+}
+
+static gboolean
+ql_bpp_stream_body(const QlHttpResponse *head, const guint8 *data, gsize len, gpointer user_data,
+		   GError **error)
+{
+	QlBppStream *st = user_data;
+	for (gsize i = 0; i < len; i++) {
+		if (!ql_bpp_stream_char(st, (gchar)data[i], error)) {
+			st->body_failed = TRUE;
+			return FALSE;
+		}
+	}
+	if (!ql_bpp_stream_flush(st, error)) {
+		st->body_failed = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* After the whole answer: its JSON without the package, checked as every answer is, then the
+ * package's end (or, when it was held, all of it) */
+static gboolean
+ql_bpp_stream_end(QlBppStream *st, GError **error)
+{
+	g_autoptr(JsonObject) obj = NULL;
+	g_autoptr(GError) local = NULL;
+	g_autoptr(GBytes) bpp = NULL;
+
+	if (st->state != QL_JS_END) {
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+			    "%s: the answer is not JSON: it ends inside the object", st->function);
+		return FALSE;
+	}
+	obj = ql_es9p_parse_answer(st->function, st->rest->str, st->rest->len, error);
+	if (obj == NULL || !ql_es9p_check_tid(obj, st->function, st->tid, NULL, error))
+		return FALSE;
+	if (!st->bpp_seen) {
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "%s: the answer has no %s",
+			    st->function, QL_ES9P_BPP_MEMBER);
+		return FALSE;
+	}
+	if (st->streaming) {
+		if (st->nq == 0)
+			return TRUE;
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
+			    "%s: %s: not base64: the length is not a multiple of 4", st->function,
+			    QL_ES9P_BPP_MEMBER);
+		return FALSE;
+	}
+	/* held until the answer was known good: handed over whole */
+	bpp = ql_es9p_base64_decode(st->held->str, &local);
+	if (bpp == NULL) {
+		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "%s: %s: %s", st->function,
+			    QL_ES9P_BPP_MEMBER, local->message);
+		return FALSE;
+	}
+	if (!st->sink(g_bytes_get_data(bpp, NULL), g_bytes_get_size(bpp), st->sink_data, error)) {
+		st->sink_failed = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+ql_es9p_get_bound_profile_package_stream(QlEs9p *self, const gchar *transaction_id,
+					 GBytes *prepare_download_response, QlEs9pBytesFunc sink,
+					 gpointer user_data, gboolean *sink_failed, GError **error)
+{
+	const gchar *fn = "getBoundProfilePackage";
+	g_autofree gchar *url =
+		g_strdup_printf("https://%s/gsma/rsp2/es9plus/%s", self->address, fn);
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonNode) body = NULL;
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	g_autoptr(GBytes) req = NULL;
+	g_autoptr(QlHttpResponse) resp = NULL;
+	g_autoptr(GError) local = NULL;
+	gchar *text;
+	gsize text_len = 0;
+	QlBppStream st = {0};
+	gboolean ok = FALSE;
+
+	*sink_failed = FALSE;
+	json_builder_begin_object(b);
+	ql_es9p_add_string(b, "transactionId", transaction_id);
+	ql_es9p_add_b64(b, "prepareDownloadResponse", prepare_download_response);
+	json_builder_end_object(b);
+	body = json_builder_get_root(b);
+	json_generator_set_root(gen, body);
+	text = json_generator_to_data(gen, &text_len);
+	req = g_bytes_new_take(text, text_len);
+
+	st.function = fn;
+	st.tid = transaction_id;
+	st.sink = sink;
+	st.sink_data = user_data;
+	st.rest = g_string_new(NULL);
+	st.name = g_string_new(NULL);
+	resp = ql_http_post_sink(self->http, url, ql_es9p_headers, "application/json", req,
+				 ql_bpp_stream_body, &st, &local);
+	if (resp == NULL) {
+		/* errors found in the body are worded already */
+		if (st.body_failed)
+			g_propagate_error(error, g_steal_pointer(&local));
+		else
+			g_set_error(error, local->domain, local->code, "%s: %s", fn,
+				    local->message);
+	} else if (!ql_es9p_check_http(resp, fn, error)) {
+		if (error != NULL && *error == NULL)
+			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "%s: empty answer", fn);
+	} else {
+		ok = ql_bpp_stream_end(&st, error);
+	}
+	*sink_failed = st.sink_failed;
+	ql_bpp_stream_clear(&st);
+	return ok;
 }
 
 gboolean

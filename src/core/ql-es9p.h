@@ -72,6 +72,17 @@ GPtrArray *ql_es9p_authenticate_client_es11(QlEs9p *self, const gchar *transacti
 					    GBytes *authenticate_server_response, GError **error);
 GBytes *ql_es9p_get_bound_profile_package(QlEs9p *self, const gchar *transaction_id,
 					  GBytes *prepare_download_response, GError **error);
+/* getBoundProfilePackage with the package handed to @sink, decoded, as the answer arrives (memory
+ * bounded however large it is), when the answer's header and transactionId come before it and
+ * say it is good; otherwise it is held and handed over whole once the answer was checked. TRUE
+ * when the whole answer was read and found good and all of the package was handed over.
+ * *@sink_failed: the error is the sink's own. */
+typedef gboolean (*QlEs9pBytesFunc)(const guint8 *data, gsize len, gpointer user_data,
+				    GError **error);
+gboolean ql_es9p_get_bound_profile_package_stream(QlEs9p *self, const gchar *transaction_id,
+						  GBytes *prepare_download_response,
+						  QlEs9pBytesFunc sink, gpointer user_data,
+						  gboolean *sink_failed, GError **error);
 gboolean ql_es9p_handle_notification(QlEs9p *self, GBytes *pending_notification, GError **error);
 gboolean ql_es9p_cancel_session(QlEs9p *self, const gchar *transaction_id,
 				GBytes *cancel_session_response, GError **error);

@@ -44,6 +44,10 @@ struct _QlHttpParser {
 	gboolean conn_close;
 	gboolean conn_keep_alive;
 	QlHttpResponse *response;
+	gsize body_seen; /* body bytes of this message, kept or given to the sink */
+	QlHttpBodySink sink;
+	gpointer sink_data;
+	gboolean sink_failed; /* the error is the sink's own */
 };
 
 void
@@ -101,6 +105,7 @@ ql_http_parser_reset_message(QlHttpParser *p)
 	p->remaining = 0;
 	g_byte_array_set_size(p->line, 0);
 	g_byte_array_set_size(p->body, 0);
+	p->body_seen = 0;
 }
 
 QlHttpParser *
@@ -259,7 +264,10 @@ ql_http_parse_header(QlHttpParser *p, const gchar *line, gsize len, GError **err
 static void
 ql_http_parser_complete(QlHttpParser *p, gboolean closed_by_eof)
 {
-	p->response->body = g_bytes_new(p->body->data, p->body->len);
+	/* a body given to a sink is not kept */
+	p->response->body = p->sink != NULL && p->response->status == 200
+				    ? NULL
+				    : g_bytes_new(p->body->data, p->body->len);
 	p->response->keep_alive =
 		!closed_by_eof && !p->conn_close && (!p->http10 || p->conn_keep_alive);
 	p->state = QL_HTTP_STATE_DONE;
@@ -319,7 +327,7 @@ ql_http_parse_chunk_size(QlHttpParser *p, const gchar *line, gsize len, GError *
 	hex = g_strndup(line, hex_len);
 	if (hex_len == 0 || hex_len > 16 || !ql_http_parse_uint(hex, 16, G_MAXUINT64, &size))
 		return ql_http_fail(error, "invalid chunk size line");
-	if (size > p->max_body || p->body->len + size > p->max_body)
+	if (size > p->max_body || p->body_seen + size > p->max_body)
 		return ql_http_fail(
 			error,
 			"the chunked response body is over the limit of %" G_GSIZE_FORMAT " bytes",
@@ -379,6 +387,35 @@ ql_http_state_is_line(QlHttpState state)
 	       state == QL_HTTP_STATE_TRAILER;
 }
 
+void
+ql_http_parser_set_sink(QlHttpParser *parser, QlHttpBodySink sink, gpointer user_data)
+{
+	parser->sink = sink;
+	parser->sink_data = user_data;
+}
+
+gboolean
+ql_http_parser_sink_failed(QlHttpParser *parser)
+{
+	return parser->sink_failed;
+}
+
+/* Body bytes: kept, or handed to the sink (of a 200 answer only: an error page is kept) */
+static gboolean
+ql_http_parser_body(QlHttpParser *p, const guint8 *data, gsize len, GError **error)
+{
+	p->body_seen += len;
+	if (p->sink == NULL || p->response->status != 200) {
+		g_byte_array_append(p->body, data, (guint)len);
+		return TRUE;
+	}
+	if (!p->sink(p->response, data, len, p->sink_data, error)) {
+		p->sink_failed = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
 gboolean
 ql_http_parser_feed(QlHttpParser *p, const guint8 *data, gsize len, gsize *consumed, GError **error)
 {
@@ -429,12 +466,13 @@ ql_http_parser_feed(QlHttpParser *p, const guint8 *data, gsize len, gsize *consu
 		}
 		if (p->state == QL_HTTP_STATE_BODY_EOF) {
 			gsize take = len - pos;
-			if (p->body->len + take > p->max_body)
+			if (p->body_seen + take > p->max_body)
 				return ql_http_fail(error,
 						    "the response body is over the limit of "
 						    "%" G_GSIZE_FORMAT " bytes",
 						    p->max_body);
-			g_byte_array_append(p->body, data + pos, (guint)take);
+			if (!ql_http_parser_body(p, data + pos, take, error))
+				return FALSE;
 			pos += take;
 			p->received += take;
 			continue;
@@ -442,7 +480,8 @@ ql_http_parser_feed(QlHttpParser *p, const guint8 *data, gsize len, gsize *consu
 		/* BODY_LENGTH or CHUNK_DATA: @remaining more body bytes */
 		{
 			gsize take = (gsize)MIN((guint64)(len - pos), p->remaining);
-			g_byte_array_append(p->body, data + pos, (guint)take);
+			if (!ql_http_parser_body(p, data + pos, take, error))
+				return FALSE;
 			pos += take;
 			p->received += take;
 			p->remaining -= take;
@@ -479,12 +518,12 @@ ql_http_parser_finish(QlHttpParser *p, GError **error)
 		return ql_http_fail(error,
 				    "the connection closed mid-body: %" G_GSIZE_FORMAT
 				    " of %" G_GINT64_FORMAT " bytes received",
-				    (gsize)p->body->len, p->content_length);
+				    p->body_seen, p->content_length);
 	default:
 		return ql_http_fail(error,
 				    "the connection closed mid-body (chunked, %" G_GSIZE_FORMAT
 				    " bytes received)",
-				    (gsize)p->body->len);
+				    p->body_seen);
 	}
 }
 
@@ -596,6 +635,16 @@ struct _QlHttp {
 	guint requests;
 	guint connections;
 	GCancellable *cancellable;
+	/* a connection being set up, which ql_http_interrupt may break off from another thread */
+	GMutex connecting_lock;
+	GCancellable *connecting;
+	GSocket *connecting_socket;
+	/* ql_http_preconnect: its hook, and a failure kept for the next post to that server */
+	QlHttpBeforeHandshake before_handshake;
+	gpointer before_handshake_data;
+	GError *preconnect_error;
+	gchar *preconnect_host;
+	guint16 preconnect_port;
 };
 
 G_DEFINE_TYPE(QlHttp, ql_http, G_TYPE_OBJECT)
@@ -608,6 +657,9 @@ ql_http_finalize(GObject *object)
 	g_clear_object(&self->tls);
 	g_clear_object(&self->cancellable);
 	g_free(self->proxy);
+	g_clear_error(&self->preconnect_error);
+	g_free(self->preconnect_host);
+	g_mutex_clear(&self->connecting_lock);
 	G_OBJECT_CLASS(ql_http_parent_class)->finalize(object);
 }
 
@@ -621,6 +673,7 @@ static void
 ql_http_init(QlHttp *self)
 {
 	self->max_body = QL_HTTP_DEFAULT_MAX_BODY;
+	g_mutex_init(&self->connecting_lock);
 }
 
 QlHttp *
@@ -760,6 +813,9 @@ void
 ql_http_close(QlHttp *self)
 {
 	g_return_if_fail(QL_IS_HTTP(self));
+	g_mutex_lock(&self->connecting_lock);
+	g_clear_object(&self->connecting_socket);
+	g_mutex_unlock(&self->connecting_lock);
 	if (self->tls != NULL)
 		ql_tls_close(self->tls);
 	if (self->conn != NULL)
@@ -855,6 +911,13 @@ ql_http_proxy_connect(QlHttp *self, GSocket *socket, GUri *proxy_uri, const gcha
 	return TRUE;
 }
 
+/* the caller's cancellable, passed on to a connection's own */
+static void
+ql_http_chain_cancel(GCancellable *source, gpointer data)
+{
+	g_cancellable_cancel(data);
+}
+
 static gboolean
 ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 {
@@ -905,10 +968,32 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 		}
 		g_socket_client_set_timeout(client, left < 0 ? 0 : ((guint)left + 999) / 1000);
 	}
-	conn = g_socket_client_connect(client, addr, self->cancellable, &error_local);
-	if (conn == NULL && g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_CANCELLED,
-			    "HTTP: connecting to %s: cancelled", host);
+	{
+		/* its own cancellable, for ql_http_interrupt; the caller's cancels it too */
+		g_autoptr(GCancellable) cancellable = g_cancellable_new();
+		gulong chained = self->cancellable != NULL
+					 ? g_cancellable_connect(self->cancellable,
+								 G_CALLBACK(ql_http_chain_cancel),
+								 g_object_ref(cancellable),
+								 g_object_unref)
+					 : 0;
+		g_mutex_lock(&self->connecting_lock);
+		self->connecting = g_object_ref(cancellable);
+		g_mutex_unlock(&self->connecting_lock);
+		conn = g_socket_client_connect(client, addr, cancellable, &error_local);
+		if (chained != 0)
+			g_cancellable_disconnect(self->cancellable, chained);
+		g_mutex_lock(&self->connecting_lock);
+		g_clear_object(&self->connecting);
+		if (conn != NULL)
+			self->connecting_socket =
+				g_object_ref(g_socket_connection_get_socket(conn));
+		g_mutex_unlock(&self->connecting_lock);
+	}
+	if (conn == NULL && self->cancellable != NULL &&
+	    g_cancellable_is_cancelled(self->cancellable)) {
+		g_set_error(error, QL_ERROR, QL_ERROR_CANCELLED, "HTTP: connecting to %s: cancelled",
+			    host);
 		return FALSE;
 	}
 	if (conn == NULL) {
@@ -924,6 +1009,12 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 	socket = g_socket_connection_get_socket(conn);
 	if (proxy_uri != NULL && !ql_http_proxy_connect(self, socket, proxy_uri, host, port, error))
 		return FALSE;
+	if (self->before_handshake != NULL &&
+	    !self->before_handshake(self->before_handshake_data)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+			    "HTTP: the connection to %s was given up", host);
+		return FALSE;
+	}
 	self->connections++;
 	/* the handshake: its own timeout, within the client's deadline */
 	ql_tls_set_deadline(self->tls, self->deadline, self->deadline_ms);
@@ -989,7 +1080,8 @@ ql_http_target_ok(const gchar *s)
 }
 
 static QlHttpResponse *
-ql_http_read_response(QlHttp *self, guint budget_ms, GError **error)
+ql_http_read_response(QlHttp *self, guint budget_ms, QlHttpBodySink sink, gpointer sink_data,
+		      GError **error)
 {
 	g_autoptr(QlHttpParser) parser = ql_http_parser_new(self->max_body);
 	QlHttpResponse *response;
@@ -997,6 +1089,7 @@ ql_http_read_response(QlHttp *self, guint budget_ms, GError **error)
 	gsize consumed = 0;
 	guint8 buf[16384];
 
+	ql_http_parser_set_sink(parser, sink, sink_data);
 	while (!ql_http_parser_is_done(parser)) {
 		g_autoptr(GError) error_local = NULL;
 		gssize n;
@@ -1033,7 +1126,7 @@ ql_http_read_response(QlHttp *self, guint budget_ms, GError **error)
 					    "after %" G_GSIZE_FORMAT
 					    " body bytes; its length is not "
 					    "known, so it may be truncated",
-					    self->conn_host, (gsize)parser->body->len);
+					    self->conn_host, parser->body_seen);
 				return NULL;
 			}
 			if (!ql_http_parser_finish(parser, error)) {
@@ -1043,7 +1136,9 @@ ql_http_read_response(QlHttp *self, guint budget_ms, GError **error)
 			break;
 		}
 		if (!ql_http_parser_feed(parser, buf, (gsize)n, &consumed, error)) {
-			g_prefix_error(error, "%s: ", self->conn_host);
+			/* the sink's own error is its to word */
+			if (!parser->sink_failed)
+				g_prefix_error(error, "%s: ", self->conn_host);
 			return NULL;
 		}
 		/* bytes after a complete answer that nobody asked for: this connection cannot be
@@ -1060,14 +1155,83 @@ ql_http_read_response(QlHttp *self, guint budget_ms, GError **error)
 	return response;
 }
 
+/* The URL of a request: https, a valid host, no userinfo, a path and query of visible ASCII */
+static GUri *
+ql_http_parse_url(const gchar *url, GError **error)
+{
+	/* ENCODED: the path and query go on the wire as the caller escaped them; decoding them
+	 * would turn a "%0D%0A" into a line break inside the request line */
+	g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, NULL);
+	if (uri == NULL || g_strcmp0(g_uri_get_scheme(uri), "https") != 0 ||
+	    !ql_http_host_ok(g_uri_get_host(uri)) || g_uri_get_userinfo(uri) != NULL ||
+	    !ql_http_target_ok(g_uri_get_path(uri)) ||
+	    (g_uri_get_query(uri) != NULL && !ql_http_target_ok(g_uri_get_query(uri)))) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "HTTP: '%s' is not an https://host[:port]/path URL", url);
+		return NULL;
+	}
+	return g_steal_pointer(&uri);
+}
+
+gboolean
+ql_http_preconnect(QlHttp *self, const gchar *url, QlHttpBeforeHandshake before, gpointer user_data,
+		   GError **error)
+{
+	g_autoptr(GUri) uri = NULL;
+	g_autoptr(GError) local = NULL;
+	const gchar *host;
+	gint port;
+
+	g_return_val_if_fail(QL_IS_HTTP(self), FALSE);
+	uri = ql_http_parse_url(url, error);
+	if (uri == NULL)
+		return FALSE;
+	host = g_uri_get_host(uri);
+	port = g_uri_get_port(uri) > 0 ? g_uri_get_port(uri) : 443;
+	g_clear_error(&self->preconnect_error);
+	g_clear_pointer(&self->preconnect_host, g_free);
+	self->before_handshake = before;
+	self->before_handshake_data = user_data;
+	/* what ql_http_post does when it has no connection, and what it says when that fails */
+	if (!ql_http_connect(self, host, (guint16)port, &local)) {
+		ql_http_blame_deadline(self, "connecting to", host, &local);
+		ql_http_close(self);
+		self->preconnect_error = g_steal_pointer(&local);
+		self->preconnect_host = g_strdup(host);
+		self->preconnect_port = (guint16)port;
+	}
+	self->before_handshake = NULL;
+	self->before_handshake_data = NULL;
+	return TRUE;
+}
+
+void
+ql_http_interrupt(QlHttp *self)
+{
+	g_return_if_fail(QL_IS_HTTP(self));
+	g_mutex_lock(&self->connecting_lock);
+	if (self->connecting != NULL)
+		g_cancellable_cancel(self->connecting);
+	if (self->connecting_socket != NULL)
+		g_socket_shutdown(self->connecting_socket, TRUE, TRUE, NULL);
+	g_mutex_unlock(&self->connecting_lock);
+}
+
 QlHttpResponse *
 ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const gchar *content_type,
 	     GBytes *body, GError **error)
 {
+	return ql_http_post_sink(self, url, headers, content_type, body, NULL, NULL, error);
+}
+
+QlHttpResponse *
+ql_http_post_sink(QlHttp *self, const gchar *url, const gchar *const *headers,
+		  const gchar *content_type, GBytes *body, QlHttpBodySink sink, gpointer sink_data,
+		  GError **error)
+{
 	g_autoptr(GUri) uri = NULL;
 	g_autoptr(GString) req = g_string_new(NULL);
 	g_autoptr(QlHttpResponse) response = NULL;
-	g_autoptr(GError) error_local = NULL;
 	const gchar *host;
 	const gchar *path;
 	const gchar *query;
@@ -1081,17 +1245,9 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 	g_return_val_if_fail(QL_IS_HTTP(self), NULL);
 	g_return_val_if_fail(url != NULL, NULL);
 
-	/* ENCODED: the path and query go on the wire as the caller escaped them; decoding them
-	 * would turn a "%0D%0A" into a line break inside the request line */
-	uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, &error_local);
-	if (uri == NULL || g_strcmp0(g_uri_get_scheme(uri), "https") != 0 ||
-	    !ql_http_host_ok(g_uri_get_host(uri)) || g_uri_get_userinfo(uri) != NULL ||
-	    !ql_http_target_ok(g_uri_get_path(uri)) ||
-	    (g_uri_get_query(uri) != NULL && !ql_http_target_ok(g_uri_get_query(uri)))) {
-		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			    "HTTP: '%s' is not an https://host[:port]/path URL", url);
+	uri = ql_http_parse_url(url, error);
+	if (uri == NULL)
 		return NULL;
-	}
 	host = g_uri_get_host(uri);
 	port = g_uri_get_port(uri) > 0 ? g_uri_get_port(uri) : 443;
 	path = g_uri_get_path(uri);
@@ -1158,6 +1314,18 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 		g_debug("HTTP: not reusing the connection to %s", self->conn_host);
 		ql_http_close(self);
 	}
+	/* a connection set up ahead that failed: its error, as if connecting now */
+	if (self->conn == NULL && self->preconnect_error != NULL) {
+		gboolean same = g_strcmp0(self->preconnect_host, host) == 0 &&
+				self->preconnect_port == (guint16)port;
+		GError *kept = g_steal_pointer(&self->preconnect_error);
+		g_clear_pointer(&self->preconnect_host, g_free);
+		if (same) {
+			g_propagate_error(error, kept);
+			return NULL;
+		}
+		g_error_free(kept);
+	}
 	if (self->conn == NULL && !ql_http_connect(self, host, (guint16)port, error)) {
 		ql_http_blame_deadline(self, "connecting to", host, error);
 		ql_http_close(self);
@@ -1175,7 +1343,7 @@ ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers, const 
 		ql_http_close(self);
 		return NULL;
 	}
-	response = ql_http_read_response(self, budget_ms, error);
+	response = ql_http_read_response(self, budget_ms, sink, sink_data, error);
 	if (response == NULL)
 		ql_http_blame_deadline(self, "waiting for the answer from", host, error);
 	if (response == NULL || !response->keep_alive)

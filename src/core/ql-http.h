@@ -36,6 +36,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlHttpResponse, ql_http_response_free)
 const gchar *ql_http_response_get_header(const QlHttpResponse *response, const gchar *name);
 
 /* Incremental response parser: no I/O, no globals. */
+/* Takes the body of a 200 answer as it arrives, instead of keeping it (the response's body is
+ * then NULL); FALSE with an error ends the exchange with that error, as the sink worded it. */
+typedef gboolean (*QlHttpBodySink)(const QlHttpResponse *head, const guint8 *data, gsize len,
+				   gpointer user_data, GError **error);
+
 typedef struct _QlHttpParser QlHttpParser;
 QlHttpParser *ql_http_parser_new(gsize max_body);
 void ql_http_parser_free(QlHttpParser *parser);
@@ -46,6 +51,8 @@ gboolean ql_http_parser_feed(QlHttpParser *parser, const guint8 *data, gsize len
 			     GError **error);
 /* The peer closed the stream: completes a body delimited by the close, else an error. */
 gboolean ql_http_parser_finish(QlHttpParser *parser, GError **error);
+void ql_http_parser_set_sink(QlHttpParser *parser, QlHttpBodySink sink, gpointer user_data);
+gboolean ql_http_parser_sink_failed(QlHttpParser *parser);
 gboolean ql_http_parser_is_done(QlHttpParser *parser);
 /* Total bytes fed so far. */
 gsize ql_http_parser_get_received(QlHttpParser *parser);
@@ -87,7 +94,25 @@ void ql_http_set_cancellable(QlHttp *self, GCancellable *cancellable);
  * transport and framing problems are errors. */
 QlHttpResponse *ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers,
 			     const gchar *content_type, GBytes *body, GError **error);
+/* The same, the body of a 200 answer handed to @sink as it arrives (bounded memory however
+ * large it is); the connection is kept only when the whole answer was read. */
+QlHttpResponse *ql_http_post_sink(QlHttp *self, const gchar *url, const gchar *const *headers,
+				  const gchar *content_type, GBytes *body, QlHttpBodySink sink,
+				  gpointer sink_data, GError **error);
 void ql_http_close(QlHttp *self);
+
+/* Called on the connecting thread once TCP (and a proxy's CONNECT) is up, before the TLS
+ * handshake, whose verification needs the trust configured; FALSE gives the connection up. */
+typedef gboolean (*QlHttpBeforeHandshake)(gpointer user_data);
+/* Sets up now the connection (TCP, proxy, TLS handshake) that a request to @url would, so that
+ * the next ql_http_post to that host and port finds it ready: a caller runs it on a thread of
+ * its own while it does something else, and touches @self again only after it returned. A
+ * failure to connect is kept and returned by that next post, as if the post had connected
+ * itself; FALSE for a URL no post could use. */
+gboolean ql_http_preconnect(QlHttp *self, const gchar *url, QlHttpBeforeHandshake before,
+			    gpointer user_data, GError **error);
+/* From any thread: breaks off a connection being set up (the TCP connect or the handshake). */
+void ql_http_interrupt(QlHttp *self);
 guint ql_http_get_request_count(QlHttp *self);
 /* TCP connections opened (each with one TLS handshake). */
 guint ql_http_get_connection_count(QlHttp *self);

@@ -45,27 +45,32 @@ ql_tlv_len_size(gsize len)
 	return 5;
 }
 
-gboolean
-ql_tlv_read(const guint8 *buf, gsize len, QlTlv *out, gsize *consumed, GError **error)
+typedef enum {
+	QL_TLV_WHOLE_HEADER,
+	QL_TLV_CUT_IN_TAG,
+	QL_TLV_CUT_IN_LENGTH,
+} QlTlvCut;
+
+/* The tag and the length of the TLV at @buf; FALSE without an error when @len ends inside them
+ * (*@cut says where), with one when they are malformed */
+static gboolean
+ql_tlv_parse_header(const guint8 *buf, gsize len, guint32 *tag_out, gsize *header_len,
+		    gsize *value_len, QlTlvCut *cut, GError **error)
 {
 	gsize pos = 0;
 	guint32 tag;
 	gsize vlen;
 
-	if (len == 0) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED, "TLV: empty data");
+	*cut = QL_TLV_CUT_IN_TAG;
+	if (len == 0)
 		return FALSE;
-	}
 	tag = buf[pos++];
 	if ((tag & 0x1f) == 0x1f) {
 		/* multi-byte tag: subsequent bytes have b8 set while more follow; we allow 4 bytes
 		 */
 		for (;;) {
-			if (pos >= len) {
-				g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
-						    "TLV: truncated tag");
+			if (pos >= len)
 				return FALSE;
-			}
 			if (pos >= 4) {
 				g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
 						    "TLV: tag longer than 4 bytes");
@@ -76,10 +81,10 @@ ql_tlv_read(const guint8 *buf, gsize len, QlTlv *out, gsize *consumed, GError **
 				break;
 		}
 	}
-	if (pos >= len) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "TLV %X: truncated length", tag);
+	*tag_out = tag;
+	*cut = QL_TLV_CUT_IN_LENGTH;
+	if (pos >= len)
 		return FALSE;
-	}
 	if (buf[pos] < 0x80) {
 		vlen = buf[pos++];
 	} else if (buf[pos] == 0x80) {
@@ -93,14 +98,48 @@ ql_tlv_read(const guint8 *buf, gsize len, QlTlv *out, gsize *consumed, GError **
 				    "TLV %X: length field of %u bytes is too long", tag, n);
 			return FALSE;
 		}
-		if (len - pos < n) {
-			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "TLV %X: truncated length",
-				    tag);
+		if (len - pos < n)
 			return FALSE;
-		}
 		vlen = 0;
 		for (guint i = 0; i < n; i++)
 			vlen = (vlen << 8) | buf[pos++];
+	}
+	*cut = QL_TLV_WHOLE_HEADER;
+	*header_len = pos;
+	*value_len = vlen;
+	return TRUE;
+}
+
+gboolean
+ql_tlv_read_header(const guint8 *buf, gsize len, guint32 *tag, gsize *header_len, gsize *value_len,
+		   GError **error)
+{
+	QlTlvCut cut;
+	return ql_tlv_parse_header(buf, len, tag, header_len, value_len, &cut, error);
+}
+
+gboolean
+ql_tlv_read(const guint8 *buf, gsize len, QlTlv *out, gsize *consumed, GError **error)
+{
+	guint32 tag = 0;
+	gsize pos = 0, vlen = 0;
+	QlTlvCut cut;
+	g_autoptr(GError) local = NULL;
+
+	if (len == 0) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED, "TLV: empty data");
+		return FALSE;
+	}
+	if (!ql_tlv_parse_header(buf, len, &tag, &pos, &vlen, &cut, &local)) {
+		if (local != NULL)
+			g_propagate_error(error, g_steal_pointer(&local));
+		else if (cut == QL_TLV_CUT_IN_TAG)
+			g_set_error_literal(error, QL_ERROR, QL_ERROR_MALFORMED,
+					    "TLV: truncated tag");
+		else
+			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "TLV %X: truncated length",
+				    tag);
+		return FALSE;
 	}
 	if (vlen > len - pos) {
 		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,

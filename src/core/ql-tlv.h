@@ -34,6 +34,10 @@ gsize ql_tlv_tag_size(guint32 tag);
 /* Reads one TLV at the start of @buf; @consumed (may be NULL) gets its whole size. */
 gboolean ql_tlv_read(const guint8 *buf, gsize len, QlTlv *out, gsize *consumed, GError **error);
 /* Reads one TLV that must fill @buf exactly, and checks that the tag is @want (0: any). */
+/* Only the tag and length of the TLV that starts @buf, for data that arrives in pieces: FALSE
+ * and no error while @len ends inside them, FALSE with an error when they are malformed. */
+gboolean ql_tlv_read_header(const guint8 *buf, gsize len, guint32 *tag, gsize *header_len,
+			    gsize *value_len, GError **error);
 gboolean ql_tlv_read_exact(const guint8 *buf, gsize len, guint32 want, QlTlv *out, GError **error);
 /* Checks the whole structure recursively: every constructed value parses, depth <= max_depth. */
 gboolean ql_tlv_validate(const guint8 *buf, gsize len, guint max_depth, GError **error);

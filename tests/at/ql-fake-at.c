@@ -526,7 +526,7 @@ main(int argc, char **argv)
 	g_autofree gchar *identity = NULL;
 	g_autofree gchar *fault = NULL;
 	g_autofree gchar *quirk = NULL;
-	gint seed = 0, skip = 0;
+	gint seed = 0, skip = 0, apdu_delay = 0;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GOptionContext) oc = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
@@ -537,6 +537,8 @@ main(int argc, char **argv)
 		{"state", 0, 0, G_OPTION_ARG_FILENAME, &state, "Card state file", "FILE"},
 		{"identity", 0, 0, G_OPTION_ARG_FILENAME, &identity, "Card identity folder", "DIR"},
 		{"seed", 0, 0, G_OPTION_ARG_INT, &seed, "Test profiles to seed", "N"},
+		{"apdu-delay", 0, 0, G_OPTION_ARG_INT, &apdu_delay,
+		 "Latency model: answer each APDU this many ms after it came", "MS"},
 		{"fault", 0, 0, G_OPTION_ARG_STRING, &fault,
 		 "garbage, vanish, error, timeout (the last three also with -on-load)", "F"},
 		{"fault-skip", 0, 0, G_OPTION_ARG_INT, &skip,
@@ -585,11 +587,16 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	if (apdu_delay < 0 || apdu_delay > 10000) {
+		g_printerr("ql-fake-at: --apdu-delay takes 0 to 10000 ms\n");
+		return 2;
+	}
 	m.card = ql_vcard_open(state, identity, &error);
 	if (m.card == NULL || (seed > 0 && !ql_vcard_seed(m.card, (guint)seed, &error))) {
 		g_printerr("ql-fake-at: %s\n", error->message);
 		return 1;
 	}
+	ql_vcard_set_apdu_delay(m.card, (guint)apdu_delay);
 	m.master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (m.master < 0 || grantpt(m.master) != 0 || unlockpt(m.master) != 0 ||
 	    (pts = ptsname(m.master)) == NULL) {

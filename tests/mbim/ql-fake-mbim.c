@@ -781,13 +781,15 @@ main(int argc, char **argv)
 	g_auto(GStrv) faults = NULL;
 	g_autoptr(GOptionContext) octx = NULL;
 	g_autoptr(GError) error = NULL;
-	gint seed = 0, card_slot = 1, slots = 2;
+	gint seed = 0, card_slot = 1, slots = 2, apdu_delay = 0;
 	gboolean no_proxy = FALSE;
 	QlFake f = {.master = -1, .slave = -1};
 	const GOptionEntry entries[] = {
 		{"state", 0, 0, G_OPTION_ARG_FILENAME, &state, "The card's state file", "FILE"},
 		{"identity", 0, 0, G_OPTION_ARG_FILENAME, &identity, "The card's identity", "DIR"},
 		{"seed", 0, 0, G_OPTION_ARG_INT, &seed, "Seed N test profiles", "N"},
+		{"apdu-delay", 0, 0, G_OPTION_ARG_INT, &apdu_delay,
+		 "Latency model: answer each APDU this many ms after it came", "MS"},
 		{"fault", 0, 0, G_OPTION_ARG_STRING_ARRAY, &faults,
 		 "timeout, vanish, status-error, not-supported, unknown-status, timeout-on-load, "
 		 "vanish-on-load, reset-stuck",
@@ -833,11 +835,16 @@ main(int argc, char **argv)
 	f.card_slot = (guint32)card_slot - 1;
 	f.mapped_slot = 0;
 	f.in = g_byte_array_new();
+	if (apdu_delay < 0 || apdu_delay > 10000) {
+		g_printerr("ql-fake-mbim: --apdu-delay takes 0 to 10000 ms\n");
+		return 2;
+	}
 	f.card = ql_vcard_open(state, identity, &error);
 	if (f.card == NULL || (seed > 0 && !ql_vcard_seed(f.card, (guint)seed, &error))) {
 		g_printerr("ql-fake-mbim: %s\n", error->message);
 		return 1;
 	}
+	ql_vcard_set_apdu_delay(f.card, (guint)apdu_delay);
 	if (!ql_fake_open_pty(&f, &error) || (!no_proxy && !ql_fake_start_proxy(&f, &error))) {
 		g_printerr("ql-fake-mbim: %s\n", error->message);
 		ql_fake_stop_proxy(&f);

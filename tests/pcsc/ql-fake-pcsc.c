@@ -31,6 +31,7 @@
 #include <glib/gstdio.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -76,9 +77,6 @@ typedef struct {
 	gboolean stopping;
 	guint leaked; /* channels still open when pcscd powered the card down */
 } Fake;
-
-/* ISO/IEC 7816-3 ATR offering T=0 and T=1, no historical bytes; last byte is TCK */
-static const guint8 fake_atr[] = {0x3B, 0x80, 0x80, 0x01, 0x01};
 
 static gboolean
 write_file(const gchar *path, const gchar *text)
@@ -237,8 +235,13 @@ static gboolean
 recv_all(int fd, guint8 *buf, gsize len)
 {
 	gsize got = 0;
+	const int on = 1;
 	while (got < len) {
-		ssize_t n = recv(fd, buf + got, len - got, 0);
+		ssize_t n;
+		/* vpcd writes the length and the APDU apart: a delayed ACK of the first would hold
+		 * the second back by Nagle's algorithm, tens of ms per APDU that no card costs */
+		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof(on));
+		n = recv(fd, buf + got, len - got, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -266,8 +269,11 @@ fault_due(Fake *f, const guint8 *apdu, gsize len)
 	if (len < 4 || apdu[1] != 0xE2 || f->fault == FAULT_NONE ||
 	    f->fault == FAULT_UNKNOWN_STATUS)
 		return FALSE;
-	if (f->fault_on_load)
-		return len > 5 && apdu[3] == 0x00 && apdu[4] > 0 && apdu[5] == 0x86;
+	if (f->fault_on_load) {
+		/* the data starts after a short Lc, or after 00 and a two-byte one (extended) */
+		gsize data = len > 7 && apdu[4] == 0x00 ? 7 : 5;
+		return len > data && apdu[3] == 0x00 && apdu[data] == 0x86;
+	}
 	return f->fault_skip-- == 0;
 }
 
@@ -352,9 +358,12 @@ card_thread(gpointer data)
 							   "open when pcscd reset the card\n",
 							   left);
 					f->leaked += left;
-				} else if (msg[0] == VPCD_CTRL_ATR &&
-					   !send_msg(fd, fake_atr, sizeof(fake_atr))) {
-					break;
+				} else if (msg[0] == VPCD_CTRL_ATR) {
+					/* the virtual card's own: T=1, extended lengths if taken */
+					g_autoptr(GBytes) atr = ql_vcard_get_atr(f->card);
+					if (!send_msg(fd, g_bytes_get_data(atr, NULL),
+						      g_bytes_get_size(atr)))
+						break;
 				}
 				continue;
 			}
@@ -454,7 +463,8 @@ main(int argc, char **argv)
 	g_autofree gchar *identity = NULL;
 	g_autofree gchar *fault = NULL;
 	g_autofree gchar *sock = NULL;
-	gint seed = 0, skip = 0, hang = 8;
+	gint seed = 0, skip = 0, hang = 8, apdu_delay = 0;
+	g_autofree gchar *extended = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GOptionContext) oc = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
@@ -471,6 +481,11 @@ main(int argc, char **argv)
 		 "STORE DATA commands before the fault", "N"},
 		{"hang", 0, 0, G_OPTION_ARG_INT, &hang, "Seconds the card stays mute (timeout)",
 		 "S"},
+		{"apdu-delay", 0, 0, G_OPTION_ARG_INT, &apdu_delay,
+		 "Latency model: answer each APDU this many ms after it came", "MS"},
+		{"extended", 0, 0, G_OPTION_ARG_STRING, &extended,
+		 "Whether the card takes extended-length APDUs (its ATR says so; default on)",
+		 "on|off"},
 		{NULL},
 	};
 
@@ -480,6 +495,13 @@ main(int argc, char **argv)
 	    skip < 0 || hang < 1) {
 		g_printerr("ql-fake-pcsc: %s\n",
 			   error != NULL ? error->message : "--state FILE is required");
+		return 2;
+	}
+	if (apdu_delay < 0 || apdu_delay > 10000 ||
+	    (extended != NULL && g_strcmp0(extended, "on") != 0 &&
+	     g_strcmp0(extended, "off") != 0)) {
+		g_printerr(
+			"ql-fake-pcsc: --apdu-delay takes 0 to 10000 ms, --extended on or off\n");
 		return 2;
 	}
 	if (g_strcmp0(fault, "removed-on-load") == 0 || g_strcmp0(fault, "timeout-on-load") == 0) {
@@ -511,6 +533,8 @@ main(int argc, char **argv)
 	}
 	if (f.fault == FAULT_UNKNOWN_STATUS)
 		ql_vcard_set_fault(f.card, QL_VCARD_FAULT_SW6F00, f.fault_skip);
+	ql_vcard_set_apdu_delay(f.card, (guint)apdu_delay);
+	ql_vcard_set_extended_length(f.card, g_strcmp0(extended, "off") != 0);
 
 	f.dir = g_dir_make_tmp("ql-fake-pcsc-XXXXXX", &error);
 	if (f.dir == NULL) {

@@ -791,7 +791,7 @@ main(int argc, char **argv)
 	g_autofree gchar *scheme = NULL;
 	g_autofree gchar *port = NULL;
 	g_auto(GStrv) faults = NULL;
-	gint seed = 0, euicc_slot = 1;
+	gint seed = 0, euicc_slot = 1, apdu_delay = 0;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GOptionContext) ctx = NULL;
 	g_autoptr(GSocketService) service = NULL;
@@ -802,6 +802,8 @@ main(int argc, char **argv)
 		{"state", 0, 0, G_OPTION_ARG_FILENAME, &state, "the card's state file", "FILE"},
 		{"identity", 0, 0, G_OPTION_ARG_FILENAME, &identity, "the card's identity", "DIR"},
 		{"seed", 0, 0, G_OPTION_ARG_INT, &seed, "test profiles to seed", "N"},
+		{"apdu-delay", 0, 0, G_OPTION_ARG_INT, &apdu_delay,
+		 "Latency model: answer each APDU this many ms after it came", "MS"},
 		{"fault", 0, 0, G_OPTION_ARG_STRING_ARRAY, &faults, "a fault to inject", "F"},
 		{"euicc-slot", 0, 0, G_OPTION_ARG_INT, &euicc_slot,
 		 "the physical slot (1 or 2) holding the eUICC; slot 1 is active at start", "N"},
@@ -826,11 +828,16 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	if (apdu_delay < 0 || apdu_delay > 10000) {
+		g_printerr("ql-fake-qmi: --apdu-delay takes 0 to 10000 ms\n");
+		return 2;
+	}
 	fake.card = ql_vcard_open(state, identity, &error);
 	if (fake.card == NULL || (seed > 0 && !ql_vcard_seed(fake.card, (guint)seed, &error))) {
 		g_printerr("ql-fake-qmi: %s\n", error->message);
 		return 1;
 	}
+	ql_vcard_set_apdu_delay(fake.card, (guint)apdu_delay);
 	if (fake.faults & QL_FAKE_FAULT_UNKNOWN_STATUS)
 		ql_vcard_set_fault(fake.card, QL_VCARD_FAULT_SW6F00, 0);
 	fake.next_cid = 1;

@@ -27,7 +27,7 @@
 #define QL_SMDP_TID_LEN 16
 #define QL_SMDP_CHALLENGE_LEN 16
 #define QL_SMDP_MAX_MATCHING_ID 256
-#define QL_SMDP_PROFILE_SIZE 2600
+#define QL_SMDP_PROFILE_SIZE 2600 /* the default; --profile-size sets another */
 #define QL_SMDP_ADMIN_PROTOCOL "gsma/rsp/v2.2.0"
 
 static GMutex ql_smdp_print_lock;
@@ -158,6 +158,7 @@ struct _QlSmdpServer {
 	GHashTable *sessions;	 /* tid hex -> QlSmdpSession */
 	GHashTable *orders;	 /* matching id -> QlSmdpOrder */
 	GPtrArray *known_euiccs; /* eUICC certificates seen, for notifications after the session */
+	gsize profile_size;	 /* of the unprotected profiles it binds */
 };
 
 QlSmdpServer *
@@ -169,6 +170,7 @@ ql_smdp_server_new(QlSmdpPki *pki, const gchar *address, const gchar *const *fau
 
 	s->pki = pki;
 	s->address = g_strdup(address);
+	s->profile_size = QL_SMDP_PROFILE_SIZE;
 	s->faults = g_ptr_array_new_with_free_func((GDestroyNotify)ql_smdp_fault_free);
 	for (guint i = 0; faults != NULL && faults[i] != NULL; i++) {
 		g_auto(GStrv) parts = g_strsplit(faults[i], "@", 2);
@@ -210,6 +212,12 @@ ql_smdp_server_free(QlSmdpServer *s)
 	g_strfreev(s->accepted_addresses);
 	g_free(s->address);
 	g_free(s);
+}
+
+void
+ql_smdp_server_set_profile_size(QlSmdpServer *server, gsize size)
+{
+	server->profile_size = size;
 }
 
 QlSmdpPki *
@@ -836,7 +844,7 @@ ql_smdp_get_bpp(QlSmdpCall *call)
 
 	eid = ql_hex_decode(s->eid, NULL);
 	metadata = ql_smdp_metadata(server, s->iccid, &error);
-	profile = ql_smdp_make_profile(s->iccid, QL_SMDP_PROFILE_SIZE, &error);
+	profile = ql_smdp_make_profile(s->iccid, server->profile_size, &error);
 	if (eid == NULL || g_bytes_get_size(eid) != 16 || metadata == NULL || profile == NULL)
 		return ql_smdp_fail(call, "8.2", "6.1", "cannot prepare the profile");
 	memset(&params, 0, sizeof(params));

@@ -9,6 +9,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,7 +47,19 @@ typedef struct {
 	QlSmdpHttp *http;
 	GSocket *socket;
 	gsize received; /* application bytes read from the client: the request bytes */
+	/* the latency model (ql_smdp_http_set_rtt): monotonic microseconds */
+	gint fd;
+	gint64 established; /* the TCP handshake's round trip done, as the client sees it */
+	gint64 last_in;	    /* the client's last bytes came in */
 } QlSmdpConn;
+
+static guint ql_smdp_rtt_ms;
+
+void
+ql_smdp_http_set_rtt(guint rtt_ms)
+{
+	ql_smdp_rtt_ms = rtt_ms;
+}
 
 typedef struct {
 	gchar *method;
@@ -352,6 +367,63 @@ ql_smdp_plain_push(gnutls_transport_ptr_t ptr, const void *data, size_t len)
 	return send(GPOINTER_TO_INT(ptr), data, len, MSG_NOSIGNAL);
 }
 
+/* The latency model: what the client sent counts as come in when the kernel got it (its
+ * timestamp: the server may have been busy sending), and no earlier than when the connection is
+ * up (a client's connect() returns at once on loopback, where the model says it takes a round
+ * trip) */
+static ssize_t
+ql_smdp_lag_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+	QlSmdpConn *conn = ptr;
+	union {
+		struct cmsghdr align;
+		gchar buf[CMSG_SPACE(sizeof(struct timespec))];
+	} control;
+	struct iovec iov = {data, len};
+	struct msghdr msg = {0};
+	ssize_t n;
+
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = control.buf;
+	msg.msg_controllen = sizeof(control.buf);
+	n = recvmsg(conn->fd, &msg, 0);
+	if (n > 0) {
+		gint64 now = g_get_monotonic_time();
+		gint64 came = now;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+				struct timespec ts;
+				memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+				came = now -
+				       (g_get_real_time() -
+					((gint64)ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000));
+			}
+		}
+		conn->last_in = MAX(MIN(came, now), conn->established);
+	}
+	return n;
+}
+
+static int
+ql_smdp_lag_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+	QlSmdpConn *conn = ptr;
+	struct pollfd p = {conn->fd, POLLIN, 0};
+	return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
+/* ... and what the server sends leaves a round trip after what it answers came in */
+static ssize_t
+ql_smdp_lag_push(gnutls_transport_ptr_t ptr, const void *data, size_t len)
+{
+	QlSmdpConn *conn = ptr;
+	gint64 left = conn->last_in + (gint64)ql_smdp_rtt_ms * 1000 - g_get_monotonic_time();
+	if (left > 0)
+		g_usleep((gulong)left);
+	return send(conn->fd, data, len, MSG_NOSIGNAL);
+}
+
 static gpointer
 ql_smdp_conn_thread(gpointer data)
 {
@@ -376,6 +448,19 @@ ql_smdp_conn_thread(gpointer data)
 		gnutls_session_set_verify_cert(session, NULL, 0);
 	}
 	gnutls_transport_set_int(session, g_socket_get_fd(conn->socket));
+	/* a head and a body sent apart must not wait for the client's delayed ACK (Nagle) */
+	g_socket_set_option(conn->socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+	if (ql_smdp_rtt_ms > 0) {
+		const int on = 1;
+		conn->fd = g_socket_get_fd(conn->socket);
+		setsockopt(conn->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+		conn->established = g_get_monotonic_time() + (gint64)ql_smdp_rtt_ms * 1000;
+		conn->last_in = conn->established;
+		gnutls_transport_set_ptr(session, conn);
+		gnutls_transport_set_pull_function(session, ql_smdp_lag_pull);
+		gnutls_transport_set_pull_timeout_function(session, ql_smdp_lag_pull_timeout);
+		gnutls_transport_set_push_function(session, ql_smdp_lag_push);
+	}
 	gnutls_handshake_set_timeout(session, 15000);
 	if (ql_smdp_server_fault(http->server, "trickle-handshake", NULL)) {
 		/* as long as the trickle lasts; the client must give up first */
@@ -385,7 +470,8 @@ ql_smdp_conn_thread(gpointer data)
 	do {
 		rc = gnutls_handshake(session);
 	} while (rc < 0 && !gnutls_error_is_fatal(rc));
-	gnutls_transport_set_push_function(session, ql_smdp_plain_push);
+	gnutls_transport_set_push_function(session, ql_smdp_rtt_ms > 0 ? ql_smdp_lag_push
+								       : ql_smdp_plain_push);
 	if (rc < 0) {
 		gnutls_alert_send_appropriate(session, rc);
 		ql_smdp_print("tls handshake failed: %s", gnutls_strerror(rc));

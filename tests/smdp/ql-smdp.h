@@ -122,6 +122,9 @@ QlSmdpServer *ql_smdp_server_new(QlSmdpPki *pki, const gchar *address, const gch
 void ql_smdp_server_free(QlSmdpServer *server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlSmdpServer, ql_smdp_server_free)
 QlSmdpPki *ql_smdp_server_get_pki(QlSmdpServer *server);
+/* The size of the unprotected profiles it binds from now on (default 2600 bytes) */
+void ql_smdp_server_set_profile_size(QlSmdpServer *server, gsize size);
+#define QL_SMDP_MAX_PROFILE_SIZE (1024 * 1024)
 /* Is @name active for @function (NULL: for any function, as the TLS faults are)? */
 gboolean ql_smdp_server_fault(QlSmdpServer *server, const gchar *name, const gchar *function);
 /* One HTTP request: path, the X-Admin-Protocol header (may be NULL) and the body. Always
@@ -140,6 +143,11 @@ typedef struct {
 
 /* Whether the chain, key and priority string of @tls can be used: checked before listening. */
 gboolean ql_smdp_http_check_tls(const QlSmdpTlsOverride *tls, GError **error);
+/* The latency model of the benchmarks: every connection behaves as if each round trip took
+ * @rtt_ms (0, the default: none). The server holds each answer until @rtt_ms after the client's
+ * last bytes came in, and the first one until a further @rtt_ms after the connection was
+ * accepted (the TCP handshake's round trip). */
+void ql_smdp_http_set_rtt(guint rtt_ms);
 /* Serves forever on @listener (bound and listening); @tls may be NULL. */
 gboolean ql_smdp_http_run(QlSmdpServer *server, GSocket *listener, const QlSmdpTlsOverride *tls,
 			  GError **error);

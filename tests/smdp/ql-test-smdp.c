@@ -3,6 +3,7 @@
  *
  *   ql-test-smdp --listen 127.0.0.1:PORT --pki DIR [--fault NAME[@function]]... [--event ID]...
  *                [--tls-chain FILE --tls-key FILE] [--tls-priority PRIORITY]
+ *                [--rtt MS] [--profile-size BYTES[K]]
  *   ql-test-smdp --pki DIR --confirmation-code MATCHINGID
  *
  * Prints "listening on 127.0.0.1:PORT" when ready (PORT 0 picks a free one), then one line per
@@ -78,6 +79,9 @@ main(int argc, char **argv)
 	g_autofree gchar *tls_chain = NULL;
 	g_autofree gchar *tls_key = NULL;
 	g_autofree gchar *tls_priority = NULL;
+	g_autofree gchar *profile_size = NULL;
+	gint rtt = 0;
+	guint64 size = 0;
 	QlSmdpTlsOverride tls = {0};
 	QlSmdpPki pki = {0};
 	GInetAddress *inet;
@@ -100,6 +104,10 @@ main(int argc, char **argv)
 		 "The key of --tls-chain's leaf (PEM)", "FILE"},
 		{"tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority,
 		 "GnuTLS priority string of the server", "PRIORITY"},
+		{"rtt", 0, 0, G_OPTION_ARG_INT, &rtt,
+		 "Latency model: every round trip to this server takes MS (default 0)", "MS"},
+		{"profile-size", 0, 0, G_OPTION_ARG_STRING, &profile_size,
+		 "Size of the profiles it binds, in bytes or with K (default 2600)", "BYTES[K]"},
 		{"confirmation-code", 0, 0, G_OPTION_ARG_STRING, &cc_for,
 		 "Print the confirmation code of a matching id and exit", "MATCHINGID"},
 		{NULL},
@@ -124,6 +132,26 @@ main(int argc, char **argv)
 			g_printerr("ql-test-smdp: unknown fault '%s'\n", faults[i]);
 			return 2;
 		}
+	}
+	if (rtt < 0 || rtt > 10000) {
+		g_printerr("ql-test-smdp: --rtt takes 0 to 10000 ms\n");
+		return 2;
+	}
+	if (profile_size != NULL) {
+		gboolean kib = g_str_has_suffix(profile_size, "K");
+		g_autofree gchar *digits =
+			g_strndup(profile_size, strlen(profile_size) - (kib ? 1 : 0));
+		if (!g_ascii_string_to_unsigned(digits, 10, 1, QL_SMDP_MAX_PROFILE_SIZE, &size,
+						NULL) ||
+		    (kib && size * 1024 > QL_SMDP_MAX_PROFILE_SIZE)) {
+			g_printerr("ql-test-smdp: --profile-size takes 1 to %u bytes (or 1K to "
+				   "%uK)\n",
+				   (guint)QL_SMDP_MAX_PROFILE_SIZE,
+				   (guint)QL_SMDP_MAX_PROFILE_SIZE / 1024);
+			return 2;
+		}
+		if (kib)
+			size *= 1024;
 	}
 	if (cc_for == NULL && listen == NULL) {
 		g_printerr("ql-test-smdp: --listen HOST:PORT is required\n");
@@ -187,6 +215,9 @@ main(int argc, char **argv)
 
 	server = ql_smdp_server_new(&pki, address, (const gchar *const *)faults,
 				    (const gchar *const *)events);
+	if (size > 0)
+		ql_smdp_server_set_profile_size(server, (gsize)size);
+	ql_smdp_http_set_rtt((guint)rtt);
 	ql_smdp_print("listening on %s", address);
 	if (!ql_smdp_http_run(server, listener, &tls, &error)) {
 		g_printerr("ql-test-smdp: %s\n", error->message);
