@@ -581,34 +581,31 @@ ql_cli_download_options(QlCli *cli, QlConfig **cfg_out, QlDownloadOptions *opts,
 			GError **error)
 {
 	g_autoptr(QlConfig) cfg = ql_config_load(cli->config, error);
-	gchar **mtls;
 
 	if (cfg == NULL)
 		return FALSE;
-	memset(opts, 0, sizeof(*opts));
-	opts->policy = cli->secure ? QL_TLS_POLICY_STRICT : cfg->policy;
+	/* the command line adds anchors and pins to the configuration's */
 	for (guint i = 0; cli->trust_anchors != NULL && cli->trust_anchors[i] != NULL; i++)
 		g_ptr_array_add(cfg->trust_anchor_files, g_strdup(cli->trust_anchors[i]));
-	opts->trust_anchor_files = cfg->trust_anchor_files;
-	opts->use_system_store = cli->system_store || cfg->use_system_store;
-	opts->crl_dir = cli->crl_dir != NULL ? cli->crl_dir : cfg->crl_dir;
 	for (guint i = 0; cli->pins != NULL && cli->pins[i] != NULL; i++)
 		g_ptr_array_add(cfg->pins, g_strdup(cli->pins[i]));
-	opts->pins = cfg->pins;
-	mtls = host != NULL ? g_hash_table_lookup(cfg->client_certs, host) : NULL;
+	ql_config_download_options(cfg, host, opts);
+	if (cli->secure)
+		opts->policy = QL_TLS_POLICY_STRICT;
+	opts->use_system_store |= cli->system_store;
+	if (cli->crl_dir != NULL)
+		opts->crl_dir = cli->crl_dir;
 	if (cli->client_cert != NULL) {
 		opts->client_cert = cli->client_cert;
 		opts->client_key = cli->client_key;
-	} else if (mtls != NULL) {
-		opts->client_cert = mtls[0];
-		opts->client_key = mtls[1];
 	}
 	if (cli->timeout < 0) {
 		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 				    _("--timeout takes a number of seconds"));
 		return FALSE;
 	}
-	opts->timeout_ms = cli->timeout > 0 ? (guint)cli->timeout * 1000 : cfg->timeout_ms;
+	if (cli->timeout > 0)
+		opts->timeout_ms = (guint)cli->timeout * 1000;
 	opts->confirmation_code = cli->confirmation_code;
 	opts->ask_confirmation_code = ql_cli_ask_confirmation_code;
 	opts->progress = ql_cli_progress;

@@ -18,6 +18,14 @@
  * switch-slot=true
  * block=120                         (STORE DATA block size for cards that fail with 255)
  * isd-r=A0000005591010FFFFFFFF8900000100
+ * [device NAME]                     (a device quantra-esimd exports, ModemManager or not)
+ * spec=virtual:/var/lib/quantra-l/demo.state
+ * [daemon]                          (quantra-esimd)
+ * uninhibit-delay=3                 (seconds: ModemManager gets the modem back this long after
+ *                                    the last queued operation, so back-to-back ones share one)
+ * notification-retry=30             (seconds before the first retry of a background delivery,
+ *                                    doubling each time; 0 turns background delivery off)
+ * notification-retry-max=21600
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -51,6 +59,7 @@ ql_config_free(QlConfig *cfg)
 	g_clear_pointer(&cfg->client_certs, g_hash_table_unref);
 	g_free(cfg->carriers_file);
 	g_clear_pointer(&cfg->device_rules, g_ptr_array_unref);
+	g_clear_pointer(&cfg->devices, g_ptr_array_unref);
 	g_free(cfg);
 }
 
@@ -107,6 +116,86 @@ ql_config_load_device_rule(QlConfig *cfg, GKeyFile *kf, const gchar *path, const
 	return TRUE;
 }
 
+static void
+ql_config_device_free(QlConfigDevice *dev)
+{
+	g_free(dev->name);
+	g_free(dev->spec);
+	g_free(dev);
+}
+
+static gboolean
+ql_config_load_device(QlConfig *cfg, GKeyFile *kf, const gchar *path, const gchar *group,
+		      GError **error)
+{
+	g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+	g_autofree gchar *spec = NULL;
+	g_autofree gchar *scheme = NULL;
+	g_autofree gchar *dev_path = NULL;
+	g_autoptr(GHashTable) params = NULL;
+	g_autoptr(GError) local = NULL;
+	const gchar *name = group + strlen("device ");
+	QlConfigDevice *dev;
+
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		if (g_strcmp0(keys[i], "spec") != 0)
+			return ql_config_bad(error, path, group, keys[i], "unknown key");
+	}
+	if (name[0] == '\0')
+		return ql_config_bad(error, path, group, "spec", "the section needs a name");
+	spec = g_key_file_get_string(kf, group, "spec", NULL);
+	if (spec == NULL)
+		return ql_config_bad(error, path, group, "spec", "is missing");
+	if (!ql_device_spec_parse(spec, &scheme, &dev_path, &params, &local))
+		return ql_config_bad(error, path, group, "spec", local->message);
+	dev = g_new0(QlConfigDevice, 1);
+	dev->name = g_strdup(name);
+	dev->spec = g_steal_pointer(&spec);
+	g_ptr_array_add(cfg->devices, dev);
+	return TRUE;
+}
+
+static gboolean
+ql_config_get_seconds(GKeyFile *kf, const gchar *path, const gchar *key, guint min, guint max,
+		      guint *out, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	gint v;
+	g_autofree gchar *why = NULL;
+
+	if (!g_key_file_has_key(kf, "daemon", key, NULL))
+		return TRUE;
+	v = g_key_file_get_integer(kf, "daemon", key, &local);
+	if (local != NULL || v < (gint)min || v > (gint)max) {
+		why = g_strdup_printf("must be %u to %u seconds", min, max);
+		return ql_config_bad(error, path, "daemon", key, why);
+	}
+	*out = (guint)v;
+	return TRUE;
+}
+
+static gboolean
+ql_config_load_daemon(QlConfig *cfg, GKeyFile *kf, const gchar *path, GError **error)
+{
+	const gchar *const known[] = {"uninhibit-delay", "notification-retry",
+				      "notification-retry-max", NULL};
+	g_auto(GStrv) keys = g_key_file_get_keys(kf, "daemon", NULL, NULL);
+	guint delay_s = cfg->uninhibit_delay_ms / 1000;
+
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		if (!g_strv_contains(known, keys[i]))
+			return ql_config_bad(error, path, "daemon", keys[i], "unknown key");
+	}
+	if (!ql_config_get_seconds(kf, path, "uninhibit-delay", 0, 600, &delay_s, error) ||
+	    !ql_config_get_seconds(kf, path, "notification-retry", 0, 86400,
+				   &cfg->notification_retry_s, error) ||
+	    !ql_config_get_seconds(kf, path, "notification-retry-max", 1, 7 * 86400,
+				   &cfg->notification_retry_max_s, error))
+		return FALSE;
+	cfg->uninhibit_delay_ms = delay_s * 1000;
+	return TRUE;
+}
+
 QlConfig *
 ql_config_load(const gchar *path, GError **error)
 {
@@ -120,7 +209,11 @@ ql_config_load(const gchar *path, GError **error)
 	cfg->client_certs =
 		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
 	cfg->device_rules = g_ptr_array_new_with_free_func((GDestroyNotify)ql_device_rule_free);
+	cfg->devices = g_ptr_array_new_with_free_func((GDestroyNotify)ql_config_device_free);
 	cfg->policy = QL_TLS_POLICY_STANDARD;
+	cfg->uninhibit_delay_ms = QL_CONFIG_DEFAULT_UNINHIBIT_DELAY_MS;
+	cfg->notification_retry_s = QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_S;
+	cfg->notification_retry_max_s = QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_MAX_S;
 	if (path == NULL) {
 		if (!g_file_test(QL_CONFIG_DEFAULT_PATH, G_FILE_TEST_EXISTS))
 			return g_steal_pointer(&cfg);
@@ -197,6 +290,12 @@ ql_config_load(const gchar *path, GError **error)
 			   g_str_has_prefix(groups[i], "model ")) {
 			if (!ql_config_load_device_rule(cfg, kf, path, groups[i], error))
 				return NULL;
+		} else if (g_str_has_prefix(groups[i], "device ")) {
+			if (!ql_config_load_device(cfg, kf, path, groups[i], error))
+				return NULL;
+		} else if (g_strcmp0(groups[i], "daemon") == 0) {
+			if (!ql_config_load_daemon(cfg, kf, path, error))
+				return NULL;
 		} else if (g_strcmp0(groups[i], "tls") != 0) {
 			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 				    "%s: unknown section [%s]", path, groups[i]);
@@ -204,6 +303,24 @@ ql_config_load(const gchar *path, GError **error)
 		}
 	}
 	return g_steal_pointer(&cfg);
+}
+
+void
+ql_config_download_options(const QlConfig *cfg, const gchar *host, QlDownloadOptions *opts)
+{
+	gchar **mtls = host != NULL ? g_hash_table_lookup(cfg->client_certs, host) : NULL;
+
+	memset(opts, 0, sizeof(*opts));
+	opts->policy = cfg->policy;
+	opts->trust_anchor_files = cfg->trust_anchor_files;
+	opts->use_system_store = cfg->use_system_store;
+	opts->crl_dir = cfg->crl_dir;
+	opts->pins = cfg->pins;
+	if (mtls != NULL) {
+		opts->client_cert = mtls[0];
+		opts->client_key = mtls[1];
+	}
+	opts->timeout_ms = cfg->timeout_ms;
 }
 
 gchar *

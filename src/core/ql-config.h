@@ -26,7 +26,27 @@ typedef struct {
 	guint timeout_ms;
 	gchar *carriers_file;
 	GPtrArray *device_rules; /* QlDeviceRule: per-modem quirks */
+	GPtrArray *devices;	 /* QlConfigDevice: [device NAME] sections, in file order */
+	/* [daemon]: quantra-esimd only */
+	guint uninhibit_delay_ms;      /* give a modem back this long after the last operation */
+	guint notification_retry_s;    /* first retry of a failed background delivery; 0 = off */
+	guint notification_retry_max_s; /* the backoff's ceiling */
 } QlConfig;
+
+/* [device NAME] spec=SPEC: a device the service exports without ModemManager */
+typedef struct {
+	gchar *name;
+	gchar *spec;
+} QlConfigDevice;
+
+#define QL_CONFIG_DEFAULT_UNINHIBIT_DELAY_MS 3000
+#define QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_S 30
+#define QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_MAX_S (6 * 3600)
+
+/* The download options the configuration gives for the SM-DP+ @host (may be NULL): policy,
+ * anchors, CRLs, pins, timeout, and the host's client certificate. Pointers into @cfg: it must
+ * outlive @opts. Callers then put their own choices (command line, D-Bus options) over them. */
+void ql_config_download_options(const QlConfig *cfg, const gchar *host, QlDownloadOptions *opts);
 
 /* [modem SPEC] (a device spec without its parameters, e.g. qmi:/dev/cdc-wdm0) or [model NAME]
  * (ModemManager's model string): device parameters to add for that modem. */

@@ -127,6 +127,8 @@ ql_download_make_http(QlTrust *trust, const QlDownloadOptions *opts, GError **er
 	http = ql_http_new(tls);
 	if (opts->timeout_ms > 0)
 		ql_http_set_timeout(http, opts->timeout_ms);
+	if (opts->cancellable != NULL)
+		ql_http_set_cancellable(http, opts->cancellable);
 	if (opts->proxy != NULL)
 		ql_http_set_proxy(http, opts->proxy);
 	return http;
@@ -273,11 +275,22 @@ typedef struct {
 	const QlDownloadOptions *opts;
 } QlBppProgressCtx;
 
-static void
+static gboolean
 ql_download_bpp_progress(guint done, guint total, gpointer user_data)
 {
 	QlBppProgressCtx *ctx = user_data;
 	ql_download_progress(ctx->opts, QL_DOWNLOAD_STEP_LOAD_BPP, 60 + 35 * done / MAX(total, 1));
+	return !g_cancellable_is_cancelled(ctx->opts->cancellable);
+}
+
+/* Before each step: FALSE (and QL_ERROR_CANCELLED) once the caller cancelled */
+static gboolean
+ql_download_go_on(const QlDownloadOptions *opts, GError **error)
+{
+	if (!g_cancellable_is_cancelled(opts->cancellable))
+		return TRUE;
+	g_set_error_literal(error, QL_ERROR, QL_ERROR_CANCELLED, "cancelled");
+	return FALSE;
 }
 
 static gboolean
@@ -338,7 +351,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 
 	/* 1. what the eUICC trusts, and a fresh challenge */
 	ql_download_progress(opts, step, 0);
-	if (!ql_rsp_session_open(&sess, ch, ac->smdp_address, opts, error))
+	if (!ql_download_go_on(opts, error) ||
+	    !ql_rsp_session_open(&sess, ch, ac->smdp_address, opts, error))
 		return NULL;
 	trust = sess.trust;
 	http = sess.http;
@@ -347,6 +361,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	/* 2. initiateAuthentication: the TLS server is judged during the handshake */
 	step = QL_DOWNLOAD_STEP_INITIATE_AUTH;
 	ql_download_progress(opts, step, 10);
+	if (!ql_download_go_on(opts, &local))
+		goto fail_no_session;
 	init = ql_es9p_initiate_authentication(es9p, FALSE, sess.challenge, sess.info1->raw,
 					       &local);
 	if (init == NULL)
@@ -362,6 +378,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	/* 3. the eUICC authenticates the server and signs for itself */
 	step = QL_DOWNLOAD_STEP_AUTHENTICATE_SERVER;
 	ql_download_progress(opts, step, 20);
+	if (!ql_download_go_on(opts, &local))
+		goto fail_es9;
 	auth_server = ql_es10b_authenticate_server(
 		ch, init->server_signed1, init->server_signature1, init->ci_pkid_to_be_used,
 		init->server_certificate, ac->matching_id, NULL, &local);
@@ -370,6 +388,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 
 	step = QL_DOWNLOAD_STEP_AUTHENTICATE_CLIENT;
 	ql_download_progress(opts, step, 30);
+	if (!ql_download_go_on(opts, &local))
+		goto fail_cancel;
 	auth_client = ql_es9p_authenticate_client(es9p, init->transaction_id, auth_server, &local);
 	if (auth_client == NULL)
 		goto fail_cancel;
@@ -388,6 +408,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 			code = g_strdup(opts->confirmation_code);
 		else if (opts->ask_confirmation_code != NULL)
 			code = opts->ask_confirmation_code(opts->user_data);
+		if (!ql_download_go_on(opts, &local))
+			goto fail_cancel;
 		if (code == NULL || code[0] == '\0') {
 			reason = QL_CANCEL_END_USER_REJECTION;
 			g_set_error_literal(&local, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
@@ -409,6 +431,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 
 	step = QL_DOWNLOAD_STEP_PREPARE_DOWNLOAD;
 	ql_download_progress(opts, step, 40);
+	if (!ql_download_go_on(opts, &local))
+		goto fail_cancel;
 	prepare = ql_es10b_prepare_download(ch, auth_client->smdp_signed2,
 					    auth_client->smdp_signature2, hash_cc,
 					    auth_client->smdp_certificate, &local);
@@ -417,6 +441,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 
 	step = QL_DOWNLOAD_STEP_GET_BPP;
 	ql_download_progress(opts, step, 50);
+	if (!ql_download_go_on(opts, &local))
+		goto fail_cancel;
 	bpp = ql_es9p_get_bound_profile_package(es9p, init->transaction_id, prepare, &local);
 	if (bpp == NULL)
 		goto fail_cancel;
@@ -433,6 +459,8 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 
 	step = QL_DOWNLOAD_STEP_LOAD_BPP;
 	ql_download_progress(opts, step, 60);
+	if (!ql_download_go_on(opts, &local))
+		goto fail_cancel;
 	result = ql_es10b_load_bpp(ch, bpp, ql_download_bpp_progress, &bpp_ctx, &local);
 	if (result == NULL) {
 		reason = QL_CANCEL_LOAD_BPP_EXECUTION_ERROR;
@@ -486,11 +514,23 @@ fail_cancel:
 	if (local->domain == QL_ERROR && (local->code == QL_ERROR_TIMEOUT))
 		reason = QL_CANCEL_TIMEOUT;
 fail_cancel_reason:
+	if (g_cancellable_is_cancelled(opts->cancellable)) {
+		/* "postponed", not a rejection: the user may want this profile later. The
+		 * cancellation must not stop the cancelSession itself. */
+		reason = QL_CANCEL_POSTPONED;
+		ql_http_set_cancellable(http, NULL);
+		g_clear_error(&local);
+		g_set_error_literal(&local, QL_ERROR, QL_ERROR_CANCELLED, "cancelled");
+	}
 	ql_download_cancel(ch, es9p, init->transaction_id, reason);
 	ql_download_step_error(error, step, local);
 	return NULL;
 fail_es9:
 fail_no_session:
+	if (g_cancellable_is_cancelled(opts->cancellable)) {
+		g_clear_error(&local);
+		g_set_error_literal(&local, QL_ERROR, QL_ERROR_CANCELLED, "cancelled");
+	}
 	ql_download_step_error(error, step, local);
 	return NULL;
 }
@@ -506,7 +546,8 @@ ql_download_discover(QlChannel *ch, const gchar *smds_address, const QlDownloadO
 	GPtrArray *events;
 	QlCertRole role;
 
-	if (!ql_rsp_session_open(&sess, ch, smds_address, opts, error))
+	if (!ql_download_go_on(opts, error) ||
+	    !ql_rsp_session_open(&sess, ch, smds_address, opts, error))
 		return NULL;
 	/* an SM-DS may run beside an SM-DP+ with its certificates: DS or DP roles, checked below */
 	ql_tls_set_expected_role(ql_http_get_tls(sess.http), QL_CERT_ROLE_NONE);
@@ -590,6 +631,8 @@ ql_download_process_notifications(QlChannel *ch, gint64 seq, const QlDownloadOpt
 		g_autoptr(GError) local = NULL;
 		QlEs9p *es9p;
 
+		if (!ql_download_go_on(opts, error))
+			return -1;
 		/* one connection per SM-DP+, reused for all its notifications */
 		es9p = g_hash_table_lookup(sessions, n->address);
 		if (es9p == NULL) {

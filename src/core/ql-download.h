@@ -53,6 +53,10 @@ typedef struct {
 	const gchar *nickname; /* set on the new profile after the install */
 	const gchar *proxy;    /* NULL: environment */
 	gint64 now;	       /* for tests: trust clock; 0 = real */
+	/* checked between steps and between profile segments, and wakes every network wait:
+	 * a cancelled download ends with QL_ERROR_CANCELLED, its session cancelled on both
+	 * sides as after any failure */
+	GCancellable *cancellable;
 } QlDownloadOptions;
 
 typedef struct {

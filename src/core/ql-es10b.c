@@ -420,13 +420,23 @@ ql_es10b_load_bpp(QlChannel *ch, GBytes *bpp, QlBppProgress progress, gpointer u
 							    g_bytes_get_size(seg), error);
 		if (resp == NULL)
 			return NULL;
-		if (progress != NULL)
-			progress(i + 1, segments->len, user_data);
 		if (g_bytes_get_size(resp) == 0) {
-			if (i + 1 == segments->len)
+			if (i + 1 == segments->len) {
+				if (progress != NULL)
+					progress(i + 1, segments->len, user_data);
 				break;
+			}
+			/* a cancel stops between segments, while the card still waits for more */
+			if (progress != NULL && !progress(i + 1, segments->len, user_data)) {
+				g_set_error(error, QL_ERROR, QL_ERROR_CANCELLED,
+					    "cancelled after segment %u of %u of the profile", i + 1,
+					    segments->len);
+				return NULL;
+			}
 			continue;
 		}
+		if (progress != NULL)
+			progress(i + 1, segments->len, user_data);
 		/* the card ends the load early (an error) or after the last segment */
 		{
 			g_autoptr(GError) local = NULL;

@@ -59,8 +59,9 @@ GBytes *ql_es10b_prepare_download(QlChannel *ch, GBytes *smdp_signed2, GBytes *s
 GPtrArray *ql_es10b_bpp_segments(GBytes *bpp, GError **error);
 
 /* LoadBoundProfilePackage: sends the segments, stops at the first BF37 the card gives, and
- * decodes it. @progress (may be NULL) is called after each segment. */
-typedef void (*QlBppProgress)(guint done, guint total, gpointer user_data);
+ * decodes it. @progress (may be NULL) is called after each segment; when it returns FALSE the
+ * load stops there with QL_ERROR_CANCELLED (the caller then cancels the session). */
+typedef gboolean (*QlBppProgress)(guint done, guint total, gpointer user_data);
 QlInstallResult *ql_es10b_load_bpp(QlChannel *ch, GBytes *bpp, QlBppProgress progress,
 				   gpointer user_data, GError **error);
 

@@ -589,6 +589,7 @@ struct _QlHttp {
 	guint16 conn_port;
 	guint requests;
 	guint connections;
+	GCancellable *cancellable;
 };
 
 G_DEFINE_TYPE(QlHttp, ql_http, G_TYPE_OBJECT)
@@ -599,6 +600,7 @@ ql_http_finalize(GObject *object)
 	QlHttp *self = QL_HTTP(object);
 	ql_http_close(self);
 	g_clear_object(&self->tls);
+	g_clear_object(&self->cancellable);
 	g_free(self->proxy);
 	G_OBJECT_CLASS(ql_http_parent_class)->finalize(object);
 }
@@ -662,6 +664,14 @@ ql_http_set_proxy(QlHttp *self, const gchar *proxy_url)
 	g_return_if_fail(QL_IS_HTTP(self));
 	g_free(self->proxy);
 	self->proxy = g_strdup(proxy_url);
+}
+
+void
+ql_http_set_cancellable(QlHttp *self, GCancellable *cancellable)
+{
+	g_return_if_fail(QL_IS_HTTP(self));
+	g_set_object(&self->cancellable, cancellable);
+	ql_tls_set_cancellable(self->tls, cancellable);
 }
 
 guint
@@ -809,7 +819,12 @@ ql_http_connect(QlHttp *self, const gchar *host, guint16 port, GError **error)
 
 	/* GSocketClient counts in whole seconds */
 	g_socket_client_set_timeout(client, (self->timeout_ms + 999) / 1000);
-	conn = g_socket_client_connect(client, addr, NULL, &error_local);
+	conn = g_socket_client_connect(client, addr, self->cancellable, &error_local);
+	if (conn == NULL && g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+		g_set_error(error, QL_ERROR, QL_ERROR_CANCELLED, "HTTP: connecting to %s: cancelled",
+			    host);
+		return FALSE;
+	}
 	if (conn == NULL) {
 		gboolean timeout = g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
 		/* GIO says "Could not connect to HOST: why": the host is ours to name */

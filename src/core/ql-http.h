@@ -75,6 +75,9 @@ void ql_http_set_timeout(QlHttp *self, guint timeout_ms);
 void ql_http_set_total_timeout(QlHttp *self, guint timeout_ms);
 /* NULL: from the environment (the default); "": never; else "http://host:port". */
 void ql_http_set_proxy(QlHttp *self, const gchar *proxy_url);
+/* Connecting, the TLS handshake and every read and write end when @cancellable fires
+ * (QL_ERROR_CANCELLED); NULL removes it. */
+void ql_http_set_cancellable(QlHttp *self, GCancellable *cancellable);
 
 /* POSTs @body to @url ("https://host[:port]/path"). @headers: extra "Name: value" lines (the
  * ES9+ X-Admin-Protocol etc.), NULL-terminated, may be NULL. Any status is a response; only

@@ -52,6 +52,8 @@ struct _QlTls {
 	gboolean timed_out;
 	gboolean eof_unclean; /* the stream ended without close_notify */
 	gint last_errno;
+	GCancellable *cancellable; /* wakes every wait; NULL = none */
+	gboolean cancelled;
 
 	/* of the last completed handshake */
 	guint handshakes;
@@ -90,6 +92,7 @@ ql_tls_drop_session(QlTls *self)
 	self->timed_out = FALSE;
 	self->eof_unclean = FALSE;
 	self->last_errno = 0;
+	self->cancelled = FALSE;
 }
 
 static void
@@ -102,6 +105,7 @@ ql_tls_finalize(GObject *object)
 	g_free(self->suite_name);
 	gnutls_certificate_free_credentials(self->cred);
 	g_clear_object(&self->trust);
+	g_clear_object(&self->cancellable);
 	G_OBJECT_CLASS(ql_tls_parent_class)->finalize(object);
 }
 
@@ -275,6 +279,36 @@ ql_tls_poll(gint fd, gshort events, gint timeout_ms)
 	}
 }
 
+void
+ql_tls_set_cancellable(QlTls *self, GCancellable *cancellable)
+{
+	g_return_if_fail(QL_IS_TLS(self));
+	g_set_object(&self->cancellable, cancellable);
+}
+
+/* ql_tls_poll() that also wakes when the cancellable fires: then -1 with errno ECANCELED */
+static gint
+ql_tls_wait(QlTls *self, gshort events, gint timeout_ms)
+{
+	struct pollfd pfd[2] = {{.fd = self->fd, .events = events}, {.fd = -1}};
+	gint rc;
+
+	if (self->cancellable == NULL)
+		return ql_tls_poll(self->fd, events, timeout_ms);
+	pfd[1].fd = g_cancellable_get_fd(self->cancellable);
+	pfd[1].events = POLLIN;
+	do {
+		rc = g_cancellable_is_cancelled(self->cancellable) ? 0 : poll(pfd, 2, timeout_ms);
+	} while (rc < 0 && errno == EINTR);
+	g_cancellable_release_fd(self->cancellable);
+	if (g_cancellable_is_cancelled(self->cancellable)) {
+		self->cancelled = TRUE;
+		errno = ECANCELED;
+		return -1;
+	}
+	return rc > 0 && pfd[0].revents == 0 ? 0 : rc;
+}
+
 /* Records a transport failure where GnuTLS and our error messages will find it. */
 static ssize_t
 ql_tls_io_failed(QlTls *self, gint err)
@@ -288,7 +322,7 @@ ql_tls_io_failed(QlTls *self, gint err)
 static ssize_t
 ql_tls_io_wait(QlTls *self, gshort events)
 {
-	gint pr = ql_tls_poll(self->fd, events, self->timeout_ms > 0 ? (gint)self->timeout_ms : -1);
+	gint pr = ql_tls_wait(self, events, self->timeout_ms > 0 ? (gint)self->timeout_ms : -1);
 	if (pr == 0) {
 		self->timed_out = TRUE;
 		return ql_tls_io_failed(self, ETIMEDOUT);
@@ -319,7 +353,7 @@ static int
 ql_tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
 {
 	QlTls *self = ptr;
-	gint rc = ql_tls_poll(self->fd, POLLIN, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (gint)ms);
+	gint rc = ql_tls_wait(self, POLLIN, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (gint)ms);
 	if (rc == 0 && ms != 0)
 		self->timed_out = TRUE;
 	return rc;
@@ -363,6 +397,10 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 {
 	const gchar *host = self->host != NULL ? self->host : "the server";
 
+	if (self->cancelled) {
+		g_set_error(error, QL_ERROR, QL_ERROR_CANCELLED, "%s %s: cancelled", what, host);
+		return;
+	}
 	if (self->timed_out || rc == GNUTLS_E_TIMEDOUT) {
 		g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT, "%s %s timed out after %u ms", what,
 			    host, self->timeout_ms);

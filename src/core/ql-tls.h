@@ -41,6 +41,9 @@ gboolean ql_tls_set_client_certificate(QlTls *self, const gchar *cert_file, cons
 				       GError **error);
 /* Applies to the handshake and to each read or write; 0 = no timeout. Default 30 s. */
 void ql_tls_set_timeout(QlTls *self, guint timeout_ms);
+/* Every wait of the handshake, reads and writes also ends when @cancellable fires (a
+ * QL_ERROR_CANCELLED error); NULL removes it. */
+void ql_tls_set_cancellable(QlTls *self, GCancellable *cancellable);
 guint ql_tls_get_timeout(QlTls *self);
 /* The role the server certificate must carry when a GSMA CI issued it; default DP TLS. */
 void ql_tls_set_expected_role(QlTls *self, QlCertRole role);

@@ -1,0 +1,335 @@
+/*
+ * quantra-esimd: what an eUICC's worker thread runs, one operation at a time, as plain
+ * sequential code: take the modem from ModemManager when the operation switches profiles, open
+ * the device and the ISD-R channel, do the work, read the eUICC's state again, release the
+ * channel and the device on every path.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "quantra-l/ql-error.h"
+#include "ql-crypto.h"
+#include "ql-daemon.h"
+
+void
+ql_snapshot_free(QlSnapshot *s)
+{
+	if (s == NULL)
+		return;
+	g_free(s->eid);
+	g_clear_pointer(&s->info2, ql_euicc_info2_free);
+	g_free(s->default_dp);
+	g_free(s->root_ds);
+	g_clear_pointer(&s->profiles, g_ptr_array_unref);
+	g_clear_pointer(&s->notifications, g_ptr_array_unref);
+	g_free(s);
+}
+
+QlSnapshot *
+ql_snapshot_read(QlChannel *ch, GError **error)
+{
+	g_autoptr(QlSnapshot) s = g_new0(QlSnapshot, 1);
+	g_autoptr(GError) local = NULL;
+
+	s->eid = ql_es10_get_eid(ch, error);
+	if (s->eid == NULL)
+		return NULL;
+	s->profiles = ql_es10_get_profiles(ch, NULL, error);
+	if (s->profiles == NULL)
+		return NULL;
+	s->notifications = ql_es10_list_notifications(ch, error);
+	if (s->notifications == NULL)
+		return NULL;
+	/* optional in practice: an eUICC that cannot say more is still usable */
+	s->info2 = ql_es10_get_euicc_info2(ch, &local);
+	if (s->info2 == NULL) {
+		g_debug("eUICC %s: no EuiccInfo2: %s", s->eid, local->message);
+		g_clear_error(&local);
+	}
+	if (!ql_es10_get_configured_addresses(ch, &s->default_dp, &s->root_ds, &local))
+		g_debug("eUICC %s: no configured addresses: %s", s->eid, local->message);
+	return g_steal_pointer(&s);
+}
+
+QlSnapshot *
+ql_worker_probe(const gchar *spec, GError **error)
+{
+	g_autoptr(QlDevice) dev = ql_device_open(spec, error);
+	g_autoptr(QlChannel) ch = NULL;
+
+	if (dev == NULL)
+		return NULL;
+	ch = ql_channel_open_isdr(dev, error);
+	if (ch == NULL)
+		return NULL;
+	return ql_snapshot_read(ch, error);
+}
+
+static void
+ql_worker_progress(QlDownloadStep step, guint percent, gpointer user_data)
+{
+	ql_op_progress(user_data, ql_download_step_to_string(step), percent);
+}
+
+/* The confirmation code, from the agent of the client that started the download. It is
+ * handed to the core, which sends it only as hashCc and wipes it. */
+static gchar *
+ql_worker_ask_code(gpointer user_data)
+{
+	QlOp *op = user_data;
+	QlDaemon *d = op->euicc->daemon;
+	g_autofree gchar *agent = ql_daemon_client_dup_agent(d, op->client);
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GError) error = NULL;
+	gchar *code = NULL;
+
+	if (agent == NULL) {
+		g_set_error_literal(&op->error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    "this profile needs a confirmation code, and the caller has no "
+				    "agent registered (org.quantra.Esim1.Manager.RegisterAgent) to "
+				    "ask the user for it");
+		return NULL;
+	}
+	ql_op_progress(op, "confirmation code", 35);
+	reply = g_dbus_connection_call_sync(d->bus, op->client, agent, QL_DBUS_NAME ".Agent",
+					    "RequestConfirmationCode",
+					    g_variant_new("(os)", op->path, op->ac->smdp_address),
+					    G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
+					    QL_DAEMON_AGENT_TIMEOUT_MS, op->cancellable, &error);
+	if (reply == NULL) {
+		if (!g_cancellable_is_cancelled(op->cancellable)) {
+			g_dbus_error_strip_remote_error(error);
+			g_set_error(&op->error, QL_ERROR, QL_ERROR_CANCELLED,
+				    "the agent gave no confirmation code (%s)", error->message);
+		}
+		return NULL;
+	}
+	g_variant_get(reply, "(s)", &code);
+	/* the reply's own copy of the code goes too (the message it came in is freed later) */
+	ql_crypto_wipe((gpointer)g_variant_get_data(reply), g_variant_get_size(reply));
+	return code;
+}
+
+static gboolean
+ql_worker_download(QlOp *op, QlChannel *ch, GError **error)
+{
+	QlDaemon *d = op->euicc->daemon;
+	g_autoptr(QlDownloadReport) report = NULL;
+	g_autoptr(JsonBuilder) b = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GError) local = NULL;
+	g_autofree gchar *host = NULL;
+	guint16 port = 0;
+	QlDownloadOptions opts;
+
+	if (!ql_activation_split_address(op->ac->smdp_address, &host, &port, error))
+		return FALSE;
+	ql_config_download_options(d->cfg, host, &opts);
+	if (op->secure)
+		opts.policy = QL_TLS_POLICY_STRICT;
+	opts.nickname = op->text;
+	opts.ask_confirmation_code = ql_worker_ask_code;
+	opts.progress = ql_worker_progress;
+	opts.user_data = op;
+	opts.cancellable = op->cancellable;
+	report = ql_download_profile(ch, op->ac, &opts, &local);
+	if (report == NULL) {
+		/* the agent's own failure says more than "needs a confirmation code" */
+		if (op->error != NULL && !g_error_matches(local, QL_ERROR, QL_ERROR_CANCELLED)) {
+			g_propagate_error(error, g_steal_pointer(&op->error));
+			return FALSE;
+		}
+		g_clear_error(&op->error);
+		g_propagate_error(error, g_steal_pointer(&local));
+		return FALSE;
+	}
+	b = json_builder_new();
+	json_builder_begin_object(b);
+	ql_download_report_to_json(report, b);
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	op->report = g_variant_ref_sink(ql_json_to_variant(root));
+	return TRUE;
+}
+
+static gboolean
+ql_worker_discover(QlOp *op, QlChannel *ch, GError **error)
+{
+	QlDaemon *d = op->euicc->daemon;
+	g_autoptr(GPtrArray) events = NULL;
+	g_autofree gchar *root_ds = NULL;
+	g_autofree gchar *host = NULL;
+	const gchar *smds = op->text;
+	guint16 port = 0;
+	QlDownloadOptions opts;
+	GVariantBuilder b, list;
+
+	if (smds == NULL) {
+		if (!ql_es10_get_configured_addresses(ch, NULL, &root_ds, error))
+			return FALSE;
+		smds = root_ds != NULL && root_ds[0] != '\0' ? root_ds : "lpa.ds.gsma.com";
+	}
+	if (!ql_activation_check_address(smds, error) ||
+	    !ql_activation_split_address(smds, &host, &port, error))
+		return FALSE;
+	ql_config_download_options(d->cfg, host, &opts);
+	opts.cancellable = op->cancellable;
+	ql_op_progress(op, "ES11 authenticateClient", 10);
+	events = ql_download_discover(ch, smds, &opts, error);
+	if (events == NULL)
+		return FALSE;
+	g_variant_builder_init(&list, G_VARIANT_TYPE("aa{sv}"));
+	for (guint i = 0; i < events->len; i++) {
+		QlEvent *e = g_ptr_array_index(events, i);
+		GVariantBuilder one;
+		g_variant_builder_init(&one, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&one, "{sv}", "event_id", g_variant_new_string(e->event_id));
+		g_variant_builder_add(&one, "{sv}", "smdp_address",
+				      g_variant_new_string(e->rsp_server_address));
+		g_variant_builder_add_value(&list, g_variant_builder_end(&one));
+	}
+	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&b, "{sv}", "result", g_variant_new_string("ok"));
+	g_variant_builder_add(&b, "{sv}", "smds_address", g_variant_new_string(smds));
+	g_variant_builder_add(&b, "{sv}", "events", g_variant_builder_end(&list));
+	op->report = g_variant_ref_sink(g_variant_builder_end(&b));
+	return TRUE;
+}
+
+static gboolean
+ql_worker_notifications(QlOp *op, QlChannel *ch, GError **error)
+{
+	QlDaemon *d = op->euicc->daemon;
+	g_autoptr(GPtrArray) failures = g_ptr_array_new_with_free_func(g_free);
+	QlDownloadOptions opts;
+	GVariantBuilder b;
+	gint delivered;
+
+	ql_config_download_options(d->cfg, NULL, &opts);
+	opts.cancellable = op->cancellable;
+	if (op->kind == QL_OP_PROCESS_NOTIFICATIONS)
+		ql_op_progress(op, "handleNotification", 10);
+	delivered = ql_download_process_notifications(ch, op->seq, &opts, failures, error);
+	if (delivered < 0)
+		return FALSE;
+	op->delivered = delivered;
+	op->failed = failures->len;
+	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&b, "{sv}", "result", g_variant_new_string("ok"));
+	g_variant_builder_add(&b, "{sv}", "delivered", g_variant_new_int64(delivered));
+	g_variant_builder_add(
+		&b, "{sv}", "failed",
+		g_variant_new_strv((const gchar *const *)failures->pdata, failures->len));
+	op->report = g_variant_ref_sink(g_variant_builder_end(&b));
+	if (failures->len > 0 && op->kind == QL_OP_PROCESS_NOTIFICATIONS) {
+		g_set_error(error, QL_ERROR, QL_ERROR_HTTP,
+			    "%u notification(s) could not be delivered and stay on the eUICC",
+			    failures->len);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+ql_worker_execute(QlOp *op, QlChannel *ch, GError **error)
+{
+	switch (op->kind) {
+	case QL_OP_DOWNLOAD:
+		return ql_worker_download(op, ch, error);
+	case QL_OP_DISCOVER:
+		return ql_worker_discover(op, ch, error);
+	case QL_OP_PROCESS_NOTIFICATIONS:
+	case QL_OP_BACKGROUND_NOTIFICATIONS:
+		return ql_worker_notifications(op, ch, error);
+	case QL_OP_ENABLE:
+		return ql_es10_enable_profile(ch, op->iccid, op->refresh, error);
+	case QL_OP_DISABLE:
+		return ql_es10_disable_profile(ch, op->iccid, op->refresh, error);
+	case QL_OP_DELETE:
+		return ql_es10_delete_profile(ch, op->iccid, error);
+	case QL_OP_SET_NICKNAME:
+		return ql_es10_set_nickname(ch, op->iccid, op->text, error);
+	case QL_OP_SET_DEFAULT_SMDP:
+		return ql_es10_set_default_dp_address(ch, op->text, error);
+	case QL_OP_RESET:
+		return ql_es10_memory_reset(ch, op->reset_options, error);
+	case QL_OP_REMOVE_NOTIFICATION:
+		return ql_es10_remove_notification(ch, op->seq, error);
+	case QL_OP_REFRESH:
+		return TRUE; /* the snapshot below is the work */
+	case QL_OP_UNINHIBIT:
+	default:
+		g_assert_not_reached();
+	}
+	return FALSE;
+}
+
+/* Gives the modem back to ModemManager and waits until it shows the SIM again. */
+static void
+ql_worker_uninhibit(QlOp *op)
+{
+	QlEuicc *e = op->euicc;
+	g_autoptr(GError) error = NULL;
+
+	if (e->inhibit == NULL)
+		return;
+	if (!ql_modem_uninhibit(e->inhibit, &error))
+		g_warning("eUICC %s: ModemManager did not take the modem back: %s", e->eid,
+			  error->message);
+	g_clear_pointer(&e->inhibit, ql_modem_inhibit_free);
+	g_clear_error(&error);
+	op->modem_after =
+		ql_modem_wait_for_iccid(NULL, op->modem, op->text, QL_DAEMON_MODEM_WAIT_MS, &error);
+	if (op->modem_after == NULL)
+		g_propagate_error(&op->error, g_steal_pointer(&error));
+	else
+		g_debug("eUICC %s: ModemManager shows the modem again as %s with SIM %s", e->eid,
+			op->modem_after->path,
+			op->modem_after->iccid != NULL ? op->modem_after->iccid : "-");
+}
+
+void
+ql_worker_run(QlOp *op)
+{
+	QlEuicc *e = op->euicc;
+	g_autoptr(QlDevice) dev = NULL;
+	g_autoptr(QlChannel) ch = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) snap_error = NULL;
+
+	if (op->kind == QL_OP_UNINHIBIT) {
+		ql_worker_uninhibit(op);
+		return;
+	}
+	if (g_cancellable_is_cancelled(op->cancellable)) {
+		g_set_error_literal(&op->error, QL_ERROR, QL_ERROR_CANCELLED, "cancelled");
+		return;
+	}
+	/* ModemManager lets go of the modem before a switch; released by QL_OP_UNINHIBIT */
+	if (op->inhibit && e->inhibit == NULL && op->modem != NULL) {
+		e->inhibit = ql_modem_inhibit(NULL, op->modem, &error);
+		if (e->inhibit == NULL) {
+			g_propagate_prefixed_error(&op->error, g_steal_pointer(&error),
+						   "ModemManager would not release the modem: ");
+			return;
+		}
+	}
+	op->inhibited = e->inhibit != NULL;
+	dev = ql_device_open(e->spec, &error);
+	if (dev != NULL)
+		ch = ql_channel_open_isdr(dev, &error);
+	if (ch == NULL) {
+		g_propagate_error(&op->error, g_steal_pointer(&error));
+		return;
+	}
+	if (!ql_worker_execute(op, ch, &error))
+		g_propagate_error(&op->error, g_steal_pointer(&error));
+	op->snapshot = ql_snapshot_read(ch, &snap_error);
+	if (op->snapshot == NULL)
+		g_debug("eUICC %s: cannot read it after %s: %s", e->eid,
+			ql_op_kind_to_string(op->kind), snap_error->message);
+	/* channel and device are released here, on every path (g_autoptr) */
+}
