@@ -1,0 +1,442 @@
+/*
+ * quantra-l profile download / discover, provision-esim: where the activation code comes from,
+ * the progress bar, the confirmation code prompt, and the secure-mode report.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "quantra-l/ql-error.h"
+#include "ql-cli.h"
+#include "ql-crypto.h"
+#include "ql-qr.h"
+
+/* ---- the progress bar ---- */
+
+#define QL_CLI_BAR_WIDTH 30
+
+void
+ql_cli_progress(QlCli *cli, const gchar *step, guint percent)
+{
+	gchar bar[QL_CLI_BAR_WIDTH + 1];
+	guint filled = MIN(percent, 100) * QL_CLI_BAR_WIDTH / 100;
+
+	if (cli->json || !isatty(STDERR_FILENO))
+		return;
+	memset(bar, '#', filled);
+	memset(bar + filled, '.', QL_CLI_BAR_WIDTH - filled);
+	bar[QL_CLI_BAR_WIDTH] = '\0';
+	/* the step names are SGP.22's function names; \033[K clears what a longer one left */
+	g_printerr("\r[%s] %3u%%  %s\033[K", bar, MIN(percent, 100), step);
+	cli->progress_shown = TRUE;
+}
+
+void
+ql_cli_progress_end(QlCli *cli)
+{
+	if (cli->progress_shown)
+		g_printerr("\n");
+	cli->progress_shown = FALSE;
+}
+
+/* ---- the confirmation code ---- */
+
+/* Reads a secret from the terminal without echo; Ctrl-C (the cancellable) abandons it. */
+static gchar *
+ql_cli_ask_secret(QlCli *cli, const gchar *prompt)
+{
+	FILE *tty = fopen("/dev/tty", "r+");
+	struct termios old, quiet;
+	gchar buf[128] = {0};
+	gsize len = 0;
+	gboolean restore = FALSE;
+	gboolean done = FALSE;
+	gchar *out = NULL;
+	GPollFD fds[2];
+
+	if (tty == NULL)
+		return NULL;
+	fputs(prompt, tty);
+	fflush(tty);
+	if (tcgetattr(fileno(tty), &old) == 0) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		restore = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
+	}
+	fds[0].fd = fileno(tty);
+	fds[0].events = G_IO_IN;
+	g_cancellable_make_pollfd(cli->cancellable, &fds[1]);
+	while (!done && len < sizeof(buf) - 1) {
+		gssize n;
+		if (g_poll(fds, 2, -1) < 0 || g_cancellable_is_cancelled(cli->cancellable))
+			break;
+		n = read(fds[0].fd, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (gsize)n;
+		done = memchr(buf, '\n', len) != NULL;
+	}
+	g_cancellable_release_fd(cli->cancellable);
+	if (restore)
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	if (done && !g_cancellable_is_cancelled(cli->cancellable)) {
+		g_strchomp(buf);
+		out = g_strdup(buf);
+	}
+	ql_crypto_wipe(buf, sizeof(buf));
+	return out;
+}
+
+gchar *
+ql_cli_confirmation_code(QlCli *cli)
+{
+	if (cli->confirmation_code != NULL)
+		return g_strdup(cli->confirmation_code);
+	if (cli->json || !isatty(STDIN_FILENO))
+		return NULL; /* no prompts for scripts */
+	if (cli->progress_shown)
+		g_printerr("\n"); /* off the progress line */
+	cli->progress_shown = FALSE;
+	return ql_cli_ask_secret(cli, _("Confirmation code: "));
+}
+
+/* ---- options of a download in this process ---- */
+
+static void
+ql_cli_direct_progress(QlDownloadStep step, guint percent, gpointer user_data)
+{
+	ql_cli_progress(user_data, ql_download_step_to_string(step), percent);
+}
+
+static gchar *
+ql_cli_direct_ask_code(gpointer user_data)
+{
+	QlCli *cli = user_data;
+	/* --confirmation-code is in the options already: only the prompt is left */
+	if (cli->json || !isatty(STDIN_FILENO))
+		return NULL;
+	return ql_cli_confirmation_code(cli);
+}
+
+gboolean
+ql_cli_download_options(QlCli *cli, QlConfig **cfg_out, QlDownloadOptions *opts, const gchar *host,
+			GError **error)
+{
+	g_autoptr(QlConfig) cfg = ql_config_load(cli->config, error);
+
+	if (cfg == NULL)
+		return FALSE;
+	/* the command line adds anchors and pins to the configuration's */
+	for (guint i = 0; cli->trust_anchors != NULL && cli->trust_anchors[i] != NULL; i++)
+		g_ptr_array_add(cfg->trust_anchor_files, g_strdup(cli->trust_anchors[i]));
+	for (guint i = 0; cli->pins != NULL && cli->pins[i] != NULL; i++)
+		g_ptr_array_add(cfg->pins, g_strdup(cli->pins[i]));
+	ql_config_download_options(cfg, host, opts);
+	if (cli->secure)
+		opts->policy = QL_TLS_POLICY_STRICT;
+	opts->use_system_store |= cli->system_store;
+	if (cli->crl_dir != NULL)
+		opts->crl_dir = cli->crl_dir;
+	if (cli->client_cert != NULL) {
+		opts->client_cert = cli->client_cert;
+		opts->client_key = cli->client_key;
+	}
+	if (cli->timeout < 0) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("--timeout takes a number of seconds"));
+		return FALSE;
+	}
+	if (cli->timeout > 0)
+		opts->timeout_ms = (guint)cli->timeout * 1000;
+	opts->confirmation_code = cli->confirmation_code;
+	opts->ask_confirmation_code = ql_cli_direct_ask_code;
+	opts->progress = ql_cli_direct_progress;
+	opts->user_data = cli;
+	opts->cancellable = cli->cancellable;
+	*cfg_out = g_steal_pointer(&cfg);
+	return TRUE;
+}
+
+/* ---- where the activation code comes from ---- */
+
+/* Exactly one source of an activation code, turned into one. */
+static QlActivationCode *
+ql_cli_activation_code(QlCli *cli, GError **error)
+{
+	guint sources = (cli->activation_code != NULL) + (cli->qr != NULL) + (cli->smdp != NULL) +
+			(cli->carrier != NULL);
+	g_autofree gchar *text = NULL;
+	QlActivationCode *ac;
+
+	if (sources != 1) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("give one of --activation-code CODE, --qr IMAGE, --smdp "
+				      "ADDRESS [--matching-id ID] or --carrier NAME"));
+		return NULL;
+	}
+	if (cli->carrier != NULL) {
+		g_autofree gchar *address =
+			ql_config_carrier_address(cli->carriers, cli->carrier, error);
+		if (address == NULL)
+			return NULL;
+		ac = g_new0(QlActivationCode, 1);
+		ac->smdp_address = g_steal_pointer(&address);
+		ac->matching_id = g_strdup(cli->matching_id != NULL ? cli->matching_id : "");
+		return ac;
+	}
+	if (cli->smdp != NULL) {
+		if (!ql_activation_check_address(cli->smdp, error))
+			return NULL;
+		ac = g_new0(QlActivationCode, 1);
+		ac->smdp_address = g_strdup(cli->smdp);
+		ac->matching_id = g_strdup(cli->matching_id != NULL ? cli->matching_id : "");
+		return ac;
+	}
+	if (cli->qr != NULL) {
+		text = ql_qr_decode_file(cli->qr, error);
+		if (text == NULL)
+			return NULL;
+		ac = ql_activation_code_parse(text, error);
+		ql_crypto_wipe(text, strlen(text));
+		return ac;
+	}
+	return ql_activation_code_parse(cli->activation_code, error);
+}
+
+static void
+ql_activation_code_wipe_free(QlActivationCode *ac)
+{
+	if (ac->matching_id != NULL)
+		ql_crypto_wipe(ac->matching_id, strlen(ac->matching_id));
+	ql_activation_code_free(ac);
+}
+typedef QlActivationCode QlActivationCodeSecret;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlActivationCodeSecret, ql_activation_code_wipe_free)
+
+/* ---- the report ---- */
+
+static const gchar *
+ql_cli_report_str(JsonObject *r, const gchar *key)
+{
+	JsonNode *n = json_object_get_member(r, key);
+	if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+		return NULL;
+	return json_node_get_string(n);
+}
+
+static gboolean
+ql_cli_report_bool(JsonObject *r, const gchar *key)
+{
+	JsonNode *n = json_object_get_member(r, key);
+	return n != NULL && JSON_NODE_HOLDS_VALUE(n) && json_node_get_boolean(n);
+}
+
+static gint64
+ql_cli_report_int(JsonObject *r, const gchar *key)
+{
+	JsonNode *n = json_object_get_member(r, key);
+	return n != NULL && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_int(n) : 0;
+}
+
+JsonObject *
+ql_cli_report_complete(JsonObject *partial)
+{
+	/* the members, in order, of the core's report; a service leaves nulls out (D-Bus has
+	 * none), so what it left out is null again, and what the core does not name is kept */
+	QlDownloadReport empty = {.notification_seq = -1};
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GList) members = NULL;
+	JsonObject *template;
+	JsonObject *whole = json_object_new();
+
+	json_builder_begin_object(b);
+	ql_download_report_to_json(&empty, b);
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	template = json_node_get_object(root);
+	members = json_object_get_members(template);
+	for (GList *l = members; l != NULL; l = l->next) {
+		JsonNode *n = json_object_get_member(partial, l->data);
+		json_object_set_member(whole, l->data,
+				       n != NULL ? json_node_copy(n)
+						 : json_node_new(JSON_NODE_NULL));
+	}
+	g_list_free(g_steal_pointer(&members));
+	members = json_object_get_members(partial);
+	for (GList *l = members; l != NULL; l = l->next) {
+		if (!json_object_has_member(whole, l->data))
+			json_object_set_member(
+				whole, l->data,
+				json_node_copy(json_object_get_member(partial, l->data)));
+	}
+	return whole;
+}
+
+static void
+ql_cli_report(QlCli *cli, JsonObject *r)
+{
+	g_autofree gchar *tls = NULL;
+	g_autofree gchar *chain = NULL;
+	g_autofree gchar *note = NULL;
+	g_autofree gchar *counters = NULL;
+	const gchar *verified_ci = ql_cli_report_str(r, "verified_ci");
+
+	if (cli->json) {
+		g_autoptr(GList) members = json_object_get_members(r);
+		for (GList *l = members; l != NULL; l = l->next) {
+			json_builder_set_member_name(cli->out, l->data);
+			json_builder_add_value(cli->out,
+					       json_node_copy(json_object_get_member(r, l->data)));
+		}
+		return;
+	}
+	tls = g_strdup_printf(
+		_("%s, %s (policy %s, no fallback)"), ql_cli_report_str(r, "tls_version"),
+		ql_cli_report_str(r, "cipher_suite"), ql_cli_report_str(r, "tls_policy"));
+	chain = g_strdup_printf(_("TLS, DPauth and DPpb chains verified to %s; validity, host and "
+				  "roles checked"),
+				verified_ci != NULL ? verified_ci : _("a trusted CI"));
+	counters = g_strdup_printf(
+		_("%llu APDUs, %llu bytes to the eUICC, %u TLS handshake(s), %u HTTP requests, %u "
+		  "BPP segments"),
+		(unsigned long long)ql_cli_report_int(r, "apdus"),
+		(unsigned long long)ql_cli_report_int(r, "bytes_to_euicc"),
+		(guint)ql_cli_report_int(r, "tls_handshakes"),
+		(guint)ql_cli_report_int(r, "http_requests"),
+		(guint)ql_cli_report_int(r, "bpp_segments"));
+	if (ql_cli_report_bool(r, "notification_delivered"))
+		note = g_strdup_printf(_("delivered to %s and removed from the eUICC"),
+				       ql_cli_report_str(r, "smdp_address"));
+	else
+		note = g_strdup_printf(_("NOT delivered (%s); kept on the eUICC for "
+					 "`notification process`"),
+				       ql_cli_report_str(r, "notification_error"));
+	g_print("%s\n", _("Profile installed"));
+	ql_cli_kv(_("ICCID"), ql_cli_report_str(r, "iccid"));
+	ql_cli_kv(_("Name"), ql_cli_report_str(r, "name"));
+	ql_cli_kv(_("Provider"), ql_cli_report_str(r, "service_provider"));
+	ql_cli_kv(_("SM-DP+"), ql_cli_report_str(r, "smdp_address"));
+	g_print("%s\n", _("Secure mode report"));
+	ql_cli_kv(_("TLS"), tls);
+	ql_cli_kv(_("Certificates"), chain);
+	ql_cli_kv(_("Pins"),
+		  ql_cli_report_bool(r, "pins_checked") ? _("matched") : _("none configured"));
+	ql_cli_kv(_("CRL"), ql_cli_report_bool(r, "crl_checked")
+				    ? _("checked, not revoked")
+				    : _("no CRL directory configured"));
+	ql_cli_kv(_("mTLS"), ql_cli_report_bool(r, "client_cert_presented")
+				     ? _("client certificate presented")
+				     : _("not configured"));
+	ql_cli_kv(_("Confirmation code"), ql_cli_report_bool(r, "confirmation_code_used")
+						  ? _("sent as hashCc only")
+						  : _("not needed"));
+	ql_cli_kv(_("Notification"), note);
+	ql_cli_kv(_("Counters"), counters);
+}
+
+/* ---- the commands ---- */
+
+static gboolean
+ql_cli_download_with(QlCli *cli, QlActivationCode *ac, GError **error)
+{
+	g_autoptr(JsonObject) report = NULL;
+
+	ql_cli_long_begin(cli);
+	report = cli->backend->funcs->download(cli->backend, ac, error);
+	ql_cli_long_end(cli);
+	if (report == NULL)
+		return FALSE;
+	ql_cli_report(cli, report);
+	return TRUE;
+}
+
+gboolean
+ql_cli_profile_download(QlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(QlActivationCodeSecret) ac = NULL;
+
+	if (cli->event != NULL) {
+		/* an event from `profile discover`: its SM-DP+, the event id as matching id */
+		const gchar *at = strchr(cli->event, '@');
+		if (at == NULL) {
+			g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+					    _("--event takes EVENT-ID@SMDP-ADDRESS as `profile "
+					      "discover` prints it"));
+			return FALSE;
+		}
+		ac = g_new0(QlActivationCode, 1);
+		ac->matching_id = g_strndup(cli->event, at - cli->event);
+		ac->smdp_address = g_strdup(at + 1);
+		if (!ql_activation_check_address(ac->smdp_address, error))
+			return FALSE;
+	} else {
+		ac = ql_cli_activation_code(cli, error);
+		if (ac == NULL)
+			return FALSE;
+	}
+	return ql_cli_download_with(cli, ac, error);
+}
+
+gboolean
+ql_cli_provision_esim(QlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(QlActivationCodeSecret) ac = NULL;
+
+	if (cli->carrier == NULL && cli->activation_code == NULL && cli->qr == NULL &&
+	    cli->smdp == NULL) {
+		g_set_error_literal(
+			error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			_("provision-esim needs --carrier NAME (or an activation code)"));
+		return FALSE;
+	}
+	ac = ql_cli_activation_code(cli, error);
+	if (ac == NULL)
+		return FALSE;
+	return ql_cli_download_with(cli, ac, error);
+}
+
+static const QlCliField ql_cli_event_fields[] = {
+	{"event_id", N_("Event"), QL_CLI_FIELD_STRING, G_STRUCT_OFFSET(QlEvent, event_id), NULL,
+	 NULL, 0},
+	{"smdp_address", N_("SM-DP+"), QL_CLI_FIELD_STRING,
+	 G_STRUCT_OFFSET(QlEvent, rsp_server_address), NULL, NULL, 0},
+	{NULL},
+};
+
+gboolean
+ql_cli_profile_discover(QlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GPtrArray) events = NULL;
+	g_autofree gchar *smds = NULL;
+
+	if (cli->smds != NULL && !ql_activation_check_address(cli->smds, error))
+		return FALSE;
+	ql_cli_long_begin(cli);
+	events = cli->backend->funcs->discover(cli->backend, cli->smds, &smds, error);
+	ql_cli_long_end(cli);
+	if (events == NULL)
+		return FALSE;
+	if (cli->json) {
+		ql_cli_fields_json_array(ql_cli_event_fields, "events", events, cli->out);
+		return TRUE;
+	}
+	if (events->len == 0) {
+		g_print(_("No profiles waiting at %s.\n"), smds);
+		return TRUE;
+	}
+	g_print(_("Profiles waiting (download one with `profile download --event ID@ADDRESS`):\n"));
+	for (guint i = 0; i < events->len; i++) {
+		QlEvent *e = g_ptr_array_index(events, i);
+		g_print("  %s@%s\n", e->event_id, e->rsp_server_address);
+	}
+	return TRUE;
+}
