@@ -96,7 +96,8 @@ ql_mon_print(QlMonitor *m, const gchar *event, const QlMonMember *members, guint
 			/* numbers stay numbers */
 			gint64 v = 0;
 			gchar *end = NULL;
-			if (members[i].value != NULL && g_str_equal(members[i].key, "seq")) {
+			if (members[i].value != NULL && (g_str_equal(members[i].key, "seq") ||
+							 g_str_equal(members[i].key, "euiccs"))) {
 				v = g_ascii_strtoll(members[i].value, &end, 10);
 				json_builder_set_member_name(b, members[i].key);
 				json_builder_add_int_value(b, v);
