@@ -52,18 +52,25 @@ class Service:
         self.conf = qldaemon.write_config(os.path.join(TMP, f"esimd-{len(devices)}.conf"), PKI,
                                           devices)
         self.bus = qldaemon.Bus(TMP)
-        self.client = qldaemon.Client(self.bus)
-        # polkitd (python3-dbusmock's) allowing everything: polkit is the daemon's tests' part
-        self.polkit = qldaemon.Polkit(self.bus, self.client)
-        self.polkit.allow_all()
-        self.daemon = qldaemon.Daemon(self.bus, self.conf, self.client,
-                                      euiccs=len(devices)) if start else None
+        self.client = self.polkit = self.daemon = None
+        try:
+            self.client = qldaemon.Client(self.bus)
+            # python3-dbusmock's polkitd allowing all: polkit is the daemon's suites' part
+            self.polkit = qldaemon.Polkit(self.bus, self.client)
+            self.polkit.allow_all()
+            if start:
+                self.daemon = qldaemon.Daemon(self.bus, self.conf, self.client,
+                                              euiccs=len(devices))
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self):
-        if self.daemon is not None:
-            self.daemon.stop()
-        self.polkit.stop()
-        self.client.close()
+        for part in (self.daemon, self.polkit):
+            if part is not None:
+                part.stop()
+        if self.client is not None:
+            self.client.close()
         self.bus.stop()
 
 
@@ -232,6 +239,26 @@ def _():
         assert json.loads(r.out)["result"] == "ok", r.out
     finally:
         svc.stop()
+
+
+@case("Ctrl-C during a --direct download cancels it the same way")
+def _():
+    smdp = qltest.Smdp(PKI, "slow@getBoundProfilePackage")
+    card = new_card("cancel-direct", seed=1)
+    before = ql("profile", "list", device=direct_spec(card), json_out=True).out["profiles"]
+    p = subprocess.Popen([QL, "--direct", direct_spec(card), "--json", "profile", "download",
+                          "--activation-code", f"LPA:1${smdp.address}$CANCEL-DIRECT",
+                          "--trust-anchor", os.path.join(PKI, "ci.pem")], text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    assert smdp.wait_for(r"getBoundProfilePackage", 60), "the download never got there"
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, f"exit {p.returncode}: {err}"
+    assert json.loads(out)["error"]["name"] == "org.quantra.Esim1.Error.Cancelled", out
+    assert smdp.wait_for(r"cancelSession", 60), "no cancelSession at the SM-DP+"
+    after = ql("profile", "list", device=direct_spec(card), json_out=True).out["profiles"]
+    assert after == before, f"a profile was installed: {after}"
 
 
 @case("monitor prints a downloaded profile's events, one JSON object a line")
