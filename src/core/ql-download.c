@@ -327,14 +327,17 @@ ql_download_report_refusal(QlEs9p *es9p, QlHttp *http, const gchar *tid, gboolea
 		g_info("the eUICC's refusal was passed to the server: %s", error->message);
 }
 
+/* The APDUs and bytes of this download only: what the caller sent on the channel before (an
+ * EID read for its audit record, say) is not the download's */
 static void
-ql_download_fill_counters(QlDownloadReport *r, QlChannel *ch, QlHttp *http)
+ql_download_fill_counters(QlDownloadReport *r, QlChannel *ch, const QlChannelStats *start,
+			  QlHttp *http)
 {
 	QlChannelStats *st = ql_channel_get_stats(ch);
 	QlTls *tls = ql_http_get_tls(http);
-	r->apdus = st->apdus;
-	r->bytes_to_euicc = st->bytes_out;
-	r->bytes_from_euicc = st->bytes_in;
+	r->apdus = st->apdus - start->apdus;
+	r->bytes_to_euicc = st->bytes_out - start->bytes_out;
+	r->bytes_from_euicc = st->bytes_in - start->bytes_in;
 	r->tls_handshakes = ql_tls_get_handshake_count(tls);
 	r->http_requests = ql_http_get_request_count(http);
 }
@@ -415,6 +418,7 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	QlCancelReason reason = QL_CANCEL_UNDEFINED;
 	QlBppProgressCtx bpp_ctx = {opts};
 	QlDownloadStep step = QL_DOWNLOAD_STEP_EUICC_INFO;
+	QlChannelStats start = *ql_channel_get_stats(ch);
 	gboolean ok;
 
 	r->smdp_address = g_strdup(ac->smdp_address);
@@ -559,7 +563,7 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 		r->notification_error = ql_text_valid(local->message, -1, QL_TEXT_MAX_MESSAGE);
 		g_clear_error(&local);
 	}
-	ql_download_fill_counters(r, ch, http);
+	ql_download_fill_counters(r, ch, &start, http);
 	if (!result->success) {
 		g_set_error(error, QL_ERROR, QL_ERROR_EUICC,
 			    "the eUICC refused the profile at %s: %s (reason %d)",
@@ -906,4 +910,171 @@ ql_download_report_to_json(const QlDownloadReport *r, JsonBuilder *b)
 	json_builder_add_int_value(b, r->bpp_segments);
 	json_builder_set_member_name(b, "bpp_bytes");
 	json_builder_add_int_value(b, (gint64)r->bpp_bytes);
+}
+
+/* ---- the report read back (a service's Finished report, JSON nulls left out) ---- */
+
+static JsonNode *
+report_member(JsonObject *o, const gchar *key, JsonNodeType type)
+{
+	JsonNode *n = o != NULL ? json_object_get_member(o, key) : NULL;
+	return n != NULL && json_node_get_node_type(n) == type ? n : NULL;
+}
+
+static gchar *
+report_get_string(JsonObject *o, const gchar *key)
+{
+	JsonNode *n = report_member(o, key, JSON_NODE_VALUE);
+	return n != NULL && json_node_get_value_type(n) == G_TYPE_STRING
+		       ? g_strdup(json_node_get_string(n))
+		       : NULL;
+}
+
+static gint64
+report_get_int(JsonObject *o, const gchar *key, gint64 absent)
+{
+	JsonNode *n = report_member(o, key, JSON_NODE_VALUE);
+	return n != NULL && json_node_get_value_type(n) == G_TYPE_INT64 ? json_node_get_int(n)
+									: absent;
+}
+
+static gboolean
+report_get_bool(JsonObject *o, const gchar *key)
+{
+	JsonNode *n = report_member(o, key, JSON_NODE_VALUE);
+	return n != NULL && json_node_get_value_type(n) == G_TYPE_BOOLEAN &&
+	       json_node_get_boolean(n);
+}
+
+static JsonObject *
+report_get_object(JsonObject *o, const gchar *key)
+{
+	JsonNode *n = report_member(o, key, JSON_NODE_OBJECT);
+	return n != NULL ? json_node_get_object(n) : NULL;
+}
+
+static JsonArray *
+report_get_array(JsonObject *o, const gchar *key)
+{
+	JsonNode *n = report_member(o, key, JSON_NODE_ARRAY);
+	return n != NULL ? json_node_get_array(n) : NULL;
+}
+
+static gint64
+report_get_time(JsonObject *o, const gchar *key)
+{
+	g_autofree gchar *text = report_get_string(o, key);
+	g_autoptr(GDateTime) dt = text != NULL ? g_date_time_new_from_iso8601(text, NULL) : NULL;
+	return dt != NULL ? g_date_time_to_unix(dt) : -1;
+}
+
+static void
+report_read_crls(JsonObject *o, const gchar *key, GPtrArray *out)
+{
+	JsonArray *a = report_get_array(o, key);
+	for (guint i = 0; a != NULL && i < json_array_get_length(a); i++) {
+		JsonNode *n = json_array_get_element(a, i);
+		JsonObject *c = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+		QlTrustCrlUse *use;
+		if (c == NULL)
+			continue;
+		use = g_new0(QlTrustCrlUse, 1);
+		use->issuer = report_get_string(c, "issuer");
+		use->file = report_get_string(c, "file");
+		use->this_update = report_get_time(c, "this_update");
+		use->next_update = report_get_time(c, "next_update");
+		use->stale = report_get_bool(c, "stale");
+		g_ptr_array_add(out, use);
+	}
+}
+
+static QlTrustResult *
+report_read_chain(JsonObject *chains, const gchar *key)
+{
+	JsonObject *o = report_get_object(chains, key);
+	JsonObject *anchor, *host, *pin, *crl;
+	JsonArray *missing;
+	g_autofree gchar *source = NULL;
+	g_autofree gchar *matched = NULL;
+	g_autofree gchar *result = NULL;
+	g_autofree gchar *depth = NULL;
+	QlTrustResult *t;
+
+	if (o == NULL)
+		return NULL;
+	t = ql_trust_result_new();
+	t->subject = report_get_string(o, "certificate");
+	anchor = report_get_object(o, "anchor");
+	t->anchor_subject = report_get_string(anchor, "subject");
+	t->anchor_key_id = report_get_string(anchor, "key_id");
+	source = report_get_string(anchor, "source");
+	if (!ql_trust_anchor_source_from_string(source, &t->anchor_source))
+		t->anchor_source = QL_TRUST_ANCHOR_GSMA_CI;
+	t->path_len = (guint)MAX(report_get_int(o, "path_length", 0), 0);
+	host = report_get_object(o, "host");
+	t->host = report_get_string(host, "name");
+	matched = report_get_string(host, "matched");
+	t->host_via_ip = g_strcmp0(matched, "ip-address") == 0;
+	pin = report_get_object(o, "pin");
+	result = report_get_string(pin, "result");
+	t->pin_checked = g_strcmp0(result, "matched") == 0;
+	if (t->pin_checked) {
+		/* the depth as ql_trust_depth_to_string() names it */
+		depth = report_get_string(pin, "certificate");
+		t->pin_depth = g_strcmp0(depth, "leaf") == 0	 ? 0
+			       : g_strcmp0(depth, "anchor") == 0 ? MAX(t->path_len, 1) - 1
+								 : 1;
+		t->pin_subject = report_get_string(pin, "subject");
+		t->pin = report_get_string(pin, "pin");
+	}
+	crl = report_get_object(o, "crl");
+	{
+		g_autofree gchar *policy = report_get_string(crl, "policy");
+		t->crl_required = g_strcmp0(policy, "required") == 0;
+	}
+	report_read_crls(crl, "consulted", t->crls);
+	report_read_crls(crl, "rejected", t->rejected);
+	missing = report_get_array(crl, "missing");
+	for (guint i = 0; missing != NULL && i < json_array_get_length(missing); i++) {
+		JsonNode *n = json_array_get_element(missing, i);
+		if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+			g_ptr_array_add(t->no_crl, g_strdup(json_node_get_string(n)));
+	}
+	return t;
+}
+
+QlDownloadReport *
+ql_download_report_from_json(JsonObject *o)
+{
+	QlDownloadReport *r = g_new0(QlDownloadReport, 1);
+	JsonObject *chains = report_get_object(o, "chains");
+	JsonObject *cc = report_get_object(o, "client_certificate");
+
+	r->iccid = report_get_string(o, "iccid");
+	r->profile_name = report_get_string(o, "name");
+	r->service_provider = report_get_string(o, "service_provider");
+	r->isdp_aid = report_get_string(o, "isdp_aid");
+	r->smdp_address = report_get_string(o, "smdp_address");
+	r->tls_version = report_get_string(o, "tls_version");
+	r->cipher_suite = report_get_string(o, "cipher_suite");
+	r->tls_policy = report_get_string(o, "tls_policy");
+	r->tls_trust = report_read_chain(chains, "tls");
+	r->dpauth_trust = report_read_chain(chains, "dpauth");
+	r->dppb_trust = report_read_chain(chains, "dppb");
+	r->client_cert_configured = report_get_bool(cc, "configured");
+	r->client_cert_requested = report_get_bool(cc, "requested");
+	r->client_cert_sent = report_get_bool(cc, "sent");
+	r->client_cert_subject = report_get_string(cc, "subject");
+	r->confirmation_code_used = report_get_bool(o, "confirmation_code_used");
+	r->notification_delivered = report_get_bool(o, "notification_delivered");
+	r->notification_seq = report_get_int(o, "notification_seq", -1);
+	r->notification_error = report_get_string(o, "notification_error");
+	r->apdus = (guint64)MAX(report_get_int(o, "apdus", 0), 0);
+	r->bytes_to_euicc = (guint64)MAX(report_get_int(o, "bytes_to_euicc", 0), 0);
+	r->bytes_from_euicc = (guint64)MAX(report_get_int(o, "bytes_from_euicc", 0), 0);
+	r->tls_handshakes = (guint)CLAMP(report_get_int(o, "tls_handshakes", 0), 0, G_MAXUINT);
+	r->http_requests = (guint)CLAMP(report_get_int(o, "http_requests", 0), 0, G_MAXUINT);
+	r->bpp_segments = (guint)CLAMP(report_get_int(o, "bpp_segments", 0), 0, G_MAXUINT);
+	r->bpp_bytes = (guint64)MAX(report_get_int(o, "bpp_bytes", 0), 0);
+	return r;
 }

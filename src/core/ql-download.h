@@ -102,6 +102,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlDownloadReport, ql_download_report_free)
 /* Adds the report's fields (the CLI's --json, the service's Finished report) as members of the
  * JSON object open in @b. */
 void ql_download_report_to_json(const QlDownloadReport *r, JsonBuilder *b);
+/* The report that JSON describes (members absent where the JSON had null, as a D-Bus a{sv} has
+ * them): ql_download_report_to_json() of the result gives the same JSON back. */
+QlDownloadReport *ql_download_report_from_json(JsonObject *o);
 
 /* The trust configuration the options describe (anchors, pins, CRLs), not yet narrowed to the
  * eUICC's CI key ids. */

@@ -110,6 +110,18 @@ ql_error_get_reason(const GError *error)
 	return failure == QL_TRUST_OK ? NULL : ql_trust_failure_to_string(failure);
 }
 
+gboolean
+ql_trust_anchor_source_from_string(const gchar *text, QlTrustAnchorSource *source)
+{
+	for (QlTrustAnchorSource s = QL_TRUST_ANCHOR_GSMA_CI; s <= QL_TRUST_ANCHOR_SYSTEM; s++) {
+		if (g_strcmp0(text, ql_trust_anchor_source_to_string(s)) == 0) {
+			*source = s;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
 const gchar *
 ql_trust_anchor_source_to_string(QlTrustAnchorSource source)
 {
@@ -162,7 +174,7 @@ ql_trust_result_free(QlTrustResult *result)
 	g_free(result);
 }
 
-static QlTrustResult *
+QlTrustResult *
 ql_trust_result_new(void)
 {
 	QlTrustResult *result = g_new0(QlTrustResult, 1);

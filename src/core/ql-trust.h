@@ -64,6 +64,8 @@ typedef enum {
 } QlTrustAnchorSource;
 
 const gchar *ql_trust_anchor_source_to_string(QlTrustAnchorSource source);
+/* The inverse of ql_trust_anchor_source_to_string(); FALSE for a name it does not give. */
+gboolean ql_trust_anchor_source_from_string(const gchar *text, QlTrustAnchorSource *source);
 
 /* One CRL as the check used it (or refused to use it). */
 typedef struct {
@@ -96,6 +98,8 @@ typedef struct {
 	GPtrArray *no_crl;   /* gchar *: issuers no usable CRL was found for */
 } QlTrustResult;
 
+/* An empty result, its arrays allocated */
+QlTrustResult *ql_trust_result_new(void);
 void ql_trust_result_free(QlTrustResult *result);
 QlTrustResult *ql_trust_result_copy(const QlTrustResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlTrustResult, ql_trust_result_free)
