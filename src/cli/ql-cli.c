@@ -592,6 +592,7 @@ ql_cli_download_options(QlCli *cli, QlConfig **cfg_out, QlDownloadOptions *opts,
 		g_ptr_array_add(cfg->trust_anchor_files, g_strdup(cli->trust_anchors[i]));
 	opts->trust_anchor_files = cfg->trust_anchor_files;
 	opts->use_system_store = cli->system_store || cfg->use_system_store;
+	opts->tls_anchors_euicc_listed = cfg->tls_anchors_euicc_listed;
 	opts->crl_dir = cli->crl_dir != NULL ? cli->crl_dir : cfg->crl_dir;
 	opts->crl_required = cli->crl_required || cfg->crl_required;
 	if (opts->crl_required && opts->crl_dir == NULL) {
