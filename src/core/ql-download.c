@@ -80,10 +80,11 @@ ql_download_make_trust(const QlDownloadOptions *opts, GError **error)
 	}
 	ql_trust_add_shipped_cis(trust, ci_dir);
 	if (opts->tls_anchors_euicc_listed && opts->use_system_store) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    "the TLS anchors are limited to the CIs the eUICC lists "
-				    "(tls-anchors=euicc-listed), so the system store cannot be used "
-				    "as well");
+		g_set_error_literal(
+			error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			"the TLS anchors are limited to the CIs the eUICC lists "
+			"(tls-anchors=euicc-listed), so the system store cannot be used "
+			"as well");
 		return NULL;
 	}
 	ql_trust_set_tls_anchors(trust, opts->tls_anchors_euicc_listed

@@ -30,7 +30,7 @@ struct _QlTrust {
 	GPtrArray *allowed_kids; /* of GBytes, NULL = every anchor */
 	QlTrustTlsAnchors tls_anchors;
 	GPtrArray *refused; /* gchar *: shipped CI files refused, for the unknown-ci message */
-	GHashTable *pins;	 /* lower-case host -> GPtrArray of GBytes */
+	GHashTable *pins;   /* lower-case host -> GPtrArray of GBytes */
 	gchar *crl_dir;
 	gboolean crl_required;
 	gboolean use_system_store;
@@ -958,7 +958,8 @@ ql_trust_refused_note(QlTrust *self)
 {
 	g_autoptr(GString) s = g_string_new(NULL);
 	for (guint i = 0; i < self->refused->len; i++)
-		g_string_append_printf(s, "; %s", (const gchar *)g_ptr_array_index(self->refused, i));
+		g_string_append_printf(s, "; %s",
+				       (const gchar *)g_ptr_array_index(self->refused, i));
 	return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
@@ -970,8 +971,7 @@ ql_trust_check_chain_status(QlTrust *self, gnutls_x509_crt_t *chain, guint chain
 	g_autofree gchar *leaf = ql_trust_crt_name(chain[0]);
 
 	if (status & GNUTLS_CERT_SIGNER_NOT_FOUND) {
-		gnutls_x509_trust_list_t all =
-			ql_trust_build_list(self, TRUE, purpose, FALSE);
+		gnutls_x509_trust_list_t all = ql_trust_build_list(self, TRUE, purpose, FALSE);
 		unsigned int all_status = 0xffff;
 		g_autofree gchar *issuer = NULL;
 		g_autofree gchar *hint = ql_trust_ci_hint(chain[chain_len - 1]);
@@ -992,19 +992,20 @@ ql_trust_check_chain_status(QlTrust *self, gnutls_x509_crt_t *chain, guint chain
 			gnutls_free(dn.data);
 		}
 		if (all_status == 0 && purpose == QL_TRUST_PURPOSE_TLS)
-			return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_UNKNOWN_CI,
-					       "'%s' chains to CI '%s'%s, which this eUICC does not "
-					       "list, and the TLS anchors are limited to the CIs it "
-					       "lists (tls-anchors=euicc-listed)",
-					       leaf, issuer != NULL ? issuer : "?", hint);
+			return ql_trust_refuse(
+				failure, error, QL_TRUST_FAILURE_UNKNOWN_CI,
+				"'%s' chains to CI '%s'%s, which this eUICC does not "
+				"list, and the TLS anchors are limited to the CIs it "
+				"lists (tls-anchors=euicc-listed)",
+				leaf, issuer != NULL ? issuer : "?", hint);
 		if (all_status == 0)
 			return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_UNKNOWN_CI,
 					       "'%s' chains to CI '%s'%s, which is not one this "
 					       "eUICC accepts (euiccCiPKIdListForVerification)",
 					       leaf, issuer != NULL ? issuer : "?", hint);
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_UNKNOWN_CI,
-				       "'%s' does not chain to a trusted CI (issuer '%s'%s)%s", leaf,
-				       issuer != NULL ? issuer : "?", hint, refused);
+				       "'%s' does not chain to a trusted CI (issuer '%s'%s)%s",
+				       leaf, issuer != NULL ? issuer : "?", hint, refused);
 	}
 	if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_SIGNATURE,
@@ -1141,8 +1142,8 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 	}
 	if (status != 0) {
 		ql_trust_list_free(tl);
-		return ql_trust_check_chain_status(self, chain, chain_len, purpose, status,
-						   failure, error);
+		return ql_trust_check_chain_status(self, chain, chain_len, purpose, status, failure,
+						   error);
 	}
 	ok = ql_trust_build_path(tl, chain, chain_len, path, &anchor);
 	ql_trust_list_free(tl);
@@ -1265,8 +1266,8 @@ static const QlCiInfo ql_ci_infos[] = {
 	 "http://public.wisekey.com/crl/ogsmacig1.crl"},
 	{"16704B7F351E3607F18C4B70005C3A003DFD414A", "Entrust eSIM Certification Authority",
 	 QL_CI_PRODUCTION, NULL, NULL, NULL},
-	{"CD6E60B72D7A063CBC84625B91E80FE30406E13E", "MC4 OT ROOT CI v1 (IDEMIA)",
-	 QL_CI_PRODUCTION, NULL, NULL, NULL},
+	{"CD6E60B72D7A063CBC84625B91E80FE30406E13E", "MC4 OT ROOT CI v1 (IDEMIA)", QL_CI_PRODUCTION,
+	 NULL, NULL, NULL},
 	{"B60F0B897FD630B88CFED6161F8EA808C5382AC3", "SubMan V4.2 CI Google Pixel (G+D)",
 	 QL_CI_PRODUCTION, NULL, NULL, NULL},
 	{"F54172BDF98A95D65CBEB88A38A1C11D800A85C3", "GSMA SGP.26 test CI (NIST P-256)", QL_CI_TEST,
@@ -1382,9 +1383,8 @@ ql_trust_load_shipped_cis(const gchar *ci_dir, GPtrArray *infos, GPtrArray *refu
 		else
 			crt = ql_trust_check_shipped_file(path, ci, &why);
 		if (crt == NULL) {
-			g_autofree gchar *msg =
-				g_strdup_printf("the CI file %s was refused and is not trusted: %s",
-						path, why);
+			g_autofree gchar *msg = g_strdup_printf(
+				"the CI file %s was refused and is not trusted: %s", path, why);
 			g_warning("%s", msg);
 			if (refused != NULL)
 				g_ptr_array_add(refused, g_steal_pointer(&msg));
