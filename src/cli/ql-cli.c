@@ -16,6 +16,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "ql-cli-crl.h"
 #include "ql-config.h"
 #include "ql-device.h"
 #include "ql-download.h"
@@ -1043,6 +1044,22 @@ ql_cli_modems(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 	return TRUE;
 }
 
+/* crl update [KEY-ID...]: the work is in ql-cli-crl.c */
+static gboolean
+ql_cli_crl_update_cmd(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
+{
+	g_autoptr(QlConfig) cfg = ql_config_load(cli->config, error);
+	if (cfg == NULL)
+		return FALSE;
+	if (cli->timeout < 0) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("--timeout takes a number of seconds"));
+		return FALSE;
+	}
+	return ql_cli_crl_update(cfg, cli->trust_anchors, cli->crl_dir, (guint)cli->timeout * 1000,
+				 args, cli->json ? cli->out : NULL, error);
+}
+
 static const QlCliCommand ql_cli_commands[] = {
 	{"chip", "info", 0, 0, "", N_("EID, SGP.22 version, free memory, trusted CIs"),
 	 ql_cli_chip_info},
@@ -1079,6 +1096,9 @@ static const QlCliCommand ql_cli_commands[] = {
 	 ql_cli_provision_esim},
 	{"modems", NULL, 0, 0, "", N_("the modems ModemManager knows, with EID and transport"),
 	 ql_cli_modems, QL_CLI_FLAG_NO_DEVICE},
+	{"crl", "update", 0, 16, "[KEY-ID]... [--crl-dir DIR]",
+	 N_("fetch the CIs' CRLs into the CRL directory, each only if newer and signed by its CI"),
+	 ql_cli_crl_update_cmd, QL_CLI_FLAG_NO_DEVICE},
 };
 
 static gchar *
