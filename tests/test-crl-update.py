@@ -191,6 +191,19 @@ def _():
     assert stored_bytes() == V2
 
 
+@case("an https:// address: fetched over TLS (the test SM-DP+ answers 404), the stored CRL kept")
+def _():
+    s = qltest.Smdp(PKI)
+    conf = os.path.join(TMP, "https.conf")
+    with open(conf, "w") as f:
+        f.write(f"[tls]\ncrl-dir={STORE}\n\n[crl]\nurl.{KID}=https://{s.address}/ci.crl\n")
+    r = qltest.quantra("--config", conf, "--trust-anchor", CI, "crl", "update", KID,
+                       expect=qltest.EXIT_NETWORK)
+    assert "HTTP 404" in r.out["error"]["message"], r.out
+    assert any("404" in l for l in s.lines()), "the SM-DP+ saw no GET"
+    assert stored_bytes() == V2
+
+
 @case("the text output names the result, the address and the CRL kept")
 def _():
     serve(V2)
