@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
+#include "ql-cli-crl.h"
 #include "ql-cli.h"
 
 /* the wallet and the audit trail (ql-cli-code.c, ql-cli-audit.c) run in this process, with or
@@ -30,6 +31,22 @@ QL_CLI_STATE_COMMAND(code_show)
 QL_CLI_STATE_COMMAND(code_remove)
 QL_CLI_STATE_COMMAND(audit_show)
 QL_CLI_STATE_COMMAND(audit_verify)
+
+/* crl update [KEY-ID...]: in this process, service or not (the work is in ql-cli-crl.c) */
+static gboolean
+ql_cli_crl_update_cmd(QlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(QlConfig) cfg = ql_config_load(cli->config, error);
+	if (cfg == NULL)
+		return FALSE;
+	if (cli->timeout < 0 || cli->timeout > 3600) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("--timeout takes 1 to 3600 seconds"));
+		return FALSE;
+	}
+	return ql_cli_crl_update(cfg, cli->trust_anchors, cli->crl_dir, (guint)cli->timeout * 1000,
+				 args, cli->json ? cli->out : NULL, error);
+}
 
 static const QlCliCommand ql_cli_commands[] = {
 	{"chip", "info", 0, 0, "", N_("EID, SGP.22 version, free memory, trusted CIs"),
@@ -88,6 +105,9 @@ static const QlCliCommand ql_cli_commands[] = {
 	{"audit", "verify", 0, 0, "",
 	 N_("check the audit trail: OK, or the first record edited, deleted, reordered or cut"),
 	 ql_cli_audit_verify_cmd, QL_CLI_FLAG_NO_DEVICE},
+	{"crl", "update", 0, 16, "[KEY-ID]... [--crl-dir DIR]",
+	 N_("fetch the CIs' CRLs into the CRL directory, each only if newer and signed by its CI"),
+	 ql_cli_crl_update_cmd, QL_CLI_FLAG_NO_DEVICE},
 };
 
 static gchar *
@@ -110,7 +130,8 @@ ql_cli_commands_help(void)
 		  "bus: "
 		  "--bus-address or QUANTRA_L_BUS_ADDRESS); with several eUICCs, -e EID (or its "
 		  "configured name or device spec) or -m MODEM picks one. -m without the service "
-		  "runs in this process. code and audit always run in this process; the audit "
+		  "runs in this process. code, audit and crl update always run in this process; "
+		  "the audit "
 		  "trail records the changes made in this process (--direct, -m without the "
 		  "service).\n"
 		  "Devices: virtual:STATEFILE[?seed=N&identity=DIR], and the "
@@ -445,9 +466,11 @@ main(int argc, char **argv)
 		{"secure", 's', 0, G_OPTION_ARG_NONE, &cli.secure,
 		 N_("strict TLS: 1.3 only, AES-256-GCM or ChaCha20-Poly1305"), NULL},
 		{"trust-anchor", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cli.trust_anchors,
-		 N_("also trust this CI (PEM); repeatable"), N_("FILE")},
+		 N_("also trust this CI (PEM; crl update: update its CRL too); repeatable"),
+		 N_("FILE")},
 		{"crl-dir", 0, 0, G_OPTION_ARG_FILENAME, &cli.crl_dir,
-		 N_("check revocation against the CRLs in DIR"), N_("DIR")},
+		 N_("check revocation against the CRLs in DIR (crl update: store them there)"),
+		 N_("DIR")},
 		{"crl-required", 0, 0, G_OPTION_ARG_NONE, &cli.crl_required,
 		 N_("refuse a chain whose issuers have no current CRL in the CRL directory"), NULL},
 		{"pin", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cli.pins,

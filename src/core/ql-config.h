@@ -22,6 +22,9 @@ typedef struct {
 	gboolean use_system_store;
 	gchar *crl_dir;
 	gboolean crl_required;	  /* crl=required in [tls] */
+	gboolean tls_anchors_euicc_listed; /* tls-anchors=euicc-listed in [tls] */
+	GHashTable *crl_urls;	  /* [crl] url.KEYID=URL: upper-case key id -> URL */
+	gsize crl_max_size;	  /* [crl] max-size=, bytes; 0 = the default */
 	GPtrArray *pins;	  /* "host=pin" */
 	GHashTable *client_certs; /* host -> gchar *[2] {cert, key} (GStrv) */
 	guint timeout_ms;

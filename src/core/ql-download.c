@@ -71,25 +71,26 @@ ql_download_make_trust(const QlDownloadOptions *opts, GError **error)
 	g_autoptr(QlTrust) trust = ql_trust_new();
 	g_autofree gchar *data = NULL;
 	g_autofree gchar *ci_dir = NULL;
-	g_autoptr(GDir) dir = NULL;
-	const gchar *name;
 
-	/* the shipped GSMA CIs: used only for the key ids the eUICC lists */
+	/* the shipped GSMA CIs, each checked against the SHA-256 compiled in */
 	if (opts->ci_dir != NULL) {
 		ci_dir = g_strdup(opts->ci_dir);
 	} else {
 		data = ql_data_dir();
 		ci_dir = g_build_filename(data, "ci", NULL);
 	}
-	dir = g_dir_open(ci_dir, 0, NULL);
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *path = NULL;
-		if (!g_str_has_suffix(name, ".pem"))
-			continue;
-		path = g_build_filename(ci_dir, name, NULL);
-		if (!ql_trust_add_anchor_file(trust, path, FALSE, error))
-			return NULL;
+	ql_trust_add_shipped_cis(trust, ci_dir);
+	if (opts->tls_anchors_euicc_listed && opts->use_system_store) {
+		g_set_error_literal(
+			error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			"the TLS anchors are limited to the CIs the eUICC lists "
+			"(tls-anchors=euicc-listed), so the system store cannot be used "
+			"as well");
+		return NULL;
 	}
+	ql_trust_set_tls_anchors(trust, opts->tls_anchors_euicc_listed
+						? QL_TRUST_TLS_ANCHORS_EUICC_LISTED
+						: QL_TRUST_TLS_ANCHORS_ALL);
 	for (guint i = 0; opts->trust_anchor_files != NULL && i < opts->trust_anchor_files->len;
 	     i++) {
 		const gchar *path = g_ptr_array_index(opts->trust_anchor_files, i);
@@ -822,6 +823,8 @@ report_json_chain(JsonBuilder *b, const gchar *key, const QlTrustResult *t)
 	report_json_string(b, "subject", t->anchor_subject);
 	report_json_string(b, "key_id", t->anchor_key_id);
 	report_json_string(b, "source", ql_trust_anchor_source_to_string(t->anchor_source));
+	json_builder_set_member_name(b, "euicc_listed");
+	json_builder_add_boolean_value(b, t->anchor_listed);
 	json_builder_end_object(b);
 	json_builder_set_member_name(b, "path_length");
 	json_builder_add_int_value(b, t->path_len);
@@ -1010,6 +1013,7 @@ report_read_chain(JsonObject *chains, const gchar *key)
 	source = report_get_string(anchor, "source");
 	if (!ql_trust_anchor_source_from_string(source, &t->anchor_source))
 		t->anchor_source = QL_TRUST_ANCHOR_GSMA_CI;
+	t->anchor_listed = report_get_bool(anchor, "euicc_listed");
 	t->path_len = (guint)MAX(report_get_int(o, "path_length", 0), 0);
 	host = report_get_object(o, "host");
 	t->host = report_get_string(host, "name");

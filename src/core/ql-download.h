@@ -45,6 +45,7 @@ typedef struct {
 	GPtrArray *trust_anchor_files; /* gchar *: PEM files the admin trusts (always used) */
 	const gchar *ci_dir;	       /* the shipped GSMA CIs; NULL = the default data dir */
 	gboolean use_system_store;
+	gboolean tls_anchors_euicc_listed; /* TLS chains only to CIs the eUICC lists */
 	const gchar *crl_dir;
 	gboolean crl_required;	  /* every issuer needs a current CRL in crl_dir */
 	GPtrArray *pins;	  /* gchar *: "host=sha256//..." */

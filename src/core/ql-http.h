@@ -87,6 +87,10 @@ void ql_http_set_cancellable(QlHttp *self, GCancellable *cancellable);
  * transport and framing problems are errors. */
 QlHttpResponse *ql_http_post(QlHttp *self, const gchar *url, const gchar *const *headers,
 			     const gchar *content_type, GBytes *body, GError **error);
+/* GETs @url ("http://" or "https://host[:port]/path") on a connection of its own, the whole
+ * answer within the client's timeout and size limit (plain http:// for CRL distribution
+ * points; no proxy for those). Any status is a response. */
+QlHttpResponse *ql_http_get(QlHttp *self, const gchar *url, GError **error);
 void ql_http_close(QlHttp *self);
 guint ql_http_get_request_count(QlHttp *self);
 /* TCP connections opened (each with one TLS handshake). */
