@@ -21,6 +21,7 @@
 #include "ql-device.h"
 #include "ql-download.h"
 #include "ql-es10.h"
+#include "ql-cli-ofono.h"
 #include "ql-modem.h"
 #include "ql-qr.h"
 #include "ql-text.h"
@@ -43,6 +44,7 @@ enum {
 typedef struct {
 	gchar *direct;
 	gchar *modem;
+	gchar *ofono; /* -o PATH */
 	gboolean json;
 	gboolean verbose;
 	gboolean version;
@@ -1049,20 +1051,36 @@ ql_cli_notification_process(QlCli *cli, QlChannel *ch, gchar **args, GError **er
 
 /* ---- modems ---- */
 
+/* ModemManager's modems and oFono's: a stack that is not running is left out, unless neither is */
 static gboolean
 ql_cli_modems(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 {
-	g_autoptr(GPtrArray) modems = ql_modem_list(NULL, error);
+	g_autoptr(GError) mm_error = NULL;
+	g_autoptr(GError) ofono_error = NULL;
+	g_autoptr(GPtrArray) mm = ql_modem_list(NULL, &mm_error);
+	g_autoptr(GPtrArray) ofono = ql_cli_ofono_list(cli->config, &ofono_error);
+	g_autoptr(GPtrArray) modems = NULL;
 	g_autoptr(GPtrArray) rows = NULL;
 
-	if (modems == NULL)
+	if (mm == NULL && ofono == NULL) {
+		g_set_error(error, QL_ERROR, mm_error->code, "%s; %s", mm_error->message,
+			    ofono_error->message);
 		return FALSE;
+	}
+	if (mm_error != NULL)
+		g_debug("%s", mm_error->message);
+	if (ofono_error != NULL)
+		g_debug("%s", ofono_error->message);
+	modems = mm != NULL ? g_ptr_array_ref(mm) : g_ptr_array_new();
+	if (ofono == NULL)
+		ofono = g_ptr_array_new();
 	if (cli->json) {
 		json_builder_set_member_name(cli->out, "modems");
 		json_builder_begin_array(cli->out);
 		for (guint i = 0; i < modems->len; i++) {
 			QlModemInfo *m = g_ptr_array_index(modems, i);
 			json_builder_begin_object(cli->out);
+			ql_cli_json_string(cli->out, "stack", "ModemManager");
 			json_builder_set_member_name(cli->out, "index");
 			json_builder_add_int_value(cli->out, m->index);
 			ql_cli_json_string(cli->out, "path", m->path);
@@ -1083,34 +1101,38 @@ ql_cli_modems(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 			ql_cli_json_string(cli->out, "state", m->state);
 			json_builder_end_object(cli->out);
 		}
+		ql_cli_ofono_json(cli->out, ofono);
 		json_builder_end_array(cli->out);
 		return TRUE;
 	}
-	if (modems->len == 0) {
+	if (modems->len == 0 && ofono->len == 0) {
 		g_print("%s\n", _("No modems were found"));
 		return TRUE;
 	}
 	rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
 	g_ptr_array_add(
-		rows, g_strdupv((gchar *[]){_("Modem"), _("Model"), _("Transport"), _("Device"),
-					    _("EID"), _("eSIM"), _("ICCID"), _("Operator"), NULL}));
+		rows, g_strdupv((gchar *[]){_("Modem"), _("Stack"), _("Model"), _("Transport"),
+					    _("Device"), _("EID"), _("eSIM"), _("ICCID"),
+					    _("Operator"), NULL}));
 	for (guint i = 0; i < modems->len; i++) {
 		QlModemInfo *m = g_ptr_array_index(modems, i);
-		gchar **row = g_new0(gchar *, 9);
+		gchar **row = g_new0(gchar *, 10);
 		row[0] = g_strdup(m->path);
-		row[1] = g_strdup_printf("[%s] %s", m->manufacturer != NULL ? m->manufacturer : "?",
+		row[1] = g_strdup("ModemManager");
+		row[2] = g_strdup_printf("[%s] %s", m->manufacturer != NULL ? m->manufacturer : "?",
 					 m->model != NULL ? m->model : "?");
-		row[2] = g_strdup(m->transport != NULL ? m->transport : "-");
-		row[3] = m->spec != NULL      ? g_strdup(m->spec)
+		row[3] = g_strdup(m->transport != NULL ? m->transport : "-");
+		row[4] = m->spec != NULL      ? g_strdup(m->spec)
 			 : m->at_port != NULL ? g_strdup_printf(_("at only: %s"), m->at_port)
 					      : g_strdup("-");
-		row[4] = g_strdup(m->eid != NULL ? m->eid : "-");
-		row[5] = g_strdup(m->esim_status != NULL ? m->esim_status : "-");
-		row[6] = g_strdup(m->iccid != NULL ? m->iccid : "-");
-		row[7] = g_strdup(m->operator_name != NULL ? m->operator_name : "-");
+		row[5] = g_strdup(m->eid != NULL ? m->eid : "-");
+		row[6] = g_strdup(m->esim_status != NULL ? m->esim_status : "-");
+		row[7] = g_strdup(m->iccid != NULL ? m->iccid : "-");
+		row[8] = g_strdup(m->operator_name != NULL ? m->operator_name : "-");
 		g_ptr_array_add(rows, row);
 	}
-	ql_cli_table_print(rows, 8);
+	ql_cli_ofono_rows(rows, ofono);
+	ql_cli_table_print(rows, 9);
 	return TRUE;
 }
 
@@ -1164,7 +1186,8 @@ static const QlCliCommand ql_cli_commands[] = {
 	{"provision-esim", NULL, 0, 0, "--carrier NAME --plan NAME [--secure]",
 	 N_("download the carrier's default profile, nicknamed after the plan"),
 	 ql_cli_provision_esim, QL_CLI_FLAG_AUDITED},
-	{"modems", NULL, 0, 0, "", N_("the modems ModemManager knows, with EID and transport"),
+	{"modems", NULL, 0, 0, "",
+	 N_("the modems ModemManager and oFono know, with their stack, transport and device"),
 	 ql_cli_modems, QL_CLI_FLAG_NO_DEVICE},
 	{"code", "add", 0, 0, "--qr IMAGE | --activation-code CODE [--label LABEL]",
 	 N_("keep an activation code, sealed, in the wallet until it is used"), ql_cli_code_add_cmd,
@@ -1355,6 +1378,7 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(QlModemInfo) modem = NULL;
 	g_autoptr(QlModemInhibit) inhibit = NULL;
+	g_autoptr(QlCliOfono) ofono = NULL;
 	g_autoptr(QlDevice) dev = NULL;
 	g_autoptr(QlChannel) ch = NULL;
 	g_autofree gchar *full_spec = NULL;
@@ -1377,10 +1401,18 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 			ql_cli_print_result(cli);
 		return QL_EXIT_OK;
 	}
-	if (cli->direct != NULL && cli->modem != NULL) {
+	if ((cli->direct != NULL) + (cli->modem != NULL) + (cli->ofono != NULL) > 1) {
 		g_set_error_literal(&error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("give either --direct DEVICE or -m MODEM, not both"));
+				    _("give one of --direct DEVICE, -m MODEM and -o PATH"));
 		return ql_cli_fail(cli, error);
+	}
+	if (cli->ofono != NULL) {
+		/* oFono lets go of the modem's ports while it is locked down */
+		ofono = ql_cli_ofono_begin(cli->config, cli->ofono,
+					   (cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE) != 0, &error);
+		if (ofono == NULL)
+			return ql_cli_fail(cli, error);
+		spec = ql_cli_ofono_spec(ofono);
 	}
 	if (cli->modem != NULL) {
 		/* resolved before any inhibit: the modem object goes away while inhibited */
@@ -1402,7 +1434,11 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 			  "service mode is not available in this build"));
 		return ql_cli_fail(cli, error);
 	}
-	full_spec = ql_cli_device_spec(cli, spec, modem != NULL ? modem->model : NULL, &error);
+	full_spec = ql_cli_device_spec(cli, spec,
+				       modem != NULL	? modem->model
+				       : ofono != NULL ? ql_cli_ofono_model(ofono)
+						       : NULL,
+				       &error);
 	if (full_spec == NULL)
 		return ql_cli_fail(cli, error);
 	dev = ql_device_open(full_spec, &error);
@@ -1420,6 +1456,23 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 	g_clear_pointer(&dev, ql_device_free);
 	if (ok && inhibit != NULL)
 		ok = ql_cli_modem_settle(cli, cmd, args, modem, inhibit, &error);
+	if (ofono != NULL) {
+		/* the lockdown is cleared whether the command worked or not */
+		g_autoptr(GError) ofono_error = NULL;
+		gboolean switched = ok && (cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE);
+		const gchar *expected = switched && cmd->func == ql_cli_profile_enable &&
+						!cli->no_refresh && strlen(args[0]) < 32
+					? args[0]
+					: NULL;
+		if (!ql_cli_ofono_end(ofono, switched, expected, cli->out, &ofono_error) && ok) {
+			ok = FALSE;
+			g_propagate_error(&error, g_steal_pointer(&ofono_error));
+		} else if (ofono_error != NULL) {
+			g_autofree gchar *safe = ql_cli_safe(ofono_error->message,
+							     QL_TEXT_MAX_MESSAGE);
+			g_printerr("%s: %s\n", g_get_prgname(), safe);
+		}
+	}
 	if (!ok)
 		return ql_cli_fail(cli, error);
 	if (cli->json)
@@ -1452,6 +1505,7 @@ ql_cli_clear(QlCli *cli)
 	}
 	g_clear_pointer(&cli->direct, g_free);
 	g_clear_pointer(&cli->modem, g_free);
+	g_clear_pointer(&cli->ofono, g_free);
 	g_clear_pointer(&cli->args, g_strfreev);
 	g_clear_pointer(&cli->reset_options, g_strfreev);
 	g_clear_pointer(&cli->qr, g_free);
@@ -1490,6 +1544,10 @@ main(int argc, char **argv)
 		{"modem", 'm', 0, G_OPTION_ARG_STRING, &cli.modem,
 		 N_("Use ModemManager's modem N or object path (as mmcli -m), in this process"),
 		 N_("N|PATH")},
+		{"ofono", 'o', 0, G_OPTION_ARG_STRING, &cli.ofono,
+		 N_("Use oFono's modem PATH (e.g. /quectelqmi_0), locked down while its port is in "
+		    "use, in this process"),
+		 N_("PATH")},
 		{"json", 'J', 0, G_OPTION_ARG_NONE, &cli.json,
 		 N_("Print the result as JSON (no prompts, no progress)"), NULL},
 		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &cli.verbose, N_("Print debug messages"),

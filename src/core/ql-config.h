@@ -30,7 +30,16 @@ typedef struct {
 	GPtrArray *device_rules; /* QlDeviceRule: per-modem quirks */
 	gchar *state_dir;	 /* [storage] state-dir: vault and audit trail; NULL = default */
 	gchar *vault_key; /* [storage] vault-key: a pkcs11: URI or a key file; NULL = default */
+	GHashTable *ofono_rules;  /* [ofono PATH]: oFono modem path -> QlOfonoRule */
 } QlConfig;
+
+/* [ofono PATH] (an oFono modem's object path): how to reach its eUICC when its SystemPath does
+ * not tell (phonesim, a modem with several AT ports). */
+typedef struct {
+	gchar *device;	      /* device=SPEC; NULL: found under the modem's SystemPath */
+	gboolean shared_port; /* shared-port=true: oFono does not use that port, so the modem is
+				 locked down only around profile switches */
+} QlOfonoRule;
 
 /* [modem SPEC] (a device spec without its parameters, e.g. qmi:/dev/cdc-wdm0) or [model NAME]
  * (ModemManager's model string): device parameters to add for that modem. */
