@@ -113,7 +113,16 @@ def assert_lockdown_cycle(watch, bus, what):
     assert seq[:4] == [("Powered", False), ("Lockdown", True), ("Lockdown", False),
                        ("Powered", True)], f"{what}: {seq}"
     p = modem_props(bus)
-    assert p["Powered"] and not p["Lockdown"], f"{what}: {dict(p)}"
+    assert p["Powered"] and p["Online"] and not p["Lockdown"], f"{what}: {dict(p)}"
+
+
+def set_online(bus):
+    try:
+        bus.get_object("org.ofono", MODEM).SetProperty("Online", dbus.Boolean(True),
+                                                       dbus_interface="org.ofono.Modem")
+        return True
+    except dbus.exceptions.DBusException:
+        return False  # not before oFono has read the SIM
 
 
 def main():
@@ -172,6 +181,8 @@ def main():
     bus.get_object("org.ofono", MODEM).SetProperty("Powered", dbus.Boolean(True),
                                                    dbus_interface="org.ofono.Modem")
     wait_until(f"SIM {iccid1} read", lambda: iccid_in_ofono(bus) == iccid1)
+    # online (AT+CFUN=1), so that each command must bring it back online too
+    wait_until("the modem online", lambda: set_online(bus))
     watch.take()
 
     conf = os.path.join(TMP, "quantra-l.conf")
@@ -193,7 +204,8 @@ def main():
         assert len(m) == 1, m
         assert m[0]["path"] == MODEM and m[0]["spec"] == pty, m
         assert m[0]["spec_origin"] == "configuration" and m[0]["transport"] == "at", m
-        assert m[0]["powered"] and not m[0]["lockdown"] and m[0]["iccid"] == iccid1, m
+        assert m[0]["powered"] and m[0]["online"] and not m[0]["lockdown"], m
+        assert m[0]["sim_present"] and m[0]["iccid"] == iccid1, m
         text = qltest.quantra("-c", conf, "modems", env=env, json_out=False).out
         assert MODEM in text and "oFono" in text and pty in text, text
 
