@@ -250,8 +250,8 @@ ql_cli_ofono_end(QlCliOfono *o, gboolean switched, const gchar *expected_iccid, 
 		json_builder_end_object(out);
 	} else {
 		g_autofree gchar *safe_path = ql_text_escape(now->path, -1, QL_TEXT_MAX_FIELD);
-		g_autofree gchar *iccid = ql_text_escape(now->sim_present ? now->iccid : NULL, -1,
-							 QL_TEXT_MAX_FIELD);
+		g_autofree gchar *iccid =
+			ql_text_escape(now->sim_present ? now->iccid : NULL, -1, QL_TEXT_MAX_FIELD);
 		g_printerr(_("oFono shows modem %s again with SIM %s\n"), safe_path,
 			   iccid != NULL ? iccid : "-");
 	}

@@ -1110,10 +1110,9 @@ ql_cli_modems(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
 		return TRUE;
 	}
 	rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-	g_ptr_array_add(
-		rows, g_strdupv((gchar *[]){_("Modem"), _("Stack"), _("Model"), _("Transport"),
-					    _("Device"), _("EID"), _("eSIM"), _("ICCID"),
-					    _("Operator"), NULL}));
+	g_ptr_array_add(rows, g_strdupv((gchar *[]){_("Modem"), _("Stack"), _("Model"),
+						    _("Transport"), _("Device"), _("EID"),
+						    _("eSIM"), _("ICCID"), _("Operator"), NULL}));
 	for (guint i = 0; i < modems->len; i++) {
 		QlModemInfo *m = g_ptr_array_index(modems, i);
 		gchar **row = g_new0(gchar *, 10);
@@ -1409,7 +1408,8 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 	if (cli->ofono != NULL) {
 		/* oFono lets go of the modem's ports while it is locked down */
 		ofono = ql_cli_ofono_begin(cli->config, cli->ofono,
-					   (cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE) != 0, &error);
+					   (cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE) != 0,
+					   &error);
 		if (ofono == NULL)
 			return ql_cli_fail(cli, error);
 		spec = ql_cli_ofono_spec(ofono);
@@ -1435,7 +1435,7 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 		return ql_cli_fail(cli, error);
 	}
 	full_spec = ql_cli_device_spec(cli, spec,
-				       modem != NULL	? modem->model
+				       modem != NULL   ? modem->model
 				       : ofono != NULL ? ql_cli_ofono_model(ofono)
 						       : NULL,
 				       &error);
@@ -1461,15 +1461,15 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 		g_autoptr(GError) ofono_error = NULL;
 		gboolean switched = ok && (cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE);
 		const gchar *expected = switched && cmd->func == ql_cli_profile_enable &&
-						!cli->no_refresh && strlen(args[0]) < 32
-					? args[0]
-					: NULL;
+							!cli->no_refresh && strlen(args[0]) < 32
+						? args[0]
+						: NULL;
 		if (!ql_cli_ofono_end(ofono, switched, expected, cli->out, &ofono_error) && ok) {
 			ok = FALSE;
 			g_propagate_error(&error, g_steal_pointer(&ofono_error));
 		} else if (ofono_error != NULL) {
-			g_autofree gchar *safe = ql_cli_safe(ofono_error->message,
-							     QL_TEXT_MAX_MESSAGE);
+			g_autofree gchar *safe =
+				ql_cli_safe(ofono_error->message, QL_TEXT_MAX_MESSAGE);
 			g_printerr("%s: %s\n", g_get_prgname(), safe);
 		}
 	}

@@ -65,7 +65,6 @@ ql_config_free(QlConfig *cfg)
 	g_free(cfg);
 }
 
-
 static gboolean
 ql_config_bad(GError **error, const gchar *path, const gchar *group, const gchar *key,
 	      const gchar *why)
@@ -165,8 +164,9 @@ ql_config_load_ofono_rule(QlConfig *cfg, GKeyFile *kf, const gchar *path, const 
 			g_free(rule->device);
 			rule->device = g_key_file_get_string(kf, group, keys[i], NULL);
 			if (rule->device == NULL || strchr(rule->device, ':') == NULL)
-				return ql_config_bad(error, path, group, keys[i],
-						     "must be a device spec (e.g. at:/dev/ttyUSB2)");
+				return ql_config_bad(
+					error, path, group, keys[i],
+					"must be a device spec (e.g. at:/dev/ttyUSB2)");
 		} else if (g_strcmp0(keys[i], "shared-port") == 0) {
 			rule->shared_port = g_key_file_get_boolean(kf, group, keys[i], &local);
 			if (local != NULL)

@@ -30,7 +30,7 @@ typedef struct {
 	GPtrArray *device_rules; /* QlDeviceRule: per-modem quirks */
 	gchar *state_dir;	 /* [storage] state-dir: vault and audit trail; NULL = default */
 	gchar *vault_key; /* [storage] vault-key: a pkcs11: URI or a key file; NULL = default */
-	GHashTable *ofono_rules;  /* [ofono PATH]: oFono modem path -> QlOfonoRule */
+	GHashTable *ofono_rules; /* [ofono PATH]: oFono modem path -> QlOfonoRule */
 } QlConfig;
 
 /* [ofono PATH] (an oFono modem's object path): how to reach its eUICC when its SystemPath does

@@ -59,8 +59,8 @@ ql_ofono_bus(GDBusConnection *bus, GError **error)
 		return g_object_ref(bus);
 	conn = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &local);
 	if (conn == NULL)
-		g_set_error(error, QL_ERROR, QL_ERROR_IO, "cannot reach oFono: no system D-Bus (%s)",
-			    local->message);
+		g_set_error(error, QL_ERROR, QL_ERROR_IO,
+			    "cannot reach oFono: no system D-Bus (%s)", local->message);
 	return conn;
 }
 
@@ -126,9 +126,9 @@ static gboolean
 ql_ofono_set_property(GDBusConnection *bus, const gchar *path, const gchar *name, gboolean value,
 		      GError **error)
 {
-	g_autoptr(GVariant) r =
-		ql_ofono_call(bus, path, QL_OFONO_MODEM, "SetProperty",
-			      g_variant_new("(sv)", name, g_variant_new_boolean(value)), NULL, error);
+	g_autoptr(GVariant) r = ql_ofono_call(
+		bus, path, QL_OFONO_MODEM, "SetProperty",
+		g_variant_new("(sv)", name, g_variant_new_boolean(value)), NULL, error);
 	return r != NULL;
 }
 
@@ -159,10 +159,10 @@ ql_ofono_spec_transport(const gchar *spec)
 /* --- the ports below a sysfs device --- */
 
 typedef struct {
-	GPtrArray *qmi;	 /* device node names */
+	GPtrArray *qmi; /* device node names */
 	GPtrArray *mbim;
-	GPtrArray *at;	 /* wwanNatN */
-	GPtrArray *tty;	 /* ttyUSBn, ttyACMn */
+	GPtrArray *at;	/* wwanNatN */
+	GPtrArray *tty; /* ttyUSBn, ttyACMn */
 	GHashTable *seen;
 } QlOfonoPorts;
 
@@ -320,9 +320,9 @@ ql_ofono_spec_from_sysfs(const gchar *system_path, gchar **transport, GError **e
 static void
 ql_ofono_resolve_spec(QlOfonoModem *m, const QlConfig *cfg)
 {
-	const QlOfonoRule *rule =
-		cfg != NULL && cfg->ofono_rules != NULL ? g_hash_table_lookup(cfg->ofono_rules, m->path)
-							: NULL;
+	const QlOfonoRule *rule = cfg != NULL && cfg->ofono_rules != NULL
+					  ? g_hash_table_lookup(cfg->ofono_rules, m->path)
+					  : NULL;
 	g_autoptr(GError) local = NULL;
 
 	if (rule != NULL)
@@ -458,11 +458,11 @@ ql_ofono_resolve(GDBusConnection *bus, const QlConfig *cfg, const gchar *path, G
 	if (m == NULL) {
 		g_autoptr(GString) known = g_string_new(NULL);
 		for (guint i = 0; i < modems->len; i++)
-			g_string_append_printf(known, "%s%s", i > 0 ? ", " : "",
-					       ((QlOfonoModem *)g_ptr_array_index(modems, i))->path);
+			g_string_append_printf(
+				known, "%s%s", i > 0 ? ", " : "",
+				((QlOfonoModem *)g_ptr_array_index(modems, i))->path);
 		g_set_error(error, QL_ERROR, QL_ERROR_NOT_FOUND, "oFono has no modem %s (%s%s)",
-			    path, modems->len > 0 ? "it has " : "it has none",
-			    known->str);
+			    path, modems->len > 0 ? "it has " : "it has none", known->str);
 		return NULL;
 	}
 	if (m->spec == NULL) {
@@ -491,7 +491,8 @@ ql_ofono_lockdown(GDBusConnection *bus, const QlOfonoModem *modem, GError **erro
 	r = ql_ofono_call(conn, modem->path, QL_OFONO_MODEM, "GetProperties", NULL,
 			  G_VARIANT_TYPE("(a{sv})"), &local);
 	if (r == NULL) {
-		g_autofree gchar *what = g_strdup_printf("cannot read oFono's modem %s", modem->path);
+		g_autofree gchar *what =
+			g_strdup_printf("cannot read oFono's modem %s", modem->path);
 		ql_ofono_set_error(error, local, what);
 		return NULL;
 	}
@@ -504,9 +505,8 @@ ql_ofono_lockdown(GDBusConnection *bus, const QlOfonoModem *modem, GError **erro
 		return NULL;
 	}
 	if (!ql_ofono_set_property(conn, modem->path, "Lockdown", TRUE, &local)) {
-		g_autofree gchar *what =
-			g_strdup_printf("oFono refused to lock modem %s down (to free its ports)",
-					modem->path);
+		g_autofree gchar *what = g_strdup_printf(
+			"oFono refused to lock modem %s down (to free its ports)", modem->path);
 		if (ql_ofono_remote_is(local, "org.ofono.Error.AccessDenied")) {
 			g_set_error(error, QL_ERROR, QL_ERROR_BUSY,
 				    "%s: another program holds the lockdown; nothing was changed",
@@ -524,7 +524,9 @@ ql_ofono_lockdown(GDBusConnection *bus, const QlOfonoModem *modem, GError **erro
 	lock->was_powered = ql_ofono_get_bool(props, "Powered");
 	lock->was_online = ql_ofono_get_bool(props, "Online");
 	g_debug("oFono modem %s locked down (it was %s)", lock->path,
-		lock->was_online ? "online" : lock->was_powered ? "powered" : "off");
+		lock->was_online    ? "online"
+		: lock->was_powered ? "powered"
+				    : "off");
 	return lock;
 }
 

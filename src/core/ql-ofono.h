@@ -25,15 +25,15 @@ G_BEGIN_DECLS
 #define QL_OFONO_SERVICE "org.ofono"
 
 typedef struct {
-	gchar *path;	     /* the modem's object path ("/phonesim", "/quectelqmi_0") */
-	gboolean powered;    /* Powered */
-	gboolean online;     /* Online */
-	gboolean lockdown;   /* Lockdown */
-	gchar *type;	     /* Type: "hardware", "sim", "test", ... */
-	gchar *manufacturer; /* may be NULL */
-	gchar *model;	     /* may be NULL */
-	gchar *serial;	     /* may be NULL */
-	gchar *system_path;  /* SystemPath (a sysfs device), NULL when oFono has none */
+	gchar *path;		  /* the modem's object path ("/phonesim", "/quectelqmi_0") */
+	gboolean powered;	  /* Powered */
+	gboolean online;	  /* Online */
+	gboolean lockdown;	  /* Lockdown */
+	gchar *type;		  /* Type: "hardware", "sim", "test", ... */
+	gchar *manufacturer;	  /* may be NULL */
+	gchar *model;		  /* may be NULL */
+	gchar *serial;		  /* may be NULL */
+	gchar *system_path;	  /* SystemPath (a sysfs device), NULL when oFono has none */
 	gboolean has_sim_manager; /* the SimManager interface is up (the modem is powered) */
 	gboolean sim_present;	  /* SimManager's Present */
 	gchar *iccid;		  /* SimManager's CardIdentifier, may be NULL */

@@ -430,14 +430,10 @@ do_modem_command(Modem *m, const gchar *cmd)
 		const gchar *cmd;
 		const gchar *info;
 	} fixed[] = {
-		{"+CGMI", "Quantra-L"},
-		{"+CGMM", "ql-fake-at"},
-		{"+CGMR", "1.0"},
-		{"+CGSN", "356938035643809"},
-		{"+GCAP", "+GCAP: +CGSM"},
-		{"+CIMI", "001010123456789"},
-		{"+CPIN?", "+CPIN: READY"},
-		{"+CLCK=?", "+CLCK: (\"SC\")"},
+		{"+CGMI", "Quantra-L"},	    {"+CGMM", "ql-fake-at"},
+		{"+CGMR", "1.0"},	    {"+CGSN", "356938035643809"},
+		{"+GCAP", "+GCAP: +CGSM"},  {"+CIMI", "001010123456789"},
+		{"+CPIN?", "+CPIN: READY"}, {"+CLCK=?", "+CLCK: (\"SC\")"},
 		{"+CBC", "+CBC: 0,100"},
 	};
 	for (guint i = 0; i < G_N_ELEMENTS(fixed); i++) {
@@ -621,7 +617,8 @@ main(int argc, char **argv)
 		{NULL},
 	};
 
-	oc = g_option_context_new("- a fake AT modem on a pty (and TCP), with the virtual eUICC as its SIM");
+	oc = g_option_context_new(
+		"- a fake AT modem on a pty (and TCP), with the virtual eUICC as its SIM");
 	g_option_context_add_main_entries(oc, entries, NULL);
 	if (!g_option_context_parse(oc, &argc, &argv, &error) || state == NULL || seed < 0 ||
 	    skip < 0) {

@@ -27,7 +27,8 @@ typedef struct {
 
 static const Case cases[] = {
 	{"qmi-first",
-	 DIRS("1-2:1.2/ttyUSB2", "1-2:1.3/ttyUSB3", "1-2:1.4/usbmisc/cdc-wdm0", "1-2:1.4/net/wwan0"),
+	 DIRS("1-2:1.2/ttyUSB2", "1-2:1.3/ttyUSB3", "1-2:1.4/usbmisc/cdc-wdm0",
+	      "1-2:1.4/net/wwan0"),
 	 DIRS("1-2:1.4/driver=../../../../bus/usb/drivers/qmi_wwan"), "qmi:/dev/cdc-wdm0", "qmi",
 	 NULL},
 	{"mbim", DIRS("1-3:1.0/usbmisc/cdc-wdm1", "1-3:1.2/tty/ttyACM0"),
@@ -38,12 +39,12 @@ static const Case cases[] = {
 	 NULL},
 	{"wwan-mbim", DIRS("wwan/wwan0/wwan0at0", "wwan/wwan0/wwan0mbim0", "net/wwan0"), NONE,
 	 "mbim:/dev/wwan0mbim0", "mbim", NULL},
-	{"wwan-qmi", DIRS("wwan/wwan1/wwan1qmi0", "wwan/wwan1/wwan1at0"), NONE, "qmi:/dev/wwan1qmi0",
-	 "qmi", NULL},
-	{"wwan-at", DIRS("wwan/wwan0/wwan0at1", "wwan/wwan0/wwan0at0", "wwan/wwan0/wwan0qcdm0"), NONE,
-	 "at:/dev/wwan0at0", "at", NULL},
-	{"several-ttys", DIRS("1-5:1.10/ttyUSB10", "1-5:1.0/ttyUSB0", "1-5:1.1/ttyUSB1"), NONE, NULL,
-	 NULL, "several AT ports (/dev/ttyUSB0, /dev/ttyUSB1, /dev/ttyUSB10)"},
+	{"wwan-qmi", DIRS("wwan/wwan1/wwan1qmi0", "wwan/wwan1/wwan1at0"), NONE,
+	 "qmi:/dev/wwan1qmi0", "qmi", NULL},
+	{"wwan-at", DIRS("wwan/wwan0/wwan0at1", "wwan/wwan0/wwan0at0", "wwan/wwan0/wwan0qcdm0"),
+	 NONE, "at:/dev/wwan0at0", "at", NULL},
+	{"several-ttys", DIRS("1-5:1.10/ttyUSB10", "1-5:1.0/ttyUSB0", "1-5:1.1/ttyUSB1"), NONE,
+	 NULL, NULL, "several AT ports (/dev/ttyUSB0, /dev/ttyUSB1, /dev/ttyUSB10)"},
 	{"no-port", DIRS("1-6:1.0/net/usb0", "1-6:1.0/wwan0x"), NONE, NULL, NULL,
 	 "no QMI, MBIM or AT port was found under"},
 	/* sysfs links lead out of the device (and into loops): never followed */
