@@ -53,10 +53,11 @@ class Ofono:
     so); @sysfs_modem adds /usb_0 with SystemPath @sysfs_modem."""
 
     def __init__(self, device, set_property=None, no_sim=False, sysfs_modem=None,
-                 bare_modem=False, lockdown=False):
+                 bare_modem=False, lockdown=False, shared_port=False):
         params = {"Present": dbus.Boolean(False), "CardIdentifier": ""} if no_sim else {}
         self.proc, self.obj = dbusmock.DBusTestCase.spawn_server_template(
             "ofono", params, stdout=subprocess.DEVNULL)
+        self.shared_port = shared_port
         try:
             self._setup(device, set_property, sysfs_modem, bare_modem, lockdown)
         except Exception:
@@ -80,6 +81,8 @@ class Ofono:
         self.conf = os.path.join(TMP, "quantra-l.conf")
         with open(self.conf, "w") as f:
             f.write(f"[ofono {MODEM}]\ndevice={device}\n")
+            if self.shared_port:
+                f.write("shared-port=true\n")
 
     def props(self):
         return self.modem.GetProperties(dbus_interface=MODEM_IFACE)
@@ -265,6 +268,26 @@ def _(ofono, fake):
     assert profiles(fake)[iccid] == "enabled"
     modems = ofono.obj.GetModems(dbus_interface="org.ofono.Manager")
     assert MODEM not in [str(p) for p, _ in modems], modems
+
+
+@with_ofono("shared-port=true: reads beside oFono, a switch still locked down", shared_port=True,
+            enable_first=True)
+def _(ofono, fake):
+    assert len(ofono.ql("-o", MODEM, "chip", "info").out["eid"]) == 32
+    assert ofono.set_calls() == [], ofono.set_calls()
+    r = ofono.ql("-o", MODEM, "profile", "disable",
+                 [i for i, s in profiles(fake).items() if s == "enabled"][0]).out
+    assert r["result"] == "ok" and r["modem"]["path"] == MODEM, r
+    assert ofono.set_calls()[:2] == [("Lockdown", True), ("Lockdown", False)], ofono.set_calls()
+
+
+@with_ofono("a bad [ofono PATH] section is refused, naming the file and the key")
+def _(ofono, fake):
+    with open(ofono.conf, "a") as f:
+        f.write("[ofono /x]\ndevice=ttyUSB2\n")
+    r = ofono.ql("-o", MODEM, "chip", "info", expect=qltest.EXIT_USAGE)
+    assert f"{ofono.conf}: [ofono /x] device: must be a device spec" in r.message, r.message
+    assert ofono.set_calls() == [], ofono.set_calls()
 
 
 def killed_while_locked(fn):
