@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
+#include "ql-cli-ofono.h"
 #include "ql-cli.h"
 #include "ql-device.h"
 
@@ -18,6 +19,7 @@ typedef struct {
 	QlCliBackend parent;
 	QlModemInfo *modem; /* -m */
 	QlModemInhibit *inhibit;
+	QlCliOfono *ofono; /* -o: oFono locked out of the modem while its port is in use */
 	QlDevice *dev;
 	QlChannel *ch;
 } QlCliDirect;
@@ -211,6 +213,16 @@ ql_cli_direct_finish(QlCliBackend *b, const QlCliCommand *cmd, gchar **args, GEr
 		g_autoptr(QlModemInhibit) inhibit = g_steal_pointer(&d->inhibit);
 		return ql_cli_modem_settle(b->cli, cmd, args, d->modem, inhibit, error);
 	}
+	if (d->ofono != NULL) {
+		/* oFono gets the modem back, and after a switch shows the new SIM */
+		QlCli *cli = b->cli;
+		gboolean switched = (cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE) != 0;
+		const gchar *expected = switched && cmd->func == ql_cli_profile_enable &&
+							!cli->no_refresh && strlen(args[0]) < 32
+						? args[0]
+						: NULL;
+		return ql_cli_ofono_end(d->ofono, switched, expected, cli->out, error);
+	}
 	return TRUE;
 }
 
@@ -220,8 +232,10 @@ ql_cli_direct_free(QlCliBackend *b)
 	QlCliDirect *d = (QlCliDirect *)b;
 	g_clear_pointer(&d->ch, ql_channel_free);
 	g_clear_pointer(&d->dev, ql_device_free);
-	/* freeing an inhibition that was not given back gives it back */
+	/* freeing an inhibition that was not given back gives it back; an oFono lockdown is
+	 * cleared whether the command worked or not */
 	g_clear_pointer(&d->inhibit, ql_modem_inhibit_free);
+	g_clear_pointer(&d->ofono, ql_cli_ofono_free);
 	g_clear_pointer(&d->modem, ql_modem_info_free);
 	g_free(d);
 }
@@ -283,10 +297,19 @@ ql_cli_direct_open(QlCli *cli, const QlCliCommand *cmd, GError **error)
 	d->parent.funcs = &ql_cli_direct_funcs;
 	d->parent.cli = cli;
 	b = &d->parent;
-	if (cli->direct != NULL && cli->modem != NULL) {
+	if ((cli->direct != NULL) + (cli->modem != NULL) + (cli->ofono != NULL) > 1) {
 		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("give either --direct DEVICE or -m MODEM, not both"));
+				    _("give one of --direct DEVICE, -m MODEM and -o PATH"));
 		return NULL;
+	}
+	if (cli->ofono != NULL) {
+		/* oFono lets go of the modem's ports while it is locked down */
+		d->ofono =
+			ql_cli_ofono_begin(cli->config, cli->ofono,
+					   (cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE) != 0, error);
+		if (d->ofono == NULL)
+			return NULL;
+		spec = ql_cli_ofono_spec(d->ofono);
 	}
 	if (cli->modem != NULL) {
 		/* resolved before any inhibit: the modem object goes away while inhibited */
@@ -301,7 +324,11 @@ ql_cli_direct_open(QlCli *cli, const QlCliCommand *cmd, GError **error)
 				return NULL;
 		}
 	}
-	full_spec = ql_cli_device_spec(cli, spec, d->modem != NULL ? d->modem->model : NULL, error);
+	full_spec = ql_cli_device_spec(cli, spec,
+				       d->modem != NULL	  ? d->modem->model
+				       : d->ofono != NULL ? ql_cli_ofono_model(d->ofono)
+							  : NULL,
+				       error);
 	if (full_spec == NULL)
 		return NULL;
 	d->dev = ql_device_open(full_spec, error);

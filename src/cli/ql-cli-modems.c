@@ -1,6 +1,7 @@
 /*
- * quantra-l modems: the modems ModemManager shows (as `mmcli -L`), and what -m in this process
- * does after a profile switch (give the modem back, wait for the new SIM).
+ * quantra-l modems: the modems ModemManager shows (as `mmcli -L`) and oFono's (ql-cli-ofono.c),
+ * and what -m in this process does after a profile switch (give the modem back, wait for the
+ * new SIM).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -9,6 +10,8 @@
 #include <glib/gi18n.h>
 #include <string.h>
 
+#include "quantra-l/ql-error.h"
+#include "ql-cli-ofono.h"
 #include "ql-cli.h"
 
 static JsonNode *
@@ -46,6 +49,12 @@ ql_cli_modem_model_text(gconstpointer obj)
 }
 
 static JsonNode *
+ql_cli_modem_stack(gconstpointer obj)
+{
+	return ql_cli_json_string_node("ModemManager");
+}
+
+static JsonNode *
 ql_cli_modem_exclusive(gconstpointer obj)
 {
 	JsonNode *n = json_node_new(JSON_NODE_VALUE);
@@ -66,6 +75,7 @@ ql_cli_modem_exclusive(gconstpointer obj)
 static const QlCliField ql_cli_modem_fields[] = {
 	QL_MODEM_UINT("index", ql_cli_modem_index),
 	QL_MODEM_STR("path", N_("Modem"), path, NULL),
+	{"stack", N_("Stack"), QL_CLI_FIELD_CUSTOM, 0, ql_cli_modem_stack, NULL, 0},
 	QL_MODEM_STR("manufacturer", NULL, manufacturer, NULL),
 	QL_MODEM_STR("model", N_("Model"), model, ql_cli_modem_model_text),
 	QL_MODEM_STR("transport", N_("Transport"), transport, NULL),
@@ -84,22 +94,51 @@ static const QlCliField ql_cli_modem_fields[] = {
 	{NULL},
 };
 
+/* ModemManager's modems and oFono's: a stack that is not running is left out, unless neither is */
 gboolean
 ql_cli_modems(QlCli *cli, gchar **args, GError **error)
 {
-	g_autoptr(GPtrArray) modems = ql_modem_list(NULL, error);
+	g_autoptr(GError) mm_error = NULL;
+	g_autoptr(GError) ofono_error = NULL;
+	g_autoptr(GPtrArray) mm = ql_modem_list(NULL, &mm_error);
+	g_autoptr(GPtrArray) ofono = ql_cli_ofono_list(cli->config, &ofono_error);
+	const QlCliField *fields[] = {ql_cli_modem_fields, ql_cli_ofono_modem_fields};
+	GPtrArray *lists[2];
 
-	if (modems == NULL)
+	if (mm == NULL && ofono == NULL) {
+		g_set_error(error, QL_ERROR, mm_error->code, "%s; %s", mm_error->message,
+			    ofono_error->message);
 		return FALSE;
+	}
+	if (mm_error != NULL)
+		g_debug("%s", mm_error->message);
+	if (ofono_error != NULL)
+		g_debug("%s", ofono_error->message);
+	if (mm == NULL)
+		mm = g_ptr_array_new();
+	if (ofono == NULL)
+		ofono = g_ptr_array_new();
+	lists[0] = mm;
+	lists[1] = ofono;
 	if (cli->json) {
-		ql_cli_fields_json_array(ql_cli_modem_fields, "modems", modems, cli->out);
+		json_builder_set_member_name(cli->out, "modems");
+		json_builder_begin_array(cli->out);
+		for (guint k = 0; k < G_N_ELEMENTS(lists); k++) {
+			for (guint i = 0; i < lists[k]->len; i++) {
+				json_builder_begin_object(cli->out);
+				ql_cli_fields_json(fields[k], g_ptr_array_index(lists[k], i),
+						   cli->out);
+				json_builder_end_object(cli->out);
+			}
+		}
+		json_builder_end_array(cli->out);
 		return TRUE;
 	}
-	if (modems->len == 0) {
+	if (mm->len == 0 && ofono->len == 0) {
 		g_print("%s\n", _("No modems were found"));
 		return TRUE;
 	}
-	ql_cli_fields_table(ql_cli_modem_fields, modems);
+	ql_cli_fields_table_multi(fields, lists, G_N_ELEMENTS(lists));
 	return TRUE;
 }
 

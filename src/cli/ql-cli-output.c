@@ -87,6 +87,8 @@ void
 ql_cli_fields_json(const QlCliField *fields, gconstpointer obj, JsonBuilder *b)
 {
 	for (const QlCliField *f = fields; f->key != NULL; f++) {
+		if (f->flags & QL_CLI_FIELD_FLAG_TEXT_ONLY)
+			continue;
 		json_builder_set_member_name(b, f->key);
 		json_builder_add_value(b, ql_cli_field_value(f, obj));
 	}
@@ -136,32 +138,45 @@ ql_cli_fields_print(const QlCliField *fields, gconstpointer obj)
 }
 
 void
-ql_cli_fields_table(const QlCliField *fields, GPtrArray *objs)
+ql_cli_fields_table_multi(const QlCliField *const *fields, GPtrArray *const *objs, guint n)
 {
-	g_autoptr(GPtrArray) cols = g_ptr_array_new(); /* the labelled fields */
+	g_autoptr(GPtrArray) cols = g_ptr_array_new(); /* per kind: the labelled fields */
 	g_autoptr(GPtrArray) cells = g_ptr_array_new_with_free_func(g_free);
 	g_autofree gsize *width = NULL;
-	guint ncols;
+	guint ncols = 0, nrows = 1;
 
-	for (const QlCliField *f = fields; f->key != NULL; f++) {
-		if (f->label != NULL)
-			g_ptr_array_add(cols, (gpointer)f);
+	for (guint k = 0; k < n; k++) {
+		guint c = 0;
+		for (const QlCliField *f = fields[k]; f->key != NULL; f++) {
+			if (f->label != NULL) {
+				g_ptr_array_add(cols, (gpointer)f);
+				c++;
+			}
+		}
+		g_return_if_fail(k == 0 || c == ncols);
+		ncols = c;
 	}
-	ncols = cols->len;
 	width = g_new0(gsize, ncols);
-	/* row 0 is the header */
-	for (guint r = 0; r <= objs->len; r++) {
-		for (guint c = 0; c < ncols; c++) {
-			const QlCliField *f = g_ptr_array_index(cols, c);
-			g_autofree gchar *text =
-				r == 0 ? g_strdup(_(f->label))
-				       : ql_cli_field_text(f, g_ptr_array_index(objs, r - 1));
-			gchar *cell = ql_cli_safe(text, QL_TEXT_MAX_FIELD);
-			width[c] = MAX(width[c], (gsize)g_utf8_strlen(cell, -1));
-			g_ptr_array_add(cells, cell);
+	/* row 0 is the header, from the first kind's labels */
+	for (guint c = 0; c < ncols; c++) {
+		const QlCliField *f = g_ptr_array_index(cols, c);
+		g_ptr_array_add(cells, ql_cli_safe(_(f->label), QL_TEXT_MAX_FIELD));
+	}
+	for (guint k = 0; k < n; k++) {
+		for (guint r = 0; r < objs[k]->len; r++, nrows++) {
+			for (guint c = 0; c < ncols; c++) {
+				const QlCliField *f = g_ptr_array_index(cols, k * ncols + c);
+				g_autofree gchar *text =
+					ql_cli_field_text(f, g_ptr_array_index(objs[k], r));
+				g_ptr_array_add(cells, ql_cli_safe(text, QL_TEXT_MAX_FIELD));
+			}
 		}
 	}
-	for (guint r = 0; r <= objs->len; r++) {
+	for (guint i = 0; i < cells->len; i++) {
+		const gchar *cell = g_ptr_array_index(cells, i);
+		width[i % ncols] = MAX(width[i % ncols], (gsize)g_utf8_strlen(cell, -1));
+	}
+	for (guint r = 0; r < nrows; r++) {
 		g_autoptr(GString) line = g_string_new(NULL);
 		for (guint c = 0; c < ncols; c++) {
 			const gchar *cell = g_ptr_array_index(cells, r * ncols + c);
@@ -174,6 +189,12 @@ ql_cli_fields_table(const QlCliField *fields, GPtrArray *objs)
 		}
 		g_print("%s\n", line->str);
 	}
+}
+
+void
+ql_cli_fields_table(const QlCliField *fields, GPtrArray *objs)
+{
+	ql_cli_fields_table_multi(&fields, &objs, 1);
 }
 
 void

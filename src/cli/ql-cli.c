@@ -84,7 +84,8 @@ static const QlCliCommand ql_cli_commands[] = {
 	{"provision-esim", NULL, 0, 0, "--carrier NAME --plan NAME [--secure]",
 	 N_("download the carrier's default profile, nicknamed after the plan"),
 	 ql_cli_provision_esim, QL_CLI_FLAG_AUDITED},
-	{"modems", NULL, 0, 0, "", N_("the modems ModemManager knows, with EID and transport"),
+	{"modems", NULL, 0, 0, "",
+	 N_("the modems ModemManager and oFono know, with their stack, transport and device"),
 	 ql_cli_modems, QL_CLI_FLAG_NO_DEVICE},
 	{"monitor", NULL, 0, 0, "",
 	 N_("print the service's events as they happen (eUICCs, profiles, notifications)"),
@@ -224,6 +225,18 @@ ql_cli_print_result(QlCli *cli)
 /* ---- Ctrl-C ---- */
 
 static QlCli *ql_cli_signal_target;
+static GMutex ql_cli_undo_lock;
+static void (*ql_cli_undo)(gpointer data);
+static gpointer ql_cli_undo_data;
+
+void
+ql_cli_on_exit_signal(void (*undo)(gpointer data), gpointer data)
+{
+	g_mutex_lock(&ql_cli_undo_lock);
+	ql_cli_undo = undo;
+	ql_cli_undo_data = data;
+	g_mutex_unlock(&ql_cli_undo_lock);
+}
 
 void
 ql_cli_long_begin(QlCli *cli)
@@ -255,6 +268,12 @@ ql_cli_signal_thread(gpointer user_data)
 			g_cancellable_cancel(ql_cli_signal_target->cancellable);
 			continue;
 		}
+		/* what must not stay as it is when the process ends (an oFono lockdown) */
+		g_mutex_lock(&ql_cli_undo_lock);
+		if (ql_cli_undo != NULL)
+			ql_cli_undo(ql_cli_undo_data);
+		ql_cli_undo = NULL;
+		g_mutex_unlock(&ql_cli_undo_lock);
 		signal(sig, SIG_DFL);
 		pthread_sigmask(SIG_UNBLOCK, set, NULL);
 		raise(sig);
@@ -283,11 +302,12 @@ ql_cli_backend_open(QlCli *cli, const QlCliCommand *cmd, GError **error)
 	g_autoptr(GDBusConnection) bus = NULL;
 	g_autoptr(GError) local = NULL;
 
-	if (cli->direct != NULL) {
+	/* oFono's modems are not the service's (yet): -o always runs in this process */
+	if (cli->direct != NULL || cli->ofono != NULL) {
 		if (cli->euicc != NULL) {
 			g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 					    _("-e picks one of the service's eUICCs; with --direct "
-					      "the device is the eUICC"));
+					      "or -o the device is the eUICC"));
 			return NULL;
 		}
 		return ql_cli_direct_open(cli, cmd, error);
@@ -365,6 +385,7 @@ ql_cli_clear(QlCli *cli)
 	}
 	g_clear_pointer(&cli->direct, g_free);
 	g_clear_pointer(&cli->modem, g_free);
+	g_clear_pointer(&cli->ofono, g_free);
 	g_clear_pointer(&cli->euicc, g_free);
 	g_clear_pointer(&cli->bus_address, g_free);
 	g_clear_pointer(&cli->args, g_strfreev);
@@ -412,6 +433,10 @@ main(int argc, char **argv)
 		 N_("The eUICC of ModemManager's modem N or object path (as mmcli -m); in this "
 		    "process when quantra-esimd does not run"),
 		 N_("N|PATH")},
+		{"ofono", 'o', 0, G_OPTION_ARG_STRING, &cli.ofono,
+		 N_("Use oFono's modem PATH (e.g. /quectelqmi_0), locked down while its port is in "
+		    "use, in this process"),
+		 N_("PATH")},
 		{"bus-address", 0, 0, G_OPTION_ARG_STRING, &cli.bus_address,
 		 N_("Find quantra-esimd on this D-Bus address, not the system bus"), N_("ADDRESS")},
 		{"json", 'J', 0, G_OPTION_ARG_NONE, &cli.json,

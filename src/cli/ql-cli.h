@@ -47,6 +47,7 @@ typedef struct _QlCliBackend QlCliBackend;
 typedef struct {
 	gchar *direct;
 	gchar *modem;
+	gchar *ofono; /* -o PATH: oFono's modem, always in this process */
 	gchar *euicc; /* -e: EID, configured device name or transport of the service's eUICC */
 	gchar *bus_address;
 	gboolean json;
@@ -200,7 +201,8 @@ typedef enum {
 
 typedef enum {
 	QL_CLI_FIELD_FLAG_NONE = 0,
-	QL_CLI_FIELD_FLAG_BLOCK = 1 << 0, /* key/value: the text is lines under the label */
+	QL_CLI_FIELD_FLAG_BLOCK = 1 << 0,     /* key/value: the text is lines under the label */
+	QL_CLI_FIELD_FLAG_TEXT_ONLY = 1 << 1, /* a column or line only, no JSON member */
 } QlCliFieldFlags;
 
 typedef struct {
@@ -222,6 +224,9 @@ void ql_cli_fields_json_array(const QlCliField *fields, const gchar *key, GPtrAr
 void ql_cli_fields_print(const QlCliField *fields, gconstpointer obj);
 /* a table: a header of the labels, then a row per object */
 void ql_cli_fields_table(const QlCliField *fields, GPtrArray *objs);
+/* one table of objects of @n kinds, each with its field table (the same labelled columns, in
+ * the same order; the header is the first's) */
+void ql_cli_fields_table_multi(const QlCliField *const *fields, GPtrArray *const *objs, guint n);
 /* Everything printed for a person goes through here: names, addresses, codes and messages come
  * from the eUICC, the modem or a server, and a terminal must not act on what they hold
  * (ql_text_escape; QL_TEXT_MAX_FIELD for cells, QL_TEXT_MAX_MESSAGE for lines) */
@@ -273,5 +278,8 @@ gboolean ql_cli_monitor(QlCli *cli, gchar **args, GError **error);
 /* ql-cli.c: Ctrl-C cancels what runs between these two */
 void ql_cli_long_begin(QlCli *cli);
 void ql_cli_long_end(QlCli *cli);
+/* ql-cli.c: @undo runs (in the signal thread) before a SIGINT or SIGTERM ends the process, such
+ * as an oFono lockdown to clear; NULL unsets it, after an undo that runs has finished. */
+void ql_cli_on_exit_signal(void (*undo)(gpointer data), gpointer data);
 
 G_END_DECLS

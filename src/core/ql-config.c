@@ -24,6 +24,9 @@
  * switch-slot=true
  * block=120                         (STORE DATA block size for cards that fail with 255)
  * isd-r=A0000005591010FFFFFFFF8900000100
+ * [ofono /phonesim]                 (an oFono modem's object path)
+ * device=at:/dev/ttyUSB2            (its eUICC's port, when its SystemPath does not tell)
+ * shared-port=true                  (oFono does not use that port: lockdown only to switch)
  * [storage]
  * state-dir=/var/lib/quantra-l      (the vault and the audit trail)
  * vault-key=pkcs11:token=...;object=...   (or the path of a key file; default STATE/vault.key)
@@ -72,6 +75,7 @@ ql_config_free(QlConfig *cfg)
 	g_free(cfg->state_dir);
 	g_free(cfg->vault_key);
 	g_clear_pointer(&cfg->devices, g_ptr_array_unref);
+	g_clear_pointer(&cfg->ofono_rules, g_hash_table_unref);
 	g_free(cfg);
 }
 
@@ -187,6 +191,45 @@ ql_config_load_crl(QlConfig *cfg, GKeyFile *kf, const gchar *path, GError **erro
 }
 
 static void
+ql_ofono_rule_free(QlOfonoRule *rule)
+{
+	g_free(rule->device);
+	g_free(rule);
+}
+
+static gboolean
+ql_config_load_ofono_rule(QlConfig *cfg, GKeyFile *kf, const gchar *path, const gchar *group,
+			  GError **error)
+{
+	g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+	QlOfonoRule *rule = g_new0(QlOfonoRule, 1);
+	const gchar *modem = group + strlen("ofono ");
+
+	g_hash_table_replace(cfg->ofono_rules, g_strdup(modem), rule);
+	if (!g_variant_is_object_path(modem))
+		return ql_config_bad(error, path, group, "", "not an oFono modem object path");
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		g_autoptr(GError) local = NULL;
+		if (g_strcmp0(keys[i], "device") == 0) {
+			g_free(rule->device);
+			rule->device = g_key_file_get_string(kf, group, keys[i], NULL);
+			if (rule->device == NULL || strchr(rule->device, ':') == NULL)
+				return ql_config_bad(
+					error, path, group, keys[i],
+					"must be a device spec (e.g. at:/dev/ttyUSB2)");
+		} else if (g_strcmp0(keys[i], "shared-port") == 0) {
+			rule->shared_port = g_key_file_get_boolean(kf, group, keys[i], &local);
+			if (local != NULL)
+				return ql_config_bad(error, path, group, keys[i],
+						     "must be true or false");
+		} else {
+			return ql_config_bad(error, path, group, keys[i], "unknown key");
+		}
+	}
+	return TRUE;
+}
+
+static void
 ql_config_device_free(QlConfigDevice *dev)
 {
 	g_free(dev->name);
@@ -281,6 +324,8 @@ ql_config_load(const gchar *path, GError **error)
 	cfg->device_rules = g_ptr_array_new_with_free_func((GDestroyNotify)ql_device_rule_free);
 	cfg->devices = g_ptr_array_new_with_free_func((GDestroyNotify)ql_config_device_free);
 	cfg->crl_urls = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	cfg->ofono_rules = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+						 (GDestroyNotify)ql_ofono_rule_free);
 	cfg->policy = QL_TLS_POLICY_STANDARD;
 	cfg->uninhibit_delay_ms = QL_CONFIG_DEFAULT_UNINHIBIT_DELAY_MS;
 	cfg->notification_retry_s = QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_S;
@@ -401,6 +446,9 @@ ql_config_load(const gchar *path, GError **error)
 				return NULL;
 		} else if (g_strcmp0(groups[i], "daemon") == 0) {
 			if (!ql_config_load_daemon(cfg, kf, path, error))
+				return NULL;
+		} else if (g_str_has_prefix(groups[i], "ofono ")) {
+			if (!ql_config_load_ofono_rule(cfg, kf, path, groups[i], error))
 				return NULL;
 		} else if (g_strcmp0(groups[i], "tls") != 0) {
 			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
