@@ -4,7 +4,7 @@
 (tests/daemon/qldaemon.py) with virtual eUICCs, the real test SM-DP+ on loopback. The same
 commands through the service and with --direct print the same bytes; -e picks one of two
 eUICCs; a clear error when the service does not run; Ctrl-C cancels a download through the
-service; `monitor` prints the events. Prints TAP."""
+service; a wallet code downloads through the service; `monitor` prints the events. Prints TAP."""
 
 import json
 import os
