@@ -212,8 +212,11 @@ def _():
     p = subprocess.run([QL, "--direct", dev, "profile", "enable"], capture_output=True,
                        text=True)
     assert p.returncode == 2 and "usage" in p.stderr, p
-    p = subprocess.run([QL, "profile", "list"], capture_output=True, text=True)
-    assert p.returncode == 2 and "--direct" in p.stderr, p
+    # without --direct the service is asked: when it does not run, the message says what to do
+    nobus = dict(os.environ, QUANTRA_L_BUS_ADDRESS=f"unix:path={tmp}/no-such-bus")
+    p = subprocess.run([QL, "profile", "list"], capture_output=True, text=True, env=nobus)
+    assert p.returncode == 5 and "quantra-esimd is not running" in p.stderr \
+        and "--direct" in p.stderr, p
     p = subprocess.run([QL, "--direct", "nosuchscheme:/x", "profile", "list"],
                        capture_output=True, text=True)
     assert p.returncode == 5 and "no plugin" in p.stderr, p

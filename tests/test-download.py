@@ -427,7 +427,8 @@ def _():
     r, text = both(st, s)
     for name, role in (("tls", "localhost"), ("dpauth", "auth"), ("dppb", "pb")):
         ch = r["chains"][name]
-        assert ch["anchor"] == {"subject": CI_DN, "key_id": key_id, "source": "admin"}, ch
+        assert ch["anchor"] == {"subject": CI_DN, "key_id": key_id, "source": "admin",
+                                "euicc_listed": True}, ch
         assert role in ch["certificate"], ch
     assert r["chains"]["tls"]["host"] == {"name": "127.0.0.1", "matched": "ip-address"}, r
     for key in ("TLS chain", "DPauth chain", "DPpb chain"):

@@ -219,36 +219,83 @@ test_trust_chain(void)
 	g_assert_cmpint(ql_trust_failure_from_error(error), ==, QL_TRUST_FAILURE_NO_CERTIFICATE);
 }
 
+/* The anchor rule of issue 14: a TLS chain may end at any trusted CI (older eUICCs omit CI1 from
+ * their list while SM-DP+ servers use it for TLS) unless narrowed to the listed ones; a signing
+ * chain (DPauth, DPpb) only at a CI the eUICC lists, shipped or added by the admin. */
 static void
 test_trust_ci_list(void)
 {
 	g_autoptr(QlTrust) trust = make_trust();
 	g_autoptr(GError) error = NULL;
+	g_autoptr(QlTrustResult) result = NULL;
 	gnutls_x509_crt_t chain[1] = {pki.unknown_ci.crt};
+	g_autofree gchar *other_kid = NULL;
+	g_autofree gchar *ci_kid = NULL;
+	g_auto(GStrv) tls_ids = NULL;
+	g_auto(GStrv) signing_ids = NULL;
+	g_auto(QlPkiCert) auth = {NULL, NULL};
+	g_autoptr(GBytes) other_ski = ql_pki_subject_key_id(pki.ci_other.crt, NULL);
+	g_autoptr(GBytes) ci_ski = ql_pki_subject_key_id(pki.ci.crt, NULL);
 
-	/* known to us, but the eUICC does not list it: still unknown, and the message says why */
+	/* a shipped CI the eUICC does not list: good for TLS by default */
 	g_assert_true(ql_trust_add_anchor(trust, pki.ci_other.crt, FALSE, &error));
 	g_assert_no_error(error);
-	check_refused(trust, &pki.unknown_ci, TEST_HOST, QL_CERT_ROLE_DP_TLS,
-		      QL_TRUST_FAILURE_UNKNOWN_CI, "not one this eUICC accepts");
+	g_assert_true(ql_trust_verify_chain_full(trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS,
+						 &result, NULL, &error));
+	g_assert_no_error(error);
+	other_kid = ql_pki_hex(other_ski);
+	g_assert_cmpstr(result->anchor_key_id, ==, other_kid);
+	g_assert_cmpint(result->anchor_source, ==, QL_TRUST_ANCHOR_GSMA_CI);
+	g_assert_false(result->anchor_listed);
+	tls_ids = ql_trust_get_anchor_key_ids(trust, QL_TRUST_PURPOSE_TLS);
+	signing_ids = ql_trust_get_anchor_key_ids(trust, QL_TRUST_PURPOSE_SIGNING);
+	ci_kid = ql_pki_hex(ci_ski);
+	g_assert_cmpuint(g_strv_length(tls_ids), ==, 2);
+	g_assert_true(g_strv_contains((const gchar *const *)tls_ids, other_kid));
+	g_assert_cmpuint(g_strv_length(signing_ids), ==, 1);
+	g_assert_cmpstr(signing_ids[0], ==, ci_kid);
 
-	/* an anchor the admin added is used whatever the eUICC lists */
+	/* ... but never for a certificate the SM-DP+ signs with */
+	make(QL_CERT_ROLE_DP_AUTH, "auth from other", FALSE, NULL, 0, 0, &pki.ci_other, &auth);
+	check_refused(trust, &auth, NULL, QL_CERT_ROLE_DP_AUTH, QL_TRUST_FAILURE_UNKNOWN_CI,
+		      "not one this eUICC accepts");
+
+	/* tls-anchors=euicc-listed: the TLS chain needs a listed CI too */
+	ql_trust_set_tls_anchors(trust, QL_TRUST_TLS_ANCHORS_EUICC_LISTED);
+	check_refused(trust, &pki.unknown_ci, TEST_HOST, QL_CERT_ROLE_DP_TLS,
+		      QL_TRUST_FAILURE_UNKNOWN_CI, "tls-anchors=euicc-listed");
+	g_strfreev(tls_ids);
+	tls_ids = ql_trust_get_anchor_key_ids(trust, QL_TRUST_PURPOSE_TLS);
+	g_assert_cmpuint(g_strv_length(tls_ids), ==, 1);
+	g_assert_cmpstr(tls_ids[0], ==, ci_kid);
+
+	/* an anchor the admin added counts for TLS, and for signing only when listed */
+	ql_trust_set_tls_anchors(trust, QL_TRUST_TLS_ANCHORS_ALL);
 	g_assert_true(ql_trust_add_anchor(trust, pki.ci_other.crt, TRUE, &error));
 	g_assert_true(
 		ql_trust_verify_chain(trust, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS, &error));
 	g_assert_no_error(error);
+	check_refused(trust, &auth, NULL, QL_CERT_ROLE_DP_AUTH, QL_TRUST_FAILURE_UNKNOWN_CI,
+		      "not one this eUICC accepts");
 
-	/* the eUICC lists it: usable without admin */
+	/* the eUICC lists it: usable for both */
 	{
 		g_autoptr(QlTrust) t2 = make_trust();
 		g_autoptr(GPtrArray) kids =
 			g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+		g_autoptr(QlTrustResult) r2 = NULL;
+		gnutls_x509_crt_t auth_chain[1] = {auth.crt};
 		g_assert_true(ql_trust_add_anchor(t2, pki.ci_other.crt, FALSE, &error));
 		g_ptr_array_add(kids, ql_pki_subject_key_id(pki.ci_other.crt, NULL));
 		ql_trust_set_allowed_ci_key_ids(t2, kids);
+		ql_trust_set_tls_anchors(t2, QL_TRUST_TLS_ANCHORS_EUICC_LISTED);
 		g_assert_true(ql_trust_verify_chain(t2, chain, 1, TEST_HOST, QL_CERT_ROLE_DP_TLS,
 						    &error));
 		g_assert_no_error(error);
+		g_assert_true(ql_trust_verify_chain_full(t2, auth_chain, 1, NULL,
+							 QL_CERT_ROLE_DP_AUTH, &r2, NULL, &error));
+		g_assert_no_error(error);
+		g_assert_true(r2->anchor_listed);
 	}
 }
 
@@ -704,8 +751,10 @@ test_tls_fault(gconstpointer data)
 		g_assert_true(ql_trust_add_pin(trust, fc->host, hex, &error));
 		g_assert_no_error(error);
 	}
-	if (fc->other_ci_known)
+	if (fc->other_ci_known) {
 		g_assert_true(ql_trust_add_anchor(trust, pki.ci_other.crt, FALSE, NULL));
+		ql_trust_set_tls_anchors(trust, QL_TRUST_TLS_ANCHORS_EUICC_LISTED);
+	}
 	tls = ql_tls_new(trust, QL_TLS_POLICY_STANDARD);
 	g_assert_false(tls_connect(tls, srv, fc->host, NULL, &error));
 	g_assert_error(error, QL_ERROR, QL_ERROR_TLS);
@@ -729,7 +778,7 @@ static const FaultCase fault_cases[] = {
 	{&pki.wrong_host, TEST_HOST, QL_TRUST_FAILURE_WRONG_HOST, "not valid for host smdp.test"},
 	{&pki.good, "127.0.0.2", QL_TRUST_FAILURE_WRONG_HOST, "not valid for host 127.0.0.2"},
 	{&pki.unknown_ci, TEST_HOST, QL_TRUST_FAILURE_UNKNOWN_CI, "does not chain to a trusted CI"},
-	{&pki.unknown_ci, TEST_HOST, QL_TRUST_FAILURE_UNKNOWN_CI, "not one this eUICC accepts",
+	{&pki.unknown_ci, TEST_HOST, QL_TRUST_FAILURE_UNKNOWN_CI, "which this eUICC does not list",
 	 FALSE, TRUE},
 	{&pki.revoked, TEST_HOST, QL_TRUST_FAILURE_REVOKED, "is revoked"},
 	{&pki.wrong_role, TEST_HOST, QL_TRUST_FAILURE_WRONG_ROLE, "is a DP auth certificate"},

@@ -221,7 +221,8 @@ CRL_STALE = crl("stale", "ci", this_update="2020-01-01 00:00:00",
                 next_update="2020-02-01 00:00:00")
 CRL_FORGED = crl("forged", "ci", signer="fake-ci")
 
-# shipped CIs (QL_DATA_DIR/ci): the eUICC lists the SM-DP+ PKI's CI, not this one
+# a CI file dropped into the CI directory (QL_DATA_DIR/ci) that is not a shipped CI: refused,
+# never trusted (only files whose SHA-256 the CI table names are)
 DATA = os.path.join(M, "data")
 os.makedirs(os.path.join(DATA, "ci"))
 with open(os.path.join(M, "unlisted-ci.pem")) as f, \
@@ -349,8 +350,8 @@ CASES = [
     ("issued by an unknown CA", "unknown-ci", ["from-other-ci", "other-ci"], {}),
     ("self-signed leaf", "unknown-ci", ["self-signed"], {}),
     ("intermediate not sent", "unknown-ci", ["good-sub"], {}),
-    ("shipped CI the eUICC does not list", "unknown-ci", ["from-unlisted"],
-     {"anchors": [], "data": DATA}),
+    ("CI file in the CI directory that is not a shipped CI", "unknown-ci", ["from-unlisted"],
+     {"anchors": [], "data": DATA, "words": "unlisted-ci.pem was refused"}),
     ("leaf revoked by the CI's CRL", "revoked", ["revoked"], {"crl": CRL_REVOKED}),
     ("intermediate revoked by the CI's CRL", "revoked", ["under-sub-revoked", "sub-revoked"],
      {"crl": CRL_REVOKED}),

@@ -205,6 +205,18 @@ ql_vcard_get_profile_count(QlVcard *card)
 	return card->profiles->len;
 }
 
+const gchar *
+ql_vcard_get_enabled_iccid(QlVcard *card)
+{
+	g_return_val_if_fail(card != NULL, NULL);
+	for (guint i = 0; i < card->profiles->len; i++) {
+		QlVcardProfile *p = g_ptr_array_index(card->profiles, i);
+		if (p->enabled)
+			return p->iccid;
+	}
+	return NULL;
+}
+
 guint
 ql_vcard_get_notification_count(QlVcard *card)
 {

@@ -65,6 +65,9 @@ guint ql_vcard_get_open_channels(QlVcard *card);
 const gchar *ql_vcard_get_eid(QlVcard *card);
 guint ql_vcard_get_profile_count(QlVcard *card);
 guint ql_vcard_get_notification_count(QlVcard *card);
+/* The ICCID (digits) of the enabled profile, what a modem reads from EF.ICCID; NULL when no
+ * profile is enabled. */
+const gchar *ql_vcard_get_enabled_iccid(QlVcard *card);
 
 /* Size of the pieces a long answer is returned in (61xx), 1..256. Once set, the answer to an
  * extended-length command comes in such pieces too (else whole, up to its Le). */

@@ -1,1120 +1,27 @@
 /*
- * quantra-l: the command line. In direct mode (--direct DEVICE) it runs the operation in this
- * process through the device's plugin; the service mode talks to quantra-esimd over D-Bus.
+ * quantra-l: the command line. It talks to quantra-esimd on the system bus by default; with
+ * --direct DEVICE it runs the operation in this process through the device's plugin. Both
+ * backends hand the same objects to the same printers (ql-cli.h).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "config.h"
 
 #include <glib/gi18n.h>
-#include <json-glib/json-glib.h>
 #include <locale.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
-#include <termios.h>
-#include <unistd.h>
+#include "ql-cli-crl.h"
+#include "ql-cli.h"
 
-#include "ql-cli-state.h"
-#include "ql-config.h"
-#include "ql-device.h"
-#include "ql-download.h"
-#include "ql-es10.h"
-#include "ql-modem.h"
-#include "ql-qr.h"
-#include "ql-text.h"
-#include "ql-tlv.h"
-
-/* Exit codes, documented in the README */
-enum {
-	QL_EXIT_OK = 0,
-	QL_EXIT_FAILED = 1,
-	QL_EXIT_USAGE = 2,
-	QL_EXIT_NOT_FOUND = 3,
-	QL_EXIT_REFUSED = 4, /* the eUICC or the SM-DP+ said no */
-	QL_EXIT_DEVICE = 5,  /* plugin, modem, reader, state file */
-	QL_EXIT_MALFORMED = 6,
-	QL_EXIT_TRUST = 7, /* TLS / certificate refused */
-	QL_EXIT_NETWORK = 8,
-	QL_EXIT_TIMEOUT = 9, /* the modem, card or server did not answer in time */
-};
-
-typedef struct {
-	gchar *direct;
-	gchar *modem;
-	gboolean json;
-	gboolean verbose;
-	gboolean version;
-	gboolean yes;
-	gboolean all;
-	gboolean no_refresh;
-	gchar **reset_options;
-	gchar **args;
-	/* download */
-	gchar *activation_code; /* secret */
-	gchar *qr;
-	gchar *smdp;
-	gchar *matching_id;	  /* secret */
-	gchar *confirmation_code; /* secret */
-	gchar *event;
-	gchar *smds;
-	gchar *nickname;
-	gchar *carrier;
-	gchar *plan;
-	gboolean secure;
-	gchar **trust_anchors;
-	gchar *crl_dir;
-	gboolean crl_required;
-	gchar **pins;
-	gchar *client_cert;
-	gchar *client_key;
-	gboolean system_store;
-	gint timeout;
-	gint download_timeout;
-	gchar *config;
-	gchar *carriers;
-	gboolean power_cycle;
-	gboolean switch_slot;
-	JsonBuilder *out; /* --json result */
-	QlCliState st;	  /* state dir, wallet, audit trail (ql-cli-state.h) */
-} QlCli;
-
-typedef gboolean (*QlCliFunc)(QlCli *cli, QlChannel *ch, gchar **args, GError **error);
-
-typedef enum {
-	QL_CLI_FLAG_NONE = 0,
-	QL_CLI_FLAG_NO_DEVICE = 1 << 0,	       /* runs without an eUICC (ch is NULL) */
-	QL_CLI_FLAG_SWITCHES_PROFILE = 1 << 1, /* with -m: inhibit the modem, then wait for it */
-	QL_CLI_FLAG_AUDITED = 1 << 2,	       /* changes state: the audit trail must take it */
-} QlCliFlags;
-
-typedef struct {
-	const gchar *object;
-	const gchar *verb;
-	guint min_args;
-	guint max_args;
-	const gchar *usage; /* arguments, for --help */
-	const gchar *summary;
-	QlCliFunc func;
-	QlCliFlags flags;
-} QlCliCommand;
-
-/* ---- output helpers ---- */
-
-/* Everything printed for a person goes through here: names, addresses, codes and messages come
- * from the eUICC, the modem or a server, and a terminal must not act on what they hold. */
-static gchar *
-ql_cli_safe(const gchar *text, gsize max_chars)
-{
-	return ql_text_escape(text, -1, max_chars);
-}
-
-static void
-ql_cli_table_print(GPtrArray *rows, guint ncols)
-{
-	/* rows: GStrv each; the first row is the header */
-	g_autofree gsize *width = g_new0(gsize, ncols);
-	for (guint r = 0; r < rows->len; r++) {
-		gchar **row = g_ptr_array_index(rows, r);
-		for (guint c = 0; c < ncols; c++) {
-			gchar *safe = ql_cli_safe(row[c], QL_TEXT_MAX_FIELD);
-			g_free(row[c]);
-			row[c] = safe;
-		}
-	}
-	for (guint r = 0; r < rows->len; r++) {
-		gchar **row = g_ptr_array_index(rows, r);
-		for (guint c = 0; c < ncols; c++)
-			width[c] = MAX(width[c], (gsize)g_utf8_strlen(row[c], -1));
-	}
-	for (guint r = 0; r < rows->len; r++) {
-		gchar **row = g_ptr_array_index(rows, r);
-		g_autoptr(GString) line = g_string_new(NULL);
-		for (guint c = 0; c < ncols; c++) {
-			g_string_append(line, row[c]);
-			if (c + 1 < ncols) {
-				gsize pad = width[c] - g_utf8_strlen(row[c], -1) + 2;
-				for (gsize i = 0; i < pad; i++)
-					g_string_append_c(line, ' ');
-			}
-		}
-		g_print("%s\n", line->str);
-	}
-}
-
-static void
-ql_cli_kv(const gchar *key, const gchar *value)
-{
-	g_autofree gchar *safe = ql_cli_safe(value, QL_TEXT_MAX_MESSAGE);
-	g_print("  %-28s %s\n", key, safe != NULL ? safe : "-");
-}
-
-/* json-glib escapes control characters, but writes bytes that are not UTF-8 as they are and
- * any length: both are settled here */
-static void
-ql_cli_json_string(JsonBuilder *b, const gchar *key, const gchar *value)
-{
-	g_autofree gchar *valid = ql_text_valid(value, -1, QL_TEXT_MAX_MESSAGE);
-	json_builder_set_member_name(b, key);
-	if (valid != NULL)
-		json_builder_add_string_value(b, valid);
-	else
-		json_builder_add_null_value(b);
-}
-
-static void
-ql_cli_json_int(JsonBuilder *b, const gchar *key, gint64 value)
-{
-	json_builder_set_member_name(b, key);
-	if (value >= 0)
-		json_builder_add_int_value(b, value);
-	else
-		json_builder_add_null_value(b);
-}
-
-static gchar *
-ql_cli_bytes_human(gint64 n)
-{
-	if (n < 0)
-		return g_strdup(_("unknown"));
-	return g_format_size_full((guint64)n, G_FORMAT_SIZE_IEC_UNITS);
-}
-
-/* ---- chip ---- */
-
-static void
-ql_cli_key_ids(QlCli *cli, const gchar *json_key, const gchar *label, GPtrArray *ids)
-{
-	if (cli->json) {
-		json_builder_set_member_name(cli->out, json_key);
-		json_builder_begin_array(cli->out);
-		for (guint i = 0; i < ids->len; i++) {
-			GBytes *id = g_ptr_array_index(ids, i);
-			g_autofree gchar *hex =
-				ql_hex_encode(g_bytes_get_data(id, NULL), g_bytes_get_size(id));
-			json_builder_begin_object(cli->out);
-			ql_cli_json_string(cli->out, "key_id", hex);
-			ql_cli_json_string(cli->out, "name", ql_ci_key_id_name(id));
-			json_builder_end_object(cli->out);
-		}
-		json_builder_end_array(cli->out);
-		return;
-	}
-	g_print("  %s\n", label);
-	if (ids->len == 0)
-		g_print("    %s\n", _("(none)"));
-	for (guint i = 0; i < ids->len; i++) {
-		GBytes *id = g_ptr_array_index(ids, i);
-		g_autofree gchar *hex =
-			ql_hex_encode(g_bytes_get_data(id, NULL), g_bytes_get_size(id));
-		const gchar *name = ql_ci_key_id_name(id);
-		g_print("    %s  %s\n", hex, name != NULL ? name : _("(unknown CI)"));
-	}
-}
-
-static gboolean
-ql_cli_chip_info(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autofree gchar *eid = NULL;
-	g_autoptr(QlEuiccInfo2) info = NULL;
-	g_autofree gchar *default_dp = NULL;
-	g_autofree gchar *root_ds = NULL;
-
-	eid = ql_es10_get_eid(ch, error);
-	if (eid == NULL)
-		return FALSE;
-	info = ql_es10_get_euicc_info2(ch, error);
-	if (info == NULL)
-		return FALSE;
-	if (!ql_es10_get_configured_addresses(ch, &default_dp, &root_ds, error))
-		return FALSE;
-
-	if (cli->json) {
-		JsonBuilder *b = cli->out;
-		ql_cli_json_string(b, "eid", eid);
-		ql_cli_json_string(b, "svn", info->svn);
-		ql_cli_json_string(b, "profile_version", info->profile_version);
-		ql_cli_json_string(b, "firmware_version", info->firmware_version);
-		ql_cli_json_int(b, "installed_apps", info->installed_apps);
-		ql_cli_json_int(b, "free_nvm", info->free_nvm);
-		ql_cli_json_int(b, "free_ram", info->free_ram);
-		ql_cli_json_int(b, "category", info->category);
-		ql_cli_json_string(b, "pp_version", info->pp_version);
-		ql_cli_json_string(b, "sas_accreditation", info->sas_accreditation);
-		ql_cli_json_string(b, "default_smdp", default_dp);
-		ql_cli_json_string(b, "root_smds", root_ds);
-		ql_cli_key_ids(cli, "ci_key_ids_verification", NULL, info->ci_pkid_verification);
-		ql_cli_key_ids(cli, "ci_key_ids_signing", NULL, info->ci_pkid_signing);
-		return TRUE;
-	}
-	{
-		g_autofree gchar *nvm = ql_cli_bytes_human(info->free_nvm);
-		g_autofree gchar *ram = ql_cli_bytes_human(info->free_ram);
-		g_autofree gchar *apps =
-			info->installed_apps >= 0
-				? g_strdup_printf("%" G_GINT64_FORMAT, info->installed_apps)
-				: NULL;
-		g_print("%s\n", _("eUICC"));
-		ql_cli_kv(_("EID"), eid);
-		ql_cli_kv(_("SGP.22 version"), info->svn);
-		ql_cli_kv(_("Profile package version"), info->profile_version);
-		ql_cli_kv(_("Firmware version"), info->firmware_version);
-		ql_cli_kv(_("Free memory (NVM)"), nvm);
-		ql_cli_kv(_("Free memory (RAM)"), ram);
-		ql_cli_kv(_("Installed applications"), apps);
-		ql_cli_kv(_("Protection profile"), info->pp_version);
-		ql_cli_kv(_("SAS accreditation"), info->sas_accreditation);
-		ql_cli_kv(_("Default SM-DP+"), default_dp);
-		ql_cli_kv(_("Root SM-DS"), root_ds);
-		ql_cli_key_ids(cli, NULL, _("CI keys for verification:"),
-			       info->ci_pkid_verification);
-		ql_cli_key_ids(cli, NULL, _("CI keys for signing:"), info->ci_pkid_signing);
-	}
-	return TRUE;
-}
-
-static gboolean
-ql_cli_chip_default_smdp(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autofree gchar *default_dp = NULL;
-
-	if (args[0] != NULL) {
-		if (!ql_cli_audit_prepare(&cli->st, ch, error) ||
-		    !ql_es10_set_default_dp_address(ch, args[0], error) ||
-		    !ql_cli_audit_note(&cli->st, "default-smdp", error, "address", args[0], NULL))
-			return FALSE;
-	}
-	if (!ql_es10_get_configured_addresses(ch, &default_dp, NULL, error))
-		return FALSE;
-	if (cli->json) {
-		ql_cli_json_string(cli->out, "default_smdp", default_dp);
-	} else {
-		g_autofree gchar *safe = ql_cli_safe(default_dp, QL_TEXT_MAX_FIELD);
-		g_print("%s\n",
-			safe != NULL && safe[0] != '\0' ? safe : _("(no default SM-DP+ address)"));
-	}
-	return TRUE;
-}
-
-static gboolean
-ql_cli_chip_reset(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	guint options = 0;
-
-	if (!cli->yes) {
-		g_set_error_literal(
-			error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			_("chip reset deletes profiles for good: add --yes to confirm"));
-		return FALSE;
-	}
-	if (cli->reset_options == NULL) {
-		options =
-			QL_RESET_DELETE_OPERATIONAL | QL_RESET_DELETE_TEST | QL_RESET_DEFAULT_SMDP;
-	}
-	for (guint i = 0; cli->reset_options != NULL && cli->reset_options[i] != NULL; i++) {
-		const gchar *o = cli->reset_options[i];
-		if (g_strcmp0(o, "operational") == 0)
-			options |= QL_RESET_DELETE_OPERATIONAL;
-		else if (g_strcmp0(o, "test") == 0)
-			options |= QL_RESET_DELETE_TEST;
-		else if (g_strcmp0(o, "default-smdp") == 0)
-			options |= QL_RESET_DEFAULT_SMDP;
-		else {
-			g_set_error(
-				error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				_("unknown reset option '%s' (operational, test, default-smdp)"),
-				o);
-			return FALSE;
-		}
-	}
-	if (!ql_es10_memory_reset(ch, options, error))
-		return FALSE;
-	if (!ql_cli_audit_note(&cli->st, "chip-reset", error, "operational",
-			       options & QL_RESET_DELETE_OPERATIONAL ? "yes" : "no", "test",
-			       options & QL_RESET_DELETE_TEST ? "yes" : "no", "default-smdp",
-			       options & QL_RESET_DEFAULT_SMDP ? "yes" : "no", NULL))
-		return FALSE;
-	if (cli->json)
-		ql_cli_json_string(cli->out, "result", "ok");
-	else
-		g_print("%s\n", _("eUICC memory reset"));
-	return TRUE;
-}
-
-/* ---- profiles ---- */
-
-static gboolean
-ql_cli_profile_list(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autoptr(GPtrArray) profiles = ql_es10_get_profiles(ch, NULL, error);
-	g_autoptr(GPtrArray) rows = NULL;
-
-	if (profiles == NULL)
-		return FALSE;
-	if (cli->json) {
-		json_builder_set_member_name(cli->out, "profiles");
-		json_builder_begin_array(cli->out);
-		for (guint i = 0; i < profiles->len; i++) {
-			QlProfileInfo *p = g_ptr_array_index(profiles, i);
-			g_autofree gchar *icon = NULL;
-			json_builder_begin_object(cli->out);
-			ql_cli_json_string(cli->out, "iccid", p->iccid);
-			ql_cli_json_string(cli->out, "isdp_aid", p->isdp_aid);
-			ql_cli_json_string(cli->out, "state", ql_profile_state_to_string(p->state));
-			ql_cli_json_string(cli->out, "nickname", p->nickname);
-			ql_cli_json_string(cli->out, "service_provider", p->service_provider);
-			ql_cli_json_string(cli->out, "name", p->name);
-			ql_cli_json_string(cli->out, "class",
-					   ql_profile_class_to_string(p->profile_class));
-			ql_cli_json_string(cli->out, "icon_type",
-					   p->icon_type == 0   ? "jpg"
-					   : p->icon_type == 1 ? "png"
-							       : NULL);
-			if (p->icon != NULL)
-				icon = g_base64_encode(g_bytes_get_data(p->icon, NULL),
-						       g_bytes_get_size(p->icon));
-			ql_cli_json_string(cli->out, "icon", icon);
-			ql_cli_json_string(cli->out, "owner_mccmnc", p->owner_mccmnc);
-			json_builder_end_object(cli->out);
-		}
-		json_builder_end_array(cli->out);
-		return TRUE;
-	}
-	if (profiles->len == 0) {
-		g_print("%s\n", _("No profiles on this eUICC."));
-		return TRUE;
-	}
-	rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-	g_ptr_array_add(rows,
-			g_strdupv((gchar *[]){_("ICCID"), _("State"), _("Class"), _("Provider"),
-					      _("Name"), _("Nickname"), NULL}));
-	for (guint i = 0; i < profiles->len; i++) {
-		QlProfileInfo *p = g_ptr_array_index(profiles, i);
-		gchar **row = g_new0(gchar *, 7);
-		row[0] = g_strdup(p->iccid);
-		row[1] = g_strdup(ql_profile_state_to_string(p->state));
-		row[2] = g_strdup(ql_profile_class_to_string(p->profile_class));
-		row[3] = g_strdup(p->service_provider != NULL ? p->service_provider : "-");
-		row[4] = g_strdup(p->name != NULL ? p->name : "-");
-		row[5] =
-			g_strdup(p->nickname != NULL && p->nickname[0] != '\0' ? p->nickname : "-");
-		g_ptr_array_add(rows, row);
-	}
-	ql_cli_table_print(rows, 6);
-	return TRUE;
-}
-
-static gboolean
-ql_cli_done(QlCli *cli, const gchar *key, const gchar *value, const gchar *message)
-{
-	if (cli->json) {
-		ql_cli_json_string(cli->out, "result", "ok");
-		if (key != NULL)
-			ql_cli_json_string(cli->out, key, value);
-	} else {
-		g_autofree gchar *safe = ql_cli_safe(message, QL_TEXT_MAX_MESSAGE);
-		g_print("%s\n", safe);
-	}
-	return TRUE;
-}
-
-static gboolean
-ql_cli_profile_enable(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autofree gchar *msg = NULL;
-	if (!ql_es10_enable_profile(ch, args[0], !cli->no_refresh, error) ||
-	    !ql_cli_audit_note(&cli->st, "profile-enable", error, "iccid", args[0], NULL))
-		return FALSE;
-	msg = g_strdup_printf(_("Profile %s enabled"), args[0]);
-	return ql_cli_done(cli, "iccid", args[0], msg);
-}
-
-static gboolean
-ql_cli_profile_disable(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autofree gchar *msg = NULL;
-	if (!ql_es10_disable_profile(ch, args[0], !cli->no_refresh, error) ||
-	    !ql_cli_audit_note(&cli->st, "profile-disable", error, "iccid", args[0], NULL))
-		return FALSE;
-	msg = g_strdup_printf(_("Profile %s disabled"), args[0]);
-	return ql_cli_done(cli, "iccid", args[0], msg);
-}
-
-static gboolean
-ql_cli_profile_delete(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autofree gchar *msg = NULL;
-	if (!ql_es10_delete_profile(ch, args[0], error) ||
-	    !ql_cli_audit_note(&cli->st, "profile-delete", error, "iccid", args[0], NULL))
-		return FALSE;
-	msg = g_strdup_printf(_("Profile %s deleted"), args[0]);
-	return ql_cli_done(cli, "iccid", args[0], msg);
-}
-
-static gboolean
-ql_cli_profile_nickname(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autofree gchar *msg = NULL;
-	if (!ql_es10_set_nickname(ch, args[0], args[1], error) ||
-	    !ql_cli_audit_note(&cli->st, "profile-nickname", error, "iccid", args[0], "nickname",
-			       args[1], NULL))
-		return FALSE;
-	msg = g_strdup_printf(_("Profile %s is now called '%s'"), args[0], args[1]);
-	if (cli->json)
-		ql_cli_json_string(cli->out, "nickname", args[1]);
-	return ql_cli_done(cli, "iccid", args[0], msg);
-}
-
-/* ---- notifications ---- */
-
-static gboolean
-ql_cli_notification_list(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autoptr(GPtrArray) list = ql_es10_list_notifications(ch, error);
-	g_autoptr(GPtrArray) rows = NULL;
-
-	if (list == NULL)
-		return FALSE;
-	if (cli->json) {
-		json_builder_set_member_name(cli->out, "notifications");
-		json_builder_begin_array(cli->out);
-		for (guint i = 0; i < list->len; i++) {
-			QlNotification *n = g_ptr_array_index(list, i);
-			json_builder_begin_object(cli->out);
-			json_builder_set_member_name(cli->out, "seq");
-			json_builder_add_int_value(cli->out, n->seq);
-			ql_cli_json_string(cli->out, "operation",
-					   ql_notification_event_to_string(n->operation));
-			ql_cli_json_string(cli->out, "address", n->address);
-			ql_cli_json_string(cli->out, "iccid", n->iccid);
-			json_builder_end_object(cli->out);
-		}
-		json_builder_end_array(cli->out);
-		return TRUE;
-	}
-	if (list->len == 0) {
-		g_print("%s\n", _("No pending notifications."));
-		return TRUE;
-	}
-	rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-	g_ptr_array_add(rows, g_strdupv((gchar *[]){_("Seq"), _("Operation"), _("ICCID"),
-						    _("SM-DP+ address"), NULL}));
-	for (guint i = 0; i < list->len; i++) {
-		QlNotification *n = g_ptr_array_index(list, i);
-		gchar **row = g_new0(gchar *, 5);
-		row[0] = g_strdup_printf("%" G_GINT64_FORMAT, n->seq);
-		row[1] = g_strdup(ql_notification_event_to_string(n->operation));
-		row[2] = g_strdup(n->iccid != NULL ? n->iccid : "-");
-		row[3] = g_strdup(n->address);
-		g_ptr_array_add(rows, row);
-	}
-	ql_cli_table_print(rows, 4);
-	return TRUE;
-}
-
-static gboolean
-ql_cli_notification_remove(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autoptr(GArray) seqs = g_array_new(FALSE, FALSE, sizeof(gint64));
-
-	if (cli->all == (args[0] != NULL)) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("give either a sequence number or --all"));
-		return FALSE;
-	}
-	if (cli->all) {
-		g_autoptr(GPtrArray) list = ql_es10_list_notifications(ch, error);
-		if (list == NULL)
-			return FALSE;
-		for (guint i = 0; i < list->len; i++) {
-			QlNotification *n = g_ptr_array_index(list, i);
-			g_array_append_val(seqs, n->seq);
-		}
-	} else {
-		guint64 seq = 0;
-		if (!g_ascii_string_to_unsigned(args[0], 10, 0, G_MAXINT32, &seq, NULL)) {
-			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("'%s' is not a sequence number"), args[0]);
-			return FALSE;
-		}
-		g_array_append_val(seqs, (gint64){(gint64)seq});
-	}
-	for (guint i = 0; i < seqs->len; i++) {
-		g_autofree gchar *seq =
-			g_strdup_printf("%" G_GINT64_FORMAT, g_array_index(seqs, gint64, i));
-		if (!ql_es10_remove_notification(ch, g_array_index(seqs, gint64, i), error) ||
-		    !ql_cli_audit_note(&cli->st, "notification-remove", error, "notification", seq,
-				       NULL))
-			return FALSE;
-	}
-	if (cli->json) {
-		ql_cli_json_string(cli->out, "result", "ok");
-		json_builder_set_member_name(cli->out, "removed");
-		json_builder_begin_array(cli->out);
-		for (guint i = 0; i < seqs->len; i++)
-			json_builder_add_int_value(cli->out, g_array_index(seqs, gint64, i));
-		json_builder_end_array(cli->out);
-	} else {
-		g_print(g_dngettext(GETTEXT_PACKAGE, "Removed %u notification\n",
-				    "Removed %u notifications\n", seqs->len),
-			seqs->len);
-	}
-	return TRUE;
-}
-
-/* ---- downloads ---- */
-
-/* Reads a secret from the terminal without echo. */
-static gchar *
-ql_cli_ask_secret(const gchar *prompt)
-{
-	FILE *tty = fopen("/dev/tty", "r+");
-	struct termios old, quiet;
-	gchar buf[128] = {0};
-	gboolean restore = FALSE;
-
-	if (tty == NULL)
-		return NULL;
-	fputs(prompt, tty);
-	fflush(tty);
-	if (tcgetattr(fileno(tty), &old) == 0) {
-		quiet = old;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		restore = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
-	}
-	if (fgets(buf, sizeof(buf), tty) == NULL)
-		buf[0] = '\0';
-	if (restore)
-		tcsetattr(fileno(tty), TCSAFLUSH, &old);
-	fputc('\n', tty);
-	fclose(tty);
-	g_strchomp(buf);
-	{
-		gchar *out = g_strdup(buf);
-		memset(buf, 0, sizeof(buf));
-		return out;
-	}
-}
-
-static gchar *
-ql_cli_ask_confirmation_code(gpointer user_data)
-{
-	QlCli *cli = user_data;
-	if (cli->json || !isatty(STDIN_FILENO))
-		return NULL; /* no prompts for scripts */
-	if (isatty(STDERR_FILENO))
-		g_printerr("\n"); /* off the progress line */
-	return ql_cli_ask_secret(_("Confirmation code: "));
-}
-
-static void
-ql_cli_progress(QlDownloadStep step, guint percent, gpointer user_data)
-{
-	QlCli *cli = user_data;
-	if (cli->json || !isatty(STDERR_FILENO))
-		return;
-	g_printerr("\r[%3u%%] %-40s", percent, ql_download_step_to_string(step));
-	if (step == QL_DOWNLOAD_STEP_DONE)
-		g_printerr("\n");
-}
-
-/* The download options: the config file first, the command line over it. */
-static gboolean
-ql_cli_download_options(QlCli *cli, QlConfig **cfg_out, QlDownloadOptions *opts, const gchar *host,
-			GError **error)
-{
-	g_autoptr(QlConfig) cfg = ql_config_load(cli->config, error);
-
-	if (cfg == NULL)
-		return FALSE;
-	/* the command line adds anchors and pins to the configuration's */
-	for (guint i = 0; cli->trust_anchors != NULL && cli->trust_anchors[i] != NULL; i++)
-		g_ptr_array_add(cfg->trust_anchor_files, g_strdup(cli->trust_anchors[i]));
-	for (guint i = 0; cli->pins != NULL && cli->pins[i] != NULL; i++)
-		g_ptr_array_add(cfg->pins, g_strdup(cli->pins[i]));
-	ql_config_download_options(cfg, host, opts);
-	if (cli->secure)
-		opts->policy = QL_TLS_POLICY_STRICT;
-	opts->use_system_store |= cli->system_store;
-	if (cli->crl_dir != NULL)
-		opts->crl_dir = cli->crl_dir;
-	opts->crl_required |= cli->crl_required;
-	if (opts->crl_required && opts->crl_dir == NULL) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("CRLs are required (--crl-required or crl=required) but no "
-				      "CRL directory is set (--crl-dir or crl-dir=)"));
-		return FALSE;
-	}
-	if (cli->client_cert != NULL) {
-		opts->client_cert = cli->client_cert;
-		opts->client_key = cli->client_key;
-	}
-	if (cli->timeout < 0 || cli->timeout > 3600) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("--timeout takes 1 to 3600 seconds"));
-		return FALSE;
-	}
-	if (cli->download_timeout < 0 || cli->download_timeout > 86400) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("--download-timeout takes 1 to 86400 seconds"));
-		return FALSE;
-	}
-	if (cli->timeout > 0)
-		opts->timeout_ms = (guint)cli->timeout * 1000;
-	if (cli->download_timeout > 0)
-		opts->download_timeout_ms = (guint)cli->download_timeout * 1000;
-	opts->confirmation_code = cli->confirmation_code;
-	opts->ask_confirmation_code = ql_cli_ask_confirmation_code;
-	opts->progress = ql_cli_progress;
-	opts->user_data = cli;
-	*cfg_out = g_steal_pointer(&cfg);
-	return TRUE;
-}
-
-/* Exactly one source of an activation code, turned into one. */
-static QlActivationCode *
-ql_cli_activation_code(QlCli *cli, GError **error)
-{
-	guint sources = (cli->activation_code != NULL) + (cli->qr != NULL) + (cli->smdp != NULL) +
-			(cli->carrier != NULL);
-	g_autofree gchar *text = NULL;
-	QlActivationCode *ac;
-
-	if (sources != 1) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("give one of --activation-code CODE, --qr IMAGE, --smdp "
-				      "ADDRESS [--matching-id ID] or --carrier NAME"));
-		return NULL;
-	}
-	if (cli->carrier != NULL) {
-		g_autofree gchar *address =
-			ql_config_carrier_address(cli->carriers, cli->carrier, error);
-		if (address == NULL)
-			return NULL;
-		ac = g_new0(QlActivationCode, 1);
-		ac->smdp_address = g_steal_pointer(&address);
-		ac->matching_id = g_strdup(cli->matching_id != NULL ? cli->matching_id : "");
-		return ac;
-	}
-	if (cli->smdp != NULL) {
-		if (!ql_activation_check_address(cli->smdp, error))
-			return NULL;
-		ac = g_new0(QlActivationCode, 1);
-		ac->smdp_address = g_strdup(cli->smdp);
-		ac->matching_id = g_strdup(cli->matching_id != NULL ? cli->matching_id : "");
-		return ac;
-	}
-	if (cli->qr != NULL) {
-		text = ql_qr_decode_file(cli->qr, error);
-		if (text == NULL)
-			return NULL;
-		ac = ql_activation_code_parse(text, error);
-		memset(text, 0, strlen(text));
-		return ac;
-	}
-	return ql_activation_code_parse(cli->activation_code, error);
-}
-
-static gchar *
-ql_cli_format_time(gint64 t)
-{
-	g_autoptr(GDateTime) dt = t >= 0 ? g_date_time_new_from_unix_utc(t) : NULL;
-	return dt != NULL ? g_date_time_format(dt, "%Y-%m-%d %H:%M UTC") : g_strdup(_("none"));
-}
-
-static gchar *
-ql_cli_crl_text(const QlTrustCrlUse *use)
-{
-	g_autofree gchar *this_update = ql_cli_format_time(use->this_update);
-	g_autofree gchar *next_update = ql_cli_format_time(use->next_update);
-	return g_strdup_printf(_("'%s' (%s, this update %s, next update %s)"), use->issuer,
-			       use->file, this_update, next_update);
-}
-
-/* The lines of one verified chain, each from what the check recorded while it ran. */
-static void
-ql_cli_report_chain(const gchar *label, const QlTrustResult *t)
-{
-	g_autofree gchar *key_chain = g_strdup_printf(_("%s chain"), label);
-	g_autofree gchar *key_pin = g_strdup_printf(_("%s pin"), label);
-	g_autofree gchar *key_crl = g_strdup_printf(_("%s CRL"), label);
-	g_autofree gchar *chain = NULL;
-	g_autofree gchar *host = NULL;
-	g_autoptr(GString) crl = g_string_new(NULL);
-
-	if (t == NULL) {
-		ql_cli_kv(key_chain, _("not verified"));
-		return;
-	}
-	if (t->host != NULL)
-		host = g_strdup_printf(_(" for %s (subjectAltName %s)"), t->host,
-				       t->host_via_ip ? "iPAddress" : "dNSName");
-	chain = g_strdup_printf(_("'%s'%s verified to anchor '%s' (key id %s, %s); %s"), t->subject,
-				host != NULL ? host : "", t->anchor_subject,
-				t->anchor_key_id != NULL ? t->anchor_key_id : _("none"),
-				ql_trust_anchor_source_to_string(t->anchor_source),
-				t->host != NULL
-					? _("validity, role, key size and key usage checked")
-					: _("validity, role and key size checked"));
-	ql_cli_kv(key_chain, chain);
-	if (t->host != NULL) {
-		g_autofree gchar *pin = NULL;
-		if (t->pin_checked)
-			pin = g_strdup_printf(_("matched for %s by the %s '%s' (%s)"), t->host,
-					      ql_trust_depth_to_string(t->pin_depth, t->path_len),
-					      t->pin_subject, t->pin);
-		else
-			pin = g_strdup_printf(_("no pin for %s"), t->host);
-		ql_cli_kv(key_pin, pin);
-	}
-	for (guint i = 0; i < t->crls->len; i++) {
-		const QlTrustCrlUse *use = g_ptr_array_index(t->crls, i);
-		g_autofree gchar *text = ql_cli_crl_text(use);
-		if (crl->len > 0)
-			g_string_append(crl, "; ");
-		g_string_append_printf(crl,
-				       use->stale ? _("CRL of %s consulted, not revoked, but STALE")
-						  : _("CRL of %s consulted, not revoked"),
-				       text);
-	}
-	for (guint i = 0; i < t->no_crl->len; i++) {
-		if (crl->len > 0)
-			g_string_append(crl, "; ");
-		g_string_append_printf(crl, _("no CRL for '%s'"),
-				       (const gchar *)g_ptr_array_index(t->no_crl, i));
-	}
-	for (guint i = 0; i < t->rejected->len; i++) {
-		const QlTrustCrlUse *use = g_ptr_array_index(t->rejected, i);
-		if (crl->len > 0)
-			g_string_append(crl, "; ");
-		g_string_append_printf(crl,
-				       _("%s names '%s' but its signature does not verify: not "
-					 "used"),
-				       use->file, use->issuer);
-	}
-	ql_cli_kv(key_crl, crl->str);
-}
-
-static void
-ql_cli_report(QlCli *cli, const QlDownloadReport *r)
-{
-	if (cli->json) {
-		ql_download_report_to_json(r, cli->out);
-		return;
-	}
-	{
-		g_autofree gchar *tls =
-			g_strdup_printf(_("%s, %s (policy %s, no fallback)"), r->tls_version,
-					r->cipher_suite, r->tls_policy);
-		g_autofree gchar *note = NULL;
-		g_autofree gchar *mtls = NULL;
-		g_autofree gchar *counters = g_strdup_printf(
-			_("%llu APDUs, %llu bytes to the eUICC, %u TLS handshake(s), %u HTTP "
-			  "requests, %u BPP segments"),
-			(unsigned long long)r->apdus, (unsigned long long)r->bytes_to_euicc,
-			r->tls_handshakes, r->http_requests, r->bpp_segments);
-		if (r->notification_delivered)
-			note = g_strdup_printf(_("delivered to %s and removed from the eUICC"),
-					       r->smdp_address);
-		else
-			note = g_strdup_printf(_("NOT delivered (%s); kept on the eUICC for "
-						 "`notification process`"),
-					       r->notification_error);
-		if (r->client_cert_requested && r->client_cert_sent)
-			mtls = g_strdup_printf(
-				_("the server asked for a client certificate; '%s' "
-				  "was sent"),
-				r->client_cert_subject != NULL ? r->client_cert_subject : "?");
-		else if (r->client_cert_requested)
-			mtls = g_strdup(r->client_cert_configured
-						? _("the server asked for a client certificate; "
-						    "the configured one was NOT sent")
-						: _("the server asked for a client certificate; "
-						    "none is configured, none sent"));
-		else
-			mtls = g_strdup(r->client_cert_configured
-						? _("the server did not ask for a client "
-						    "certificate; the configured one was not sent")
-						: _("the server did not ask for a client "
-						    "certificate; none sent"));
-		g_print("%s\n", _("Profile installed"));
-		ql_cli_kv(_("ICCID"), r->iccid);
-		ql_cli_kv(_("Name"), r->profile_name);
-		ql_cli_kv(_("Provider"), r->service_provider);
-		ql_cli_kv(_("SM-DP+"), r->smdp_address);
-		g_print("%s\n", _("Secure mode report"));
-		ql_cli_kv(_("TLS"), tls);
-		ql_cli_report_chain("TLS", r->tls_trust);
-		ql_cli_report_chain("DPauth", r->dpauth_trust);
-		ql_cli_report_chain("DPpb", r->dppb_trust);
-		ql_cli_kv(_("mTLS"), mtls);
-		ql_cli_kv(_("Confirmation code"),
-			  r->confirmation_code_used ? _("sent as hashCc only") : _("not needed"));
-		ql_cli_kv(_("Notification"), note);
-		ql_cli_kv(_("Counters"), counters);
-	}
-}
-
-static gboolean
-ql_cli_download_with(QlCli *cli, QlChannel *ch, QlActivationCode *ac, GError **error)
-{
-	g_autoptr(QlConfig) cfg = NULL;
-	g_autoptr(QlDownloadReport) report = NULL;
-	g_autofree gchar *host = NULL;
-	guint16 port = 0;
-	QlDownloadOptions opts;
-
-	if (!ql_activation_split_address(ac->smdp_address, &host, &port, error) ||
-	    !ql_cli_download_options(cli, &cfg, &opts, host, error))
-		return FALSE;
-	opts.nickname = cli->nickname != NULL ? cli->nickname : cli->plan;
-	report = ql_download_profile(ch, ac, &opts, error);
-	if (!ql_cli_audit_download(&cli->st, ac->smdp_address, report, error ? *error : NULL,
-				   report != NULL ? error : NULL) ||
-	    report == NULL || !ql_cli_code_downloaded(&cli->st, report, error))
-		return FALSE;
-	ql_cli_report(cli, report);
-	return TRUE;
-}
-
-static gboolean
-ql_cli_profile_download(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autoptr(QlActivationCode) ac = NULL;
-
-	if (cli->event != NULL) {
-		/* an event from `profile discover`: its SM-DP+, the event id as matching id */
-		const gchar *dollar = strchr(cli->event, '@');
-		if (dollar == NULL) {
-			g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-					    _("--event takes EVENT-ID@SMDP-ADDRESS as `profile "
-					      "discover` prints it"));
-			return FALSE;
-		}
-		ac = g_new0(QlActivationCode, 1);
-		ac->matching_id = g_strndup(cli->event, dollar - cli->event);
-		ac->smdp_address = g_strdup(dollar + 1);
-		if (!ql_activation_check_address(ac->smdp_address, error))
-			return FALSE;
-	} else if (cli->st.code != NULL) {
-		ac = ql_cli_code_for_download(&cli->st,
-					      cli->activation_code != NULL || cli->qr != NULL ||
-						      cli->smdp != NULL || cli->carrier != NULL,
-					      error);
-		if (ac == NULL)
-			return FALSE;
-	} else {
-		ac = ql_cli_activation_code(cli, error);
-		if (ac == NULL)
-			return FALSE;
-	}
-	return ql_cli_download_with(cli, ch, ac, error);
-}
-
-static gboolean
-ql_cli_provision_esim(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autoptr(QlActivationCode) ac = NULL;
-
-	if (cli->carrier == NULL && cli->activation_code == NULL && cli->qr == NULL &&
-	    cli->smdp == NULL) {
-		g_set_error_literal(
-			error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			_("provision-esim needs --carrier NAME (or an activation code)"));
-		return FALSE;
-	}
-	ac = ql_cli_activation_code(cli, error);
-	if (ac == NULL)
-		return FALSE;
-	return ql_cli_download_with(cli, ch, ac, error);
-}
-
-static gboolean
-ql_cli_profile_discover(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autoptr(QlConfig) cfg = NULL;
-	g_autoptr(GPtrArray) events = NULL;
-	g_autofree gchar *root_ds = NULL;
-	g_autofree gchar *host = NULL;
-	const gchar *smds = cli->smds;
-	guint16 port = 0;
-	QlDownloadOptions opts;
-
-	if (smds == NULL) {
-		if (!ql_es10_get_configured_addresses(ch, NULL, &root_ds, error))
-			return FALSE;
-		smds = root_ds != NULL && root_ds[0] != '\0' ? root_ds : "lpa.ds.gsma.com";
-	}
-	if (!ql_activation_check_address(smds, error) ||
-	    !ql_activation_split_address(smds, &host, &port, error) ||
-	    !ql_cli_download_options(cli, &cfg, &opts, host, error))
-		return FALSE;
-	events = ql_download_discover(ch, smds, &opts, error);
-	if (events == NULL)
-		return FALSE;
-	if (cli->json) {
-		json_builder_set_member_name(cli->out, "events");
-		json_builder_begin_array(cli->out);
-		for (guint i = 0; i < events->len; i++) {
-			QlEvent *e = g_ptr_array_index(events, i);
-			json_builder_begin_object(cli->out);
-			ql_cli_json_string(cli->out, "event_id", e->event_id);
-			ql_cli_json_string(cli->out, "smdp_address", e->rsp_server_address);
-			json_builder_end_object(cli->out);
-		}
-		json_builder_end_array(cli->out);
-		return TRUE;
-	}
-	if (events->len == 0) {
-		g_autofree gchar *safe = ql_cli_safe(smds, QL_TEXT_MAX_FIELD);
-		g_print(_("No profiles waiting at %s.\n"), safe);
-		return TRUE;
-	}
-	g_print(_("Profiles waiting (download one with `profile download --event ID@ADDRESS`):\n"));
-	for (guint i = 0; i < events->len; i++) {
-		QlEvent *e = g_ptr_array_index(events, i);
-		g_autofree gchar *id = ql_cli_safe(e->event_id, QL_TEXT_MAX_FIELD);
-		g_autofree gchar *address = ql_cli_safe(e->rsp_server_address, QL_TEXT_MAX_FIELD);
-		g_print("  %s@%s\n", id, address);
-	}
-	return TRUE;
-}
-
-static gboolean
-ql_cli_notification_process(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autoptr(QlConfig) cfg = NULL;
-	g_autoptr(GPtrArray) failures = g_ptr_array_new_with_free_func(g_free);
-	QlDownloadOptions opts;
-	gint64 seq = -1;
-	gint delivered;
-
-	if (cli->all == (args[0] != NULL)) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("give either a sequence number or --all"));
-		return FALSE;
-	}
-	if (args[0] != NULL) {
-		guint64 v = 0;
-		if (!g_ascii_string_to_unsigned(args[0], 10, 0, G_MAXINT32, &v, NULL)) {
-			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("'%s' is not a sequence number"), args[0]);
-			return FALSE;
-		}
-		seq = (gint64)v;
-	}
-	if (!ql_cli_download_options(cli, &cfg, &opts, NULL, error))
-		return FALSE;
-	delivered = ql_download_process_notifications(ch, seq, &opts, failures, error);
-	if (delivered < 0)
-		return FALSE;
-	if (delivered > 0) {
-		g_autofree gchar *n = g_strdup_printf("%d", delivered);
-		g_autofree gchar *which =
-			seq >= 0 ? g_strdup_printf("%" G_GINT64_FORMAT, seq) : NULL;
-		if (!ql_cli_audit_note(&cli->st, "notification-deliver", error, "delivered", n,
-				       "notification", which != NULL ? which : "all", NULL))
-			return FALSE;
-	}
-	if (cli->json) {
-		json_builder_set_member_name(cli->out, "delivered");
-		json_builder_add_int_value(cli->out, delivered);
-		json_builder_set_member_name(cli->out, "failed");
-		json_builder_begin_array(cli->out);
-		for (guint i = 0; i < failures->len; i++)
-			json_builder_add_string_value(cli->out, g_ptr_array_index(failures, i));
-		json_builder_end_array(cli->out);
-	} else {
-		g_print(g_dngettext(GETTEXT_PACKAGE, "Delivered %d notification\n",
-				    "Delivered %d notifications\n", (gulong)delivered),
-			delivered);
-		for (guint i = 0; i < failures->len; i++) {
-			g_autofree gchar *safe =
-				ql_cli_safe(g_ptr_array_index(failures, i), QL_TEXT_MAX_MESSAGE);
-			g_printerr(_("not delivered, kept on the eUICC: %s\n"), safe);
-		}
-	}
-	if (failures->len > 0) {
-		g_set_error(error, QL_ERROR, QL_ERROR_HTTP,
-			    _("%u notification(s) could not be delivered and stay on the eUICC"),
-			    failures->len);
-		return FALSE;
-	}
-	return TRUE;
-}
-
-/* ---- modems ---- */
-
-static gboolean
-ql_cli_modems(QlCli *cli, QlChannel *ch, gchar **args, GError **error)
-{
-	g_autoptr(GPtrArray) modems = ql_modem_list(NULL, error);
-	g_autoptr(GPtrArray) rows = NULL;
-
-	if (modems == NULL)
-		return FALSE;
-	if (cli->json) {
-		json_builder_set_member_name(cli->out, "modems");
-		json_builder_begin_array(cli->out);
-		for (guint i = 0; i < modems->len; i++) {
-			QlModemInfo *m = g_ptr_array_index(modems, i);
-			json_builder_begin_object(cli->out);
-			json_builder_set_member_name(cli->out, "index");
-			json_builder_add_int_value(cli->out, m->index);
-			ql_cli_json_string(cli->out, "path", m->path);
-			ql_cli_json_string(cli->out, "manufacturer", m->manufacturer);
-			ql_cli_json_string(cli->out, "model", m->model);
-			ql_cli_json_string(cli->out, "transport", m->transport);
-			ql_cli_json_string(cli->out, "spec", m->spec);
-			ql_cli_json_string(cli->out, "at_port", m->at_port);
-			json_builder_set_member_name(cli->out, "exclusive");
-			json_builder_add_boolean_value(cli->out, m->exclusive);
-			json_builder_set_member_name(cli->out, "slots");
-			json_builder_add_int_value(cli->out, m->n_slots);
-			json_builder_set_member_name(cli->out, "slot");
-			json_builder_add_int_value(cli->out, m->slot);
-			ql_cli_json_string(cli->out, "eid", m->eid);
-			ql_cli_json_string(cli->out, "sim_type", m->sim_type);
-			ql_cli_json_string(cli->out, "esim_status", m->esim_status);
-			ql_cli_json_string(cli->out, "iccid", m->iccid);
-			ql_cli_json_string(cli->out, "operator", m->operator_name);
-			ql_cli_json_string(cli->out, "state", m->state);
-			json_builder_end_object(cli->out);
-		}
-		json_builder_end_array(cli->out);
-		return TRUE;
-	}
-	if (modems->len == 0) {
-		g_print("%s\n", _("No modems were found"));
-		return TRUE;
-	}
-	rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-	g_ptr_array_add(
-		rows, g_strdupv((gchar *[]){_("Modem"), _("Model"), _("Transport"), _("Device"),
-					    _("EID"), _("eSIM"), _("ICCID"), _("Operator"), NULL}));
-	for (guint i = 0; i < modems->len; i++) {
-		QlModemInfo *m = g_ptr_array_index(modems, i);
-		gchar **row = g_new0(gchar *, 9);
-		row[0] = g_strdup(m->path);
-		row[1] = g_strdup_printf("[%s] %s", m->manufacturer != NULL ? m->manufacturer : "?",
-					 m->model != NULL ? m->model : "?");
-		row[2] = g_strdup(m->transport != NULL ? m->transport : "-");
-		row[3] = g_strdup(m->spec != NULL ? m->spec : "-");
-		row[4] = g_strdup(m->eid != NULL ? m->eid : "-");
-		row[5] = g_strdup(m->esim_status != NULL ? m->esim_status : "-");
-		row[6] = g_strdup(m->iccid != NULL ? m->iccid : "-");
-		row[7] = g_strdup(m->operator_name != NULL ? m->operator_name : "-");
-		g_ptr_array_add(rows, row);
-	}
-	ql_cli_table_print(rows, 8);
-	return TRUE;
-}
-
-/* the wallet and the audit trail (ql-cli-code.c, ql-cli-audit.c) need no eUICC */
+/* the wallet and the audit trail (ql-cli-code.c, ql-cli-audit.c) run in this process, with or
+ * without the service, and need no eUICC */
 #define QL_CLI_STATE_COMMAND(name)                                                                 \
-	static gboolean ql_cli_##name##_cmd(QlCli *cli, QlChannel *ch, gchar **args,               \
-					    GError **error)                                        \
+	static gboolean ql_cli_##name##_cmd(QlCli *cli, gchar **args, GError **error)              \
 	{                                                                                          \
 		return ql_cli_##name(&cli->st, args, error);                                       \
 	}
@@ -1124,6 +31,22 @@ QL_CLI_STATE_COMMAND(code_show)
 QL_CLI_STATE_COMMAND(code_remove)
 QL_CLI_STATE_COMMAND(audit_show)
 QL_CLI_STATE_COMMAND(audit_verify)
+
+/* crl update [KEY-ID...]: in this process, service or not (the work is in ql-cli-crl.c) */
+static gboolean
+ql_cli_crl_update_cmd(QlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(QlConfig) cfg = ql_config_load(cli->config, error);
+	if (cfg == NULL)
+		return FALSE;
+	if (cli->timeout < 0 || cli->timeout > 3600) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("--timeout takes 1 to 3600 seconds"));
+		return FALSE;
+	}
+	return ql_cli_crl_update(cfg, cli->trust_anchors, cli->crl_dir, (guint)cli->timeout * 1000,
+				 args, cli->json ? cli->out : NULL, error);
+}
 
 static const QlCliCommand ql_cli_commands[] = {
 	{"chip", "info", 0, 0, "", N_("EID, SGP.22 version, free memory, trusted CIs"),
@@ -1161,8 +84,12 @@ static const QlCliCommand ql_cli_commands[] = {
 	{"provision-esim", NULL, 0, 0, "--carrier NAME --plan NAME [--secure]",
 	 N_("download the carrier's default profile, nicknamed after the plan"),
 	 ql_cli_provision_esim, QL_CLI_FLAG_AUDITED},
-	{"modems", NULL, 0, 0, "", N_("the modems ModemManager knows, with EID and transport"),
+	{"modems", NULL, 0, 0, "",
+	 N_("the modems ModemManager and oFono know, with their stack, transport and device"),
 	 ql_cli_modems, QL_CLI_FLAG_NO_DEVICE},
+	{"monitor", NULL, 0, 0, "",
+	 N_("print the service's events as they happen (eUICCs, profiles, notifications)"),
+	 ql_cli_monitor, QL_CLI_FLAG_NO_DEVICE | QL_CLI_FLAG_SERVICE_ONLY},
 	{"code", "add", 0, 0, "--qr IMAGE | --activation-code CODE [--label LABEL]",
 	 N_("keep an activation code, sealed, in the wallet until it is used"), ql_cli_code_add_cmd,
 	 QL_CLI_FLAG_NO_DEVICE},
@@ -1179,6 +106,9 @@ static const QlCliCommand ql_cli_commands[] = {
 	{"audit", "verify", 0, 0, "",
 	 N_("check the audit trail: OK, or the first record edited, deleted, reordered or cut"),
 	 ql_cli_audit_verify_cmd, QL_CLI_FLAG_NO_DEVICE},
+	{"crl", "update", 0, 16, "[KEY-ID]... [--crl-dir DIR]",
+	 N_("fetch the CIs' CRLs into the CRL directory, each only if newer and signed by its CI"),
+	 ql_cli_crl_update_cmd, QL_CLI_FLAG_NO_DEVICE},
 };
 
 static gchar *
@@ -1196,11 +126,21 @@ ql_cli_commands_help(void)
 			g_string_append_printf(s, "  %-44s %s\n", left, _(c->summary));
 	}
 	g_string_append(
-		s, _("\nDevices: virtual:STATEFILE[?seed=N&identity=DIR], and the "
-		     "installed plugins' schemes; every device takes ?block=N and "
-		     "?isd-r=AID.\nExit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 "
-		     "refused by the eUICC or SM-DP+, 5 device error, 6 malformed data, 7 TLS or "
-		     "certificate refused, 8 network, 9 timeout."));
+		s,
+		_("\nWithout --direct, quantra-l asks quantra-esimd on the system bus (another "
+		  "bus: "
+		  "--bus-address or QUANTRA_L_BUS_ADDRESS); with several eUICCs, -e EID (or its "
+		  "configured name or device spec) or -m MODEM picks one. -m without the service "
+		  "runs in this process. code, audit and crl update always run in this process; "
+		  "the audit "
+		  "trail records the changes made in this process (--direct, -m without the "
+		  "service).\n"
+		  "Devices: virtual:STATEFILE[?seed=N&identity=DIR], and the "
+		  "installed plugins' schemes; every device takes ?block=N and "
+		  "?isd-r=AID.\nExit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 "
+		  "refused by the eUICC, SM-DP+ or polkit, 5 device error or no service, 6 "
+		  "malformed data, 7 TLS or certificate refused, 8 network, 9 timeout, 130 "
+		  "cancelled (Ctrl-C)."));
 	return g_string_free(s, FALSE);
 }
 
@@ -1219,6 +159,8 @@ ql_cli_exit_code(const GError *error)
 	case QL_ERROR_SMDP:
 	case QL_ERROR_BUSY:
 		return QL_EXIT_REFUSED;
+	case QL_ERROR_AUTH:
+		return ql_cli_dbus_refused(error) ? QL_EXIT_REFUSED : QL_EXIT_FAILED;
 	case QL_ERROR_IO:
 	case QL_ERROR_PLUGIN:
 		return QL_EXIT_DEVICE;
@@ -1230,6 +172,8 @@ ql_cli_exit_code(const GError *error)
 		return QL_EXIT_TRUST;
 	case QL_ERROR_HTTP:
 		return QL_EXIT_NETWORK;
+	case QL_ERROR_CANCELLED:
+		return QL_EXIT_CANCELLED;
 	default:
 		return QL_EXIT_FAILED;
 	}
@@ -1239,14 +183,15 @@ static gint
 ql_cli_fail(QlCli *cli, const GError *error)
 {
 	gint code = ql_cli_exit_code(error);
-	/* a message may quote what a server or the card said */
+
 	g_autofree gchar *safe = ql_cli_safe(error->message, QL_TEXT_MAX_MESSAGE);
+
+	ql_cli_progress_end(cli);
+	/* a message may quote what a server or the card said */
 	g_printerr("%s: %s\n", g_get_prgname(), safe);
 	if (cli->json) {
 		g_autoptr(JsonBuilder) b = json_builder_new();
-		g_autoptr(JsonGenerator) gen = json_generator_new();
 		g_autoptr(JsonNode) root = NULL;
-		g_autofree gchar *text = NULL;
 		json_builder_begin_object(b);
 		json_builder_set_member_name(b, "error");
 		json_builder_begin_object(b);
@@ -1261,10 +206,7 @@ ql_cli_fail(QlCli *cli, const GError *error)
 		json_builder_end_object(b);
 		json_builder_end_object(b);
 		root = json_builder_get_root(b);
-		json_generator_set_root(gen, root);
-		json_generator_set_pretty(gen, TRUE);
-		text = json_generator_to_data(gen, NULL);
-		g_print("%s\n", text);
+		ql_cli_print_json(root);
 	}
 	return code;
 }
@@ -1272,90 +214,120 @@ ql_cli_fail(QlCli *cli, const GError *error)
 static void
 ql_cli_print_result(QlCli *cli)
 {
-	g_autoptr(JsonGenerator) gen = json_generator_new();
 	g_autoptr(JsonNode) root = NULL;
-	g_autofree gchar *text = NULL;
 
 	json_builder_end_object(cli->out);
 	root = json_builder_get_root(cli->out);
-	json_generator_set_root(gen, root);
-	json_generator_set_pretty(gen, TRUE);
-	text = json_generator_to_data(gen, NULL);
-	g_print("%s\n", text);
+	ql_cli_print_json(root);
 	g_clear_object(&cli->out);
 }
 
-/* After a profile switch through ModemManager: give the modem back and wait until it shows the
- * SIM the switch asked for (or just comes back, after a disable). */
-static gboolean
-ql_cli_modem_settle(QlCli *cli, const QlCliCommand *cmd, gchar **args, QlModemInfo *modem,
-		    QlModemInhibit *inhibit, GError **error)
-{
-	g_autoptr(QlModemInfo) now = NULL;
-	const gchar *expected = NULL;
+/* ---- Ctrl-C ---- */
 
-	if (!ql_modem_uninhibit(inhibit, error))
-		return FALSE;
-	if (cmd->func == ql_cli_profile_enable && !cli->no_refresh && strlen(args[0]) < 32)
-		expected = args[0];
-	now = ql_modem_wait_for_iccid(NULL, modem, expected, 60000, error);
-	if (now == NULL)
-		return FALSE;
-	if (cli->json) {
-		json_builder_set_member_name(cli->out, "modem");
-		json_builder_begin_object(cli->out);
-		ql_cli_json_string(cli->out, "path", now->path);
-		ql_cli_json_string(cli->out, "iccid", now->iccid);
-		json_builder_end_object(cli->out);
-	} else {
-		g_autofree gchar *path = ql_cli_safe(now->path, QL_TEXT_MAX_FIELD);
-		g_autofree gchar *iccid = ql_cli_safe(now->iccid, QL_TEXT_MAX_FIELD);
-		g_printerr(_("ModemManager shows the modem again as %s with SIM %s\n"), path,
-			   iccid != NULL ? iccid : "-");
-	}
-	return TRUE;
+static QlCli *ql_cli_signal_target;
+static GMutex ql_cli_undo_lock;
+static void (*ql_cli_undo)(gpointer data);
+static gpointer ql_cli_undo_data;
+
+void
+ql_cli_on_exit_signal(void (*undo)(gpointer data), gpointer data)
+{
+	g_mutex_lock(&ql_cli_undo_lock);
+	ql_cli_undo = undo;
+	ql_cli_undo_data = data;
+	g_mutex_unlock(&ql_cli_undo_lock);
 }
 
-/* The device spec with the configuration's quirks for that modem and the command line's
- * --power-cycle / --switch-slot added (the spec's own parameters win). */
-static gchar *
-ql_cli_device_spec(QlCli *cli, const gchar *spec, const gchar *model, GError **error)
+void
+ql_cli_long_begin(QlCli *cli)
 {
-	g_autoptr(QlConfig) cfg = ql_config_load(cli->config, error);
-	g_autofree gchar *extra = NULL;
-	g_autofree gchar *with_flags = NULL;
-	g_autoptr(GString) flags = g_string_new(NULL);
-	gboolean modem_scheme = g_str_has_prefix(spec, "qmi:") || g_str_has_prefix(spec, "qrtr:") ||
-				g_str_has_prefix(spec, "mbim:");
+	g_atomic_int_set(&cli->long_running, 1);
+}
 
-	if (cfg == NULL)
-		return NULL;
-	if ((cli->power_cycle || cli->switch_slot) && !modem_scheme) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("--power-cycle and --switch-slot are for QMI, QRTR and MBIM "
-				      "modems"));
+void
+ql_cli_long_end(QlCli *cli)
+{
+	g_atomic_int_set(&cli->long_running, 0);
+}
+
+/* SIGINT and SIGTERM are blocked in every thread and taken here: during a long operation the
+ * first one cancels it (the session is cancelled on both sides, a running service operation
+ * gets Cancel), a second one, or one at any other time, ends the process as the signal would. */
+static gpointer
+ql_cli_signal_thread(gpointer user_data)
+{
+	sigset_t *set = user_data;
+	gboolean cancelled = FALSE;
+
+	for (;;) {
+		gint sig = 0;
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (!cancelled && g_atomic_int_get(&ql_cli_signal_target->long_running)) {
+			cancelled = TRUE;
+			g_cancellable_cancel(ql_cli_signal_target->cancellable);
+			continue;
+		}
+		/* what must not stay as it is when the process ends (an oFono lockdown) */
+		g_mutex_lock(&ql_cli_undo_lock);
+		if (ql_cli_undo != NULL)
+			ql_cli_undo(ql_cli_undo_data);
+		ql_cli_undo = NULL;
+		g_mutex_unlock(&ql_cli_undo_lock);
+		signal(sig, SIG_DFL);
+		pthread_sigmask(SIG_UNBLOCK, set, NULL);
+		raise(sig);
+	}
+	return NULL;
+}
+
+static void
+ql_cli_signals_take(QlCli *cli)
+{
+	static sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	ql_cli_signal_target = cli;
+	g_thread_unref(g_thread_new("signals", ql_cli_signal_thread, &set));
+}
+
+/* ---- running a command ---- */
+
+static QlCliBackend *
+ql_cli_backend_open(QlCli *cli, const QlCliCommand *cmd, GError **error)
+{
+	g_autoptr(GDBusConnection) bus = NULL;
+	g_autoptr(GError) local = NULL;
+
+	/* oFono's modems are not the service's (yet): -o always runs in this process */
+	if (cli->direct != NULL || cli->ofono != NULL) {
+		if (cli->euicc != NULL) {
+			g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+					    _("-e picks one of the service's eUICCs; with --direct "
+					      "or -o the device is the eUICC"));
+			return NULL;
+		}
+		return ql_cli_direct_open(cli, cmd, error);
+	}
+	bus = ql_cli_dbus_connect(cli, &local);
+	/* -m without the service: ModemManager's modem in this process, as before the service */
+	if (cli->modem != NULL && cli->euicc == NULL &&
+	    (bus == NULL || !ql_cli_dbus_service_running(bus)))
+		return ql_cli_direct_open(cli, cmd, error);
+	if (bus == NULL) {
+		g_propagate_error(error, g_steal_pointer(&local));
 		return NULL;
 	}
-	if (cli->power_cycle)
-		g_string_append(flags, "power-cycle=1");
-	/* an MBIM modem maps the slot whenever slot= is given: only QMI needs asking */
-	if (cli->switch_slot && !g_str_has_prefix(spec, "mbim:"))
-		g_string_append_printf(flags, "%sswitch-slot=1", flags->len > 0 ? "&" : "");
-	with_flags = ql_config_spec_add_params(spec, flags->str);
-	extra = ql_config_device_params(cfg, spec, model);
-	return ql_config_spec_add_params(with_flags, extra);
+	return ql_cli_dbus_open(cli, bus, error);
 }
 
 static gint
 ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(QlModemInfo) modem = NULL;
-	g_autoptr(QlModemInhibit) inhibit = NULL;
-	g_autoptr(QlDevice) dev = NULL;
-	g_autoptr(QlChannel) ch = NULL;
-	g_autofree gchar *full_spec = NULL;
-	const gchar *spec = cli->direct;
 	gboolean ok;
 
 	if (cli->json) {
@@ -1367,57 +339,20 @@ ql_cli_run(QlCli *cli, const QlCliCommand *cmd, gchar **args)
 	cli->st.qr = cli->qr;
 	cli->st.yes = cli->yes;
 	cli->st.out = cli->out;
-	if (cmd->flags & QL_CLI_FLAG_NO_DEVICE) {
-		if (!cmd->func(cli, NULL, args, &error))
+	if ((cmd->flags & QL_CLI_FLAG_SERVICE_ONLY) && cli->direct != NULL) {
+		g_set_error(&error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    _("%s watches quantra-esimd: it has no --direct"), cmd->object);
+		return ql_cli_fail(cli, error);
+	}
+	if (!(cmd->flags & QL_CLI_FLAG_NO_DEVICE)) {
+		cli->backend = ql_cli_backend_open(cli, cmd, &error);
+		if (cli->backend == NULL)
 			return ql_cli_fail(cli, error);
-		if (cli->json)
-			ql_cli_print_result(cli);
-		return QL_EXIT_OK;
 	}
-	if (cli->direct != NULL && cli->modem != NULL) {
-		g_set_error_literal(&error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("give either --direct DEVICE or -m MODEM, not both"));
-		return ql_cli_fail(cli, error);
-	}
-	if (cli->modem != NULL) {
-		/* resolved before any inhibit: the modem object goes away while inhibited */
-		modem = ql_modem_resolve(NULL, cli->modem, &error);
-		if (modem == NULL)
-			return ql_cli_fail(cli, error);
-		spec = modem->spec;
-		/* a port ModemManager holds exclusively is opened only once it let go of it */
-		if ((cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE) || modem->exclusive) {
-			inhibit = ql_modem_inhibit(NULL, modem, &error);
-			if (inhibit == NULL)
-				return ql_cli_fail(cli, error);
-		}
-	}
-	if (spec == NULL) {
-		g_set_error_literal(
-			&error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			_("no device given: use --direct DEVICE (for example "
-			  "--direct virtual:./euicc.state) or -m MODEM; the quantra-esimd "
-			  "service mode is not available in this build"));
-		return ql_cli_fail(cli, error);
-	}
-	full_spec = ql_cli_device_spec(cli, spec, modem != NULL ? modem->model : NULL, &error);
-	if (full_spec == NULL)
-		return ql_cli_fail(cli, error);
-	dev = ql_device_open(full_spec, &error);
-	if (dev == NULL)
-		return ql_cli_fail(cli, error);
-	ch = ql_channel_open_isdr(dev, &error);
-	if (ch == NULL)
-		return ql_cli_fail(cli, error);
-	/* a change the audit trail cannot take is not made */
-	if ((cmd->flags & QL_CLI_FLAG_AUDITED) && !ql_cli_audit_prepare(&cli->st, ch, &error))
-		return ql_cli_fail(cli, error);
-	ok = cmd->func(cli, ch, args, &error);
-	/* the channel and the port are released before ModemManager takes the modem back */
-	g_clear_pointer(&ch, ql_channel_free);
-	g_clear_pointer(&dev, ql_device_free);
-	if (ok && inhibit != NULL)
-		ok = ql_cli_modem_settle(cli, cmd, args, modem, inhibit, &error);
+	ok = cmd->func(cli, args, &error);
+	if (ok && cli->backend != NULL)
+		ok = cli->backend->funcs->finish(cli->backend, cmd, args, &error);
+	g_clear_pointer(&cli->backend, ql_cli_backend_free);
 	if (!ok)
 		return ql_cli_fail(cli, error);
 	if (cli->json)
@@ -1450,6 +385,9 @@ ql_cli_clear(QlCli *cli)
 	}
 	g_clear_pointer(&cli->direct, g_free);
 	g_clear_pointer(&cli->modem, g_free);
+	g_clear_pointer(&cli->ofono, g_free);
+	g_clear_pointer(&cli->euicc, g_free);
+	g_clear_pointer(&cli->bus_address, g_free);
 	g_clear_pointer(&cli->args, g_strfreev);
 	g_clear_pointer(&cli->reset_options, g_strfreev);
 	g_clear_pointer(&cli->qr, g_free);
@@ -1466,7 +404,9 @@ ql_cli_clear(QlCli *cli)
 	g_clear_pointer(&cli->client_key, g_free);
 	g_clear_pointer(&cli->config, g_free);
 	g_clear_pointer(&cli->carriers, g_free);
+	g_clear_pointer(&cli->backend, ql_cli_backend_free);
 	g_clear_object(&cli->out);
+	g_clear_object(&cli->cancellable);
 	ql_cli_state_clear(&cli->st);
 }
 
@@ -1483,11 +423,22 @@ main(int argc, char **argv)
 	guint nargs;
 	const GOptionEntry main_entries[] = {
 		{"direct", 'd', 0, G_OPTION_ARG_STRING, &cli.direct,
-		 N_("Run in this process on DEVICE (e.g. virtual:./state, qmi:/dev/cdc-wdm0)"),
+		 N_("Run in this process on DEVICE (e.g. virtual:./state, qmi:/dev/cdc-wdm0), "
+		    "without quantra-esimd"),
 		 N_("DEVICE")},
+		{"euicc", 'e', 0, G_OPTION_ARG_STRING, &cli.euicc,
+		 N_("The service's eUICC with this EID (or configured name, or device spec)"),
+		 N_("EID")},
 		{"modem", 'm', 0, G_OPTION_ARG_STRING, &cli.modem,
-		 N_("Use ModemManager's modem N or object path (as mmcli -m), in this process"),
+		 N_("The eUICC of ModemManager's modem N or object path (as mmcli -m); in this "
+		    "process when quantra-esimd does not run"),
 		 N_("N|PATH")},
+		{"ofono", 'o', 0, G_OPTION_ARG_STRING, &cli.ofono,
+		 N_("Use oFono's modem PATH (e.g. /quectelqmi_0), locked down while its port is in "
+		    "use, in this process"),
+		 N_("PATH")},
+		{"bus-address", 0, 0, G_OPTION_ARG_STRING, &cli.bus_address,
+		 N_("Find quantra-esimd on this D-Bus address, not the system bus"), N_("ADDRESS")},
 		{"json", 'J', 0, G_OPTION_ARG_NONE, &cli.json,
 		 N_("Print the result as JSON (no prompts, no progress)"), NULL},
 		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &cli.verbose, N_("Print debug messages"),
@@ -1540,9 +491,11 @@ main(int argc, char **argv)
 		{"secure", 's', 0, G_OPTION_ARG_NONE, &cli.secure,
 		 N_("strict TLS: 1.3 only, AES-256-GCM or ChaCha20-Poly1305"), NULL},
 		{"trust-anchor", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cli.trust_anchors,
-		 N_("also trust this CI (PEM); repeatable"), N_("FILE")},
+		 N_("also trust this CI (PEM; crl update: update its CRL too); repeatable"),
+		 N_("FILE")},
 		{"crl-dir", 0, 0, G_OPTION_ARG_FILENAME, &cli.crl_dir,
-		 N_("check revocation against the CRLs in DIR"), N_("DIR")},
+		 N_("check revocation against the CRLs in DIR (crl update: store them there)"),
+		 N_("DIR")},
 		{"crl-required", 0, 0, G_OPTION_ARG_NONE, &cli.crl_required,
 		 N_("refuse a chain whose issuers have no current CRL in the CRL directory"), NULL},
 		{"pin", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cli.pins,
@@ -1586,6 +539,9 @@ main(int argc, char **argv)
 	textdomain(GETTEXT_PACKAGE);
 	g_set_prgname("quantra-l");
 	g_log_set_default_handler(ql_cli_log_handler, &cli);
+	(void)ql_error_quark(); /* the org.quantra.Esim1.Error names, for the service's errors */
+	cli.cancellable = g_cancellable_new();
+	ql_cli_signals_take(&cli);
 
 	ctx = g_option_context_new(_("- manage the eSIM profiles of an eUICC"));
 	g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);

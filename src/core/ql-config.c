@@ -9,7 +9,11 @@
  * crl=required
  * timeout=30                        (connect, handshake, each request and its answer)
  * download-timeout=300              (a whole download)
+ * tls-anchors=all|euicc-listed    (TLS chains to any trusted CI, or only to those the eUICC lists)
  * carriers=/etc/quantra-l/carriers.conf
+ * [crl]                            (quantra-l crl update)
+ * url.KEYID=http://...              (where the CRL of the CI with this key id is fetched from)
+ * max-size=1048576                  (a CRL larger than this is refused)
  * [pins]
  * smdp.example.com=sha256//BASE64;sha256//BASE64
  * [client-certificate smdp.example.com]
@@ -20,6 +24,9 @@
  * switch-slot=true
  * block=120                         (STORE DATA block size for cards that fail with 255)
  * isd-r=A0000005591010FFFFFFFF8900000100
+ * [ofono /phonesim]                 (an oFono modem's object path)
+ * device=at:/dev/ttyUSB2            (its eUICC's port, when its SystemPath does not tell)
+ * shared-port=true                  (oFono does not use that port: lockdown only to switch)
  * [storage]
  * state-dir=/var/lib/quantra-l      (the vault and the audit trail)
  * vault-key=pkcs11:token=...;object=...   (or the path of a key file; default STATE/vault.key)
@@ -60,6 +67,7 @@ ql_config_free(QlConfig *cfg)
 	g_free(cfg->path);
 	g_clear_pointer(&cfg->trust_anchor_files, g_ptr_array_unref);
 	g_free(cfg->crl_dir);
+	g_clear_pointer(&cfg->crl_urls, g_hash_table_unref);
 	g_clear_pointer(&cfg->pins, g_ptr_array_unref);
 	g_clear_pointer(&cfg->client_certs, g_hash_table_unref);
 	g_free(cfg->carriers_file);
@@ -67,6 +75,7 @@ ql_config_free(QlConfig *cfg)
 	g_free(cfg->state_dir);
 	g_free(cfg->vault_key);
 	g_clear_pointer(&cfg->devices, g_ptr_array_unref);
+	g_clear_pointer(&cfg->ofono_rules, g_hash_table_unref);
 	g_free(cfg);
 }
 
@@ -146,6 +155,81 @@ ql_config_load_storage(QlConfig *cfg, GKeyFile *kf, const gchar *path, GError **
 		} else {
 			g_free(cfg->vault_key);
 			cfg->vault_key = g_steal_pointer(&value);
+		}
+	}
+	return TRUE;
+}
+
+/* [crl]: url.KEYID=URL, max-size=BYTES */
+static gboolean
+ql_config_load_crl(QlConfig *cfg, GKeyFile *kf, const gchar *path, GError **error)
+{
+	g_auto(GStrv) keys = g_key_file_get_keys(kf, "crl", NULL, NULL);
+
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		const gchar *k = keys[i];
+		g_autoptr(GError) local = NULL;
+		if (g_str_has_prefix(k, "url.")) {
+			const gchar *kid = k + strlen("url.");
+			g_autoptr(GBytes) raw = ql_hex_decode(kid, NULL);
+			g_autofree gchar *url = g_key_file_get_string(kf, "crl", k, NULL);
+			if (raw == NULL || g_bytes_get_size(raw) == 0 || g_bytes_get_size(raw) > 64)
+				return ql_config_bad(error, path, "crl", k,
+						     "url. must be followed by a CI's key id in "
+						     "hex");
+			if (url == NULL || (!g_str_has_prefix(url, "http://") &&
+					    !g_str_has_prefix(url, "https://")))
+				return ql_config_bad(error, path, "crl", k,
+						     "must be an http:// or https:// URL");
+			g_hash_table_insert(cfg->crl_urls, g_ascii_strup(kid, -1),
+					    g_steal_pointer(&url));
+		} else if (g_strcmp0(k, "max-size") == 0) {
+			guint64 n = g_key_file_get_uint64(kf, "crl", k, &local);
+			if (local != NULL || n < 1024 || n > 64 * 1024 * 1024)
+				return ql_config_bad(error, path, "crl", k,
+						     "must be 1024 to 67108864 bytes");
+			cfg->crl_max_size = (gsize)n;
+		} else {
+			return ql_config_bad(error, path, "crl", k, "unknown key");
+		}
+	}
+	return TRUE;
+}
+
+static void
+ql_ofono_rule_free(QlOfonoRule *rule)
+{
+	g_free(rule->device);
+	g_free(rule);
+}
+
+static gboolean
+ql_config_load_ofono_rule(QlConfig *cfg, GKeyFile *kf, const gchar *path, const gchar *group,
+			  GError **error)
+{
+	g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+	QlOfonoRule *rule = g_new0(QlOfonoRule, 1);
+	const gchar *modem = group + strlen("ofono ");
+
+	g_hash_table_replace(cfg->ofono_rules, g_strdup(modem), rule);
+	if (!g_variant_is_object_path(modem))
+		return ql_config_bad(error, path, group, "", "not an oFono modem object path");
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		g_autoptr(GError) local = NULL;
+		if (g_strcmp0(keys[i], "device") == 0) {
+			g_free(rule->device);
+			rule->device = g_key_file_get_string(kf, group, keys[i], NULL);
+			if (rule->device == NULL || strchr(rule->device, ':') == NULL)
+				return ql_config_bad(
+					error, path, group, keys[i],
+					"must be a device spec (e.g. at:/dev/ttyUSB2)");
+		} else if (g_strcmp0(keys[i], "shared-port") == 0) {
+			rule->shared_port = g_key_file_get_boolean(kf, group, keys[i], &local);
+			if (local != NULL)
+				return ql_config_bad(error, path, group, keys[i],
+						     "must be true or false");
+		} else {
+			return ql_config_bad(error, path, group, keys[i], "unknown key");
 		}
 	}
 	return TRUE;
@@ -245,6 +329,9 @@ ql_config_load(const gchar *path, GError **error)
 		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
 	cfg->device_rules = g_ptr_array_new_with_free_func((GDestroyNotify)ql_device_rule_free);
 	cfg->devices = g_ptr_array_new_with_free_func((GDestroyNotify)ql_config_device_free);
+	cfg->crl_urls = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	cfg->ofono_rules = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+						 (GDestroyNotify)ql_ofono_rule_free);
 	cfg->policy = QL_TLS_POLICY_STANDARD;
 	cfg->uninhibit_delay_ms = QL_CONFIG_DEFAULT_UNINHIBIT_DELAY_MS;
 	cfg->notification_retry_s = QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_S;
@@ -297,6 +384,16 @@ ql_config_load(const gchar *path, GError **error)
 				return NULL;
 			}
 		}
+		if (g_key_file_has_key(kf, "tls", "tls-anchors", NULL)) {
+			g_autofree gchar *v = g_key_file_get_string(kf, "tls", "tls-anchors", NULL);
+			if (g_strcmp0(v, "euicc-listed") == 0)
+				cfg->tls_anchors_euicc_listed = TRUE;
+			else if (g_strcmp0(v, "all") != 0) {
+				ql_config_bad(error, path, "tls", "tls-anchors",
+					      "must be 'all' or 'euicc-listed'");
+				return NULL;
+			}
+		}
 		cfg->carriers_file = g_key_file_get_string(kf, "tls", "carriers", NULL);
 		if (g_key_file_has_key(kf, "tls", "timeout", NULL)) {
 			gint t = g_key_file_get_integer(kf, "tls", "timeout", &local);
@@ -340,6 +437,9 @@ ql_config_load(const gchar *path, GError **error)
 				return NULL;
 			}
 			g_hash_table_insert(cfg->client_certs, g_strdup(host), pair);
+		} else if (g_strcmp0(groups[i], "crl") == 0) {
+			if (!ql_config_load_crl(cfg, kf, path, error))
+				return NULL;
 		} else if (g_str_has_prefix(groups[i], "modem ") ||
 			   g_str_has_prefix(groups[i], "model ")) {
 			if (!ql_config_load_device_rule(cfg, kf, path, groups[i], error))
@@ -352,6 +452,9 @@ ql_config_load(const gchar *path, GError **error)
 				return NULL;
 		} else if (g_strcmp0(groups[i], "daemon") == 0) {
 			if (!ql_config_load_daemon(cfg, kf, path, error))
+				return NULL;
+		} else if (g_str_has_prefix(groups[i], "ofono ")) {
+			if (!ql_config_load_ofono_rule(cfg, kf, path, groups[i], error))
 				return NULL;
 		} else if (g_strcmp0(groups[i], "tls") != 0) {
 			g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
@@ -371,6 +474,7 @@ ql_config_download_options(const QlConfig *cfg, const gchar *host, QlDownloadOpt
 	opts->policy = cfg->policy;
 	opts->trust_anchor_files = cfg->trust_anchor_files;
 	opts->use_system_store = cfg->use_system_store;
+	opts->tls_anchors_euicc_listed = cfg->tls_anchors_euicc_listed;
 	opts->crl_dir = cfg->crl_dir;
 	opts->crl_required = cfg->crl_required;
 	opts->pins = cfg->pins;

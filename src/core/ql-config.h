@@ -22,6 +22,9 @@ typedef struct {
 	gboolean use_system_store;
 	gchar *crl_dir;
 	gboolean crl_required;	  /* crl=required in [tls] */
+	gboolean tls_anchors_euicc_listed; /* tls-anchors=euicc-listed in [tls] */
+	GHashTable *crl_urls;	  /* [crl] url.KEYID=URL: upper-case key id -> URL */
+	gsize crl_max_size;	  /* [crl] max-size=, bytes; 0 = the default */
 	GPtrArray *pins;	  /* "host=pin" */
 	GHashTable *client_certs; /* host -> gchar *[2] {cert, key} (GStrv) */
 	guint timeout_ms;
@@ -35,6 +38,7 @@ typedef struct {
 	guint uninhibit_delay_ms;      /* give a modem back this long after the last operation */
 	guint notification_retry_s;    /* first retry of a failed background delivery; 0 = off */
 	guint notification_retry_max_s; /* the backoff's ceiling */
+	GHashTable *ofono_rules; /* [ofono PATH]: oFono modem path -> QlOfonoRule */
 } QlConfig;
 
 /* [device NAME] spec=SPEC: a device the service exports without ModemManager */
@@ -51,6 +55,14 @@ typedef struct {
  * anchors, CRLs, pins, timeout, and the host's client certificate. Pointers into @cfg: it must
  * outlive @opts. Callers then put their own choices (command line, D-Bus options) over them. */
 void ql_config_download_options(const QlConfig *cfg, const gchar *host, QlDownloadOptions *opts);
+
+/* [ofono PATH] (an oFono modem's object path): how to reach its eUICC when its SystemPath does
+ * not tell (phonesim, a modem with several AT ports). */
+typedef struct {
+	gchar *device;	      /* device=SPEC; NULL: found under the modem's SystemPath */
+	gboolean shared_port; /* shared-port=true: oFono does not use that port, so the modem is
+				 locked down only around profile switches */
+} QlOfonoRule;
 
 /* [modem SPEC] (a device spec without its parameters, e.g. qmi:/dev/cdc-wdm0) or [model NAME]
  * (ModemManager's model string): device parameters to add for that modem. */

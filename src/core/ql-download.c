@@ -71,25 +71,26 @@ ql_download_make_trust(const QlDownloadOptions *opts, GError **error)
 	g_autoptr(QlTrust) trust = ql_trust_new();
 	g_autofree gchar *data = NULL;
 	g_autofree gchar *ci_dir = NULL;
-	g_autoptr(GDir) dir = NULL;
-	const gchar *name;
 
-	/* the shipped GSMA CIs: used only for the key ids the eUICC lists */
+	/* the shipped GSMA CIs, each checked against the SHA-256 compiled in */
 	if (opts->ci_dir != NULL) {
 		ci_dir = g_strdup(opts->ci_dir);
 	} else {
 		data = ql_data_dir();
 		ci_dir = g_build_filename(data, "ci", NULL);
 	}
-	dir = g_dir_open(ci_dir, 0, NULL);
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *path = NULL;
-		if (!g_str_has_suffix(name, ".pem"))
-			continue;
-		path = g_build_filename(ci_dir, name, NULL);
-		if (!ql_trust_add_anchor_file(trust, path, FALSE, error))
-			return NULL;
+	ql_trust_add_shipped_cis(trust, ci_dir);
+	if (opts->tls_anchors_euicc_listed && opts->use_system_store) {
+		g_set_error_literal(
+			error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			"the TLS anchors are limited to the CIs the eUICC lists "
+			"(tls-anchors=euicc-listed), so the system store cannot be used "
+			"as well");
+		return NULL;
 	}
+	ql_trust_set_tls_anchors(trust, opts->tls_anchors_euicc_listed
+						? QL_TRUST_TLS_ANCHORS_EUICC_LISTED
+						: QL_TRUST_TLS_ANCHORS_ALL);
 	for (guint i = 0; opts->trust_anchor_files != NULL && i < opts->trust_anchor_files->len;
 	     i++) {
 		const gchar *path = g_ptr_array_index(opts->trust_anchor_files, i);
@@ -407,17 +408,20 @@ ql_download_report_refusal(QlEs9p *es9p, QlHttp *http, const gchar *tid, gboolea
 		g_info("the eUICC's refusal was passed to the server: %s", error->message);
 }
 
+/* The APDUs and bytes of this download only: what the caller sent on the channel before (an
+ * EID read for its audit record, say) is not the download's */
 static void
-ql_download_fill_counters(QlDownloadReport *r, QlChannel *ch, QlHttp *http)
+ql_download_fill_counters(QlDownloadReport *r, QlChannel *ch, const QlChannelStats *start,
+			  QlHttp *http)
 {
 	QlChannelStats *st = ql_channel_get_stats(ch);
 	QlTls *tls = ql_http_get_tls(http);
-	r->apdus = st->apdus;
-	r->bytes_to_euicc = st->bytes_out;
-	r->bytes_from_euicc = st->bytes_in;
+	r->apdus = st->apdus - start->apdus;
+	r->bytes_to_euicc = st->bytes_out - start->bytes_out;
+	r->bytes_from_euicc = st->bytes_in - start->bytes_in;
 	r->tls_handshakes = ql_tls_get_handshake_count(tls);
 	r->http_requests = ql_http_get_request_count(http);
-	r->apdus_minimum = st->apdus_minimum;
+	r->apdus_minimum = st->apdus_minimum - start->apdus_minimum;
 	r->store_data_block = (guint)ql_channel_get_block_size(ch);
 	r->extended_length = ql_channel_get_extended(ch);
 }
@@ -567,6 +571,7 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	QlCancelReason reason = QL_CANCEL_UNDEFINED;
 	QlBppProgressCtx bpp_ctx = {opts};
 	QlDownloadStep step = QL_DOWNLOAD_STEP_EUICC_INFO;
+	QlChannelStats start = *ql_channel_get_stats(ch);
 	gboolean ok;
 	gint64 started = g_get_monotonic_time();
 	QlNotify notify = {0};
@@ -728,7 +733,7 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 		g_clear_error(&notify.error);
 	}
 	if (!result->success) {
-		ql_download_fill_counters(r, ch, http);
+		ql_download_fill_counters(r, ch, &start, http);
 		g_set_error(error, QL_ERROR, QL_ERROR_EUICC,
 			    "the eUICC refused the profile at %s: %s (reason %d)",
 			    ql_bpp_command_to_string(result->bpp_command_id),
@@ -738,7 +743,7 @@ ql_download_profile(QlChannel *ch, const QlActivationCode *ac, const QlDownloadO
 	}
 	/* a reconnection later in the session is a new handshake: report the last one */
 	ql_download_record_tls(r, ql_http_get_tls(http));
-	ql_download_fill_counters(r, ch, http);
+	ql_download_fill_counters(r, ch, &start, http);
 	r->elapsed_ms = (guint64)(g_get_monotonic_time() - started) / 1000;
 	ql_download_progress(opts, QL_DOWNLOAD_STEP_DONE, 100);
 	return g_steal_pointer(&r);
@@ -977,6 +982,8 @@ report_json_chain(JsonBuilder *b, const gchar *key, const QlTrustResult *t)
 	report_json_string(b, "subject", t->anchor_subject);
 	report_json_string(b, "key_id", t->anchor_key_id);
 	report_json_string(b, "source", ql_trust_anchor_source_to_string(t->anchor_source));
+	json_builder_set_member_name(b, "euicc_listed");
+	json_builder_add_boolean_value(b, t->anchor_listed);
 	json_builder_end_object(b);
 	json_builder_set_member_name(b, "path_length");
 	json_builder_add_int_value(b, t->path_len);
@@ -1076,4 +1083,180 @@ ql_download_report_to_json(const QlDownloadReport *r, JsonBuilder *b)
 	json_builder_add_int_value(b, (gint64)r->apdus_beside_connect);
 	json_builder_set_member_name(b, "apdus_beside_notification");
 	json_builder_add_int_value(b, (gint64)r->apdus_beside_notification);
+}
+
+/* ---- the report read back (a service's Finished report, JSON nulls left out) ---- */
+
+static JsonNode *
+report_member(JsonObject *o, const gchar *key, JsonNodeType type)
+{
+	JsonNode *n = o != NULL ? json_object_get_member(o, key) : NULL;
+	return n != NULL && json_node_get_node_type(n) == type ? n : NULL;
+}
+
+static gchar *
+report_get_string(JsonObject *o, const gchar *key)
+{
+	JsonNode *n = report_member(o, key, JSON_NODE_VALUE);
+	return n != NULL && json_node_get_value_type(n) == G_TYPE_STRING
+		       ? g_strdup(json_node_get_string(n))
+		       : NULL;
+}
+
+static gint64
+report_get_int(JsonObject *o, const gchar *key, gint64 absent)
+{
+	JsonNode *n = report_member(o, key, JSON_NODE_VALUE);
+	return n != NULL && json_node_get_value_type(n) == G_TYPE_INT64 ? json_node_get_int(n)
+									: absent;
+}
+
+static gboolean
+report_get_bool(JsonObject *o, const gchar *key)
+{
+	JsonNode *n = report_member(o, key, JSON_NODE_VALUE);
+	return n != NULL && json_node_get_value_type(n) == G_TYPE_BOOLEAN &&
+	       json_node_get_boolean(n);
+}
+
+static JsonObject *
+report_get_object(JsonObject *o, const gchar *key)
+{
+	JsonNode *n = report_member(o, key, JSON_NODE_OBJECT);
+	return n != NULL ? json_node_get_object(n) : NULL;
+}
+
+static JsonArray *
+report_get_array(JsonObject *o, const gchar *key)
+{
+	JsonNode *n = report_member(o, key, JSON_NODE_ARRAY);
+	return n != NULL ? json_node_get_array(n) : NULL;
+}
+
+static gint64
+report_get_time(JsonObject *o, const gchar *key)
+{
+	g_autofree gchar *text = report_get_string(o, key);
+	g_autoptr(GDateTime) dt = text != NULL ? g_date_time_new_from_iso8601(text, NULL) : NULL;
+	return dt != NULL ? g_date_time_to_unix(dt) : -1;
+}
+
+static void
+report_read_crls(JsonObject *o, const gchar *key, GPtrArray *out)
+{
+	JsonArray *a = report_get_array(o, key);
+	for (guint i = 0; a != NULL && i < json_array_get_length(a); i++) {
+		JsonNode *n = json_array_get_element(a, i);
+		JsonObject *c = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+		QlTrustCrlUse *use;
+		if (c == NULL)
+			continue;
+		use = g_new0(QlTrustCrlUse, 1);
+		use->issuer = report_get_string(c, "issuer");
+		use->file = report_get_string(c, "file");
+		use->this_update = report_get_time(c, "this_update");
+		use->next_update = report_get_time(c, "next_update");
+		use->stale = report_get_bool(c, "stale");
+		g_ptr_array_add(out, use);
+	}
+}
+
+static QlTrustResult *
+report_read_chain(JsonObject *chains, const gchar *key)
+{
+	JsonObject *o = report_get_object(chains, key);
+	JsonObject *anchor, *host, *pin, *crl;
+	JsonArray *missing;
+	g_autofree gchar *source = NULL;
+	g_autofree gchar *matched = NULL;
+	g_autofree gchar *result = NULL;
+	g_autofree gchar *depth = NULL;
+	QlTrustResult *t;
+
+	if (o == NULL)
+		return NULL;
+	t = ql_trust_result_new();
+	t->subject = report_get_string(o, "certificate");
+	anchor = report_get_object(o, "anchor");
+	t->anchor_subject = report_get_string(anchor, "subject");
+	t->anchor_key_id = report_get_string(anchor, "key_id");
+	source = report_get_string(anchor, "source");
+	if (!ql_trust_anchor_source_from_string(source, &t->anchor_source))
+		t->anchor_source = QL_TRUST_ANCHOR_GSMA_CI;
+	t->anchor_listed = report_get_bool(anchor, "euicc_listed");
+	t->path_len = (guint)MAX(report_get_int(o, "path_length", 0), 0);
+	host = report_get_object(o, "host");
+	t->host = report_get_string(host, "name");
+	matched = report_get_string(host, "matched");
+	t->host_via_ip = g_strcmp0(matched, "ip-address") == 0;
+	pin = report_get_object(o, "pin");
+	result = report_get_string(pin, "result");
+	t->pin_checked = g_strcmp0(result, "matched") == 0;
+	if (t->pin_checked) {
+		/* the depth as ql_trust_depth_to_string() names it */
+		depth = report_get_string(pin, "certificate");
+		t->pin_depth = g_strcmp0(depth, "leaf") == 0	 ? 0
+			       : g_strcmp0(depth, "anchor") == 0 ? MAX(t->path_len, 1) - 1
+								 : 1;
+		t->pin_subject = report_get_string(pin, "subject");
+		t->pin = report_get_string(pin, "pin");
+	}
+	crl = report_get_object(o, "crl");
+	{
+		g_autofree gchar *policy = report_get_string(crl, "policy");
+		t->crl_required = g_strcmp0(policy, "required") == 0;
+	}
+	report_read_crls(crl, "consulted", t->crls);
+	report_read_crls(crl, "rejected", t->rejected);
+	missing = report_get_array(crl, "missing");
+	for (guint i = 0; missing != NULL && i < json_array_get_length(missing); i++) {
+		JsonNode *n = json_array_get_element(missing, i);
+		if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+			g_ptr_array_add(t->no_crl, g_strdup(json_node_get_string(n)));
+	}
+	return t;
+}
+
+QlDownloadReport *
+ql_download_report_from_json(JsonObject *o)
+{
+	QlDownloadReport *r = g_new0(QlDownloadReport, 1);
+	JsonObject *chains = report_get_object(o, "chains");
+	JsonObject *cc = report_get_object(o, "client_certificate");
+
+	r->iccid = report_get_string(o, "iccid");
+	r->profile_name = report_get_string(o, "name");
+	r->service_provider = report_get_string(o, "service_provider");
+	r->isdp_aid = report_get_string(o, "isdp_aid");
+	r->smdp_address = report_get_string(o, "smdp_address");
+	r->tls_version = report_get_string(o, "tls_version");
+	r->cipher_suite = report_get_string(o, "cipher_suite");
+	r->tls_policy = report_get_string(o, "tls_policy");
+	r->tls_trust = report_read_chain(chains, "tls");
+	r->dpauth_trust = report_read_chain(chains, "dpauth");
+	r->dppb_trust = report_read_chain(chains, "dppb");
+	r->client_cert_configured = report_get_bool(cc, "configured");
+	r->client_cert_requested = report_get_bool(cc, "requested");
+	r->client_cert_sent = report_get_bool(cc, "sent");
+	r->client_cert_subject = report_get_string(cc, "subject");
+	r->confirmation_code_used = report_get_bool(o, "confirmation_code_used");
+	r->notification_delivered = report_get_bool(o, "notification_delivered");
+	r->notification_seq = report_get_int(o, "notification_seq", -1);
+	r->notification_error = report_get_string(o, "notification_error");
+	r->apdus = (guint64)MAX(report_get_int(o, "apdus", 0), 0);
+	r->bytes_to_euicc = (guint64)MAX(report_get_int(o, "bytes_to_euicc", 0), 0);
+	r->bytes_from_euicc = (guint64)MAX(report_get_int(o, "bytes_from_euicc", 0), 0);
+	r->tls_handshakes = (guint)CLAMP(report_get_int(o, "tls_handshakes", 0), 0, G_MAXUINT);
+	r->http_requests = (guint)CLAMP(report_get_int(o, "http_requests", 0), 0, G_MAXUINT);
+	r->bpp_segments = (guint)CLAMP(report_get_int(o, "bpp_segments", 0), 0, G_MAXUINT);
+	r->bpp_bytes = (guint64)MAX(report_get_int(o, "bpp_bytes", 0), 0);
+	r->apdus_minimum = (guint64)MAX(report_get_int(o, "apdus_minimum", 0), 0);
+	r->store_data_block =
+		(guint)CLAMP(report_get_int(o, "store_data_block", 0), 0, G_MAXUINT);
+	r->extended_length = report_get_bool(o, "extended_length");
+	r->elapsed_ms = (guint64)MAX(report_get_int(o, "elapsed_ms", 0), 0);
+	r->apdus_beside_connect = (guint64)MAX(report_get_int(o, "apdus_beside_connect", 0), 0);
+	r->apdus_beside_notification =
+		(guint64)MAX(report_get_int(o, "apdus_beside_notification", 0), 0);
+	return r;
 }

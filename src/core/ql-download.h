@@ -45,6 +45,7 @@ typedef struct {
 	GPtrArray *trust_anchor_files; /* gchar *: PEM files the admin trusts (always used) */
 	const gchar *ci_dir;	       /* the shipped GSMA CIs; NULL = the default data dir */
 	gboolean use_system_store;
+	gboolean tls_anchors_euicc_listed; /* TLS chains only to CIs the eUICC lists */
 	const gchar *crl_dir;
 	gboolean crl_required;	  /* every issuer needs a current CRL in crl_dir */
 	GPtrArray *pins;	  /* gchar *: "host=sha256//..." */
@@ -112,6 +113,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlDownloadReport, ql_download_report_free)
 /* Adds the report's fields (the CLI's --json, the service's Finished report) as members of the
  * JSON object open in @b. */
 void ql_download_report_to_json(const QlDownloadReport *r, JsonBuilder *b);
+/* The report that JSON describes (members absent where the JSON had null, as a D-Bus a{sv} has
+ * them): ql_download_report_to_json() of the result gives the same JSON back. */
+QlDownloadReport *ql_download_report_from_json(JsonObject *o);
 
 /* The trust configuration the options describe (anchors, pins, CRLs), not yet narrowed to the
  * eUICC's CI key ids. */

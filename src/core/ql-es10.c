@@ -11,6 +11,7 @@
 #include "quantra-l/ql-error.h"
 #include "ql-apdu.h"
 #include "ql-es10.h"
+#include "ql-trust.h"
 #include "ql-tlv.h"
 
 /* ---- result codes in words ---- */
@@ -325,31 +326,12 @@ ql_notification_event_to_string(guint operation)
 	return "unknown";
 }
 
-static const struct {
-	const gchar *key_id;
-	const gchar *name;
-} ql_ci_names[] = {
-	{"81370F5125D0B1D408D4C3B232E6D25E795BEBFB", "GSM Association - RSP2 Root CI1"},
-	{"4C27967AD20C14B391E9601E41E604AD57C0222F", "OISTE GSMA CI G1"},
-	{"16704B7F351E3607F18C4B70005C3A003DFD414A", "Entrust eSIM Certification Authority"},
-	{"CD6E60B72D7A063CBC84625B91E80FE30406E13E", "MC4 OT ROOT CI v1 (IDEMIA)"},
-	{"B60F0B897FD630B88CFED6161F8EA808C5382AC3", "SubMan V4.2 CI Google Pixel (G+D)"},
-	{"F54172BDF98A95D65CBEB88A38A1C11D800A85C3", "GSMA SGP.26 test CI (NIST P-256)"},
-	{"C0BC70BA36929D43B467FF57570530E57AB8FCD8", "GSMA SGP.26 test CI (brainpool)"},
-	{"34EECF13156518D48D30BDF06853404D115F955D", "GSMA SGP.26 v3 test CI"},
-	{"2209F61CD9EC5C9C854E787341FF83ECF9776A5B", "GSMA SGP.26 v3 test CI"},
-};
-
+/* the one CI table, in ql-trust.c: the anchors are built from it too */
 const gchar *
 ql_ci_key_id_name(GBytes *key_id)
 {
-	g_autofree gchar *hex =
-		ql_hex_encode(g_bytes_get_data(key_id, NULL), g_bytes_get_size(key_id));
-	for (guint i = 0; i < G_N_ELEMENTS(ql_ci_names); i++) {
-		if (g_strcmp0(hex, ql_ci_names[i].key_id) == 0)
-			return ql_ci_names[i].name;
-	}
-	return NULL;
+	const QlCiInfo *ci = ql_ci_lookup(key_id);
+	return ci != NULL ? ci->name : NULL;
 }
 
 /* ---- ES10c / ES10b reads ---- */

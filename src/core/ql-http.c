@@ -1350,3 +1350,156 @@ ql_http_post_sink(QlHttp *self, const gchar *url, const gchar *const *headers,
 		ql_http_close(self);
 	return g_steal_pointer(&response);
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* GET, for CRLs: plain http:// (as CRL distribution points are) or https://                   */
+
+/* Waits for @cond on @socket until @deadline (monotonic) */
+static gboolean
+ql_http_plain_wait(GSocket *socket, GIOCondition cond, gint64 deadline, const gchar *host,
+		   GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	gint64 left = deadline - g_get_monotonic_time();
+	if (left <= 0 || !g_socket_condition_timed_wait(socket, cond, left, NULL, &error_local)) {
+		if (left <= 0 || g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+				    "HTTP: %s did not answer in time", host);
+		else
+			g_set_error(error, QL_ERROR, QL_ERROR_HTTP, "HTTP: %s: %s", host,
+				    error_local->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* One request and its whole answer over plain TCP, all within the client's timeout */
+static QlHttpResponse *
+ql_http_plain_exchange(QlHttp *self, const gchar *host, guint16 port, GString *req, GError **error)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketConnection) conn = NULL;
+	g_autoptr(GError) error_local = NULL;
+	g_autoptr(QlHttpParser) parser = ql_http_parser_new(self->max_body);
+	guint timeout_ms = self->timeout_ms > 0 ? self->timeout_ms : 30000;
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+	GSocket *socket;
+	gsize sent = 0;
+	guint8 buf[16384];
+
+	g_socket_client_set_timeout(client, (timeout_ms + 999) / 1000);
+	conn = g_socket_client_connect_to_host(client, host, port, NULL, &error_local);
+	if (conn == NULL) {
+		gboolean timeout = g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+		const gchar *why = strrchr(error_local->message, ':');
+		why = why != NULL && why[1] == ' ' ? why + 2 : error_local->message;
+		g_set_error(error, QL_ERROR, timeout ? QL_ERROR_TIMEOUT : QL_ERROR_HTTP,
+			    "HTTP: cannot connect to %s port %u: %s", host, (guint)port, why);
+		return NULL;
+	}
+	self->connections++;
+	self->requests++;
+	socket = g_socket_connection_get_socket(conn);
+	while (sent < req->len) {
+		gssize n;
+		if (!ql_http_plain_wait(socket, G_IO_OUT, deadline, host, error))
+			return NULL;
+		n = g_socket_send(socket, req->str + sent, req->len - sent, NULL, NULL);
+		if (n <= 0) {
+			ql_http_fail(error, "%s closed the connection", host);
+			return NULL;
+		}
+		sent += (gsize)n;
+	}
+	while (!ql_http_parser_is_done(parser)) {
+		gsize consumed = 0;
+		gssize n;
+		if (!ql_http_plain_wait(socket, G_IO_IN, deadline, host, error))
+			return NULL;
+		n = g_socket_receive(socket, (gchar *)buf, sizeof(buf), NULL, &error_local);
+		if (n < 0) {
+			g_set_error(error, QL_ERROR, QL_ERROR_HTTP,
+				    "HTTP: the response from %s broke off after %" G_GSIZE_FORMAT
+				    " bytes: %s",
+				    host, ql_http_parser_get_received(parser),
+				    error_local->message);
+			return NULL;
+		}
+		if (n == 0) {
+			if (!ql_http_parser_finish(parser, error)) {
+				g_prefix_error(error, "%s: ", host);
+				return NULL;
+			}
+			break;
+		}
+		if (!ql_http_parser_feed(parser, buf, (gsize)n, &consumed, error)) {
+			g_prefix_error(error, "%s: ", host);
+			return NULL;
+		}
+	}
+	g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+	return ql_http_parser_steal_response(parser);
+}
+
+QlHttpResponse *
+ql_http_get(QlHttp *self, const gchar *url, GError **error)
+{
+	g_autoptr(GUri) uri = NULL;
+	g_autoptr(GString) req = g_string_new(NULL);
+	QlHttpResponse *response;
+	guint budget_ms = 0;
+	gint64 deadline;
+	const gchar *scheme;
+	const gchar *host;
+	const gchar *path;
+	const gchar *query;
+	gboolean tls;
+	gboolean ipv6;
+	gint port;
+
+	g_return_val_if_fail(QL_IS_HTTP(self), NULL);
+	g_return_val_if_fail(url != NULL, NULL);
+	uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, NULL);
+	scheme = uri != NULL ? g_uri_get_scheme(uri) : NULL;
+	if (uri == NULL || (g_strcmp0(scheme, "http") != 0 && g_strcmp0(scheme, "https") != 0) ||
+	    !ql_http_host_ok(g_uri_get_host(uri)) || g_uri_get_userinfo(uri) != NULL ||
+	    !ql_http_target_ok(g_uri_get_path(uri)) ||
+	    (g_uri_get_query(uri) != NULL && !ql_http_target_ok(g_uri_get_query(uri)))) {
+		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+			    "HTTP: '%s' is not an http:// or https://host[:port]/path URL", url);
+		return NULL;
+	}
+	tls = g_strcmp0(scheme, "https") == 0;
+	host = g_uri_get_host(uri);
+	port = g_uri_get_port(uri) > 0 ? g_uri_get_port(uri) : (tls ? 443 : 80);
+	path = g_uri_get_path(uri);
+	query = g_uri_get_query(uri);
+	ipv6 = strchr(host, ':') != NULL;
+	g_string_append_printf(req, "GET %s%s%s HTTP/1.1\r\n", path[0] != '\0' ? path : "/",
+			       query != NULL ? "?" : "", query != NULL ? query : "");
+	g_string_append_printf(req, "Host: %s%s%s", ipv6 ? "[" : "", host, ipv6 ? "]" : "");
+	if (port != (tls ? 443 : 80))
+		g_string_append_printf(req, ":%d", port);
+	g_string_append(req, "\r\nUser-Agent: quantra-l/" PACKAGE_VERSION
+			     "\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+
+	/* one connection per GET: a CRL fetch is a single request */
+	ql_http_close(self);
+	if (!tls)
+		return ql_http_plain_exchange(self, host, (guint16)port, req, error);
+	if (!ql_http_connect(self, host, (guint16)port, error)) {
+		ql_http_close(self);
+		return NULL;
+	}
+	/* one deadline for the request and its whole answer, as for a POST */
+	deadline = ql_http_step_deadline(self, &budget_ms);
+	ql_tls_set_deadline(self->tls, deadline, budget_ms);
+	self->requests++;
+	if (!ql_tls_write_all(self->tls, (const guint8 *)req->str, req->len, error)) {
+		ql_http_close(self);
+		return NULL;
+	}
+	response = ql_http_read_response(self, budget_ms, NULL, NULL, error);
+	ql_http_close(self);
+	return response;
+}

@@ -99,6 +99,10 @@ QlHttpResponse *ql_http_post(QlHttp *self, const gchar *url, const gchar *const 
 QlHttpResponse *ql_http_post_sink(QlHttp *self, const gchar *url, const gchar *const *headers,
 				  const gchar *content_type, GBytes *body, QlHttpBodySink sink,
 				  gpointer sink_data, GError **error);
+/* GETs @url ("http://" or "https://host[:port]/path") on a connection of its own, the whole
+ * answer within the client's timeout and size limit (plain http:// for CRL distribution
+ * points; no proxy for those). Any status is a response. */
+QlHttpResponse *ql_http_get(QlHttp *self, const gchar *url, GError **error);
 void ql_http_close(QlHttp *self);
 
 /* Called on the connecting thread once TCP (and a proxy's CONNECT) is up, before the TLS

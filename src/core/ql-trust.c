@@ -28,7 +28,9 @@ struct _QlTrust {
 	GObject parent_instance;
 	GPtrArray *anchors;	 /* of QlTrustAnchor */
 	GPtrArray *allowed_kids; /* of GBytes, NULL = every anchor */
-	GHashTable *pins;	 /* lower-case host -> GPtrArray of GBytes */
+	QlTrustTlsAnchors tls_anchors;
+	GPtrArray *refused; /* gchar *: shipped CI files refused, for the unknown-ci message */
+	GHashTable *pins;   /* lower-case host -> GPtrArray of GBytes */
 	gchar *crl_dir;
 	gboolean crl_required;
 	gboolean use_system_store;
@@ -110,6 +112,18 @@ ql_error_get_reason(const GError *error)
 	return failure == QL_TRUST_OK ? NULL : ql_trust_failure_to_string(failure);
 }
 
+gboolean
+ql_trust_anchor_source_from_string(const gchar *text, QlTrustAnchorSource *source)
+{
+	for (QlTrustAnchorSource s = QL_TRUST_ANCHOR_GSMA_CI; s <= QL_TRUST_ANCHOR_SYSTEM; s++) {
+		if (g_strcmp0(text, ql_trust_anchor_source_to_string(s)) == 0) {
+			*source = s;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
 const gchar *
 ql_trust_anchor_source_to_string(QlTrustAnchorSource source)
 {
@@ -162,7 +176,7 @@ ql_trust_result_free(QlTrustResult *result)
 	g_free(result);
 }
 
-static QlTrustResult *
+QlTrustResult *
 ql_trust_result_new(void)
 {
 	QlTrustResult *result = g_new0(QlTrustResult, 1);
@@ -256,6 +270,7 @@ ql_trust_finalize(GObject *object)
 	if (self->allowed_kids != NULL)
 		g_ptr_array_unref(self->allowed_kids);
 	g_hash_table_unref(self->pins);
+	g_ptr_array_unref(self->refused);
 	g_free(self->crl_dir);
 	G_OBJECT_CLASS(ql_trust_parent_class)->finalize(object);
 }
@@ -272,6 +287,7 @@ ql_trust_init(QlTrust *self)
 	self->anchors = g_ptr_array_new_with_free_func((GDestroyNotify)ql_trust_anchor_free);
 	self->pins = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					   (GDestroyNotify)g_ptr_array_unref);
+	self->refused = g_ptr_array_new_with_free_func(g_free);
 }
 
 QlTrust *
@@ -428,18 +444,77 @@ ql_trust_add_pin(QlTrust *self, const gchar *host, const gchar *pin, GError **er
 	return TRUE;
 }
 
+/* the eUICC lists @anchor's key id (FALSE while the list is not known) */
 static gboolean
-ql_trust_anchor_usable(QlTrust *self, QlTrustAnchor *anchor)
+ql_trust_anchor_listed(QlTrust *self, QlTrustAnchor *anchor)
 {
-	if (anchor->admin || self->allowed_kids == NULL)
-		return TRUE;
-	if (anchor->ski == NULL)
+	if (self->allowed_kids == NULL || anchor->ski == NULL)
 		return FALSE;
 	for (guint i = 0; i < self->allowed_kids->len; i++) {
 		if (g_bytes_equal(anchor->ski, g_ptr_array_index(self->allowed_kids, i)))
 			return TRUE;
 	}
 	return FALSE;
+}
+
+/* The anchor rule (see ql_trust_set_allowed_ci_key_ids()): a signing chain needs a CI the eUICC
+ * lists (the eUICC checks the same); a TLS chain any anchor, unless narrowed to the listed. */
+static gboolean
+ql_trust_anchor_usable(QlTrust *self, QlTrustAnchor *anchor, QlTrustPurpose purpose)
+{
+	if (self->allowed_kids == NULL)
+		return TRUE;
+	if (purpose == QL_TRUST_PURPOSE_TLS && self->tls_anchors == QL_TRUST_TLS_ANCHORS_ALL)
+		return TRUE;
+	return ql_trust_anchor_listed(self, anchor);
+}
+
+static QlTrustPurpose
+ql_trust_purpose_of_role(QlCertRole role)
+{
+	if (role == QL_CERT_ROLE_NONE || role == QL_CERT_ROLE_DP_TLS || role == QL_CERT_ROLE_DS_TLS)
+		return QL_TRUST_PURPOSE_TLS;
+	return QL_TRUST_PURPOSE_SIGNING;
+}
+
+/* the system's WebPKI store counts for TLS chains only, and not once narrowed to the CIs the
+ * eUICC lists */
+static gboolean
+ql_trust_use_system(QlTrust *self, QlTrustPurpose purpose)
+{
+	return self->use_system_store && purpose == QL_TRUST_PURPOSE_TLS &&
+	       self->tls_anchors == QL_TRUST_TLS_ANCHORS_ALL;
+}
+
+void
+ql_trust_set_tls_anchors(QlTrust *self, QlTrustTlsAnchors mode)
+{
+	g_return_if_fail(QL_IS_TRUST(self));
+	self->tls_anchors = mode;
+}
+
+QlTrustTlsAnchors
+ql_trust_get_tls_anchors(QlTrust *self)
+{
+	g_return_val_if_fail(QL_IS_TRUST(self), QL_TRUST_TLS_ANCHORS_ALL);
+	return self->tls_anchors;
+}
+
+GStrv
+ql_trust_get_anchor_key_ids(QlTrust *self, QlTrustPurpose purpose)
+{
+	g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+
+	g_return_val_if_fail(QL_IS_TRUST(self), NULL);
+	for (guint i = 0; i < self->anchors->len; i++) {
+		QlTrustAnchor *anchor = g_ptr_array_index(self->anchors, i);
+		g_autofree gchar *hex = NULL;
+		if (anchor->ski == NULL || !ql_trust_anchor_usable(self, anchor, purpose))
+			continue;
+		hex = ql_pki_hex(anchor->ski);
+		g_strv_builder_add(b, hex);
+	}
+	return g_strv_builder_end(b);
 }
 
 static gchar *
@@ -463,9 +538,9 @@ ql_trust_format_time(gint64 t)
 	return g_date_time_format(dt, "%Y-%m-%d %H:%M:%S UTC");
 }
 
-/* a trust list holding @all anchors, or only the usable ones */
+/* a trust list holding @all anchors, or only those usable for @purpose */
 static gnutls_x509_trust_list_t
-ql_trust_build_list(QlTrust *self, gboolean all, gboolean with_system)
+ql_trust_build_list(QlTrust *self, gboolean all, QlTrustPurpose purpose, gboolean with_system)
 {
 	gnutls_x509_trust_list_t tl = NULL;
 	g_autofree gnutls_x509_crt_t *cas = NULL;
@@ -477,7 +552,7 @@ ql_trust_build_list(QlTrust *self, gboolean all, gboolean with_system)
 	for (guint i = 0; i < self->anchors->len; i++) {
 		QlTrustAnchor *anchor = g_ptr_array_index(self->anchors, i);
 		gnutls_x509_crt_t copy;
-		if (!all && !ql_trust_anchor_usable(self, anchor))
+		if (!all && !ql_trust_anchor_usable(self, anchor, purpose))
 			continue;
 		copy = ql_pki_crt_copy(anchor->crt, NULL);
 		if (copy != NULL)
@@ -866,16 +941,53 @@ ql_trust_check_host(gnutls_x509_crt_t crt, const gchar *host, QlTrustResult *res
 			       "the certificate '%s' is not valid for host %s", name, host);
 }
 
+/* What the table knows of the CI a chain names as its root: " (NAME, an SGP.26 test CI: ...)" */
+static gchar *
+ql_trust_ci_hint(gnutls_x509_crt_t top)
+{
+	g_autoptr(GBytes) kid = ql_pki_authority_key_id(top, NULL);
+	const QlCiInfo *ci;
+
+	if (kid == NULL)
+		kid = ql_pki_subject_key_id(top, NULL);
+	ci = kid != NULL ? ql_ci_lookup(kid) : NULL;
+	if (ci == NULL)
+		return g_strdup("");
+	if (ci->kind == QL_CI_TEST)
+		return g_strdup_printf(" (%s, an SGP.26 test CI: trusted only when added as an "
+				       "anchor)",
+				       ci->name);
+	if (ci->file == NULL)
+		return g_strdup_printf(" (%s, a production CI this release does not ship: add "
+				       "it as an anchor to trust it)",
+				       ci->name);
+	return g_strdup_printf(" (%s)", ci->name);
+}
+
+/* "; refused: ..." for the shipped CI files that failed their check */
+static gchar *
+ql_trust_refused_note(QlTrust *self)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+	for (guint i = 0; i < self->refused->len; i++)
+		g_string_append_printf(s, "; %s",
+				       (const gchar *)g_ptr_array_index(self->refused, i));
+	return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
 static gboolean
 ql_trust_check_chain_status(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_len,
-			    unsigned int status, QlTrustFailure *failure, GError **error)
+			    QlTrustPurpose purpose, unsigned int status, QlTrustFailure *failure,
+			    GError **error)
 {
 	g_autofree gchar *leaf = ql_trust_crt_name(chain[0]);
 
 	if (status & GNUTLS_CERT_SIGNER_NOT_FOUND) {
-		gnutls_x509_trust_list_t all = ql_trust_build_list(self, TRUE, FALSE);
+		gnutls_x509_trust_list_t all = ql_trust_build_list(self, TRUE, purpose, FALSE);
 		unsigned int all_status = 0xffff;
 		g_autofree gchar *issuer = NULL;
+		g_autofree gchar *hint = ql_trust_ci_hint(chain[chain_len - 1]);
+		g_autofree gchar *refused = ql_trust_refused_note(self);
 		gnutls_datum_t dn = {NULL, 0};
 
 		/* name the CI the eUICC would not accept, if an excluded anchor is the issuer */
@@ -891,14 +1003,21 @@ ql_trust_check_chain_status(QlTrust *self, gnutls_x509_crt_t *chain, guint chain
 			issuer = g_strndup((const gchar *)dn.data, dn.size);
 			gnutls_free(dn.data);
 		}
+		if (all_status == 0 && purpose == QL_TRUST_PURPOSE_TLS)
+			return ql_trust_refuse(
+				failure, error, QL_TRUST_FAILURE_UNKNOWN_CI,
+				"'%s' chains to CI '%s'%s, which this eUICC does not "
+				"list, and the TLS anchors are limited to the CIs it "
+				"lists (tls-anchors=euicc-listed)",
+				leaf, issuer != NULL ? issuer : "?", hint);
 		if (all_status == 0)
 			return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_UNKNOWN_CI,
-					       "'%s' chains to CI '%s', which is not one this "
+					       "'%s' chains to CI '%s'%s, which is not one this "
 					       "eUICC accepts (euiccCiPKIdListForVerification)",
-					       leaf, issuer != NULL ? issuer : "?");
+					       leaf, issuer != NULL ? issuer : "?", hint);
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_UNKNOWN_CI,
-				       "'%s' does not chain to a trusted CI (issuer '%s')", leaf,
-				       issuer != NULL ? issuer : "?");
+				       "'%s' does not chain to a trusted CI (issuer '%s'%s)%s",
+				       leaf, issuer != NULL ? issuer : "?", hint, refused);
 	}
 	if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_SIGNATURE,
@@ -963,16 +1082,20 @@ ql_trust_check_pins(QlTrust *self, const gchar *host, GPtrArray *path, gnutls_x5
 	}
 }
 
-/* where @anchor came from: a CI the eUICC lists wins over the same certificate added by the
- * admin; one of neither came from the system store */
+/* where @anchor came from: a shipped CI wins over the same certificate added by the admin; one
+ * of neither came from the system store. *@listed: the eUICC lists it. */
 static QlTrustAnchorSource
-ql_trust_anchor_source(QlTrust *self, gnutls_x509_crt_t anchor)
+ql_trust_anchor_source(QlTrust *self, gnutls_x509_crt_t anchor, QlTrustPurpose purpose,
+		       gboolean *listed)
 {
 	gboolean admin = FALSE;
+	*listed = FALSE;
 	for (guint i = 0; i < self->anchors->len; i++) {
 		QlTrustAnchor *a = g_ptr_array_index(self->anchors, i);
-		if (!ql_trust_anchor_usable(self, a) || !gnutls_x509_crt_equals(a->crt, anchor))
+		if (!ql_trust_anchor_usable(self, a, purpose) ||
+		    !gnutls_x509_crt_equals(a->crt, anchor))
 			continue;
+		*listed = ql_trust_anchor_listed(self, a);
 		if (!a->admin)
 			return QL_TRUST_ANCHOR_GSMA_CI;
 		admin = TRUE;
@@ -991,6 +1114,7 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 	g_autoptr(GBytes) anchor_ski = NULL;
 	gnutls_x509_trust_list_t tl;
 	unsigned int status = 0;
+	QlTrustPurpose purpose = ql_trust_purpose_of_role(role);
 	gint64 now;
 	gint rc;
 	gboolean ok;
@@ -1015,7 +1139,7 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 	}
 
 	/* 1. the chain builds to a usable anchor, signatures and constraints hold */
-	tl = ql_trust_build_list(self, FALSE, self->use_system_store);
+	tl = ql_trust_build_list(self, FALSE, purpose, ql_trust_use_system(self, purpose));
 	if (tl == NULL)
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_BAD_CHAIN,
 				       "cannot set up the trust list");
@@ -1030,7 +1154,8 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 	}
 	if (status != 0) {
 		ql_trust_list_free(tl);
-		return ql_trust_check_chain_status(self, chain, chain_len, status, failure, error);
+		return ql_trust_check_chain_status(self, chain, chain_len, purpose, status, failure,
+						   error);
 	}
 	ok = ql_trust_build_path(tl, chain, chain_len, path, &anchor);
 	ql_trust_list_free(tl);
@@ -1043,7 +1168,8 @@ ql_trust_verify_chain_full(QlTrust *self, gnutls_x509_crt_t *chain, guint chain_
 	result->anchor_subject = ql_trust_crt_name(anchor);
 	anchor_ski = ql_pki_subject_key_id(anchor, NULL);
 	result->anchor_key_id = anchor_ski != NULL ? ql_pki_hex(anchor_ski) : NULL;
-	result->anchor_source = ql_trust_anchor_source(self, anchor);
+	result->anchor_source =
+		ql_trust_anchor_source(self, anchor, purpose, &result->anchor_listed);
 	/* the anchor counts once, also when the path is the anchor alone */
 	result->path_len = path->len;
 	if (!gnutls_x509_crt_equals(g_ptr_array_index(path, path->len - 1), anchor))
@@ -1133,4 +1259,167 @@ ql_trust_verify_der_chain(QlTrust *self, GPtrArray *der_chain, const gchar *host
 	}
 	return ql_trust_verify_chain_full(self, (gnutls_x509_crt_t *)crts->pdata, crts->len, host,
 					  role, result, NULL, error);
+}
+
+/* ---- the CI table ---- */
+
+/* One table for the anchors and for the names `chip info` prints. A shipped CI is trusted only
+ * when its file's DER has the SHA-256 below (each compared with copies that two unrelated
+ * public sources publish). Entrust's eSIM CA is named but not shipped: the only public copies
+ * of its certificate found trace back to one source, so its fingerprint is not confirmed
+ * independently; an administrator who has confirmed it adds it as an anchor. */
+static const QlCiInfo ql_ci_infos[] = {
+	{"81370F5125D0B1D408D4C3B232E6D25E795BEBFB", "GSM Association - RSP2 Root CI1",
+	 QL_CI_PRODUCTION, "gsma-rsp2-root-ci1.pem",
+	 "5E3E91FD454327C3AF5D32A7A73BBC59FE43AA7D85FD32D5DB44423F80A56BB3", NULL},
+	{"4C27967AD20C14B391E9601E41E604AD57C0222F", "OISTE GSMA CI G1", QL_CI_PRODUCTION,
+	 "oiste-gsma-ci-g1.pem", "9C9FA2E94602C260137122D9704D79993A6EF6D067CE0999EC2F4C109DD7A1A2",
+	 /* the certificate names no CRL distribution point; WISeKey publishes it here */
+	 "http://public.wisekey.com/crl/ogsmacig1.crl"},
+	{"16704B7F351E3607F18C4B70005C3A003DFD414A", "Entrust eSIM Certification Authority",
+	 QL_CI_PRODUCTION, NULL, NULL, NULL},
+	{"CD6E60B72D7A063CBC84625B91E80FE30406E13E", "MC4 OT ROOT CI v1 (IDEMIA)", QL_CI_PRODUCTION,
+	 NULL, NULL, NULL},
+	{"B60F0B897FD630B88CFED6161F8EA808C5382AC3", "SubMan V4.2 CI Google Pixel (G+D)",
+	 QL_CI_PRODUCTION, NULL, NULL, NULL},
+	{"F54172BDF98A95D65CBEB88A38A1C11D800A85C3", "GSMA SGP.26 test CI (NIST P-256)", QL_CI_TEST,
+	 NULL, NULL, NULL},
+	{"C0BC70BA36929D43B467FF57570530E57AB8FCD8", "GSMA SGP.26 test CI (brainpool)", QL_CI_TEST,
+	 NULL, NULL, NULL},
+	{"34EECF13156518D48D30BDF06853404D115F955D", "GSMA SGP.26 v3 test CI (NIST P-256)",
+	 QL_CI_TEST, NULL, NULL, NULL},
+	{"2209F61CD9EC5C9C854E787341FF83ECF9776A5B", "GSMA SGP.26 v3 test CI (brainpool)",
+	 QL_CI_TEST, NULL, NULL, NULL},
+};
+
+const QlCiInfo *
+ql_ci_table(guint *n_entries)
+{
+	if (n_entries != NULL)
+		*n_entries = G_N_ELEMENTS(ql_ci_infos);
+	return ql_ci_infos;
+}
+
+const QlCiInfo *
+ql_ci_lookup_hex(const gchar *key_id_hex)
+{
+	for (guint i = 0; key_id_hex != NULL && i < G_N_ELEMENTS(ql_ci_infos); i++) {
+		if (g_ascii_strcasecmp(key_id_hex, ql_ci_infos[i].key_id) == 0)
+			return &ql_ci_infos[i];
+	}
+	return NULL;
+}
+
+const QlCiInfo *
+ql_ci_lookup(GBytes *key_id)
+{
+	g_autofree gchar *hex = NULL;
+	if (key_id == NULL)
+		return NULL;
+	hex = ql_pki_hex(key_id);
+	return ql_ci_lookup_hex(hex);
+}
+
+static const QlCiInfo *
+ql_ci_lookup_file(const gchar *name)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(ql_ci_infos); i++) {
+		if (g_strcmp0(ql_ci_infos[i].file, name) == 0)
+			return &ql_ci_infos[i];
+	}
+	return NULL;
+}
+
+/* The one certificate of a shipped file, if its DER has the SHA-256 of @ci; else NULL and
+ * @why says what is wrong */
+static gnutls_x509_crt_t
+ql_trust_check_shipped_file(const gchar *path, const QlCiInfo *ci, gchar **why)
+{
+	g_autoptr(GError) local = NULL;
+	g_autoptr(GPtrArray) crts = ql_pki_load_bundle(path, &local);
+	g_autoptr(GBytes) der = NULL;
+	g_autofree gchar *sha = NULL;
+
+	if (crts == NULL) {
+		*why = g_strdup_printf("it cannot be read as a certificate: %s", local->message);
+		return NULL;
+	}
+	if (crts->len != 1) {
+		*why = g_strdup_printf("it holds %u certificates, a shipped CI file holds one",
+				       crts->len);
+		return NULL;
+	}
+	der = ql_pki_export_der(g_ptr_array_index(crts, 0), NULL);
+	if (der != NULL)
+		sha = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, der);
+	if (sha == NULL || g_ascii_strcasecmp(sha, ci->sha256) != 0) {
+		g_autofree gchar *upper = sha != NULL ? g_ascii_strup(sha, -1) : NULL;
+		*why = g_strdup_printf("its SHA-256 %s is not the %s compiled in for %s",
+				       upper != NULL ? upper : "?", ci->sha256, ci->name);
+		return NULL;
+	}
+	return ql_pki_crt_copy(g_ptr_array_index(crts, 0), NULL);
+}
+
+static gint
+ql_trust_cmp_names(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+GPtrArray *
+ql_trust_load_shipped_cis(const gchar *ci_dir, GPtrArray *infos, GPtrArray *refused)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)gnutls_x509_crt_deinit);
+	g_autoptr(GDir) dir = g_dir_open(ci_dir, 0, NULL);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	const gchar *name;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		if (name[0] != '.')
+			g_ptr_array_add(names, g_strdup(name));
+	}
+	g_ptr_array_sort(names, ql_trust_cmp_names);
+	for (guint i = 0; i < names->len; i++) {
+		const gchar *file = g_ptr_array_index(names, i);
+		g_autofree gchar *path = g_build_filename(ci_dir, file, NULL);
+		const QlCiInfo *ci = ql_ci_lookup_file(file);
+		g_autofree gchar *why = NULL;
+		gnutls_x509_crt_t crt = NULL;
+
+		if (!g_file_test(path, G_FILE_TEST_IS_REGULAR))
+			continue;
+		if (ci == NULL)
+			why = g_strdup("it is not a CI this release ships (add it as a trust "
+				       "anchor to trust it)");
+		else
+			crt = ql_trust_check_shipped_file(path, ci, &why);
+		if (crt == NULL) {
+			g_autofree gchar *msg = g_strdup_printf(
+				"the CI file %s was refused and is not trusted: %s", path, why);
+			g_warning("%s", msg);
+			if (refused != NULL)
+				g_ptr_array_add(refused, g_steal_pointer(&msg));
+			continue;
+		}
+		g_ptr_array_add(out, crt);
+		if (infos != NULL)
+			g_ptr_array_add(infos, (gpointer)ci);
+	}
+	return out;
+}
+
+guint
+ql_trust_add_shipped_cis(QlTrust *self, const gchar *ci_dir)
+{
+	g_autoptr(GPtrArray) crts = NULL;
+	guint added = 0;
+
+	g_return_val_if_fail(QL_IS_TRUST(self), 0);
+	crts = ql_trust_load_shipped_cis(ci_dir, NULL, self->refused);
+	for (guint i = 0; i < crts->len; i++) {
+		if (ql_trust_add_anchor(self, g_ptr_array_index(crts, i), FALSE, NULL))
+			added++;
+	}
+	return added;
 }

@@ -56,14 +56,39 @@ const gchar *ql_error_get_reason(const GError *error);
 void ql_trust_set_error(GError **error, QlTrustFailure failure, const gchar *format, ...)
 	G_GNUC_PRINTF(3, 4);
 
+/* The GSMA CIs this release knows: production CIs (some shipped in the CI directory, each
+ * trusted only when its file's SHA-256 matches the one compiled in) and the SGP.26 test CIs,
+ * which are never trusted unless added as anchors. `chip info` names key ids from this table. */
+typedef enum {
+	QL_CI_PRODUCTION,
+	QL_CI_TEST, /* SGP.26: its keys are public */
+} QlCiKind;
+
+typedef struct {
+	const gchar *key_id; /* subject key identifier, upper-case hex */
+	const gchar *name;
+	QlCiKind kind;
+	const gchar *file;    /* shipped in the CI directory under this name; NULL: not shipped */
+	const gchar *sha256;  /* of the shipped file's certificate (DER), upper-case hex */
+	const gchar *crl_url; /* where its CRL is published when the certificate names none */
+} QlCiInfo;
+
+/* The whole table; *@n_entries gets its length. */
+const QlCiInfo *ql_ci_table(guint *n_entries);
+/* The entry of @key_id (raw bytes), or NULL when this release does not know it. */
+const QlCiInfo *ql_ci_lookup(GBytes *key_id);
+const QlCiInfo *ql_ci_lookup_hex(const gchar *key_id_hex);
+
 /* Where the anchor a chain was verified to came from. */
 typedef enum {
-	QL_TRUST_ANCHOR_GSMA_CI, /* a shipped CI whose key id the eUICC lists */
+	QL_TRUST_ANCHOR_GSMA_CI, /* a production CI shipped in the CI directory */
 	QL_TRUST_ANCHOR_ADMIN,	 /* added by the administrator (--trust-anchor, trust-anchors=) */
 	QL_TRUST_ANCHOR_SYSTEM,	 /* the system's WebPKI store */
 } QlTrustAnchorSource;
 
 const gchar *ql_trust_anchor_source_to_string(QlTrustAnchorSource source);
+/* The inverse of ql_trust_anchor_source_to_string(); FALSE for a name it does not give. */
+gboolean ql_trust_anchor_source_from_string(const gchar *text, QlTrustAnchorSource *source);
 
 /* One CRL as the check used it (or refused to use it). */
 typedef struct {
@@ -81,6 +106,7 @@ typedef struct {
 	gchar *anchor_subject; /* the anchor the path ended at */
 	gchar *anchor_key_id;  /* its subject key id (hex), NULL when it has none */
 	QlTrustAnchorSource anchor_source;
+	gboolean anchor_listed; /* the eUICC lists the anchor's key id (FALSE before it is known) */
 	guint path_len;	      /* certificates from the leaf to the anchor, both included */
 	gchar *host;	      /* the host name checked (TLS), NULL for signing certificates */
 	gboolean host_via_ip; /* matched an iPAddress subjectAltName (else a dNSName) */
@@ -96,6 +122,8 @@ typedef struct {
 	GPtrArray *no_crl;   /* gchar *: issuers no usable CRL was found for */
 } QlTrustResult;
 
+/* An empty result, its arrays allocated */
+QlTrustResult *ql_trust_result_new(void);
 void ql_trust_result_free(QlTrustResult *result);
 QlTrustResult *ql_trust_result_copy(const QlTrustResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlTrustResult, ql_trust_result_free)
@@ -107,15 +135,50 @@ G_DECLARE_FINAL_TYPE(QlTrust, ql_trust, QL, TRUST, GObject)
 
 QlTrust *ql_trust_new(void);
 
-/* @crt is copied. @admin: always used, even when its key id is not one the eUICC lists. */
+/* @crt is copied. @admin: added by the administrator (source "admin"); otherwise one of the
+ * shipped production CIs (source "gsma-ci"). Which anchors a chain may end at is decided per
+ * chain (see ql_trust_set_tls_anchors()). */
 gboolean ql_trust_add_anchor(QlTrust *self, gnutls_x509_crt_t crt, gboolean admin, GError **error);
+/* The shipped production CIs: each file of @ci_dir that the CI table names, trusted only when
+ * its SHA-256 matches the table's. A file that does not match, or that the table does not
+ * name, is refused (a warning says why) and never trusted; the refusal is also named in the
+ * message of a chain that then finds no CI. A missing directory adds nothing. Returns how many
+ * CIs were added. */
+guint ql_trust_add_shipped_cis(QlTrust *self, const gchar *ci_dir);
+/* The shipped CI files of @ci_dir that pass the check (gnutls_x509_crt_t each, owned by the
+ * array), with their table entries in @infos (const QlCiInfo *, may be NULL); refusals go to
+ * @refused (gchar * messages, may be NULL). */
+GPtrArray *ql_trust_load_shipped_cis(const gchar *ci_dir, GPtrArray *infos, GPtrArray *refused);
 /* Every certificate of a PEM bundle. */
 gboolean ql_trust_add_anchor_file(QlTrust *self, const gchar *path, gboolean admin, GError **error);
 guint ql_trust_get_anchor_count(QlTrust *self);
 
-/* The CI public key ids (SKI, GBytes each) the eUICC accepts. Until this is called every
- * anchor is used; afterwards only admin anchors and anchors whose SKI is listed. */
+/* The CI public key ids (SKI, GBytes each) the eUICC lists (euiccCiPKIdListForVerification).
+ * Until this is called every anchor is used for every chain. Afterwards:
+ * - a signing chain (DPauth, DPpb, DSauth: any role but TLS and none) must end at an anchor
+ *   whose key id the eUICC lists, shipped or added by the admin;
+ * - a TLS chain may end at any anchor (every shipped production CI, since older eUICCs omit CI1
+ *   from their list while SM-DP+ servers use it for TLS; the admin's; the system store when
+ *   enabled), unless ql_trust_set_tls_anchors() narrows it to the listed ones. */
 void ql_trust_set_allowed_ci_key_ids(QlTrust *self, GPtrArray *key_ids);
+
+typedef enum {
+	QL_TRUST_TLS_ANCHORS_ALL,	   /* every anchor (the default) */
+	QL_TRUST_TLS_ANCHORS_EUICC_LISTED, /* only anchors whose key id the eUICC lists; no system
+					      store */
+} QlTrustTlsAnchors;
+
+void ql_trust_set_tls_anchors(QlTrust *self, QlTrustTlsAnchors mode);
+QlTrustTlsAnchors ql_trust_get_tls_anchors(QlTrust *self);
+
+typedef enum {
+	QL_TRUST_PURPOSE_TLS,	  /* a TLS server certificate */
+	QL_TRUST_PURPOSE_SIGNING, /* DPauth, DPpb, DSauth */
+} QlTrustPurpose;
+
+/* The subject key ids (upper-case hex) of the anchors a chain for @purpose may end at now,
+ * in the order they were added (anchors without a key id are left out). */
+GStrv ql_trust_get_anchor_key_ids(QlTrust *self, QlTrustPurpose purpose);
 
 /* Also trust the system's WebPKI store (some SM-DP+ present WebPKI TLS certificates). */
 void ql_trust_set_use_system_store(QlTrust *self, gboolean use_system_store);

@@ -18,14 +18,22 @@
  * Quirks (--quirk): session-offset (session ids are 256 + channel and the modem sets the CLA's
  * channel bits itself, as some modems do), bare-ccho (+CCHO answers the id without a prefix).
  *
- * For ModemManager (tests/mm/) it also answers what its probing and SIM reading need: ATI,
+ * For ModemManager (tests/mm/) the pty also answers what its probing and SIM reading need: ATI,
  * +CGMI/+CGMM/+CGMR, +GCAP (a 3GPP modem), +CPIN? (READY while a profile is enabled, else SIM
- * not inserted) and +CRSM=176,12258,... (EF ICCID: the enabled profile's ICCID); everything else
- * is ERROR. Bytes before "AT" on a line (another protocol's probe) are dropped, as modems do.
- * A TTY is one line: while two processes hold it open (ModemManager has not let go of it), +CCHO
- * is refused with +CME ERROR: 14 and counted; after SIGTERM the count is printed as
- * "shared-opens N". (ModemManager's TIOCEXCL cannot show this on a pty, where it outlives
- * ModemManager's close, and root ignores it anyway.)
+ * not inserted) and +CRSM on EF ICCID (the enabled profile's ICCID); everything else is ERROR.
+ * Bytes before "AT" on a line (another protocol's probe) are dropped, as modems do. A TTY is one
+ * line: while two processes hold it open (ModemManager has not let go of it), +CCHO is refused with
+ * +CME ERROR: 14 and counted; after SIGTERM the count is printed as "shared-opens N".
+ * (ModemManager's TIOCEXCL cannot show this on a pty, where it outlives ModemManager's close, and
+ * root ignores it anyway.)
+ *
+ * With --tcp the modem also listens on a free loopback port (printed as `tcp 127.0.0.1:PORT`
+ * before the `device` line), one client at a time: the port oFono's phonesim driver connects to.
+ * That port starts with echo off and gets no unsolicited codes, and also answers what oFono's
+ * phonesim and atmodem drivers ask while they bring the modem up (identity, +SIMSTATE, +CPIN,
+ * +CIMI, +CRSM reads of EF.ICCID from the enabled profile, +CFUN); the eUICC commands work on
+ * both ports. The pty stays the port for quantra-l's at: plugin (a modem's second AT port).
+ * SIGUSR1 prints `open-channels N` at any time.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -37,11 +45,14 @@
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <glib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -59,37 +70,61 @@ typedef enum {
 	FAULT_TIMEOUT,
 } Fault;
 
+/* One AT port: the pty, or the TCP client of --tcp. */
+typedef struct {
+	int fd;
+	gboolean echo;
+	gboolean urcs; /* slips in unsolicited result codes */
+	GByteArray *in;
+	guint watch;
+} Port;
+
 typedef struct {
 	QlVcard *card;
-	int master;
+	Port pty;
 	int slave; /* kept open so that the pty lives on between clients */
-	gboolean echo;
+	Port tcp;  /* fd -1 while no client is connected */
+	int listener;
+	Port *cur; /* the port the command being answered came from */
+	gboolean cfun;
 	Fault fault;
 	gboolean fault_armed;
 	guint fault_skip;
 	gboolean fault_on_load;
 	guint session_base;
 	gboolean bare_ccho;
-	GByteArray *in;
 	guint answers;
 	GRand *rand;
 	guint shared_opens; /* +CCHO refused while another process also held the port */
-	guint watch;
 	gboolean opened[QL_VCARD_MAX_CHANNELS + 1];
 } Modem;
+
+static void
+port_close(Port *port)
+{
+	if (port->watch != 0)
+		g_source_remove(port->watch);
+	port->watch = 0;
+	if (port->fd >= 0)
+		close(port->fd);
+	port->fd = -1;
+	if (port->in != NULL)
+		g_byte_array_set_size(port->in, 0);
+}
 
 static void
 put(Modem *m, const gchar *data, gsize len)
 {
 	gsize done = 0;
-	if (m->master < 0)
+	int fd = m->cur->fd;
+	if (fd < 0)
 		return;
 	while (done < len) {
-		struct pollfd pfd = {.fd = m->master, .events = POLLOUT};
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 		ssize_t n;
 		if (poll(&pfd, 1, 2000) <= 0)
 			return; /* nobody reads: drop it, as a modem's buffer would overflow */
-		n = write(m->master, data + done, len - done);
+		n = write(fd, data + done, len - done);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0)
@@ -133,7 +168,7 @@ put_preamble(Modem *m)
 					    "+QIND: \"csq\",25,99",
 					    "+CGEV: ME PDN ACT 1"};
 	m->answers++;
-	if (m->answers % 3 == 0) {
+	if (m->cur->urcs && m->answers % 3 == 0) {
 		g_autofree gchar *u =
 			g_strdup_printf("\r\n%s\r\n", urcs[(m->answers / 3) % G_N_ELEMENTS(urcs)]);
 		put_str(m, u);
@@ -354,11 +389,11 @@ do_cgla(Modem *m, const gchar *arg)
 			return;
 		case FAULT_VANISH:
 			g_printerr("ql-fake-at: fault: the modem vanishes\n");
-			g_source_remove(m->watch);
-			m->watch = 0;
-			close(m->master);
-			close(m->slave);
-			m->master = m->slave = -1;
+			port_close(m->cur);
+			if (m->cur == &m->pty && m->slave >= 0) {
+				close(m->slave);
+				m->slave = -1;
+			}
 			reset_card(m);
 			return;
 		default:
@@ -398,30 +433,6 @@ do_cchc(Modem *m, const gchar *arg)
 	answer(m, NULL, sw == 0x9000 ? "OK" : "+CME ERROR: 13");
 }
 
-/* +CRSM (27.007 8.18): READ BINARY (176) of EF ICCID (12258) only */
-static void
-do_crsm(Modem *m, const gchar *arg)
-{
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GBytes) ef = NULL;
-	g_autofree gchar *hex = NULL;
-	g_autofree gchar *info = NULL;
-
-	if (!g_str_has_prefix(arg, "176,12258,")) {
-		answer(m, "+CRSM: 106,130", "OK"); /* 6A82: file not found */
-		return;
-	}
-	ef = ql_fake_sim_ef_iccid(m->card, &error);
-	if (ef == NULL) {
-		g_printerr("ql-fake-at: no ICCID to give: %s\n", error->message);
-		answer(m, NULL, "+CME ERROR: 10"); /* SIM not inserted */
-		return;
-	}
-	hex = to_hex(ef);
-	info = g_strdup_printf("+CRSM: 144,0,\"%s\"", hex);
-	answer(m, info, "OK");
-}
-
 static void
 do_cpin(Modem *m)
 {
@@ -431,6 +442,83 @@ do_cpin(Modem *m)
 		answer(m, NULL, "+CME ERROR: 10");
 	else
 		answer(m, "+CPIN: READY", "OK");
+}
+
+/* AT+CRSM (27.007 8.18) on EF.ICCID only: the GSM 51.011 9.2.1 answer to GET RESPONSE (an EF of
+ * 10 bytes, transparent, readable always) and READ BINARY. Other files are not found (6A82). */
+static void
+do_crsm(Modem *m, const gchar *arg)
+{
+	g_auto(GStrv) parts = g_strsplit(arg, ",", 0);
+	guint64 command = 0, file = 0;
+	g_autofree gchar *info = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) ef = NULL;
+
+	if (g_strv_length(parts) < 2 ||
+	    !g_ascii_string_to_unsigned(parts[0], 10, 0, 255, &command, NULL) ||
+	    !g_ascii_string_to_unsigned(parts[1], 10, 0, 0xFFFF, &file, NULL)) {
+		answer(m, NULL, "+CME ERROR: 50");
+		return;
+	}
+	if (file != 0x2FE2) {
+		answer(m, "+CRSM: 106,130", "OK"); /* 6A82: file not found */
+		return;
+	}
+	ef = ql_fake_sim_ef_iccid(m->card, &error);
+	if (ef == NULL) {
+		answer(m, NULL, "+CME ERROR: 10"); /* SIM not inserted: no profile enabled */
+	} else if (command == 192) {
+		answer(m, "+CRSM: 144,0,\"0000000A2FE204000000000102000000\"", "OK");
+	} else if (command == 176) {
+		g_autofree gchar *hex = to_hex(ef);
+		info = g_strdup_printf("+CRSM: 144,0,\"%s\"", hex);
+		answer(m, info, "OK");
+	} else {
+		answer(m, "+CRSM: 109,0", "OK"); /* 6D00: instruction not supported */
+	}
+}
+
+/* What oFono's phonesim and atmodem drivers ask while they bring a modem up; TRUE when @cmd
+ * (after "AT") was one of them and is answered. */
+static gboolean
+do_modem_command(Modem *m, const gchar *cmd)
+{
+	static const struct {
+		const gchar *cmd;
+		const gchar *info;
+	} fixed[] = {
+		{"+CGMI", "Quantra-L"},	    {"+CGMM", "ql-fake-at"},
+		{"+CGMR", "1.0"},	    {"+CGSN", "356938035643809"},
+		{"+GCAP", "+GCAP: +CGSM"},  {"+CIMI", "001010123456789"},
+		{"+CPIN?", "+CPIN: READY"}, {"+CLCK=?", "+CLCK: (\"SC\")"},
+		{"+CBC", "+CBC: 0,100"},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(fixed); i++) {
+		if (g_ascii_strcasecmp(cmd, fixed[i].cmd) == 0) {
+			answer(m, fixed[i].info, "OK");
+			return TRUE;
+		}
+	}
+	if (g_ascii_strncasecmp(cmd, "+CSCS=", 6) == 0) {
+		answer(m, NULL, "OK");
+	} else if (g_ascii_strcasecmp(cmd, "+SIMSTATE?") == 0) {
+		/* phonesim's: a SIM is there when the eUICC has a profile enabled */
+		answer(m,
+		       ql_vcard_get_enabled_iccid(m->card) != NULL ? "+SIMSTATE: 1"
+								   : "+SIMSTATE: 0",
+		       "OK");
+	} else if (g_ascii_strncasecmp(cmd, "+CFUN=", 6) == 0) {
+		m->cfun = cmd[6] == '1';
+		answer(m, NULL, "OK");
+	} else if (g_ascii_strcasecmp(cmd, "+CFUN?") == 0) {
+		answer(m, m->cfun ? "+CFUN: 1" : "+CFUN: 4", "OK");
+	} else if (g_ascii_strncasecmp(cmd, "+CRSM=", 6) == 0) {
+		do_crsm(m, cmd + 6);
+	} else {
+		return FALSE;
+	}
+	return TRUE;
 }
 
 static void
@@ -455,9 +543,20 @@ do_command(Modem *m, gchar *line)
 	} else if (g_ascii_strcasecmp(line, "E0") == 0 || g_ascii_strcasecmp(line, "E1") == 0) {
 		/* a noisy modem that also ignores ATE0 */
 		if (m->fault != FAULT_GARBAGE)
-			m->echo = line[1] == '1';
+			m->cur->echo = line[1] == '1';
 		answer(m, NULL, "OK");
+	} else if (g_ascii_strncasecmp(line, "+CCHO=", 6) == 0) {
+		do_ccho(m, line + 6);
+	} else if (g_ascii_strncasecmp(line, "+CGLA=", 6) == 0) {
+		do_cgla(m, line + 6);
+	} else if (g_ascii_strncasecmp(line, "+CCHC=", 6) == 0) {
+		do_cchc(m, line + 6);
+	} else if (m->cur == &m->tcp) {
+		/* oFono's port: what its phonesim and atmodem drivers ask */
+		if (!do_modem_command(m, line))
+			answer(m, NULL, "ERROR");
 	} else if (g_ascii_strcasecmp(line, "I") == 0) {
+		/* the pty: what ModemManager's probing and SIM reading ask, and nothing more */
 		answer(m, "Quantra-L fake modem", "OK");
 	} else if (g_ascii_strcasecmp(line, "+CGMI") == 0) {
 		answer(m, "Quantra-L", "OK");
@@ -471,12 +570,6 @@ do_command(Modem *m, gchar *line)
 		do_cpin(m);
 	} else if (g_ascii_strncasecmp(line, "+CRSM=", 6) == 0) {
 		do_crsm(m, line + 6);
-	} else if (g_ascii_strncasecmp(line, "+CCHO=", 6) == 0) {
-		do_ccho(m, line + 6);
-	} else if (g_ascii_strncasecmp(line, "+CGLA=", 6) == 0) {
-		do_cgla(m, line + 6);
-	} else if (g_ascii_strncasecmp(line, "+CCHC=", 6) == 0) {
-		do_cchc(m, line + 6);
 	} else {
 		answer(m, NULL, "ERROR");
 	}
@@ -486,30 +579,83 @@ static gboolean
 on_input(gint fd, GIOCondition cond, gpointer data)
 {
 	Modem *m = data;
+	Port *port = fd == m->pty.fd ? &m->pty : &m->tcp;
 	guint8 buf[1024];
 	ssize_t n = read(fd, buf, sizeof(buf));
 
+	if (n <= 0 && port == &m->tcp && (n == 0 || (errno != EAGAIN && errno != EINTR))) {
+		/* oFono let go of the modem (lockdown, power off, exit) */
+		port->watch = 0;
+		port_close(port);
+		return G_SOURCE_REMOVE;
+	}
 	if (n <= 0)
 		return G_SOURCE_CONTINUE; /* no client right now */
-	if (m->echo)
+	m->cur = port;
+	if (port->echo)
 		put(m, (const gchar *)buf, (gsize)n);
-	g_byte_array_append(m->in, buf, (guint)n);
+	g_byte_array_append(port->in, buf, (guint)n);
 	for (;;) {
-		guint8 *cr = memchr(m->in->data, '\r', m->in->len);
+		guint8 *cr = memchr(port->in->data, '\r', port->in->len);
 		g_autofree gchar *line = NULL;
 		if (cr == NULL)
 			break;
-		line = g_strndup((const gchar *)m->in->data, cr - m->in->data);
-		g_byte_array_remove_range(m->in, 0, (guint)(cr - m->in->data + 1));
+		line = g_strndup((const gchar *)port->in->data, cr - port->in->data);
+		g_byte_array_remove_range(port->in, 0, (guint)(cr - port->in->data + 1));
 		do_command(m, line);
-		if (m->master < 0)
+		if (port->fd < 0)
 			return G_SOURCE_REMOVE;
 	}
-	if (m->in->len > MAX_COMMAND) {
-		g_byte_array_set_size(m->in, 0);
+	if (port->in->len > MAX_COMMAND) {
+		g_byte_array_set_size(port->in, 0);
 		answer(m, NULL, "ERROR");
 	}
 	return G_SOURCE_CONTINUE;
+}
+
+/* --tcp: one client at a time; a second one waits until the first has gone */
+static gboolean
+on_accept(gint fd, GIOCondition cond, gpointer data)
+{
+	Modem *m = data;
+	int c;
+
+	if (m->tcp.fd >= 0)
+		return G_SOURCE_CONTINUE;
+	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c < 0)
+		return G_SOURCE_CONTINUE;
+	m->tcp.fd = c;
+	m->tcp.echo = FALSE;
+	m->cfun = FALSE;
+	g_byte_array_set_size(m->tcp.in, 0);
+	m->tcp.watch = g_unix_fd_add(c, G_IO_IN | G_IO_HUP | G_IO_ERR, on_input, m);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_usr1(gpointer data)
+{
+	Modem *m = data;
+	printf("open-channels %u\n", ql_vcard_get_open_channels(m->card));
+	fflush(stdout);
+	return G_SOURCE_CONTINUE;
+}
+
+/* A loopback listener on a free port; its port number, or 0 */
+static guint
+listen_tcp(Modem *m)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+
+	m->listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (m->listener < 0 || bind(m->listener, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    listen(m->listener, 4) != 0 ||
+	    getsockname(m->listener, (struct sockaddr *)&a, &alen) != 0)
+		return 0;
+	g_unix_fd_add(m->listener, G_IO_IN, on_accept, m);
+	return ntohs(a.sin_port);
 }
 
 static gboolean
@@ -530,7 +676,12 @@ main(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GOptionContext) oc = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
-	Modem m = {.master = -1, .slave = -1, .echo = TRUE};
+	Modem m = {.pty = {.fd = -1, .echo = TRUE, .urcs = TRUE},
+		   .slave = -1,
+		   .tcp = {.fd = -1},
+		   .listener = -1};
+	gboolean tcp = FALSE;
+	guint tcp_port = 0;
 	struct termios tio;
 	const gchar *pts;
 	const GOptionEntry entries[] = {
@@ -544,10 +695,13 @@ main(int argc, char **argv)
 		{"fault-skip", 0, 0, G_OPTION_ARG_INT, &skip,
 		 "STORE DATA commands before the fault", "N"},
 		{"quirk", 0, 0, G_OPTION_ARG_STRING, &quirk, "session-offset, bare-ccho", "Q"},
+		{"tcp", 0, 0, G_OPTION_ARG_NONE, &tcp,
+		 "Also listen on a free loopback TCP port (for oFono's phonesim driver)", NULL},
 		{NULL},
 	};
 
-	oc = g_option_context_new("- a fake AT modem on a pty, with the virtual eUICC as its SIM");
+	oc = g_option_context_new(
+		"- a fake AT modem on a pty (and TCP), with the virtual eUICC as its SIM");
 	g_option_context_add_main_entries(oc, entries, NULL);
 	if (!g_option_context_parse(oc, &argc, &argv, &error) || state == NULL || seed < 0 ||
 	    skip < 0) {
@@ -597,9 +751,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	ql_vcard_set_apdu_delay(m.card, (guint)apdu_delay);
-	m.master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (m.master < 0 || grantpt(m.master) != 0 || unlockpt(m.master) != 0 ||
-	    (pts = ptsname(m.master)) == NULL) {
+	m.pty.fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m.pty.fd < 0 || grantpt(m.pty.fd) != 0 || unlockpt(m.pty.fd) != 0 ||
+	    (pts = ptsname(m.pty.fd)) == NULL) {
 		g_printerr("ql-fake-at: cannot make a pty: %s\n", g_strerror(errno));
 		return 1;
 	}
@@ -612,12 +766,21 @@ main(int argc, char **argv)
 	}
 	cfmakeraw(&tio);
 	tcsetattr(m.slave, TCSANOW, &tio);
-	g_unix_set_fd_nonblocking(m.master, TRUE, NULL);
-	m.in = g_byte_array_new();
+	g_unix_set_fd_nonblocking(m.pty.fd, TRUE, NULL);
+	m.pty.in = g_byte_array_new();
+	m.tcp.in = g_byte_array_new();
+	m.cur = &m.pty;
 	m.rand = g_rand_new_with_seed(0x5eed);
 
 	loop = g_main_loop_new(NULL, FALSE);
-	m.watch = g_unix_fd_add(m.master, G_IO_IN, on_input, &m);
+	m.pty.watch = g_unix_fd_add(m.pty.fd, G_IO_IN, on_input, &m);
+	g_unix_signal_add(SIGUSR1, on_usr1, &m);
+	if (tcp && (tcp_port = listen_tcp(&m)) == 0) {
+		g_printerr("ql-fake-at: cannot listen on 127.0.0.1: %s\n", g_strerror(errno));
+		return 1;
+	}
+	if (tcp_port != 0)
+		printf("tcp 127.0.0.1:%u\n", tcp_port);
 	g_unix_signal_add(SIGTERM, on_signal, loop);
 	g_unix_signal_add(SIGINT, on_signal, loop);
 	printf("device at:%s\n", pts);
@@ -627,13 +790,14 @@ main(int argc, char **argv)
 	printf("open-channels %u\n", ql_vcard_get_open_channels(m.card));
 	printf("shared-opens %u\n", m.shared_opens);
 	fflush(stdout);
-	if (m.watch != 0)
-		g_source_remove(m.watch);
-	if (m.master >= 0)
-		close(m.master);
+	port_close(&m.pty);
+	port_close(&m.tcp);
+	if (m.listener >= 0)
+		close(m.listener);
 	if (m.slave >= 0)
 		close(m.slave);
-	g_byte_array_unref(m.in);
+	g_byte_array_unref(m.pty.in);
+	g_byte_array_unref(m.tcp.in);
 	g_rand_free(m.rand);
 	ql_vcard_free(m.card);
 	return 0;

@@ -344,9 +344,11 @@ def _():
     text = " ".join(rendered("quantra-l.conf.5").split())
     with open(os.path.join(SRC, "data", "quantra-l.conf"), encoding="utf-8") as f:
         conf = f.read()
-    sections = ["[tls]", "[pins]", "[client-certificate ", "[modem ", "[model ", "[device "]
-    keys = ["policy=", "trust-anchors=", "system-store=", "crl-dir=", "timeout=", "carriers=",
-            "cert=", "key=", "power-cycle=", "switch-slot=", "block=", "isd-r=", "spec="]
+    sections = ["[tls]", "[crl]", "[pins]", "[client-certificate ", "[modem ", "[model ",
+                "[device "]
+    keys = ["policy=", "trust-anchors=", "system-store=", "tls-anchors=", "crl-dir=", "timeout=",
+            "carriers=", "max-size=", "cert=", "key=", "power-cycle=", "switch-slot=", "block=",
+            "isd-r=", "spec="]
     for word in sections + keys:
         assert word in text, f"{word} is not in quantra-l.conf(5)"
         assert f"#{word}" in conf, f"{word} is not in data/quantra-l.conf"
