@@ -10,6 +10,7 @@
 
 #include "quantra-l/ql-error.h"
 #include "ql-apdu.h"
+#include "ql-crypto.h"
 #include "ql-tlv.h"
 #include "ql-vcard-private.h"
 
@@ -73,7 +74,7 @@ ql_vcard_free(QlVcard *card)
 	g_free(card->euicc_pem);
 	if (card->euicc_key_pem != NULL) {
 		/* the private key does not outlive the card in freed memory */
-		memset(card->euicc_key_pem, 0, strlen(card->euicc_key_pem));
+		ql_crypto_wipe(card->euicc_key_pem, strlen(card->euicc_key_pem));
 		g_free(card->euicc_key_pem);
 	}
 	g_free(card);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ql-config.h"
+#include "ql-crypto.h"
 #include "ql-device.h"
 #include "ql-download.h"
 #include "ql-es10.h"
@@ -548,7 +549,7 @@ ql_cli_ask_secret(const gchar *prompt)
 	g_strchomp(buf);
 	{
 		gchar *out = g_strdup(buf);
-		memset(buf, 0, sizeof(buf));
+		ql_crypto_wipe(buf, sizeof(buf));
 		return out;
 	}
 }
@@ -655,7 +656,7 @@ ql_cli_activation_code(QlCli *cli, GError **error)
 		if (text == NULL)
 			return NULL;
 		ac = ql_activation_code_parse(text, error);
-		memset(text, 0, strlen(text));
+		ql_crypto_wipe(text, strlen(text));
 		return ac;
 	}
 	return ql_activation_code_parse(cli->activation_code, error);
@@ -1226,7 +1227,7 @@ ql_cli_clear(QlCli *cli)
 	gchar **secrets[] = {&cli->activation_code, &cli->matching_id, &cli->confirmation_code};
 	for (guint i = 0; i < G_N_ELEMENTS(secrets); i++) {
 		if (*secrets[i] != NULL)
-			memset(*secrets[i], 0, strlen(*secrets[i]));
+			ql_crypto_wipe(*secrets[i], strlen(*secrets[i]));
 		g_clear_pointer(secrets[i], g_free);
 	}
 	g_clear_pointer(&cli->direct, g_free);
@@ -1252,6 +1253,33 @@ ql_cli_clear(QlCli *cli)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(QlCli, ql_cli_clear)
 
+/* Option parsing copied the secrets; the command line itself (@argv as main() got it, also
+ * readable in /proc/PID/cmdline) still holds them: wipe them there. */
+static void
+ql_cli_wipe_argv_secrets(gint argc, gchar **argv)
+{
+	const gchar *const names[] = {"--activation-code", "--matching-id", "--confirmation-code"};
+	for (gint i = 1; i < argc; i++) {
+		gchar *value = NULL;
+		if (g_strcmp0(argv[i], "--") == 0)
+			return;
+		if (g_str_has_prefix(argv[i], "-a") && !g_str_has_prefix(argv[i], "--"))
+			value = argv[i][2] != '\0' ? argv[i] + 2
+						   : (i + 1 < argc ? argv[++i] : NULL);
+		for (guint n = 0; value == NULL && n < G_N_ELEMENTS(names); n++) {
+			gsize len = strlen(names[n]);
+			if (strncmp(argv[i], names[n], len) != 0)
+				continue;
+			if (argv[i][len] == '=')
+				value = argv[i] + len + 1;
+			else if (argv[i][len] == '\0' && i + 1 < argc)
+				value = argv[++i];
+		}
+		if (value != NULL)
+			ql_crypto_wipe(value, strlen(value));
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1259,6 +1287,8 @@ main(int argc, char **argv)
 	g_autoptr(GOptionContext) ctx = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *help = NULL;
+	g_autofree gchar **argv_orig = NULL;
+	gint argc_orig;
 	GOptionGroup *group;
 	guint nargs;
 	const GOptionEntry main_entries[] = {
@@ -1379,10 +1409,15 @@ main(int argc, char **argv)
 	help = ql_cli_commands_help();
 	g_option_context_set_description(ctx, help);
 
+	/* parsing reorders @argv: keep the original order to find the secrets in it */
+	argv_orig = g_memdup2(argv, sizeof(gchar *) * (gsize)(argc + 1));
+	argc_orig = argc;
 	if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+		ql_cli_wipe_argv_secrets(argc_orig, argv_orig);
 		g_printerr("%s: %s\n", g_get_prgname(), error->message);
 		return QL_EXIT_USAGE;
 	}
+	ql_cli_wipe_argv_secrets(argc_orig, argv_orig);
 	if (cli.version) {
 		g_print("quantra-l %s\n", PACKAGE_VERSION);
 		return QL_EXIT_OK;
