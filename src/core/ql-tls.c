@@ -438,6 +438,26 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 			host, ql_tls_policy_to_string(self->policy),
 			ql_tls_cipher_list(self->policy), gnutls_strerror(rc));
 		return;
+	case GNUTLS_E_PREMATURE_TERMINATION:
+		/* GnuTLS also reports a TCP reset met while sending as a premature end: a reset
+		 * is told apart from a close by the errno our transport recorded */
+		if (self->last_errno != ECONNRESET && self->last_errno != EPIPE) {
+			if (!gnutls_session_is_resumed(self->session) &&
+			    self->version_name == NULL && g_str_has_prefix(what, "TLS handshake")) {
+				g_set_error(
+					error, QL_ERROR, QL_ERROR_TLS,
+					"%s %s failed: the server closed the connection (it may "
+					"accept none of the versions and cipher suites of the "
+					"%s policy: %s)",
+					what, host, ql_tls_policy_to_string(self->policy),
+					ql_tls_cipher_list(self->policy));
+				return;
+			}
+			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
+				    "%s %s failed: the server closed the connection", what, host);
+			return;
+		}
+		G_GNUC_FALLTHROUGH;
 	case GNUTLS_E_PULL_ERROR:
 	case GNUTLS_E_PUSH_ERROR:
 		/* TLS 1.3: a server that wants a client certificate we do not have finishes the
@@ -460,19 +480,6 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 		g_set_error(error, QL_ERROR, QL_ERROR_TLS, "%s %s failed: %s", what, host,
 			    self->last_errno != 0 ? g_strerror(self->last_errno)
 						  : gnutls_strerror(rc));
-		return;
-	case GNUTLS_E_PREMATURE_TERMINATION:
-		if (!gnutls_session_is_resumed(self->session) && self->version_name == NULL &&
-		    g_str_has_prefix(what, "TLS handshake")) {
-			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
-				    "%s %s failed: the server closed the connection (it may accept "
-				    "none of the versions and cipher suites of the %s policy: %s)",
-				    what, host, ql_tls_policy_to_string(self->policy),
-				    ql_tls_cipher_list(self->policy));
-			return;
-		}
-		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
-			    "%s %s failed: the server closed the connection", what, host);
 		return;
 	case GNUTLS_E_REHANDSHAKE:
 		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
