@@ -11,7 +11,11 @@
  * block= and isd-r= belong to the core and are ignored here.
  *
  * The card is shared with other programs (SCARD_SHARE_SHARED): logical channels keep our
- * session apart from theirs, as they do on a phone.
+ * session apart from theirs, as they do on a phone. The protocol is T=0 when the card offers it:
+ * pcscd keeps a card in the protocol its first client chose until the card is powered down, and
+ * asking T=0|T=1 makes pcscd choose T=1, which locks out clients that speak T=0 only (lpac among
+ * them: SCARD_E_PROTO_MISMATCH). T=1 is used when the card offers nothing else or when another
+ * client already holds the card in T=1.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -571,8 +575,13 @@ ql_pcsc_open(const gchar *path, GHashTable *params, GError **error)
 		ql_pcsc_close(dev);
 		return NULL;
 	}
-	rv = SCardConnect(dev->ctx, dev->reader, SCARD_SHARE_SHARED,
-			  SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &dev->card, &dev->protocol);
+	/* T=0 first (see above); a mismatch means a T=1-only card or a card held in T=1 */
+	rv = SCardConnect(dev->ctx, dev->reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0, &dev->card,
+			  &dev->protocol);
+	if (rv == SCARD_E_PROTO_MISMATCH)
+		rv = SCardConnect(dev->ctx, dev->reader, SCARD_SHARE_SHARED,
+				  SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &dev->card,
+				  &dev->protocol);
 	if (rv != SCARD_S_SUCCESS) {
 		dev->card = 0;
 		ql_pcsc_set_error(error, rv, dev->reader, "connecting to the card");
