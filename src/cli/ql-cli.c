@@ -1254,13 +1254,16 @@ ql_cli_clear(QlCli *cli)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(QlCli, ql_cli_clear)
 
 /* Option parsing copied the secrets; the command line itself (@argv as main() got it, also
- * readable in /proc/PID/cmdline) still holds them: wipe them there. */
+ * readable in /proc/PID/cmdline) still holds them: wipe them there. Of a pkcs11: URI given for
+ * the client certificate or key, only the PIN (pin-value=) is secret. */
 static void
 ql_cli_wipe_argv_secrets(gint argc, gchar **argv)
 {
-	const gchar *const names[] = {"--activation-code", "--matching-id", "--confirmation-code"};
+	const gchar *const names[] = {"--activation-code", "--matching-id", "--confirmation-code",
+				      "--client-key", "--client-cert"};
 	for (gint i = 1; i < argc; i++) {
 		gchar *value = NULL;
+		gboolean uri = FALSE;
 		if (g_strcmp0(argv[i], "--") == 0)
 			return;
 		if (g_str_has_prefix(argv[i], "-a") && !g_str_has_prefix(argv[i], "--"))
@@ -1274,9 +1277,17 @@ ql_cli_wipe_argv_secrets(gint argc, gchar **argv)
 				value = argv[i] + len + 1;
 			else if (argv[i][len] == '\0' && i + 1 < argc)
 				value = argv[++i];
+			uri = g_str_has_prefix(names[n], "--client-");
 		}
-		if (value != NULL)
+		if (value != NULL && uri) {
+			gchar *pin = strstr(value, "pin-value=");
+			if (pin != NULL) {
+				pin += strlen("pin-value=");
+				ql_crypto_wipe(pin, strcspn(pin, "&;"));
+			}
+		} else if (value != NULL) {
 			ql_crypto_wipe(value, strlen(value));
+		}
 	}
 }
 
