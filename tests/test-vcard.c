@@ -1709,7 +1709,7 @@ test_vcard_plugin(void)
 
 	tmp_init(&t);
 	g_hash_table_insert(params, "bogus", "1");
-	/* the module's own copy of the core registers the error domain again: no warning */
+	/* the error domain is the core library's, shared with the module */
 	dev = info->open(t.state, params, &error);
 	g_assert_null(dev);
 	g_assert_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT);

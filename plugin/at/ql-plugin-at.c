@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "quantra-l/ql-error.h"
+#include "quantra-l/ql-hex.h"
 #include "quantra-l/ql-plugin.h"
 #include "ql-at-parser.h"
 
@@ -228,6 +229,7 @@ ql_at_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_len, guint8
 		   GError **error)
 {
 	g_autoptr(GString) cmd = g_string_new("+CCHO=\"");
+	g_autofree gchar *aid_hex = NULL;
 	QlAtParser p;
 	guint32 session = 0;
 	guint8 ch = 0;
@@ -237,9 +239,8 @@ ql_at_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_len, guint8
 			    "at: an AID of %" G_GSIZE_FORMAT " bytes (must be 5 to 16)", aid_len);
 		return FALSE;
 	}
-	for (gsize i = 0; i < aid_len; i++)
-		g_string_append_printf(cmd, "%02X", aid[i]);
-	g_string_append_c(cmd, '"');
+	aid_hex = ql_hex_encode(aid, aid_len);
+	g_string_append_printf(cmd, "%s\"", aid_hex);
 	ql_at_parser_init(&p, "+CCHO:", TRUE);
 	if (!ql_at_command(dev, cmd->str, "AT+CCHO", dev->timeout_ms, &p, error) ||
 	    !ql_at_parse_ccho(p.info[0], &session, error)) {
@@ -277,6 +278,7 @@ ql_at_transmit(QlPluginDevice *dev, guint8 channel, const guint8 *apdu, gsize ap
 	       GError **error)
 {
 	g_autoptr(GString) cmd = NULL;
+	g_autofree gchar *apdu_hex = NULL;
 	QlAtParser p;
 	GBytes *r;
 
@@ -295,9 +297,8 @@ ql_at_transmit(QlPluginDevice *dev, guint8 channel, const guint8 *apdu, gsize ap
 	cmd = g_string_sized_new(32 + 2 * apdu_len);
 	g_string_printf(cmd, "+CGLA=%u,%" G_GSIZE_FORMAT ",\"", dev->session[channel],
 			2 * apdu_len);
-	for (gsize i = 0; i < apdu_len; i++)
-		g_string_append_printf(cmd, "%02X", apdu[i]);
-	g_string_append_c(cmd, '"');
+	apdu_hex = ql_hex_encode(apdu, apdu_len);
+	g_string_append_printf(cmd, "%s\"", apdu_hex);
 	ql_at_parser_init(&p, "+CGLA:", FALSE);
 	if (!ql_at_command(dev, cmd->str, "AT+CGLA", dev->timeout_ms, &p, error)) {
 		ql_at_parser_clear(&p);

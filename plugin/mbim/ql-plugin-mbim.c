@@ -15,10 +15,9 @@
  *   timeout=S        seconds to wait for one answer from the modem, 1..600 (default 30)
  *   select_p2=N      P2 of the SELECT the modem sends when opening a channel (default 0)
  *   le=auto|keep     auto (default) adds the missing Le=00 to the last STORE DATA block
- *   power-cycle=1    after an enable or disable profile command the card took, reset the UICC
- *                    (MS UICC low-level access Reset) when the device is closed, and wait until
- *                    the card answers again, so that a modem that does not refresh the SIM
- *                    itself reads the new profile
+ *   power-cycle=1    when the core says the eUICC switched profiles, reset the UICC (MS UICC
+ *                    low-level access Reset) and wait until the card answers again, so that a
+ *                    modem that does not refresh the SIM itself reads the new profile
  *   block=, isd-r=   taken by the core
  *
  * libmbim's calls are asynchronous; every request here runs on a private GMainContext that only
@@ -35,6 +34,7 @@
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
+#include "quantra-l/ql-hex.h"
 #include "quantra-l/ql-plugin.h"
 
 /* ModemManager opens its channels with group 1 and may close the whole group */
@@ -67,9 +67,9 @@ struct _QlPluginDevice {
 	guint32 select_p2; /* P2 of the modem's SELECT */
 	gboolean le_auto;
 	gboolean slot_switched;
-	guint32 slot_restore; /* 0-based slot mapped before we switched */
-	gboolean power_cycle; /* power-cycle=1 */
-	gboolean switched;    /* an enable or disable profile command went through */
+	guint32 slot_restore;	/* 0-based slot mapped before we switched */
+	gboolean power_cycle;	/* power-cycle=1 */
+	guint32 reset_channels; /* bit n: channel n was open when the UICC was reset */
 };
 
 /* One outstanding libmbim call. Shared between the waiter and the callback, so a waiter that
@@ -555,13 +555,6 @@ ql_plugin_mbim_close(QlPluginDevice *dev)
 			if (!ql_mbim_close_channel_now(dev, ch, &error_local))
 				g_warning("%s", error_local->message);
 		}
-		/* before the old slot mapping comes back: the card that switched is reset */
-		if (dev->power_cycle && dev->switched && !dev->removed) {
-			g_autoptr(GError) error_local = NULL;
-			if (!ql_mbim_reset_uicc(dev, &error_local))
-				g_warning("power-cycling the SIM after the profile switch: %s",
-					  error_local->message);
-		}
 		if (dev->slot_switched && !dev->removed) {
 			g_autoptr(GError) error_local = NULL;
 			if (!ql_mbim_map_slot(dev, dev->slot_restore, &error_local))
@@ -714,15 +707,6 @@ ql_plugin_mbim_open(const gchar *path, GHashTable *params, GError **error)
 	return dev;
 }
 
-static gchar *
-ql_mbim_hex(const guint8 *p, gsize len)
-{
-	GString *s = g_string_sized_new(len * 2);
-	for (gsize i = 0; i < len; i++)
-		g_string_append_printf(s, "%02X", p[i]);
-	return g_string_free(s, FALSE);
-}
-
 static gboolean
 ql_plugin_mbim_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_len, guint8 *channel,
 			    GError **error)
@@ -740,7 +724,7 @@ ql_plugin_mbim_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_le
 			    "mbim: an AID of %" G_GSIZE_FORMAT " bytes", aid_len);
 		return FALSE;
 	}
-	aid_hex = ql_mbim_hex(aid, aid_len);
+	aid_hex = ql_hex_encode(aid, aid_len);
 	what = g_strdup_printf("opening a logical channel in group %u", QL_MBIM_CHANNEL_GROUP);
 	response = ql_mbim_command(
 		dev,
@@ -837,6 +821,14 @@ ql_plugin_mbim_transmit(QlPluginDevice *dev, guint8 channel, const guint8 *apdu,
 	GByteArray *out;
 	guint16 sw;
 
+	if (channel >= 1 && channel <= QL_MBIM_MAX_CHANNEL &&
+	    (dev->reset_channels & (1u << channel)) != 0) {
+		g_set_error(error, QL_ERROR, QL_ERROR_IO,
+			    "mbim: logical channel %u was closed when the UICC was reset after the "
+			    "profile switch",
+			    channel);
+		return NULL;
+	}
 	if (channel < 1 || channel > QL_MBIM_MAX_CHANNEL || !(dev->channels & (1u << channel))) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 			    "mbim: logical channel %u is not open", channel);
@@ -889,11 +881,6 @@ ql_plugin_mbim_transmit(QlPluginDevice *dev, guint8 channel, const guint8 *apdu,
 			    what, data_len);
 		return NULL;
 	}
-	/* a STORE DATA opening an ES10c EnableProfile (BF31) or DisableProfile (BF32) command
-	 * (SGP.22 5.7.16, 5.7.17) that the card took: the modem must read the card again */
-	if (apdu[1] == 0xE2 && apdu[3] == 0x00 && apdu_len >= 7 && apdu[5] == 0xBF &&
-	    (apdu[6] == 0x31 || apdu[6] == 0x32) && (sw == 0x9000 || (sw >> 8) == 0x61))
-		dev->switched = TRUE;
 	out = g_byte_array_sized_new(data_len + 2);
 	if (data_len > 0)
 		g_byte_array_append(out, data, data_len);
@@ -909,12 +896,47 @@ ql_plugin_mbim_close_channel(QlPluginDevice *dev, guint8 channel, GError **error
 		dev->channels = 0;
 		return TRUE;
 	}
+	/* the UICC reset closed it already */
+	if (channel >= 1 && channel <= QL_MBIM_MAX_CHANNEL &&
+	    (dev->reset_channels & (1u << channel)) != 0) {
+		dev->reset_channels &= ~(1u << channel);
+		return TRUE;
+	}
 	if (channel < 1 || channel > QL_MBIM_MAX_CHANNEL || !(dev->channels & (1u << channel))) {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 			    "mbim: logical channel %u is not open", channel);
 		return FALSE;
 	}
 	return ql_mbim_close_channel_now(dev, channel, error);
+}
+
+/* The eUICC switched profiles. A modem that refreshes the SIM by itself (the eUICC's REFRESH)
+ * needs nothing; with power-cycle=1 the UICC is reset, which closes every logical channel on
+ * it, and the card is waited for. */
+static gboolean
+ql_plugin_mbim_profile_switched(QlPluginDevice *dev, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	guint32 open = dev->channels;
+	gboolean ok;
+
+	if (!dev->power_cycle)
+		return TRUE;
+	if (dev->removed) {
+		g_set_error(error, QL_ERROR, QL_ERROR_IO,
+			    "power-cycling the SIM failed: the modem at %s went away", dev->path);
+		return FALSE;
+	}
+	ok = ql_mbim_reset_uicc(dev, &error_local);
+	/* the reset went through (it forgets the channels) even when the card is slow to return */
+	if (dev->channels == 0)
+		dev->reset_channels |= open;
+	if (!ok) {
+		g_set_error(error, error_local->domain, error_local->code,
+			    "power-cycling the SIM failed: %s", error_local->message);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 static const QlPluginInfo ql_plugin_mbim_info = {
@@ -926,6 +948,7 @@ static const QlPluginInfo ql_plugin_mbim_info = {
 	.open_channel = ql_plugin_mbim_open_channel,
 	.transmit = ql_plugin_mbim_transmit,
 	.close_channel = ql_plugin_mbim_close_channel,
+	.profile_switched = ql_plugin_mbim_profile_switched,
 };
 
 G_MODULE_EXPORT const QlPluginInfo *ql_plugin_entry(void);

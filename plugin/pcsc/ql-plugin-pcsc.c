@@ -25,10 +25,10 @@
 #include <string.h>
 #include <winscard.h>
 
+#include "quantra-l/ql-apdu-util.h"
 #include "quantra-l/ql-error.h"
+#include "quantra-l/ql-hex.h"
 #include "quantra-l/ql-plugin.h"
-#include "ql-apdu.h"
-#include "ql-tlv.h"
 
 #define QL_PCSC_DEFAULT_TIMEOUT_S 30
 /* a short APDU answers at most 256 bytes plus SW; leave room for extended ones */

@@ -14,8 +14,8 @@
  *   switch-slot=1  make physical slot N the active one (UIM Switch Slot) if it is not, wait until
  *                  its card is ready, then use logical slot 1; without it the active slot is never
  *                  touched
- *   power-cycle=1  after an enable or disable profile command, power the SIM off and on again
- *                  when the device is closed, so that the modem reads the new profile
+ *   power-cycle=1  when the core says the eUICC switched profiles, power the SIM off and on
+ *                  again and wait for the card, so that the modem reads the new profile
  *   timeout=S      seconds to wait for each QMI answer (1..300, default 30)
  *   block=N, isd-r=AID   taken by the core, ignored here
  *
@@ -61,8 +61,8 @@ struct _QlPluginDevice {
 	guint8 slot;	      /* UIM slot the APDUs go to */
 	guint timeout;	      /* seconds per request */
 	gboolean power_cycle; /* power-cycle=1 */
-	gboolean switched;    /* an enable/disable profile command went through */
 	guint32 channels; /* bit n: channel n was opened through this device and is still open */
+	guint32 reset_channels; /* bit n: channel n was open when the SIM was power-cycled */
 };
 
 /* --- driving libqmi's asynchronous calls ---------------------------------------------------- */
@@ -545,9 +545,9 @@ ql_qmi_get_active_slot(QlPluginDevice *dev, guint *physical, gboolean *present, 
 	return TRUE;
 }
 
-/* TRUE when the card in logical slot 1 reports itself present (not still resetting) */
+/* TRUE when the card in logical slot @logical reports itself present (not still resetting) */
 static gboolean
-ql_qmi_card_ready(QlPluginDevice *dev, gboolean *ready, GError **error)
+ql_qmi_card_ready(QlPluginDevice *dev, guint logical, gboolean *ready, GError **error)
 {
 	QlQmiCall call;
 	g_autoptr(GError) local = NULL;
@@ -570,9 +570,9 @@ ql_qmi_card_ready(QlPluginDevice *dev, gboolean *ready, GError **error)
 		return TRUE; /* e.g. DeviceNotReady while the slot comes up */
 	if (qmi_message_uim_get_card_status_output_get_card_status(output, NULL, NULL, NULL, NULL,
 								   &cards, NULL) &&
-	    cards->len > 0) {
+	    logical >= 1 && cards->len >= logical) {
 		const QmiMessageUimGetCardStatusOutputCardStatusCardsElement *c = &g_array_index(
-			cards, QmiMessageUimGetCardStatusOutputCardStatusCardsElement, 0);
+			cards, QmiMessageUimGetCardStatusOutputCardStatusCardsElement, logical - 1);
 		*ready = c->card_state == QMI_UIM_CARD_STATE_PRESENT;
 	}
 	return TRUE;
@@ -623,7 +623,7 @@ ql_qmi_switch_slot(QlPluginDevice *dev, GError **error)
 	for (;;) {
 		if (!ql_qmi_get_active_slot(dev, &physical, &present, error))
 			return FALSE;
-		if (physical == dev->slot && present && !ql_qmi_card_ready(dev, &ready, error))
+		if (physical == dev->slot && present && !ql_qmi_card_ready(dev, 1, &ready, error))
 			return FALSE;
 		if (ready)
 			break;
@@ -720,12 +720,6 @@ ql_plugin_qmi_close(QlPluginDevice *dev)
 			continue;
 		if (!ql_qmi_uim_close_channel(dev, ch, &error))
 			g_warning("closing logical channel %u: %s", ch, error->message);
-	}
-	if (dev->power_cycle && dev->switched && !dev->gone && dev->uim != NULL) {
-		g_autoptr(GError) error = NULL;
-		if (!ql_qmi_power_cycle(dev, &error))
-			g_warning("power-cycling the SIM after the profile switch: %s",
-				  error->message);
 	}
 	if (dev->uim != NULL && !dev->gone) {
 		QlQmiCall call;
@@ -965,11 +959,13 @@ ql_plugin_qmi_transmit(QlPluginDevice *dev, guint8 channel, const guint8 *apdu, 
 			    apdu_len);
 		return NULL;
 	}
-	/* STORE DATA opening an ES10c EnableProfile (BF31) or DisableProfile (BF32) command
-	 * (SGP.22 5.7.16, 5.7.17): the modem must re-read the card afterwards */
-	if (apdu_len >= 7 && apdu[1] == 0xE2 && apdu[3] == 0x00 && apdu[5] == 0xBF &&
-	    (apdu[6] == 0x31 || apdu[6] == 0x32))
-		dev->switched = TRUE;
+	if (channel <= QL_QMI_MAX_CHANNELS && (dev->reset_channels & (1u << channel)) != 0) {
+		g_set_error(error, QL_ERROR, QL_ERROR_IO,
+			    QL_QMI_SCHEME ": logical channel %u was closed when the SIM was "
+					  "power-cycled after the profile switch",
+			    channel);
+		return NULL;
+	}
 	return ql_qmi_uim_send_apdu(dev, channel, apdu, apdu_len, error);
 }
 
@@ -981,9 +977,55 @@ ql_plugin_qmi_close_channel(QlPluginDevice *dev, guint8 channel, GError **error)
 			    QL_QMI_SCHEME ": no logical channel %u", channel);
 		return FALSE;
 	}
+	/* the power cycle closed it already */
+	if ((dev->reset_channels & (1u << channel)) != 0) {
+		dev->reset_channels &= ~(1u << channel);
+		return TRUE;
+	}
 	/* forgotten either way: a channel the modem will not close now is not ours to retry */
 	dev->channels &= ~(1u << channel);
 	return ql_qmi_uim_close_channel(dev, channel, error);
+}
+
+/* The eUICC switched profiles. A modem that refreshes the SIM by itself (the eUICC's REFRESH)
+ * needs nothing; with power-cycle=1 the SIM is powered off and on, which closes every logical
+ * channel on it, and the card is waited for so that the next command finds it. */
+static gboolean
+ql_plugin_qmi_profile_switched(QlPluginDevice *dev, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	gint64 deadline;
+	gboolean ready = FALSE;
+
+	if (!dev->power_cycle)
+		return TRUE;
+	if (dev->gone || !ql_qmi_power_cycle(dev, &local)) {
+		if (local == NULL)
+			ql_qmi_set_error(dev, NULL, "UIM Power Off SIM", NULL, &local);
+		g_set_error(error, local->domain, local->code, "power-cycling the SIM failed: %s",
+			    local->message);
+		return FALSE;
+	}
+	dev->reset_channels |= dev->channels;
+	dev->channels = 0;
+	deadline = g_get_monotonic_time() + QL_QMI_SLOT_READY_MS * G_TIME_SPAN_MILLISECOND;
+	for (;;) {
+		if (!ql_qmi_card_ready(dev, dev->slot, &ready, &local)) {
+			g_set_error(error, local->domain, local->code,
+				    "power-cycling the SIM failed: %s", local->message);
+			return FALSE;
+		}
+		if (ready)
+			return TRUE;
+		if (g_get_monotonic_time() > deadline) {
+			g_set_error(error, QL_ERROR, QL_ERROR_TIMEOUT,
+				    "power-cycling the SIM failed: the card in slot %u of %s was "
+				    "not ready %u s after it was powered on",
+				    dev->slot, dev->path, QL_QMI_SLOT_READY_MS / 1000);
+			return FALSE;
+		}
+		ql_qmi_sleep_ms(dev, 200);
+	}
 }
 
 static const QlPluginInfo ql_plugin_qmi_info = {
@@ -995,6 +1037,7 @@ static const QlPluginInfo ql_plugin_qmi_info = {
 	.open_channel = ql_plugin_qmi_open_channel,
 	.transmit = ql_plugin_qmi_transmit,
 	.close_channel = ql_plugin_qmi_close_channel,
+	.profile_switched = ql_plugin_qmi_profile_switched,
 };
 
 G_MODULE_EXPORT const QlPluginInfo *ql_plugin_entry(void);

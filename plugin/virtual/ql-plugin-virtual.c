@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
+#include "quantra-l/ql-hex.h"
 #include "quantra-l/ql-plugin.h"
 #include "ql-vcard.h"
 
@@ -162,11 +163,7 @@ ql_plugin_virtual_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid
 		return FALSE;
 	}
 	if (sw != 0x9000) {
-		g_autofree gchar *hex = NULL;
-		GString *s = g_string_new(NULL);
-		for (gsize i = 0; i < aid_len; i++)
-			g_string_append_printf(s, "%02X", aid[i]);
-		hex = g_string_free(s, FALSE);
+		g_autofree gchar *hex = ql_hex_encode(aid, aid_len);
 		g_set_error(error, QL_ERROR, sw == 0x6A82 ? QL_ERROR_NOT_FOUND : QL_ERROR_CARD,
 			    "virtual: SELECT %s failed with status %04X", hex, sw);
 		return FALSE;

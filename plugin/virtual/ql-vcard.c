@@ -198,13 +198,6 @@ ql_vcard_get_eid(QlVcard *card)
 	return card->eid;
 }
 
-const gchar *
-ql_vcard_get_state_path(QlVcard *card)
-{
-	g_return_val_if_fail(card != NULL, NULL);
-	return card->state_path;
-}
-
 guint
 ql_vcard_get_profile_count(QlVcard *card)
 {

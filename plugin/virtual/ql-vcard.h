@@ -63,7 +63,6 @@ gboolean ql_vcard_close_logical_channel(QlVcard *card, guint8 channel, guint16 *
 /* Logical channels (1..19) currently open; fakes assert 0 when a test ends. */
 guint ql_vcard_get_open_channels(QlVcard *card);
 const gchar *ql_vcard_get_eid(QlVcard *card);
-const gchar *ql_vcard_get_state_path(QlVcard *card);
 guint ql_vcard_get_profile_count(QlVcard *card);
 guint ql_vcard_get_notification_count(QlVcard *card);
 

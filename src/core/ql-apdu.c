@@ -160,21 +160,6 @@ ql_apdu_transceive_apdu(QlChannel *ch, GBytes *command, GError **error)
 	return NULL;
 }
 
-GBytes *
-ql_apdu_transceive(QlChannel *ch, guint8 cla, guint8 ins, guint8 p1, guint8 p2, const guint8 *data,
-		   gsize len, gboolean with_le, GError **error)
-{
-	g_autoptr(GBytes) apdu = NULL;
-
-	if (len > 255) {
-		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			    "a short APDU carries at most 255 bytes, not %" G_GSIZE_FORMAT, len);
-		return NULL;
-	}
-	apdu = ql_apdu_build(cla, ins, p1, p2, data, len, with_le, 0x00);
-	return ql_apdu_transceive_apdu(ch, apdu, error);
-}
-
 GPtrArray *
 ql_apdu_store_data_build(guint8 channel, const guint8 *data, gsize len, gsize block)
 {

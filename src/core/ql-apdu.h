@@ -9,26 +9,16 @@
 
 #include <glib.h>
 
+#include "quantra-l/ql-apdu-util.h"
 #include "ql-device.h"
 
 G_BEGIN_DECLS
 
 #define QL_APDU_MAX_RESPONSE (1024 * 1024)
 
-/* ISO 7816-4 class byte for @channel (0..19); @proprietary sets b8 (0x80 / 0xC0 forms). */
-guint8 ql_apdu_cla(guint8 channel, gboolean proprietary);
-/* The channel number a class byte carries */
-guint8 ql_apdu_cla_channel(guint8 cla);
-
-const gchar *ql_apdu_sw_describe(guint16 sw);
-
-/* Sends one command (short APDU) and collects the whole answer: 61xx -> GET RESPONSE until
- * 9000, 6Cxx -> repeated with Le=xx. Any other final status word is a QL_ERROR_CARD error.
- * @with_le appends Le=00. Returns the data without SW. */
-GBytes *ql_apdu_transceive(QlChannel *ch, guint8 cla, guint8 ins, guint8 p1, guint8 p2,
-			   const guint8 *data, gsize len, gboolean with_le, GError **error);
-
-/* The same for an APDU already built (used for STORE DATA blocks). */
+/* Sends one command APDU already built and collects the whole answer: 61xx -> GET RESPONSE
+ * until 9000, 6Cxx -> repeated with Le=xx. Any other final status word is a QL_ERROR_CARD
+ * error. Returns the data without SW. */
 GBytes *ql_apdu_transceive_apdu(QlChannel *ch, GBytes *command, GError **error);
 
 /* Splits @len bytes into STORE DATA commands of at most @block bytes for @channel: P1 0x11 for

@@ -13,8 +13,6 @@
 #include "ql-tlv.h"
 
 struct _QlDevice {
-	gchar *spec;
-	GModule *module;
 	const QlPluginInfo *plugin;
 	QlPluginDevice *handle;
 	GHashTable *params;
@@ -97,6 +95,12 @@ ql_device_plugin_dirs(void)
 	return g_strv_builder_end(b);
 }
 
+/* Plugins loaded in this process: scheme -> const QlPluginInfo *. A plugin is loaded once and
+ * kept until the process exits: the libraries behind plugins (libqmi, libmbim) register GTypes,
+ * which GLib cannot take back, so unloading them and loading them again aborts the process. */
+static GMutex ql_device_plugins_lock;
+static GHashTable *ql_device_plugins;
+
 static GModule *
 ql_device_load_plugin(const gchar *scheme, const QlPluginInfo **info, GError **error)
 {
@@ -153,8 +157,6 @@ ql_device_load_plugin(const gchar *scheme, const QlPluginInfo **info, GError **e
 				g_module_close(module);
 				return NULL;
 			}
-			/* a plugin may register types or quarks: never unmap it */
-			g_module_make_resident(module);
 			g_debug("loaded plugin %s", candidate);
 			return module;
 		}
@@ -163,6 +165,24 @@ ql_device_load_plugin(const gchar *scheme, const QlPluginInfo **info, GError **e
 		    "no plugin for '%s:' devices (looked for %s in %s and %s)", scheme, base,
 		    dirs[0], QL_PLUGINDIR);
 	return NULL;
+}
+
+static const QlPluginInfo *
+ql_device_get_plugin_for(const gchar *scheme, GError **error)
+{
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&ql_device_plugins_lock);
+	const QlPluginInfo *info = NULL;
+
+	if (ql_device_plugins == NULL)
+		ql_device_plugins = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	info = g_hash_table_lookup(ql_device_plugins, scheme);
+	if (info != NULL)
+		return info;
+	/* the module is never closed (see above) */
+	if (ql_device_load_plugin(scheme, &info, error) == NULL)
+		return NULL;
+	g_hash_table_insert(ql_device_plugins, g_strdup(scheme), (gpointer)info);
+	return info;
 }
 
 /* The parameters the core itself takes, whatever the plugin */
@@ -202,10 +222,9 @@ ql_device_open(const gchar *spec, GError **error)
 	if (!ql_device_check_params(params, error))
 		return NULL;
 	dev = g_new0(QlDevice, 1);
-	dev->spec = g_strdup(spec);
 	dev->params = g_hash_table_ref(params);
-	dev->module = ql_device_load_plugin(scheme, &dev->plugin, error);
-	if (dev->module == NULL)
+	dev->plugin = ql_device_get_plugin_for(scheme, error);
+	if (dev->plugin == NULL)
 		return NULL;
 	dev->handle = dev->plugin->open(path, params, error);
 	if (dev->handle == NULL)
@@ -218,7 +237,6 @@ ql_device_new_for_plugin(const QlPluginInfo *plugin, const gchar *path, GHashTab
 			 GError **error)
 {
 	g_autoptr(QlDevice) dev = g_new0(QlDevice, 1);
-	dev->spec = g_strdup_printf("%s:%s", plugin->scheme, path);
 	dev->params = params != NULL
 			      ? g_hash_table_ref(params)
 			      : g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -241,18 +259,9 @@ ql_device_free(QlDevice *dev)
 			  dev->open_channels);
 	if (dev->handle != NULL)
 		dev->plugin->close(dev->handle);
-	if (dev->module != NULL)
-		g_module_close(dev->module);
 	if (dev->params != NULL)
 		g_hash_table_unref(dev->params);
-	g_free(dev->spec);
 	g_free(dev);
-}
-
-const gchar *
-ql_device_get_spec(QlDevice *dev)
-{
-	return dev->spec;
 }
 
 const gchar *
@@ -261,10 +270,13 @@ ql_device_get_param(QlDevice *dev, const gchar *key)
 	return g_hash_table_lookup(dev->params, key);
 }
 
-const QlPluginInfo *
-ql_device_get_plugin(QlDevice *dev)
+gboolean
+ql_device_profile_switched(QlDevice *dev, GError **error)
 {
-	return dev->plugin;
+	if (dev->plugin->profile_switched == NULL)
+		return TRUE;
+	g_debug("telling the %s plugin that the profile was switched", dev->plugin->scheme);
+	return dev->plugin->profile_switched(dev->handle, error);
 }
 
 QlChannel *
@@ -330,11 +342,10 @@ ql_channel_get_block_size(QlChannel *ch)
 	return ch->block_size;
 }
 
-void
-ql_channel_set_block_size(QlChannel *ch, gsize block_size)
+QlDevice *
+ql_channel_get_device(QlChannel *ch)
 {
-	g_return_if_fail(block_size >= 1 && block_size <= 255);
-	ch->block_size = block_size;
+	return ch->dev;
 }
 
 QlChannelStats *

@@ -43,18 +43,18 @@ QlDevice *ql_device_open(const gchar *spec, GError **error);
 QlDevice *ql_device_new_for_plugin(const QlPluginInfo *plugin, const gchar *path,
 				   GHashTable *params, GError **error);
 void ql_device_free(QlDevice *dev);
-const gchar *ql_device_get_spec(QlDevice *dev);
 const gchar *ql_device_get_param(QlDevice *dev, const gchar *key);
-const QlPluginInfo *ql_device_get_plugin(QlDevice *dev);
+/* Tells the plugin that the eUICC switched profiles (see QlPluginInfo.profile_switched). */
+gboolean ql_device_profile_switched(QlDevice *dev, GError **error);
 
 /* Opens a logical channel to the ISD-R (or the "isd-r" parameter's AID). */
 QlChannel *ql_channel_open_isdr(QlDevice *dev, GError **error);
 QlChannel *ql_channel_open(QlDevice *dev, const guint8 *aid, gsize aid_len, GError **error);
 /* Closes the channel (errors are logged: there is nothing the caller could do) and frees it. */
 void ql_channel_free(QlChannel *ch);
+QlDevice *ql_channel_get_device(QlChannel *ch);
 guint8 ql_channel_get_number(QlChannel *ch);
 gsize ql_channel_get_block_size(QlChannel *ch);
-void ql_channel_set_block_size(QlChannel *ch, gsize block_size);
 QlChannelStats *ql_channel_get_stats(QlChannel *ch);
 /* Sends one raw APDU and returns data || SW1 SW2; counts it. */
 GBytes *ql_channel_transmit_raw(QlChannel *ch, const guint8 *apdu, gsize len, GError **error);

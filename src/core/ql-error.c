@@ -25,22 +25,14 @@ static const GDBusErrorEntry ql_error_entries[] = {
 
 G_STATIC_ASSERT(G_N_ELEMENTS(ql_error_entries) == QL_ERROR_LAST);
 
-/* Plugins link their own copy of the core, so this may run once per copy: the first one
- * registers the D-Bus names; the quark's name is copied so it outlives an unloaded module. */
+/* One copy of this in the process (the core library, which the plugins link): the D-Bus names
+ * are registered with the quark. */
 GQuark
 ql_error_quark(void)
 {
 	static gsize quark = 0;
-	if (g_once_init_enter(&quark)) {
-		gboolean first = g_quark_try_string("ql-error-quark") == 0;
-		GQuark q = g_quark_from_string("ql-error-quark");
-		if (first) {
-			for (guint i = 0; i < G_N_ELEMENTS(ql_error_entries); i++)
-				g_dbus_error_register_error(q, ql_error_entries[i].error_code,
-							    ql_error_entries[i].dbus_error_name);
-		}
-		g_once_init_leave(&quark, q);
-	}
+	g_dbus_error_register_error_domain("ql-error-quark", &quark, ql_error_entries,
+					   G_N_ELEMENTS(ql_error_entries));
 	return (GQuark)quark;
 }
 

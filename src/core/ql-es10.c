@@ -654,6 +654,16 @@ ql_es10_get_profiles(QlChannel *ch, const QlProfileFilter *filter, GError **erro
 	return g_steal_pointer(&out);
 }
 
+/* The eUICC switched profiles: the plugin may make the modem read the card again. That failing
+ * does not undo the switch, so it is only logged. */
+static void
+ql_es10_profile_switched(QlChannel *ch)
+{
+	g_autoptr(GError) local = NULL;
+	if (!ql_device_profile_switched(ql_channel_get_device(ch), &local))
+		g_warning("after the profile switch: %s", local->message);
+}
+
 static gboolean
 ql_es10_enable_disable(QlChannel *ch, guint32 tag, const gchar *id, gboolean refresh,
 		       const gchar *what, const QlResultWords *table, GError **error)
@@ -668,7 +678,10 @@ ql_es10_enable_disable(QlChannel *ch, guint32 tag, const gchar *id, gboolean ref
 	ql_tlv_builder_end(b);
 	ql_tlv_builder_add(b, 0x81, &flag, 1);
 	body = ql_tlv_builder_finish(g_steal_pointer(&b));
-	return ql_es10_call_result(ch, tag, body, what, table, error);
+	if (!ql_es10_call_result(ch, tag, body, what, table, error))
+		return FALSE;
+	ql_es10_profile_switched(ch);
+	return TRUE;
 }
 
 gboolean
@@ -881,8 +894,13 @@ ql_es10_memory_reset(QlChannel *ch, guint options, GError **error)
 
 	ql_tlv_builder_add(b, 0x82, bits, sizeof(bits));
 	body = ql_tlv_builder_finish(g_steal_pointer(&b));
-	return ql_es10_call_result(ch, 0xBF34, body, "cannot reset the eUICC memory", reset_results,
-				   error);
+	if (!ql_es10_call_result(ch, 0xBF34, body, "cannot reset the eUICC memory", reset_results,
+				 error))
+		return FALSE;
+	/* the enabled profile may have been among those deleted */
+	if (options & (QL_RESET_DELETE_OPERATIONAL | QL_RESET_DELETE_TEST))
+		ql_es10_profile_switched(ch);
+	return TRUE;
 }
 
 GPtrArray *

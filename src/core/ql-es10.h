@@ -122,7 +122,10 @@ gchar *ql_es10_get_eid(QlChannel *ch, GError **error);
 GBytes *ql_es10_get_euicc_challenge(QlChannel *ch, GError **error);
 /* GPtrArray of QlProfileInfo */
 GPtrArray *ql_es10_get_profiles(QlChannel *ch, const QlProfileFilter *filter, GError **error);
-/* @id: an ICCID (digits) or an ISD-P AID (32 hex digits) */
+/* @id: an ICCID (digits) or an ISD-P AID (32 hex digits). After the eUICC took the switch the
+ * device's plugin is told (ql_device_profile_switched), so that the modem reads the card again;
+ * the same after a memory reset that deleted profiles. Once the plugin has reset the card,
+ * @ch may be closed already: close it, send nothing more on it. */
 gboolean ql_es10_enable_profile(QlChannel *ch, const gchar *id, gboolean refresh, GError **error);
 gboolean ql_es10_disable_profile(QlChannel *ch, const gchar *id, gboolean refresh, GError **error);
 gboolean ql_es10_delete_profile(QlChannel *ch, const gchar *id, GError **error);

@@ -53,12 +53,6 @@ ql_es9p_new(QlHttp *http, const gchar *address)
 	return self;
 }
 
-const gchar *
-ql_es9p_get_address(QlEs9p *self)
-{
-	return self->address;
-}
-
 void
 ql_init_auth_free(QlInitAuth *r)
 {

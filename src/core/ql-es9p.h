@@ -55,7 +55,6 @@ G_DECLARE_FINAL_TYPE(QlEs9p, ql_es9p, QL, ES9P, GObject)
 
 /* @address: host[:port] of the SM-DP+ (or SM-DS); @http is referenced. */
 QlEs9p *ql_es9p_new(QlHttp *http, const gchar *address);
-const gchar *ql_es9p_get_address(QlEs9p *self);
 
 /* One call: POST {json} to /gsma/rsp2/@interface/@function. Returns the answer's JSON object
  * (NULL with no error for a 204). A "Failed" status is a QL_ERROR_SMDP error. */

@@ -107,28 +107,6 @@ ql_pki_crt_copy(gnutls_x509_crt_t crt, GError **error)
 	return ql_pki_crt_from_bytes(g_bytes_get_data(der, NULL), g_bytes_get_size(der), error);
 }
 
-gboolean
-ql_pki_cert_copy(const QlPkiCert *src, QlPkiCert *dst, GError **error)
-{
-	g_auto(QlPkiCert) tmp = {NULL, NULL};
-
-	if (src->crt != NULL) {
-		tmp.crt = ql_pki_crt_copy(src->crt, error);
-		if (tmp.crt == NULL)
-			return FALSE;
-	}
-	if (src->key != NULL) {
-		if (!ql_pki_check(gnutls_x509_privkey_init(&tmp.key), "key init", error))
-			return FALSE;
-		if (!ql_pki_check(gnutls_x509_privkey_cpy(tmp.key, src->key), "key copy", error))
-			return FALSE;
-	}
-	*dst = tmp;
-	tmp.crt = NULL;
-	tmp.key = NULL;
-	return TRUE;
-}
-
 /* 16 random bytes, positive and without a leading zero octet, as RFC 5280 4.1.2.2 wants. */
 static gboolean
 ql_pki_set_random_serial(gnutls_x509_crt_t crt, GError **error)

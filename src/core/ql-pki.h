@@ -94,8 +94,6 @@ gboolean ql_pki_make_crl(const QlPkiCert *issuer, GPtrArray *revoked_certs, gint
 gnutls_x509_crt_t ql_pki_crt_copy(gnutls_x509_crt_t crt, GError **error);
 /* Parses one certificate, PEM or DER. */
 gnutls_x509_crt_t ql_pki_crt_from_bytes(const guint8 *data, gsize len, GError **error);
-/* Deep copy of certificate and key (either may be NULL in @src). */
-gboolean ql_pki_cert_copy(const QlPkiCert *src, QlPkiCert *dst, GError **error);
 /* Upper-case hex of @bytes, for messages and logs. */
 gchar *ql_pki_hex(GBytes *bytes);
 

@@ -9,6 +9,8 @@
 
 #include <glib.h>
 
+#include "quantra-l/ql-hex.h"
+
 G_BEGIN_DECLS
 
 #define QL_TLV_MAX_DEPTH 16
@@ -73,9 +75,6 @@ GBytes *ql_tlv_builder_finish(QlTlvBuilder *b);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlTlvBuilder, ql_tlv_builder_free)
 
-/* Hex helpers used for ICCIDs/EIDs/logging of non-secret data */
-gchar *ql_hex_encode(const guint8 *data, gsize len);
-GBytes *ql_hex_decode(const gchar *hex, GError **error);
 /* ICCID: BCD with swapped nibbles, F padding */
 gchar *ql_iccid_from_bcd(const guint8 *data, gsize len);
 GBytes *ql_iccid_to_bcd(const gchar *iccid, GError **error);
