@@ -42,7 +42,8 @@ LLVMFuzzerTestOneInput(const guint8 *data, gsize size)
 		g_autofree gchar *again = g_strdup_printf(
 			"LPA:1$%s$%s%s%s%s", ac->smdp_address, ac->matching_id,
 			ac->smdp_oid != NULL || ac->confirmation_code_required ? "$" : "",
-			ac->smdp_oid != NULL ? ac->smdp_oid : "", ac->confirmation_code_required ? "$1" : "");
+			ac->smdp_oid != NULL ? ac->smdp_oid : "",
+			ac->confirmation_code_required ? "$1" : "");
 		g_autoptr(QlActivationCode) ac2 = ql_activation_code_parse(again, NULL);
 		g_assert(ac2 != NULL);
 		g_assert_cmpstr(ac2->smdp_address, ==, ac->smdp_address);

@@ -82,7 +82,8 @@ LLVMFuzzerTestOneInput(const guint8 *data, gsize size)
 		break;
 	}
 	case 2: {
-		g_autoptr(GBytes) r = ql_es9p_get_bound_profile_package(es9p, FUZZ_TID, arg, &error);
+		g_autoptr(GBytes) r =
+			ql_es9p_get_bound_profile_package(es9p, FUZZ_TID, arg, &error);
 		g_assert((r == NULL) != (error == NULL));
 		break;
 	}
@@ -93,7 +94,8 @@ LLVMFuzzerTestOneInput(const guint8 *data, gsize size)
 		g_assert(ql_es9p_cancel_session(es9p, FUZZ_TID, arg, &error) == (error == NULL));
 		break;
 	default: {
-		g_autoptr(GPtrArray) r = ql_es9p_authenticate_client_es11(es9p, FUZZ_TID, arg, &error);
+		g_autoptr(GPtrArray) r =
+			ql_es9p_authenticate_client_es11(es9p, FUZZ_TID, arg, &error);
 		g_assert((r == NULL) != (error == NULL));
 		break;
 	}
