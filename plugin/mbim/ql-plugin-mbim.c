@@ -36,6 +36,7 @@
 #include "quantra-l/ql-error.h"
 #include "quantra-l/ql-hex.h"
 #include "quantra-l/ql-plugin.h"
+#include "ql-mbim-answer.h"
 
 /* ModemManager opens its channels with group 1 and may close the whole group */
 #define QL_MBIM_CHANNEL_GROUP 2
@@ -278,13 +279,6 @@ ql_mbim_command(QlPluginDevice *dev, MbimMessage *request, const gchar *what, Mb
 	return g_steal_pointer(&response);
 }
 
-/* MBIM carries the status words as bytes SW1 SW2 in a little-endian 32-bit field */
-static guint16
-ql_mbim_sw(guint32 status)
-{
-	return (guint16)(((status & 0xff) << 8) | ((status >> 8) & 0xff));
-}
-
 static gboolean
 ql_mbim_query_slot(QlPluginDevice *dev, guint32 *slot, guint32 *count, GError **error)
 {
@@ -386,8 +380,6 @@ ql_mbim_close_channel_now(QlPluginDevice *dev, guint8 channel, GError **error)
 	g_autoptr(MbimMessage) failed = NULL;
 	g_autoptr(GError) error_local = NULL;
 	g_autofree gchar *what = g_strdup_printf("closing logical channel %u", channel);
-	guint32 status = 0;
-	guint16 sw;
 
 	response = ql_mbim_command(dev,
 				   mbim_message_ms_uicc_low_level_access_close_channel_set_new(
@@ -401,19 +393,7 @@ ql_mbim_close_channel_now(QlPluginDevice *dev, guint8 channel, GError **error)
 		return FALSE;
 	}
 	dev->channels &= ~(1u << channel);
-	if (!mbim_message_ms_uicc_low_level_access_close_channel_response_parse(response, &status,
-										&error_local)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "mbim: %s: %s", what,
-			    error_local->message);
-		return FALSE;
-	}
-	sw = ql_mbim_sw(status);
-	if (sw != 0x9000) {
-		g_set_error(error, QL_ERROR, QL_ERROR_CARD, "mbim: %s: the card answered %04X",
-			    what, sw);
-		return FALSE;
-	}
-	return TRUE;
+	return ql_mbim_answer_close_channel(response, what, error);
 }
 
 static const gchar *
@@ -739,7 +719,7 @@ ql_plugin_mbim_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_le
 			    (MbimStatusError)QL_MBIM_STATUS_MS_SELECT_FAILED &&
 		    mbim_message_ms_uicc_low_level_access_open_channel_response_parse(
 			    failed, &status, NULL, NULL, NULL, NULL)) {
-			sw = ql_mbim_sw(status);
+			sw = ql_mbim_answer_sw(status);
 			g_set_error(error, QL_ERROR,
 				    sw == 0x6A82 ? QL_ERROR_NOT_FOUND : QL_ERROR_CARD,
 				    "mbim: SELECT %s failed with status %04X", aid_hex, sw);
@@ -748,13 +728,8 @@ ql_plugin_mbim_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_le
 		g_propagate_error(error, g_steal_pointer(&error_local));
 		return FALSE;
 	}
-	if (!mbim_message_ms_uicc_low_level_access_open_channel_response_parse(
-		    response, &status, &ch, NULL, NULL, &error_local)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "mbim: %s: %s", what,
-			    error_local->message);
+	if (!ql_mbim_answer_open_channel(response, what, &ch, &sw, error))
 		return FALSE;
-	}
-	sw = ql_mbim_sw(status);
 	if (ch >= 1 && ch <= QL_MBIM_MAX_CHANNEL)
 		dev->channels |= 1u << ch;
 	if ((sw != 0x9000 && (sw & 0xFF00) != 0x6100) || ch < 1 || ch > QL_MBIM_MAX_CHANNEL) {
@@ -815,12 +790,8 @@ ql_plugin_mbim_transmit(QlPluginDevice *dev, guint8 channel, const guint8 *apdu,
 	g_autofree gchar *what = NULL;
 	MbimUiccClassByteType type;
 	MbimUiccSecureMessaging sm;
-	const guint8 *data = NULL;
-	guint32 status = 0, data_len = 0;
 	guint8 cmd[QL_MBIM_MAX_COMMAND];
 	gsize cmd_len = apdu_len;
-	GByteArray *out;
-	guint16 sw;
 
 	if (channel >= 1 && channel <= QL_MBIM_MAX_CHANNEL &&
 	    (dev->reset_channels & (1u << channel)) != 0) {
@@ -863,30 +834,7 @@ ql_plugin_mbim_transmit(QlPluginDevice *dev, guint8 channel, const guint8 *apdu,
 		g_propagate_error(error, g_steal_pointer(&error_local));
 		return NULL;
 	}
-	if (!mbim_message_ms_uicc_low_level_access_apdu_response_parse(response, &status, &data_len,
-								       &data, &error_local)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED, "mbim: %s: unreadable answer: %s",
-			    what, error_local->message);
-		return NULL;
-	}
-	sw = ql_mbim_sw(status);
-	if ((sw >> 8) < 0x61 || (sw >> 8) > 0x9F || (status >> 16) != 0) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
-			    "mbim: %s: the modem returned no valid status word (0x%08X)", what,
-			    status);
-		return NULL;
-	}
-	if (data_len > 256) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
-			    "mbim: %s: an answer of %u bytes is longer than a short APDU allows",
-			    what, data_len);
-		return NULL;
-	}
-	out = g_byte_array_sized_new(data_len + 2);
-	if (data_len > 0)
-		g_byte_array_append(out, data, data_len);
-	g_byte_array_append(out, (const guint8[]){sw >> 8, sw & 0xFF}, 2);
-	return g_byte_array_free_to_bytes(out);
+	return ql_mbim_answer_apdu(response, what, error);
 }
 
 static gboolean

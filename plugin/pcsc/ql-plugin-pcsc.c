@@ -11,7 +11,11 @@
  * block= and isd-r= belong to the core and are ignored here.
  *
  * The card is shared with other programs (SCARD_SHARE_SHARED): logical channels keep our
- * session apart from theirs, as they do on a phone.
+ * session apart from theirs, as they do on a phone. The protocol is T=0 when the card offers it:
+ * pcscd keeps a card in the protocol its first client chose until the card is powered down, and
+ * asking T=0|T=1 makes pcscd choose T=1, which locks out clients that speak T=0 only (lpac among
+ * them: SCARD_E_PROTO_MISMATCH). T=1 is used when the card offers nothing else or when another
+ * client already holds the card in T=1.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -64,6 +68,7 @@ struct _QlPluginDevice {
 	GThread *thread;
 	QlPcscJob *stuck;  /* a job that did not finish in time, or NULL */
 	gboolean extended; /* T=1 and the ATR says the card takes extended lengths */
+	gboolean reset_on_close; /* we asked for T=1: reset the card for T=0 clients after us */
 };
 
 static QlPcscJob ql_pcsc_quit_job; /* pushed to end the worker */
@@ -485,7 +490,8 @@ ql_pcsc_close(QlPluginDevice *dev)
 		ql_pcsc_job_unref(dev->stuck);
 	} else {
 		if (dev->card != 0)
-			SCardDisconnect(dev->card, SCARD_LEAVE_CARD);
+			SCardDisconnect(dev->card,
+					dev->reset_on_close ? SCARD_RESET_CARD : SCARD_LEAVE_CARD);
 		if (dev->ctx != 0)
 			SCardReleaseContext(dev->ctx);
 	}
@@ -525,6 +531,7 @@ ql_pcsc_open(const gchar *path, GHashTable *params, GError **error)
 	g_autofree gchar *socket = NULL;
 	QlPluginDevice *dev;
 	guint64 timeout = QL_PCSC_DEFAULT_TIMEOUT_S;
+	gboolean want_t1;
 	LONG rv;
 
 	if (want == NULL) {
@@ -539,7 +546,7 @@ ql_pcsc_open(const gchar *path, GHashTable *params, GError **error)
 		while (g_hash_table_iter_next(&it, &key, &value)) {
 			if (!g_strv_contains(known, key)) {
 				g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-					    "pcsc: unknown parameter '%s' (known: timeout, socket)",
+					    "pcsc: unknown parameter '%s' (known: timeout, socket, block, isd-r, extended)",
 					    (const gchar *)key);
 				return NULL;
 			}
@@ -572,8 +579,18 @@ ql_pcsc_open(const gchar *path, GHashTable *params, GError **error)
 		ql_pcsc_close(dev);
 		return NULL;
 	}
+	/* T=0 first (see above); a mismatch means a T=1-only card or a card held in T=1.
+	 * extended=on asks for T=1, which carries extended lengths: the card is then reset when we
+	 * leave it, so that a T=0-only client finds it as it was */
+	want_t1 = params != NULL && g_strcmp0(g_hash_table_lookup(params, "extended"), "on") == 0;
 	rv = SCardConnect(dev->ctx, dev->reader, SCARD_SHARE_SHARED,
-			  SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &dev->card, &dev->protocol);
+			  want_t1 ? SCARD_PROTOCOL_T1 : SCARD_PROTOCOL_T0, &dev->card,
+			  &dev->protocol);
+	dev->reset_on_close = want_t1 && rv == SCARD_S_SUCCESS;
+	if (rv == SCARD_E_PROTO_MISMATCH)
+		rv = SCardConnect(dev->ctx, dev->reader, SCARD_SHARE_SHARED,
+				  SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &dev->card,
+				  &dev->protocol);
 	if (rv != SCARD_S_SUCCESS) {
 		dev->card = 0;
 		ql_pcsc_set_error(error, rv, dev->reader, "connecting to the card");

@@ -30,6 +30,7 @@
 
 #include "quantra-l/ql-error.h"
 #include "quantra-l/ql-plugin.h"
+#include "ql-qmi-answer.h"
 
 #ifndef QL_QMI_SCHEME
 #define QL_QMI_SCHEME "qmi"
@@ -44,7 +45,6 @@
 #define QL_QMI_UIM_SEND_APDU 0x003B
 #define QL_QMI_UIM_LOGICAL_CHANNEL 0x003F
 #define QL_QMI_UIM_OPEN_LOGICAL_CHANNEL 0x0042
-#define QL_QMI_TLV_RESULT 0x02
 #define QL_QMI_TLV_SLOT 0x01
 
 #if !QMI_CHECK_VERSION(1, 36, 0)
@@ -213,24 +213,6 @@ ql_qmi_set_error(QlPluginDevice *dev, const QlQmiCall *call, const gchar *what, 
 		    e->message);
 }
 
-/* The result TLV every answer carries: 0 = success, or a QmiProtocolError */
-static gboolean
-ql_qmi_check_result(QmiMessage *resp, GError **error)
-{
-	gsize off = 0, init;
-	guint16 status = 0, code = 0;
-
-	init = qmi_message_tlv_read_init(resp, QL_QMI_TLV_RESULT, NULL, error);
-	if (init == 0 ||
-	    !qmi_message_tlv_read_guint16(resp, init, &off, QMI_ENDIAN_LITTLE, &status, error) ||
-	    !qmi_message_tlv_read_guint16(resp, init, &off, QMI_ENDIAN_LITTLE, &code, error))
-		return FALSE;
-	if (status == 0 && code == 0)
-		return TRUE;
-	g_set_error(error, QMI_PROTOCOL_ERROR, code, "QMI error 0x%04x", code);
-	return FALSE;
-}
-
 /* --- UIM requests, raw for libqmi < 1.36 ---------------------------------------------------- */
 
 #ifdef QL_QMI_RAW_UIM
@@ -259,11 +241,7 @@ ql_qmi_uim_command(QlPluginDevice *dev, QmiMessage *req, const gchar *what, guin
 		return NULL;
 	}
 	ql_qmi_call_end(&call);
-	if (!ql_qmi_check_result(resp, &local)) {
-		guint16 len = 0;
-		const guint8 *card = qmi_message_get_raw_tlv(resp, 0x11, &len);
-		if (sw != NULL && card != NULL && len == 2)
-			*sw = (guint16)(card[0] << 8 | card[1]);
+	if (!ql_qmi_answer_result(resp, sw, &local)) {
 		if (local->domain != QMI_PROTOCOL_ERROR) {
 			g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
 				    "the modem's answer to %s is malformed: %s", what,
@@ -293,8 +271,7 @@ ql_qmi_uim_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_len, g
 {
 	g_autoptr(QmiMessage) req = ql_qmi_uim_request_new(dev, QL_QMI_UIM_OPEN_LOGICAL_CHANNEL);
 	g_autoptr(QmiMessage) resp = NULL;
-	g_autoptr(GError) local = NULL;
-	gsize tlv, off = 0;
+	gsize tlv;
 
 	/* AID: a guint8-counted byte array */
 	tlv = qmi_message_tlv_write_init(req, 0x10, NULL);
@@ -306,14 +283,7 @@ ql_qmi_uim_open_channel(QlPluginDevice *dev, const guint8 *aid, gsize aid_len, g
 	resp = ql_qmi_uim_command(dev, req, "UIM Open Logical Channel", sw, error);
 	if (resp == NULL)
 		return FALSE;
-	tlv = qmi_message_tlv_read_init(resp, 0x10, NULL, &local);
-	if (tlv == 0 || !qmi_message_tlv_read_guint8(resp, tlv, &off, channel, &local)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
-			    "the modem opened a logical channel but did not say which: %s",
-			    local->message);
-		return FALSE;
-	}
-	return TRUE;
+	return ql_qmi_answer_channel(resp, channel, error);
 }
 
 static GBytes *
@@ -322,10 +292,7 @@ ql_qmi_uim_send_apdu(QlPluginDevice *dev, guint8 channel, const guint8 *apdu, gs
 {
 	g_autoptr(QmiMessage) req = ql_qmi_uim_request_new(dev, QL_QMI_UIM_SEND_APDU);
 	g_autoptr(QmiMessage) resp = NULL;
-	g_autoptr(GError) local = NULL;
-	gsize tlv, off = 0;
-	guint16 len = 0, tlv_len = 0;
-	const guint8 *raw;
+	gsize tlv;
 
 	/* APDU: a guint16-counted byte array */
 	tlv = qmi_message_tlv_write_init(req, 0x02, NULL);
@@ -340,22 +307,7 @@ ql_qmi_uim_send_apdu(QlPluginDevice *dev, guint8 channel, const guint8 *apdu, gs
 	resp = ql_qmi_uim_command(dev, req, "UIM Send APDU", NULL, error);
 	if (resp == NULL)
 		return NULL;
-	tlv = qmi_message_tlv_read_init(resp, 0x10, NULL, &local);
-	if (tlv == 0 ||
-	    !qmi_message_tlv_read_guint16(resp, tlv, &off, QMI_ENDIAN_LITTLE, &len, &local)) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
-			    "the modem's answer to UIM Send APDU has no APDU response: %s",
-			    local->message);
-		return NULL;
-	}
-	raw = qmi_message_get_raw_tlv(resp, 0x10, &tlv_len);
-	if (raw == NULL || (gsize)len + 2 != tlv_len || len < 2) {
-		g_set_error(error, QL_ERROR, QL_ERROR_MALFORMED,
-			    "the modem's APDU response is %u bytes in a %u-byte field", len,
-			    tlv_len);
-		return NULL;
-	}
-	return g_bytes_new(raw + 2, len);
+	return ql_qmi_answer_apdu(resp, error);
 }
 
 static gboolean

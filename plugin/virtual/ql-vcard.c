@@ -10,6 +10,7 @@
 
 #include "quantra-l/ql-error.h"
 #include "ql-apdu.h"
+#include "ql-crypto.h"
 #include "ql-tlv.h"
 #include "ql-vcard-private.h"
 
@@ -73,7 +74,7 @@ ql_vcard_free(QlVcard *card)
 	g_free(card->euicc_pem);
 	if (card->euicc_key_pem != NULL) {
 		/* the private key does not outlive the card in freed memory */
-		memset(card->euicc_key_pem, 0, strlen(card->euicc_key_pem));
+		ql_crypto_wipe(card->euicc_key_pem, strlen(card->euicc_key_pem));
 		g_free(card->euicc_key_pem);
 	}
 	g_free(card);
@@ -249,14 +250,15 @@ ql_vcard_get_extended_length(QlVcard *card)
 GBytes *
 ql_vcard_get_atr(QlVcard *card)
 {
-	/* TS, T0 (TD1 present, 5 historical bytes), TD1 (T=1, which carries extended APDUs as
-	 * they are); then the historical bytes: category 80, card capabilities (tag 7, 3 bytes),
-	 * whose third byte's b7 is "extended Lc and Le fields"; TCK last */
-	guint8 atr[] = {0x3B, 0x85, 0x01, 0x80, 0x73, 0x00, 0x00, 0x00, 0x00};
+	/* TS, T0 (TD1 present, 5 historical bytes), TD1 (T=0, TD2 present), TD2 (T=1, which
+	 * carries extended APDUs as they are): T=0 and T=1 as eUICCs offer them; then the
+	 * historical bytes: category 80, card capabilities (tag 7, 3 bytes), whose third byte's
+	 * b7 is "extended Lc and Le fields"; TCK last */
+	guint8 atr[] = {0x3B, 0x85, 0x80, 0x01, 0x80, 0x73, 0x00, 0x00, 0x00, 0x00};
 	guint8 tck = 0;
 	g_return_val_if_fail(card != NULL, NULL);
 	if (card->extended)
-		atr[7] = 0x40;
+		atr[8] = 0x40;
 	for (gsize i = 1; i + 1 < sizeof(atr); i++)
 		tck ^= atr[i];
 	atr[sizeof(atr) - 1] = tck;

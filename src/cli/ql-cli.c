@@ -16,6 +16,7 @@
 
 #include "quantra-l/ql-error.h"
 #include "ql-cli-crl.h"
+#include "ql-crypto.h"
 #include "ql-cli.h"
 
 /* the wallet and the audit trail (ql-cli-code.c, ql-cli-audit.c) run in this process, with or
@@ -380,7 +381,7 @@ ql_cli_clear(QlCli *cli)
 	gchar **secrets[] = {&cli->activation_code, &cli->matching_id, &cli->confirmation_code};
 	for (guint i = 0; i < G_N_ELEMENTS(secrets); i++) {
 		if (*secrets[i] != NULL)
-			memset(*secrets[i], 0, strlen(*secrets[i]));
+			ql_crypto_wipe(*secrets[i], strlen(*secrets[i]));
 		g_clear_pointer(secrets[i], g_free);
 	}
 	g_clear_pointer(&cli->direct, g_free);
@@ -412,6 +413,44 @@ ql_cli_clear(QlCli *cli)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(QlCli, ql_cli_clear)
 
+/* Option parsing copied the secrets; the command line itself (@argv as main() got it, also
+ * readable in /proc/PID/cmdline) still holds them: wipe them there. Of a pkcs11: URI given for
+ * the client certificate or key, only the PIN (pin-value=) is secret. */
+static void
+ql_cli_wipe_argv_secrets(gint argc, gchar **argv)
+{
+	const gchar *const names[] = {"--activation-code", "--matching-id", "--confirmation-code",
+				      "--client-key", "--client-cert"};
+	for (gint i = 1; i < argc; i++) {
+		gchar *value = NULL;
+		gboolean uri = FALSE;
+		if (g_strcmp0(argv[i], "--") == 0)
+			return;
+		if (g_str_has_prefix(argv[i], "-a") && !g_str_has_prefix(argv[i], "--"))
+			value = argv[i][2] != '\0' ? argv[i] + 2
+						   : (i + 1 < argc ? argv[++i] : NULL);
+		for (guint n = 0; value == NULL && n < G_N_ELEMENTS(names); n++) {
+			gsize len = strlen(names[n]);
+			if (strncmp(argv[i], names[n], len) != 0)
+				continue;
+			if (argv[i][len] == '=')
+				value = argv[i] + len + 1;
+			else if (argv[i][len] == '\0' && i + 1 < argc)
+				value = argv[++i];
+			uri = g_str_has_prefix(names[n], "--client-");
+		}
+		if (value != NULL && uri) {
+			gchar *pin = strstr(value, "pin-value=");
+			if (pin != NULL) {
+				pin += strlen("pin-value=");
+				ql_crypto_wipe(pin, strcspn(pin, "&;"));
+			}
+		} else if (value != NULL) {
+			ql_crypto_wipe(value, strlen(value));
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -419,6 +458,8 @@ main(int argc, char **argv)
 	g_autoptr(GOptionContext) ctx = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *help = NULL;
+	g_autofree gchar **argv_orig = NULL;
+	gint argc_orig;
 	GOptionGroup *group;
 	guint nargs;
 	const GOptionEntry main_entries[] = {
@@ -569,11 +610,16 @@ main(int argc, char **argv)
 	help = ql_cli_commands_help();
 	g_option_context_set_description(ctx, help);
 
+	/* parsing reorders @argv: keep the original order to find the secrets in it */
+	argv_orig = g_memdup2(argv, sizeof(gchar *) * (gsize)(argc + 1));
+	argc_orig = argc;
 	if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
 		g_autofree gchar *safe = ql_cli_safe(error->message, QL_TEXT_MAX_MESSAGE);
+		ql_cli_wipe_argv_secrets(argc_orig, argv_orig);
 		g_printerr("%s: %s\n", g_get_prgname(), safe);
 		return QL_EXIT_USAGE;
 	}
+	ql_cli_wipe_argv_secrets(argc_orig, argv_orig);
 	if (cli.version) {
 		g_print("quantra-l %s\n", PACKAGE_VERSION);
 		return QL_EXIT_OK;

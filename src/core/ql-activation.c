@@ -10,6 +10,7 @@
 
 #include "quantra-l/ql-error.h"
 #include "ql-activation.h"
+#include "ql-crypto.h"
 #include "ql-text.h"
 
 void
@@ -19,7 +20,7 @@ ql_activation_code_free(QlActivationCode *ac)
 		return;
 	g_free(ac->smdp_address);
 	if (ac->matching_id != NULL) {
-		memset(ac->matching_id, 0, strlen(ac->matching_id));
+		ql_crypto_wipe(ac->matching_id, strlen(ac->matching_id));
 		g_free(ac->matching_id);
 	}
 	g_free(ac->smdp_oid);
@@ -115,7 +116,7 @@ static void
 ql_secret_strv_free(QlSecretStrv parts)
 {
 	for (guint i = 0; parts != NULL && parts[i] != NULL; i++)
-		memset(parts[i], 0, strlen(parts[i]));
+		ql_crypto_wipe(parts[i], strlen(parts[i]));
 	g_strfreev(parts);
 }
 

@@ -432,7 +432,9 @@ ql_config_load(const gchar *path, GError **error)
 			pair[0] = g_key_file_get_string(kf, groups[i], "cert", NULL);
 			pair[1] = g_key_file_get_string(kf, groups[i], "key", NULL);
 			if (pair[0] == NULL) {
-				g_strfreev(pair);
+				/* g_strfreev() would stop at the missing cert and leak the key */
+				g_free(pair[1]);
+				g_free(pair);
 				ql_config_bad(error, path, groups[i], "cert", "is missing");
 				return NULL;
 			}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
+#include "ql-crypto.h"
 #include "ql-http.h"
 #include "ql-text.h"
 
@@ -847,12 +848,24 @@ ql_http_socket_wait(GSocket *socket, GIOCondition cond, gint64 deadline, guint b
 	return TRUE;
 }
 
+/* A request that may carry proxy credentials: wiped whatever path frees it */
+typedef GString QlSecretString;
+
+static void
+ql_secret_string_free(QlSecretString *s)
+{
+	ql_crypto_wipe(s->str, s->allocated_len);
+	g_string_free(s, TRUE);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlSecretString, ql_secret_string_free)
+
 /* CONNECT through an HTTP proxy (RFC 9110 9.3.6); the tunnel then carries our TLS */
 static gboolean
 ql_http_proxy_connect(QlHttp *self, GSocket *socket, GUri *proxy_uri, const gchar *host,
 		      guint16 port, GError **error)
 {
-	g_autoptr(GString) req = g_string_new(NULL);
+	g_autoptr(QlSecretString) req = g_string_sized_new(1024);
 	g_autoptr(GByteArray) reply = g_byte_array_new();
 	gboolean ipv6 = strchr(host, ':') != NULL;
 	const gchar *userinfo = g_uri_get_userinfo(proxy_uri);
@@ -873,7 +886,8 @@ ql_http_proxy_connect(QlHttp *self, GSocket *socket, GUri *proxy_uri, const gcha
 			return ql_http_fail(error, "malformed proxy credentials");
 		b64 = g_base64_encode((const guchar *)plain, strlen(plain));
 		g_string_append_printf(req, "Proxy-Authorization: Basic %s\r\n", b64);
-		memset(plain, 0, strlen(plain));
+		ql_crypto_wipe(plain, strlen(plain));
+		ql_crypto_wipe(b64, strlen(b64));
 	}
 	g_string_append(req, "\r\n");
 	while (sent < req->len) {

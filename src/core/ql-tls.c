@@ -239,6 +239,25 @@ ql_tls_get_policy(QlTls *self)
 	return self->policy;
 }
 
+/* A path or PKCS#11 URI fit for a message: a PIN given in the URI (RFC 7512 pin-value) is
+ * replaced by "***" */
+static gchar *
+ql_tls_redact_uri(const gchar *s)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+	const gchar *p = s;
+	const gchar *hit;
+
+	while ((hit = strstr(p, "pin-value=")) != NULL) {
+		g_string_append_len(out, p, hit - p + strlen("pin-value="));
+		g_string_append(out, "***");
+		p = hit + strlen("pin-value=");
+		p += strcspn(p, "&;");
+	}
+	g_string_append(out, p);
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
 gboolean
 ql_tls_set_client_certificate(QlTls *self, const gchar *cert_file, const gchar *key_file,
 			      GError **error)
@@ -246,15 +265,24 @@ ql_tls_set_client_certificate(QlTls *self, const gchar *cert_file, const gchar *
 	gint rc;
 	g_return_val_if_fail(QL_IS_TLS(self), FALSE);
 	g_return_val_if_fail(cert_file != NULL, FALSE);
-	/* set_x509_key_file2 takes PEM paths and PKCS#11 URIs alike */
-	rc = gnutls_certificate_set_x509_key_file2(self->cred, cert_file,
-						   key_file != NULL ? key_file : cert_file,
+	if (key_file == NULL)
+		key_file = cert_file;
+	/* set_x509_key_file2 takes PEM paths and PKCS#11 URIs alike; a token's key stays in the
+	 * token and signs there */
+	rc = gnutls_certificate_set_x509_key_file2(self->cred, cert_file, key_file,
 						   GNUTLS_X509_FMT_PEM, NULL, 0);
 	if (rc < 0) {
-		/* the paths are not secret; the key material never reaches the message */
+		/* paths and URIs are not secret, but a PIN inside a URI is; the key material
+		 * never reaches the message */
+		g_autofree gchar *cert_name = ql_tls_redact_uri(cert_file);
+		g_autofree gchar *key_name = ql_tls_redact_uri(key_file);
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-			    "cannot use client certificate %s with key %s: %s", cert_file,
-			    key_file != NULL ? key_file : cert_file, gnutls_strerror(rc));
+			    "cannot use client certificate %s with key %s: %s%s", cert_name,
+			    key_name, gnutls_strerror(rc),
+			    rc == GNUTLS_E_PKCS11_PIN_ERROR
+				    ? " (the token refused the PIN or needs one: give it with "
+				      "?pin-source=FILE in the key's pkcs11: URI)"
+				    : "");
 		return FALSE;
 	}
 	self->have_client_cert = TRUE;
@@ -575,6 +603,26 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 			host, ql_tls_policy_to_string(self->policy),
 			ql_tls_cipher_list(self->policy), gnutls_strerror(rc));
 		return;
+	case GNUTLS_E_PREMATURE_TERMINATION:
+		/* GnuTLS also reports a TCP reset met while sending as a premature end: a reset
+		 * is told apart from a close by the errno our transport recorded */
+		if (self->last_errno != ECONNRESET && self->last_errno != EPIPE) {
+			if (!gnutls_session_is_resumed(self->session) &&
+			    self->version_name == NULL && g_str_has_prefix(what, "TLS handshake")) {
+				g_set_error(
+					error, QL_ERROR, QL_ERROR_TLS,
+					"%s %s failed: the server closed the connection (it may "
+					"accept none of the versions and cipher suites of the "
+					"%s policy: %s)",
+					what, host, ql_tls_policy_to_string(self->policy),
+					ql_tls_cipher_list(self->policy));
+				return;
+			}
+			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
+				    "%s %s failed: the server closed the connection", what, host);
+			return;
+		}
+		G_GNUC_FALLTHROUGH;
 	case GNUTLS_E_PULL_ERROR:
 	case GNUTLS_E_PUSH_ERROR:
 		if (self->last_errno == ECONNRESET || self->last_errno == EPIPE) {
@@ -586,19 +634,6 @@ ql_tls_set_io_error(QlTls *self, gint rc, const gchar *what, GError **error)
 		g_set_error(error, QL_ERROR, QL_ERROR_TLS, "%s %s failed: %s", what, host,
 			    self->last_errno != 0 ? g_strerror(self->last_errno)
 						  : gnutls_strerror(rc));
-		return;
-	case GNUTLS_E_PREMATURE_TERMINATION:
-		if (!gnutls_session_is_resumed(self->session) && self->version_name == NULL &&
-		    g_str_has_prefix(what, "TLS handshake")) {
-			g_set_error(error, QL_ERROR, QL_ERROR_TLS,
-				    "%s %s failed: the server closed the connection (it may accept "
-				    "none of the versions and cipher suites of the %s policy: %s)",
-				    what, host, ql_tls_policy_to_string(self->policy),
-				    ql_tls_cipher_list(self->policy));
-			return;
-		}
-		g_set_error(error, QL_ERROR, QL_ERROR_TLS,
-			    "%s %s failed: the server closed the connection", what, host);
 		return;
 	case GNUTLS_E_REHANDSHAKE:
 		g_set_error(error, QL_ERROR, QL_ERROR_TLS,

@@ -163,7 +163,9 @@ def main():
                 else:
                     fake = qltest.Fake(fake_pcsc, state, "--apdu-delay", str(a.apdu_delay),
                                        seed=0, identity=identity)
-                    spec = fake.spec
+                    # T=1, which carries extended lengths (T=0 is the plugin's default, so
+                    # that T=0-only clients can share the card)
+                    spec = with_params(fake.spec, "extended=on")
                 spec = with_params(spec, a.params)
                 try:
                     rc, out, err, rss = run_quantra(download_cmd(ql, spec, smdp, pki), env)

@@ -35,6 +35,10 @@
 	"NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC:+AES-256-CBC:-MAC-ALL:+SHA1:"      \
 	"+SHA256:-KX-ALL:+ECDHE-ECDSA"
 
+/* how long a closing connection keeps reading what the client still sends (see
+ * ql_smdp_linger_close) */
+#define QL_SMDP_LINGER_MS 5000
+
 typedef struct {
 	QlSmdpServer *server;
 	gnutls_certificate_credentials_t cred;
@@ -227,9 +231,10 @@ ql_smdp_send_status(gnutls_session_t session, guint status)
 	return ql_smdp_send(session, msg, strlen(msg));
 }
 
-/* Sends @reply; FALSE when the connection must end (error or the reset fault) */
+/* Sends @reply; FALSE when the connection must end (error, or the reset fault: @aborted) */
 static gboolean
-ql_smdp_send_reply(gnutls_session_t session, GSocket *socket, QlSmdpReply *reply, gboolean closing)
+ql_smdp_send_reply(gnutls_session_t session, GSocket *socket, QlSmdpReply *reply, gboolean closing,
+		   gboolean *aborted)
 {
 	g_autoptr(GString) head = g_string_new(NULL);
 
@@ -267,6 +272,7 @@ ql_smdp_send_reply(gnutls_session_t session, GSocket *socket, QlSmdpReply *reply
 			ql_smdp_send(session, reply->body, reply->body_len / 2);
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		shutdown(fd, SHUT_RDWR);
+		*aborted = TRUE;
 		return FALSE;
 	}
 	if (reply->body_len > 0 && !ql_smdp_send(session, reply->body, reply->body_len))
@@ -274,9 +280,11 @@ ql_smdp_send_reply(gnutls_session_t session, GSocket *socket, QlSmdpReply *reply
 	return TRUE;
 }
 
-/* Serves requests on one established TLS session until it closes */
+/* Serves requests on one established TLS session until it closes; @aborted tells that the
+ * connection was reset on purpose (the reset fault) */
 static void
-ql_smdp_serve_requests(QlSmdpHttp *http, gnutls_session_t session, GSocket *socket, gsize *received)
+ql_smdp_serve_requests(QlSmdpHttp *http, gnutls_session_t session, GSocket *socket, gsize *received,
+		       gboolean *aborted)
 {
 	g_autoptr(GByteArray) buf = g_byte_array_new();
 
@@ -343,7 +351,7 @@ ql_smdp_serve_requests(QlSmdpHttp *http, gnutls_session_t session, GSocket *sock
 		g_byte_array_remove_range(buf, 0, (guint)(head_len + req.content_length));
 		if (reply->delay_s > 0)
 			g_usleep((gulong)reply->delay_s * G_USEC_PER_SEC);
-		ok = ql_smdp_send_reply(session, socket, reply, req.close);
+		ok = ql_smdp_send_reply(session, socket, reply, req.close, aborted);
 		if (!ok || req.close) {
 			ql_smdp_request_clear(&req);
 			return;
@@ -424,6 +432,35 @@ ql_smdp_lag_push(gnutls_transport_ptr_t ptr, const void *data, size_t len)
 	return send(conn->fd, data, len, MSG_NOSIGNAL);
 }
 
+/* Ends the connection with a FIN, never a reset. close() with unread input (the client's last
+ * handshake flight, or a request it sent before reading our alert) makes the kernel answer with
+ * a TCP reset, and the reset can overtake what we sent last: the client then sees "connection
+ * reset" or an early end instead of our alert or answer, depending on timing. So, as HTTP
+ * servers do (RFC 9112 9.6, lingering close): FIN after our last byte, then read and drop what
+ * the client still sends until it closes, for a bounded time. */
+static void
+ql_smdp_linger_close(GSocket *socket)
+{
+	gint fd = g_socket_get_fd(socket);
+	gint64 end = g_get_monotonic_time() + (gint64)QL_SMDP_LINGER_MS * 1000;
+	guint8 sink[4096];
+
+	if (shutdown(fd, SHUT_WR) < 0)
+		return;
+	for (;;) {
+		gint64 left_ms = (end - g_get_monotonic_time()) / 1000;
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		gint rc;
+		if (left_ms <= 0)
+			return;
+		rc = poll(&pfd, 1, (gint)left_ms);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0 || recv(fd, sink, sizeof(sink), 0) <= 0)
+			return;
+	}
+}
+
 static gpointer
 ql_smdp_conn_thread(gpointer data)
 {
@@ -431,6 +468,7 @@ ql_smdp_conn_thread(gpointer data)
 	QlSmdpHttp *http = conn->http;
 	gnutls_session_t session = NULL;
 	gboolean handshake_done = FALSE;
+	gboolean aborted = FALSE;
 	gint rc;
 
 	if (gnutls_init(&session, GNUTLS_SERVER) < 0)
@@ -479,14 +517,17 @@ ql_smdp_conn_thread(gpointer data)
 	}
 	handshake_done = TRUE;
 	gnutls_record_set_timeout(session, QL_SMDP_IDLE_TIMEOUT_MS);
-	ql_smdp_serve_requests(http, session, conn->socket, &conn->received);
-	gnutls_bye(session, GNUTLS_SHUT_WR);
+	ql_smdp_serve_requests(http, session, conn->socket, &conn->received, &aborted);
+	if (!aborted)
+		gnutls_bye(session, GNUTLS_SHUT_WR);
 out:
 	/* what the client's HTTP layer got to send us: none when it refused the handshake */
 	ql_smdp_print("connection ended (%s): %" G_GSIZE_FORMAT " request bytes",
 		      handshake_done ? "handshake done" : "no handshake", conn->received);
 	if (session != NULL)
 		gnutls_deinit(session);
+	if (!aborted)
+		ql_smdp_linger_close(conn->socket);
 	g_socket_close(conn->socket, NULL);
 	g_object_unref(conn->socket);
 	g_free(conn);
