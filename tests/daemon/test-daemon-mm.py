@@ -9,6 +9,7 @@ by a virtual eUICC, so this runs in a private network namespace.
 
 usage: test-daemon-mm.py QL_FAKE_QMI QL_MM_MOCK"""
 
+import json
 import os
 import subprocess
 import sys
@@ -102,6 +103,21 @@ def _():
     assert props["ModemObjectPath"] == modem_path()[0], (props, modem_path())
     assert props["Transport"].split("?")[0] == fake.spec.split("?")[0], props
     assert len(props["Profiles"]) == 2, props
+
+
+@case("quantra-l -m N goes through the service to that modem's eUICC")
+def _():
+    path = modem_path()[0]
+    for sel in (path, path.rsplit("/", 1)[1]):
+        p = subprocess.run([QL, "-m", sel, "--json", "chip", "info"], env=mock.env,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, (sel, p.returncode, p.stderr)
+        out = json.loads(p.stdout)
+        assert out["eid"] == direct_eid, (sel, out)
+    # and a modem the service does not know is named in the error
+    p = subprocess.run([QL, "-m", "999", "chip", "info"], env=mock.env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode != 0 and "999" in p.stderr, (p.returncode, p.stderr)
 
 
 @case("back-to-back switches share one inhibition, given back after the last; the Euicc "
