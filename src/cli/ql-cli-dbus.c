@@ -819,9 +819,11 @@ ql_cli_dbus_matches(QlCli *cli, GVariant *props, const gchar *modem_path)
 	g_autofree gchar *eid = ql_cli_dbus_str(props, "Eid");
 	g_autofree gchar *name = ql_cli_dbus_str(props, "Name");
 	g_autofree gchar *transport = ql_cli_dbus_str(props, "Transport");
-	g_autofree gchar *modem = ql_cli_dbus_str(props, "ModemObjectPath");
+	const gchar *modem = NULL;
 
-	if (modem_path != NULL && g_strcmp0(modem, modem_path) != 0)
+	/* an object path ("o"), not a string: "&s" would never find it */
+	if (modem_path != NULL && (!g_variant_lookup(props, "ModemObjectPath", "&o", &modem) ||
+				   g_strcmp0(modem, modem_path) != 0))
 		return FALSE;
 	if (cli->euicc != NULL && g_strcmp0(cli->euicc, eid) != 0 &&
 	    g_strcmp0(cli->euicc, name) != 0 && g_strcmp0(cli->euicc, transport) != 0)

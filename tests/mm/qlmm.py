@@ -306,7 +306,10 @@ class Harness:
         mock.SetAllowed(dbus.Array([], signature="s"))
         mock.AllowUnknown(allow)
 
-    def start_modem_manager(self, wait=True):
+    def start_modem_manager(self, wait=True, announce=None):
+        """Starts ModemManager and announces @announce (default: every fake modem); with @wait,
+        waits until it shows each of them with its SIM."""
+        announce = self.modems if announce is None else announce
         plugins = os.path.join(self.tmp, "mm-plugins")
         if not os.path.isdir(plugins):
             os.makedirs(plugins)
@@ -319,10 +322,10 @@ class Harness:
                                     "--log-timestamps"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_name(MM_NAME, self.mm, "ModemManager")
-        for m in self.modems:
+        for m in announce:
             self.report(m, "add")
         if wait:
-            for m in self.modems:
+            for m in announce:
                 self.wait_modem(m, iccid=m.first_iccid)
 
     def enable(self, modem):
