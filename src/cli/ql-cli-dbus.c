@@ -150,16 +150,10 @@ ql_cli_dbus_props(QlCliDbus *d, const gchar *path, const gchar *iface)
 static gchar *
 ql_cli_dbus_str(GVariant *props, const gchar *key)
 {
-	g_autoptr(GVariant) value = NULL;
-	const gchar *s;
-	/* strings and object paths (ModemObjectPath) alike */
-	if (props != NULL)
-		value = g_variant_lookup_value(props, key, NULL);
-	if (value == NULL || !(g_variant_is_of_type(value, G_VARIANT_TYPE_STRING) ||
-			       g_variant_is_of_type(value, G_VARIANT_TYPE_OBJECT_PATH)))
+	const gchar *s = NULL;
+	if (props == NULL || !g_variant_lookup(props, key, "&s", &s) || s[0] == '\0')
 		return NULL;
-	s = g_variant_get_string(value, NULL);
-	return s[0] != '\0' ? g_strdup(s) : NULL;
+	return g_strdup(s);
 }
 
 static gint64
