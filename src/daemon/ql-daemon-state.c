@@ -43,18 +43,19 @@ ql_op_is_audited(QlOpKind kind)
 QlVault *
 ql_daemon_audit_open(QlDaemon *d, GError **error)
 {
-	const gchar *dir = d->cfg->state_dir != NULL ? d->cfg->state_dir
-						     : QL_VAULT_DEFAULT_STATE_DIR;
+	const gchar *dir =
+		d->cfg->state_dir != NULL ? d->cfg->state_dir : QL_VAULT_DEFAULT_STATE_DIR;
 	g_autoptr(QlVault) vault = NULL;
 	g_autoptr(GError) local = NULL;
 
 	vault = ql_vault_open(dir, d->cfg->vault_key, &local);
 	if (vault == NULL || !ql_audit_check_ready(vault, &local)) {
-		g_set_error(error, QL_ERROR, local->domain == QL_ERROR ? local->code : QL_ERROR_IO,
-			    "refused before the eUICC was touched: the audit trail in %s cannot "
-			    "record this change (set state-dir= in [storage] of the configuration to "
-			    "a usable directory): %s",
-			    dir, local->message);
+		g_set_error(
+			error, QL_ERROR, local->domain == QL_ERROR ? local->code : QL_ERROR_IO,
+			"refused before the eUICC was touched: the audit trail in %s cannot "
+			"record this change (set state-dir= in [storage] of the configuration to "
+			"a usable directory): %s",
+			dir, local->message);
 		return NULL;
 	}
 	return g_steal_pointer(&vault);
@@ -172,8 +173,7 @@ ql_daemon_crl_done(GObject *source, GAsyncResult *res, gpointer user_data)
 				break;
 			}
 		}
-		g_debug("CRL update: %u CI(s), %u stored, %u failed", results->len, stored,
-			failed);
+		g_debug("CRL update: %u CI(s), %u stored, %u failed", results->len, stored, failed);
 	}
 	if (!d->stopping)
 		ql_daemon_crl_schedule(d, d->cfg->crl_refresh_s);
@@ -215,8 +215,8 @@ void
 ql_daemon_crl_start(QlDaemon *d)
 {
 	if (d->cfg->crl_dir == NULL || d->cfg->crl_refresh_s == 0) {
-		g_debug("CRL refresh off (%s)", d->cfg->crl_dir == NULL ? "no crl-dir= in [tls]"
-									: "crl-refresh=0");
+		g_debug("CRL refresh off (%s)",
+			d->cfg->crl_dir == NULL ? "no crl-dir= in [tls]" : "crl-refresh=0");
 		return;
 	}
 	g_debug("CRL refresh every %u s into %s", d->cfg->crl_refresh_s, d->cfg->crl_dir);
