@@ -38,6 +38,8 @@
  * notification-retry=30             (seconds before the first retry of a background delivery,
  *                                    doubling each time; 0 turns background delivery off)
  * notification-retry-max=21600
+ * crl-refresh=86400                 (seconds between CRL updates of the CIs, the first shortly
+ *                                    after start-up, when crl-dir= is set; 0 turns it off)
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -297,7 +299,7 @@ static gboolean
 ql_config_load_daemon(QlConfig *cfg, GKeyFile *kf, const gchar *path, GError **error)
 {
 	const gchar *const known[] = {"uninhibit-delay", "notification-retry",
-				      "notification-retry-max", NULL};
+				      "notification-retry-max", "crl-refresh", NULL};
 	g_auto(GStrv) keys = g_key_file_get_keys(kf, "daemon", NULL, NULL);
 	guint delay_s = cfg->uninhibit_delay_ms / 1000;
 
@@ -309,7 +311,9 @@ ql_config_load_daemon(QlConfig *cfg, GKeyFile *kf, const gchar *path, GError **e
 	    !ql_config_get_seconds(kf, path, "notification-retry", 0, 86400,
 				   &cfg->notification_retry_s, error) ||
 	    !ql_config_get_seconds(kf, path, "notification-retry-max", 1, 7 * 86400,
-				   &cfg->notification_retry_max_s, error))
+				   &cfg->notification_retry_max_s, error) ||
+	    !ql_config_get_seconds(kf, path, "crl-refresh", 0, 365 * 86400, &cfg->crl_refresh_s,
+				   error))
 		return FALSE;
 	cfg->uninhibit_delay_ms = delay_s * 1000;
 	return TRUE;
@@ -336,6 +340,7 @@ ql_config_load(const gchar *path, GError **error)
 	cfg->uninhibit_delay_ms = QL_CONFIG_DEFAULT_UNINHIBIT_DELAY_MS;
 	cfg->notification_retry_s = QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_S;
 	cfg->notification_retry_max_s = QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_MAX_S;
+	cfg->crl_refresh_s = QL_CONFIG_DEFAULT_CRL_REFRESH_S;
 	if (path == NULL) {
 		if (!g_file_test(QL_CONFIG_DEFAULT_PATH, G_FILE_TEST_EXISTS))
 			return g_steal_pointer(&cfg);

@@ -38,6 +38,7 @@ typedef struct {
 	guint uninhibit_delay_ms;      /* give a modem back this long after the last operation */
 	guint notification_retry_s;    /* first retry of a failed background delivery; 0 = off */
 	guint notification_retry_max_s; /* the backoff's ceiling */
+	guint crl_refresh_s;		/* CRL updates (when crl_dir is set); 0 = off */
 	GHashTable *ofono_rules; /* [ofono PATH]: oFono modem path -> QlOfonoRule */
 } QlConfig;
 
@@ -50,6 +51,7 @@ typedef struct {
 #define QL_CONFIG_DEFAULT_UNINHIBIT_DELAY_MS 3000
 #define QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_S 30
 #define QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_MAX_S (6 * 3600)
+#define QL_CONFIG_DEFAULT_CRL_REFRESH_S 86400
 
 /* The download options the configuration gives for the SM-DP+ @host (may be NULL): policy,
  * anchors, CRLs, pins, timeout, and the host's client certificate. Pointers into @cfg: it must

@@ -114,7 +114,7 @@ ql_worker_ask_code(gpointer user_data)
 }
 
 static gboolean
-ql_worker_download(QlOp *op, QlChannel *ch, GError **error)
+ql_worker_download(QlOp *op, QlChannel *ch, QlVault *vault, GError **error)
 {
 	QlDaemon *d = op->euicc->daemon;
 	g_autoptr(QlDownloadReport) report = NULL;
@@ -137,6 +137,13 @@ ql_worker_download(QlOp *op, QlChannel *ch, GError **error)
 	opts.cancellable = op->cancellable;
 	report = ql_download_profile(ch, op->ac, &opts, &local);
 	if (report == NULL) {
+		/* the trail takes a failure too; the download's own error stays the one reported */
+		g_autoptr(GError) audit_error = NULL;
+		const GError *why = op->error != NULL ? op->error : local;
+		if (!ql_daemon_audit_note(vault, op->euicc->eid, "profile-download", &audit_error,
+					  "smdp", op->ac->smdp_address, "outcome", "failed",
+					  "error", why != NULL ? why->message : NULL, NULL))
+			g_warning("eUICC %s: %s", op->euicc->eid, audit_error->message);
 		/* the agent's own failure says more than "needs a confirmation code" */
 		if (op->error != NULL && !g_error_matches(local, QL_ERROR, QL_ERROR_CANCELLED)) {
 			g_propagate_error(error, g_steal_pointer(&op->error));
@@ -149,6 +156,11 @@ ql_worker_download(QlOp *op, QlChannel *ch, GError **error)
 	b = json_builder_new();
 	json_builder_begin_object(b);
 	ql_download_report_to_json(report, b);
+	if (!ql_daemon_audit_note(vault, op->euicc->eid, "profile-download", error, "smdp",
+				  op->ac->smdp_address, "iccid", report->iccid, "outcome",
+				  "installed", "notification",
+				  report->notification_delivered ? "delivered" : "kept", NULL))
+		return FALSE;
 	json_builder_end_object(b);
 	root = json_builder_get_root(b);
 	op->report = g_variant_ref_sink(ql_json_to_variant(root));
@@ -200,7 +212,7 @@ ql_worker_discover(QlOp *op, QlChannel *ch, GError **error)
 }
 
 static gboolean
-ql_worker_notifications(QlOp *op, QlChannel *ch, GError **error)
+ql_worker_notifications(QlOp *op, QlChannel *ch, QlVault *vault, GError **error)
 {
 	QlDaemon *d = op->euicc->daemon;
 	g_autoptr(GPtrArray) failures = g_ptr_array_new_with_free_func(g_free);
@@ -217,6 +229,15 @@ ql_worker_notifications(QlOp *op, QlChannel *ch, GError **error)
 		return FALSE;
 	op->delivered = delivered;
 	op->failed = failures->len;
+	if (delivered > 0) {
+		g_autofree gchar *n = g_strdup_printf("%d", delivered);
+		g_autofree gchar *which =
+			op->seq >= 0 ? g_strdup_printf("%" G_GINT64_FORMAT, op->seq) : NULL;
+		if (!ql_daemon_audit_note(vault, op->euicc->eid, "notification-deliver", error,
+					  "delivered", n, "notification",
+					  which != NULL ? which : "all", NULL))
+			return FALSE;
+	}
 	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&b, "{sv}", "result", g_variant_new_string("ok"));
 	g_variant_builder_add(&b, "{sv}", "delivered", g_variant_new_int64(delivered));
@@ -233,31 +254,55 @@ ql_worker_notifications(QlOp *op, QlChannel *ch, GError **error)
 	return TRUE;
 }
 
+/* Does the work; each change is recorded in @vault's trail (NULL for kinds that change nothing)
+ * with the same actions and fields as the CLI's. */
 static gboolean
-ql_worker_execute(QlOp *op, QlChannel *ch, GError **error)
+ql_worker_execute(QlOp *op, QlChannel *ch, QlVault *vault, GError **error)
 {
+	const gchar *eid = op->euicc->eid;
+
 	switch (op->kind) {
 	case QL_OP_DOWNLOAD:
-		return ql_worker_download(op, ch, error);
+		return ql_worker_download(op, ch, vault, error);
 	case QL_OP_DISCOVER:
 		return ql_worker_discover(op, ch, error);
 	case QL_OP_PROCESS_NOTIFICATIONS:
 	case QL_OP_BACKGROUND_NOTIFICATIONS:
-		return ql_worker_notifications(op, ch, error);
+		return ql_worker_notifications(op, ch, vault, error);
 	case QL_OP_ENABLE:
-		return ql_es10_enable_profile(ch, op->iccid, op->refresh, error);
+		return ql_es10_enable_profile(ch, op->iccid, op->refresh, error) &&
+		       ql_daemon_audit_note(vault, eid, "profile-enable", error, "iccid",
+					    op->iccid, NULL);
 	case QL_OP_DISABLE:
-		return ql_es10_disable_profile(ch, op->iccid, op->refresh, error);
+		return ql_es10_disable_profile(ch, op->iccid, op->refresh, error) &&
+		       ql_daemon_audit_note(vault, eid, "profile-disable", error, "iccid",
+					    op->iccid, NULL);
 	case QL_OP_DELETE:
-		return ql_es10_delete_profile(ch, op->iccid, error);
+		return ql_es10_delete_profile(ch, op->iccid, error) &&
+		       ql_daemon_audit_note(vault, eid, "profile-delete", error, "iccid",
+					    op->iccid, NULL);
 	case QL_OP_SET_NICKNAME:
-		return ql_es10_set_nickname(ch, op->iccid, op->text, error);
+		return ql_es10_set_nickname(ch, op->iccid, op->text, error) &&
+		       ql_daemon_audit_note(vault, eid, "profile-nickname", error, "iccid",
+					    op->iccid, "nickname", op->text, NULL);
 	case QL_OP_SET_DEFAULT_SMDP:
-		return ql_es10_set_default_dp_address(ch, op->text, error);
+		return ql_es10_set_default_dp_address(ch, op->text, error) &&
+		       ql_daemon_audit_note(vault, eid, "default-smdp", error, "address",
+					    op->text, NULL);
 	case QL_OP_RESET:
-		return ql_es10_memory_reset(ch, op->reset_options, error);
-	case QL_OP_REMOVE_NOTIFICATION:
-		return ql_es10_remove_notification(ch, op->seq, error);
+		return ql_es10_memory_reset(ch, op->reset_options, error) &&
+		       ql_daemon_audit_note(
+			       vault, eid, "chip-reset", error, "operational",
+			       op->reset_options & QL_RESET_DELETE_OPERATIONAL ? "yes" : "no",
+			       "test", op->reset_options & QL_RESET_DELETE_TEST ? "yes" : "no",
+			       "default-smdp",
+			       op->reset_options & QL_RESET_DEFAULT_SMDP ? "yes" : "no", NULL);
+	case QL_OP_REMOVE_NOTIFICATION: {
+		g_autofree gchar *text = g_strdup_printf("%" G_GINT64_FORMAT, op->seq);
+		return ql_es10_remove_notification(ch, op->seq, error) &&
+		       ql_daemon_audit_note(vault, eid, "notification-remove", error,
+					    "notification", text, NULL);
+	}
 	case QL_OP_REFRESH:
 		return TRUE; /* the snapshot below is the work */
 	case QL_OP_UNINHIBIT:
@@ -299,6 +344,7 @@ ql_worker_run(QlOp *op)
 	g_autoptr(QlChannel) ch = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GError) snap_error = NULL;
+	g_autoptr(QlVault) vault = NULL;
 
 	if (op->kind == QL_OP_UNINHIBIT) {
 		ql_worker_uninhibit(op);
@@ -307,6 +353,12 @@ ql_worker_run(QlOp *op)
 	if (g_cancellable_is_cancelled(op->cancellable)) {
 		g_set_error_literal(&op->error, QL_ERROR, QL_ERROR_CANCELLED, "cancelled");
 		return;
+	}
+	/* a change the trail cannot record is refused before the modem or the eUICC is touched */
+	if (ql_op_is_audited(op->kind)) {
+		vault = ql_daemon_audit_open(e->daemon, &op->error);
+		if (vault == NULL)
+			return;
 	}
 	/* ModemManager lets go of the modem before a switch; released by QL_OP_UNINHIBIT */
 	if (op->inhibit && e->inhibit == NULL && op->modem != NULL) {
@@ -325,7 +377,7 @@ ql_worker_run(QlOp *op)
 		g_propagate_error(&op->error, g_steal_pointer(&error));
 		return;
 	}
-	if (!ql_worker_execute(op, ch, &error))
+	if (!ql_worker_execute(op, ch, vault, &error))
 		g_propagate_error(&op->error, g_steal_pointer(&error));
 	op->snapshot = ql_snapshot_read(ch, &snap_error);
 	if (op->snapshot == NULL)

@@ -298,6 +298,7 @@ main(int argc, char **argv)
 	g_unix_signal_add(SIGTERM, ql_daemon_stop, &d);
 	g_unix_signal_add(SIGINT, ql_daemon_stop, &d);
 	ql_discovery_start(&d);
+	ql_daemon_crl_start(&d);
 	owner_id = g_bus_own_name_on_connection(d.bus, QL_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
 						ql_daemon_name_acquired, ql_daemon_name_lost, &d,
 						NULL);
@@ -307,6 +308,7 @@ main(int argc, char **argv)
 	d.stopping = TRUE;
 	g_bus_unown_name(owner_id);
 	ql_discovery_stop(&d);
+	ql_daemon_crl_stop(&d);
 	{
 		GHashTableIter it;
 		gpointer value;

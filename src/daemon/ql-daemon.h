@@ -18,6 +18,7 @@
 #include "ql-download.h"
 #include "ql-es10.h"
 #include "ql-modem.h"
+#include "ql-vault.h"
 #include "ql-dbus-generated.h"
 
 G_BEGIN_DECLS
@@ -173,6 +174,10 @@ struct _QlDaemon {
 	gboolean rescan_again;
 	GHashTable *modem_failures; /* modem object path -> why it is not exported */
 	guint pending_probes;	    /* configured devices still being read */
+
+	/* CRL refresh (ql-daemon-state.c) */
+	guint crl_timer_id;
+	gboolean crl_running;
 };
 
 /* ql-daemon.c */
@@ -247,6 +252,18 @@ void ql_daemon_authorize(QlDaemon *d, GDBusMethodInvocation *invocation, const g
 void ql_discovery_start(QlDaemon *d);
 void ql_discovery_stop(QlDaemon *d);
 void ql_discovery_rescan(QlDaemon *d);
+
+/* ql-daemon-state.c */
+/* whether @kind changes the eUICC's state, and so takes an audit record */
+gboolean ql_op_is_audited(QlOpKind kind);
+/* the trail of the state directory, checked ready to take a record (any thread) */
+QlVault *ql_daemon_audit_open(QlDaemon *d, GError **error);
+/* one record (the eUICC's EID first, then key, value, ..., NULL; NULL values left out) */
+gboolean ql_daemon_audit_note(QlVault *vault, const gchar *eid, const gchar *action,
+			      GError **error, ...) G_GNUC_NULL_TERMINATED;
+/* the CRLs: a first update shortly after start-up, then every crl-refresh= seconds */
+void ql_daemon_crl_start(QlDaemon *d);
+void ql_daemon_crl_stop(QlDaemon *d);
 
 /* ql-daemon-util.c */
 GVariant *ql_json_to_variant(JsonNode *node);

@@ -323,15 +323,20 @@ class Daemon:
         return self.proc.returncode
 
 
-def write_config(path, pki, devices, daemon=None, tls=None):
-    """A configuration: the test CI trusted, [device NAME] spec=... for each device."""
+def write_config(path, pki, devices, daemon=None, tls=None, state_dir=None, sections=None):
+    """A configuration: the test CI trusted, [device NAME] spec=... for each device, the vault and
+    the audit trail in @state_dir (default: PATH.state-dir, never the machine's), @sections
+    ({name: {key: value}}) added as they are."""
     lines = ["[tls]", f"trust-anchors={os.path.join(pki, 'ci.pem')}", "timeout=60"]
     for k, val in (tls or {}).items():
         lines.append(f"{k}={val}")
+    lines += ["", "[storage]", f"state-dir={state_dir or path + '.state-dir'}"]
     lines += ["", "[daemon]"]
     settings = {"uninhibit-delay": 1, "notification-retry": 0}
     settings.update(daemon or {})
     lines += [f"{k}={val}" for k, val in settings.items()]
+    for name, section in (sections or {}).items():
+        lines += ["", f"[{name}]"] + [f"{k}={val}" for k, val in section.items()]
     for name, spec in devices.items():
         lines += ["", f"[device {name}]", f"spec={spec}"]
     with open(path, "w", encoding="utf-8") as f:
