@@ -43,10 +43,10 @@ ql_nm_default_database(void)
 /* ---- MCC and MNC ---- */
 
 static gboolean
-ql_nm_all_digits(const gchar *s, gsize len)
+ql_nm_all_xdigits(const gchar *s)
 {
-	for (gsize i = 0; i < len; i++) {
-		if (!g_ascii_isdigit(s[i]))
+	for (; *s != '\0'; s++) {
+		if (!g_ascii_isxdigit(*s))
 			return FALSE;
 	}
 	return TRUE;
@@ -93,8 +93,9 @@ ql_nm_parse_mcc_mnc(const gchar *text, gchar **mcc, gchar **mnc, GError **error)
 		return FALSE;
 	}
 	len = strlen(text);
-	/* the PLMN bytes: the MNC's third digit is F when it has two, and never all digits */
-	if (len == 6 && !ql_nm_all_digits(text, len)) {
+	/* six characters are the PLMN bytes, as the service gives them (a 3-digit MNC makes them
+	 * all digits); the digits alone are five, or come with a separator */
+	if (len == 6 && ql_nm_all_xdigits(text)) {
 		if (ql_nm_parse_plmn_hex(text, mcc, mnc))
 			return TRUE;
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
@@ -280,9 +281,13 @@ ql_nm_lookup_apns(const gchar *database, const gchar *mcc, const gchar *mnc,
 	for (guint pass = 0; pass < 2; pass++) {
 		for (guint i = 0; i < found->len; i++) {
 			QlNmApn *apn = g_ptr_array_index(found, i);
-			gboolean hinted = provider_hint != NULL && *provider_hint != '\0' &&
-					  g_ascii_strcasecmp(apn->provider, provider_hint) == 0;
-			if (apn != NULL && hinted == (pass == 0))
+			gboolean hinted;
+
+			if (apn == NULL) /* taken in the first pass */
+				continue;
+			hinted = provider_hint != NULL && *provider_hint != '\0' &&
+				 g_ascii_strcasecmp(apn->provider, provider_hint) == 0;
+			if (hinted == (pass == 0))
 				g_ptr_array_add(sorted, g_steal_pointer(&found->pdata[i]));
 		}
 	}

@@ -26,9 +26,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlNmApn, ql_nm_apn_free)
 /* The database mobile-broadband-provider-info installs (serviceproviders.xml) */
 const gchar *ql_nm_default_database(void);
 
-/* An operator's MCC and MNC from the forms a profile gives them: the 3 bytes of a PLMN
- * (3GPP TS 24.008 10.5.1.3, as hex: "62F210" = 262 01, SGP.22 profileOwner) or the digits
- * ("26201", "262-01", "262 01"; a 6-digit form has a 3-digit MNC). */
+/* An operator's MCC and MNC from the forms a profile gives them: the 3 bytes of a PLMN as six
+ * hex digits (3GPP TS 24.008 10.5.1.3: "62F210" = 262 01, "130014" = 310 410; SGP.22
+ * profileOwner, what the service's OwnerMccMnc holds), or the digits themselves: five
+ * ("26201") or with a separator ("262-01", "262 01", "310-410"). */
 gboolean ql_nm_parse_mcc_mnc(const gchar *text, gchar **mcc, gchar **mnc, GError **error);
 
 /* The internet APNs (usage "internet" or unspecified) of the providers with network-id

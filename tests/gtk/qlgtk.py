@@ -209,11 +209,7 @@ class Window:
         if node is None or len(found) >= limit:
             return
         try:
-            if showing:
-                states = node.getState()
-                if not states.contains(self.atspi.STATE_SHOWING):
-                    return
-            if pred(node):
+            if pred(node) and (not showing or self.on_screen(node)):
                 found.append(node)
             n = node.childCount
         except Exception:  # noqa: BLE001 - a node that went away meanwhile
@@ -224,6 +220,12 @@ class Window:
             except Exception:  # noqa: BLE001
                 continue
             self._walk(child, pred, found, limit, showing)
+
+    def on_screen(self, node):
+        """GTK 4.8 marks no widget SHOWING: one on screen has an area, one in a hidden page
+        has none"""
+        e = node.queryComponent().getExtents(self.atspi.WINDOW_COORDS)
+        return e.width > 0 and e.height > 0
 
     def find_all(self, pred, root=None, showing=True):
         found = []
@@ -236,7 +238,8 @@ class Window:
         def pred(n):
             if n.getRoleName() != role:
                 return False
-            if name is not None and n.name != name:
+            # GTK 4.8 appends a widget's content to its accessible label
+            if name is not None and n.name != name and not (n.name or "").startswith(name + " "):
                 return False
             return contains is None or contains in (n.name or "")
         what = f"{role} {name or contains or ''}".strip()
@@ -252,10 +255,10 @@ class Window:
         def look():
             for i in range(self.app.childCount):
                 w = self.app.getChildAtIndex(i)
-                if w is None or w.getRoleName() not in ("dialog", "frame", "window", "alert"):
+                if w is None or not w.getState().contains(self.atspi.STATE_VISIBLE):
                     continue
-                if not w.getState().contains(self.atspi.STATE_SHOWING):
-                    continue
+                if w.name == heading:
+                    return w
                 if self.find_all(lambda n: n.getRoleName() == "label" and n.name == heading,
                                  w):
                     return w
@@ -327,8 +330,9 @@ class Window:
         raise AssertionError(f"Tab never reached {node.getRoleName()} {node.name}")
 
     def extents(self, node=None):
-        e = (node or self.main()).queryComponent().getExtents(self.atspi.DESKTOP_COORDS)
-        return max(0, e.x), max(0, e.y), e.width, e.height
+        """The window's box on the screen: with no window manager, windows sit at 0,0"""
+        e = (node or self.main()).queryComponent().getExtents(self.atspi.WINDOW_COORDS)
+        return 0, 0, e.width, e.height
 
     def main(self):
         for i in range(self.app.childCount):
