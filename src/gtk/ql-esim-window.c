@@ -38,6 +38,7 @@ struct _QlEsimWindow {
 
 	/* chrome */
 	GtkWidget *toasts;
+	AdwToast *toast; /* the one shown (weak) */
 	GtkWidget *back;
 	GtkWidget *add;
 	GtkWidget *titles;	/* GtkStack: the view switcher or a window title */
@@ -93,10 +94,26 @@ static void ql_esim_window_ask_enable(QlEsimWindow *self, const gchar *path);
 
 /* ---- small helpers ---- */
 
+static void ql_esim_window_label_buttons(GtkWidget *widget, const gchar *label);
+
 static void
 ql_esim_window_toast(QlEsimWindow *self, const gchar *text)
 {
-	adw_toast_overlay_add_toast(ADW_TOAST_OVERLAY(self->toasts), adw_toast_new(text));
+	GtkWidget *content = adw_toast_overlay_get_child(ADW_TOAST_OVERLAY(self->toasts));
+
+	/* the last message replaces the one shown, so that it shows at once */
+	if (self->toast != NULL)
+		adw_toast_dismiss(self->toast);
+	g_clear_weak_pointer(&self->toast);
+	self->toast = adw_toast_new(text);
+	g_object_add_weak_pointer(G_OBJECT(self->toast), (gpointer *)&self->toast);
+	adw_toast_overlay_add_toast(ADW_TOAST_OVERLAY(self->toasts), self->toast);
+	/* libadwaita 1.2 gives the toast's close button no accessible name */
+	for (GtkWidget *c = gtk_widget_get_first_child(self->toasts); c != NULL;
+	     c = gtk_widget_get_next_sibling(c)) {
+		if (c != content)
+			ql_esim_window_label_buttons(c, _("Close the notification"));
+	}
 }
 
 static void
@@ -104,6 +121,20 @@ ql_esim_window_label(GtkWidget *widget, const gchar *label)
 {
 	gtk_accessible_update_property(GTK_ACCESSIBLE(widget), GTK_ACCESSIBLE_PROPERTY_LABEL, label,
 				       -1);
+}
+
+/* libadwaita 1.2 leaves the buttons inside some rows (a password row's peek button) without
+ * an accessible name: they get @label */
+static void
+ql_esim_window_label_buttons(GtkWidget *widget, const gchar *label)
+{
+	for (GtkWidget *c = gtk_widget_get_first_child(widget); c != NULL;
+	     c = gtk_widget_get_next_sibling(c)) {
+		if (GTK_IS_BUTTON(c))
+			ql_esim_window_label(c, label);
+		else
+			ql_esim_window_label_buttons(c, label);
+	}
 }
 
 static GtkWidget *
@@ -1175,7 +1206,14 @@ ql_esim_window_show_page(QlEsimWindow *self, const gchar *name)
 	gboolean main_page = g_strcmp0(name, "euiccs") == 0 || g_strcmp0(name, "status") == 0;
 	const gchar *title = NULL;
 
-	gtk_stack_set_visible_child_name(GTK_STACK(self->stack), name);
+	GtkWidget *target = gtk_stack_get_child_by_name(GTK_STACK(self->stack), name);
+
+	/* only the page shown is visible, to assistive technologies too */
+	gtk_widget_set_visible(target, TRUE);
+	gtk_stack_set_visible_child(GTK_STACK(self->stack), target);
+	for (GtkWidget *c = gtk_widget_get_first_child(self->stack); c != NULL;
+	     c = gtk_widget_get_next_sibling(c))
+		gtk_widget_set_visible(c, c == target);
 	gtk_widget_set_visible(self->back, !main_page);
 	gtk_widget_set_visible(self->add, g_strcmp0(name, "euiccs") == 0);
 	if (g_strcmp0(name, "euiccs") == 0) {
@@ -1581,6 +1619,7 @@ ql_esim_window_build_add(QlEsimWindow *self)
 	self->code_entry = adw_password_entry_row_new();
 	adw_preferences_row_set_title(ADW_PREFERENCES_ROW(self->code_entry), _("Activation Code"));
 	ql_esim_window_label(self->code_entry, _("Activation code"));
+	ql_esim_window_label_buttons(self->code_entry, _("Show or hide the activation code"));
 	adw_preferences_group_add(ADW_PREFERENCES_GROUP(typed), self->code_entry);
 	box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 0);
 	gtk_widget_set_halign(box, GTK_ALIGN_END);
@@ -1718,7 +1757,6 @@ ql_esim_window_build(QlEsimWindow *self)
 
 	self->stack = gtk_stack_new();
 	gtk_widget_set_vexpand(self->stack, TRUE);
-	gtk_stack_set_transition_type(GTK_STACK(self->stack), GTK_STACK_TRANSITION_TYPE_CROSSFADE);
 	self->status = adw_status_page_new();
 	adw_status_page_set_icon_name(ADW_STATUS_PAGE(self->status), "network-cellular-symbolic");
 	adw_status_page_set_title(ADW_STATUS_PAGE(self->status),
@@ -1760,6 +1798,7 @@ ql_esim_window_dispose(GObject *object)
 	}
 	if (self->manager != NULL)
 		g_signal_handlers_disconnect_by_data(self->manager, self);
+	g_clear_weak_pointer(&self->toast);
 	g_clear_object(&self->chooser);
 	g_clear_object(&self->agent);
 	g_clear_object(&self->manager);

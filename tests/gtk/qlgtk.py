@@ -199,7 +199,8 @@ class Window:
         return None
 
     def log_text(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
@@ -209,6 +210,10 @@ class Window:
         if node is None or len(found) >= limit:
             return
         try:
+            # the window hides what it does not show (pages, groups)
+            if showing and node.getRoleName() != "application" and \
+                    not node.getState().contains(self.atspi.STATE_VISIBLE):
+                return
             if pred(node) and (not showing or self.on_screen(node)):
                 found.append(node)
             n = node.childCount
@@ -224,7 +229,10 @@ class Window:
     def on_screen(self, node):
         """GTK 4.8 marks no widget SHOWING: one on screen has an area, one in a hidden page
         has none"""
-        e = node.queryComponent().getExtents(self.atspi.WINDOW_COORDS)
+        try:
+            e = node.queryComponent().getExtents(self.atspi.WINDOW_COORDS)
+        except NotImplementedError:
+            return True
         return e.width > 0 and e.height > 0
 
     def find_all(self, pred, root=None, showing=True):
@@ -235,14 +243,15 @@ class Window:
     def find(self, role, name=None, root=None, timeout=30, contains=None, showing=True):
         """The first widget of @role whose accessible name is @name (or contains @contains),
         waiting for it to show"""
+        roles = (role,) if isinstance(role, str) else role
+
         def pred(n):
-            if n.getRoleName() != role:
+            if n.getRoleName() not in roles:
                 return False
-            # GTK 4.8 appends a widget's content to its accessible label
-            if name is not None and n.name != name and not (n.name or "").startswith(name + " "):
+            if name is not None and not name_matches(n.name, name):
                 return False
             return contains is None or contains in (n.name or "")
-        what = f"{role} {name or contains or ''}".strip()
+        what = f"{'/'.join(roles)} {name or contains or ''}".strip()
         return wait_for(lambda: (self.find_all(pred, root, showing) or [None])[0], timeout, what)
 
     def absent(self, role, name, timeout=30):
@@ -287,6 +296,7 @@ class Window:
     # --- acting ---
 
     def press(self, role_or_node, name=None, root=None, timeout=30):
+        """Activates a button through its AT-SPI action"""
         node = role_or_node if name is None and not isinstance(role_or_node, str) else \
             self.find(role_or_node, name, root=root, timeout=timeout)
         wait_for(lambda: node.getState().contains(self.atspi.STATE_SENSITIVE), timeout,
@@ -320,13 +330,43 @@ class Window:
         found = self.find_all(lambda n: n.getState().contains(self.atspi.STATE_FOCUSED))
         return found[-1] if found else None
 
+    def has_focus(self, node):
+        """@node or a part of it (an entry row's text) has the keyboard focus"""
+        return bool(self.find_all(lambda n: n.getState().contains(self.atspi.STATE_FOCUSED),
+                                  node, showing=False))
+
+    def point_at_window(self):
+        """With no window manager the keyboard goes to the window under the pointer: the
+        pointer goes to the main window's bottom right corner, where no dialog is"""
+        _, _, w, h = self.extents()
+        self.atspi.Registry.generateMouseEvent(w - 10, h - 10, "abs")
+
+    def click(self, node):
+        """A mouse click in the middle of @node (with no window manager every window sits at
+        0,0, so its coordinates are the screen's)"""
+        e = node.queryComponent().getExtents(self.atspi.WINDOW_COORDS)
+        x, y = e.x + e.width // 2, e.y + e.height // 2
+        _, _, w, h = self.extents()
+        assert 0 < x < w and 0 < y < h, f"{node.name} is out of sight ({x},{y})"
+        self.atspi.Registry.generateMouseEvent(x, y, "b1c")
+
+    @staticmethod
+    def path(node):
+        """where @node is, for messages"""
+        parts = []
+        while node is not None and node.getRoleName() != "application":
+            parts.append(f"{node.getRoleName()} '{node.name}'")
+            node = node.parent
+        return " < ".join(parts)
+
     def focus(self, node, limit=80):
         """Moves the keyboard focus to @node with Tab, as a keyboard user does"""
+        self.point_at_window()
         for _ in range(limit):
-            if node.getState().contains(self.atspi.STATE_FOCUSED):
+            if self.has_focus(node):
                 return node
             self.key("Tab")
-            time.sleep(0.05)
+            time.sleep(0.1)
         raise AssertionError(f"Tab never reached {node.getRoleName()} {node.name}")
 
     def extents(self, node=None):
@@ -351,6 +391,13 @@ class Window:
                 self.proc.wait()
         self.log.close()
         return self.proc.returncode
+
+
+def name_matches(actual, name):
+    """GTK 4.8 appends a widget's content to its accessible label, and leaves a mnemonic's
+    underscore in a button's name ("_Close Close")"""
+    actual = (actual or "").replace("_", "") if "_" not in name else (actual or "")
+    return actual == name or actual.startswith(name + " ")
 
 
 KEYSYMS = {"Tab": 0xff09, "Return": 0xff0d, "Escape": 0xff1b, "space": 0x20}
