@@ -30,9 +30,9 @@ ql_esim_agent_handle_request(QlDbusAgent *skeleton, GDBusMethodInvocation *invoc
 	/* the code goes only to the service: nobody else on the bus may ask for it */
 	if (self->service == NULL ||
 	    g_strcmp0(g_dbus_method_invocation_get_sender(invocation), self->service) != 0) {
-		g_dbus_method_invocation_return_dbus_error(invocation,
-							   "org.quantra.Esim1.Error.NotAuthorized",
-							   "Only the eSIM service may ask this agent");
+		g_dbus_method_invocation_return_dbus_error(
+			invocation, "org.quantra.Esim1.Error.NotAuthorized",
+			"Only the eSIM service may ask this agent");
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	g_signal_emit(self, ql_esim_agent_signals[SIGNAL_REQUEST], 0, invocation, operation,
@@ -49,9 +49,8 @@ ql_esim_agent_answer(GDBusMethodInvocation *invocation, const gchar *code)
 void
 ql_esim_agent_refuse(GDBusMethodInvocation *invocation)
 {
-	g_dbus_method_invocation_return_dbus_error(
-		invocation, "org.quantra.Esim1.Error.Cancelled",
-		"The user did not give the confirmation code");
+	g_dbus_method_invocation_return_dbus_error(invocation, "org.quantra.Esim1.Error.Cancelled",
+						   "The user did not give the confirmation code");
 }
 
 void
@@ -77,10 +76,9 @@ static void
 ql_esim_agent_class_init(QlEsimAgentClass *klass)
 {
 	G_OBJECT_CLASS(klass)->dispose = ql_esim_agent_dispose;
-	ql_esim_agent_signals[SIGNAL_REQUEST] =
-		g_signal_new("request", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
-			     NULL, G_TYPE_NONE, 3, G_TYPE_DBUS_METHOD_INVOCATION, G_TYPE_STRING,
-			     G_TYPE_STRING);
+	ql_esim_agent_signals[SIGNAL_REQUEST] = g_signal_new(
+		"request", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+		G_TYPE_NONE, 3, G_TYPE_DBUS_METHOD_INVOCATION, G_TYPE_STRING, G_TYPE_STRING);
 }
 
 static void

@@ -20,8 +20,9 @@ static const gchar *
 ql_esim_hint(const gchar *name)
 {
 	const QlEsimHint hints[] = {
-		{"NotAuthorized", N_("You are not allowed to do this. Ask an administrator to allow "
-				     "it, or to do it for you.")},
+		{"NotAuthorized",
+		 N_("You are not allowed to do this. Ask an administrator to allow "
+		    "it, or to do it for you.")},
 		{"Busy", N_("The eSIM chip is busy with other requests. Wait until they end, then "
 			    "try again.")},
 		{"Cancelled", N_("Nothing was changed.")},
@@ -40,8 +41,9 @@ ql_esim_hint(const gchar *name)
 		{"InvalidArgument", N_("Check what you typed, then try again.")},
 		{"Malformed", N_("The chip or the server sent data that makes no sense. Try again "
 				 "later; if it persists, report it.")},
-		{"NotFound", N_("It may have been removed meanwhile: the window shows what is there "
-				"now.")},
+		{"NotFound",
+		 N_("It may have been removed meanwhile: the window shows what is there "
+		    "now.")},
 		{"Plugin", N_("The service cannot reach this kind of device. Check its "
 			      "installation.")},
 		{"org.freedesktop.DBus.Error.ServiceUnknown",
@@ -203,14 +205,14 @@ ql_esim_describe_crl(GVariant *chain)
 	n_consulted = consulted != NULL && g_variant_is_container(consulted)
 			      ? g_variant_n_children(consulted)
 			      : 0;
-	n_missing = missing != NULL && g_variant_is_container(missing) ? g_variant_n_children(missing)
-									: 0;
+	n_missing = missing != NULL && g_variant_is_container(missing)
+			    ? g_variant_n_children(missing)
+			    : 0;
 	if (n_consulted > 0 && n_missing == 0)
-		return g_strdup_printf(g_dngettext(GETTEXT_PACKAGE,
-						   "%u revocation list checked: nothing revoked",
-						   "%u revocation lists checked: nothing revoked",
-						   n_consulted),
-				       (guint)n_consulted);
+		return g_strdup_printf(
+			g_dngettext(GETTEXT_PACKAGE, "%u revocation list checked: nothing revoked",
+				    "%u revocation lists checked: nothing revoked", n_consulted),
+			(guint)n_consulted);
 	if (n_consulted > 0)
 		return g_strdup_printf(_("%u revocation lists checked, nothing revoked; %u issuers "
 					 "had none"),
@@ -260,10 +262,11 @@ ql_esim_describe_report(GVariant *report)
 				 g_strdup_printf(_("The profile’s signer was %s"), anchor));
 	}
 	if (g_strcmp0(pin, "matched") == 0)
-		ql_esim_add_line(lines, _("Key Pin"),
-				 g_strdup_printf(_("The server’s key matched the pin configured for "
-						   "%s"),
-						 pin_host));
+		ql_esim_add_line(
+			lines, _("Key Pin"),
+			g_strdup_printf(_("The server’s key matched the pin configured for "
+					  "%s"),
+					pin_host));
 	else
 		ql_esim_add_line(lines, _("Key Pin"),
 				 g_strdup_printf(_("No pin is configured for %s"),
@@ -286,10 +289,9 @@ ql_esim_describe_report(GVariant *report)
 		ql_esim_add_line(lines, _("Installation Notice"),
 				 g_strdup(_("Delivered to the carrier")));
 	else
-		ql_esim_add_line(
-			lines, _("Installation Notice"),
-			g_strdup_printf(_("Kept on the chip and delivered later (%s)"),
-					notification_error != NULL ? notification_error
-								   : _("not sent yet")));
+		ql_esim_add_line(lines, _("Installation Notice"),
+				 g_strdup_printf(_("Kept on the chip and delivered later (%s)"),
+						 notification_error != NULL ? notification_error
+									    : _("not sent yet")));
 	return lines;
 }

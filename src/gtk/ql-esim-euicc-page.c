@@ -93,8 +93,8 @@ ql_esim_euicc_page_sync(QlEsimEuiccPage *self)
 
 	/* rows in the order of the Profiles property, for the objects that exist */
 	for (guint i = 0; paths != NULL && paths[i] != NULL; i++) {
-		g_autoptr(GDBusObject) object = g_dbus_object_manager_get_object(self->manager,
-										 paths[i]);
+		g_autoptr(GDBusObject) object =
+			g_dbus_object_manager_get_object(self->manager, paths[i]);
 		g_autoptr(QlDbusProfile) profile = NULL;
 		GtkWidget *row;
 

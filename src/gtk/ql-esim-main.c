@@ -73,7 +73,8 @@ main(int argc, char **argv)
 	g_application_set_option_context_summary(
 		G_APPLICATION(app),
 		_("Manage the eSIM profiles of this computer’s modems: add a profile from the QR "
-		  "code the carrier sent, switch, rename and delete profiles, and get a mobile data "
+		  "code the carrier sent, switch, rename and delete profiles, and get a mobile "
+		  "data "
 		  "connection for them. Needs the eSIM service, quantra-esimd."));
 	g_action_map_add_action_entries(G_ACTION_MAP(app), actions, G_N_ELEMENTS(actions), app);
 	g_signal_connect(app, "handle-local-options", G_CALLBACK(ql_esim_local_options), NULL);

@@ -44,9 +44,10 @@ ql_esim_portal_bus_for_check(GObject *source, GAsyncResult *res, gpointer user_d
 
 	bus = g_bus_get_finish(res, &error);
 	if (bus == NULL) {
-		g_task_return_new_error(task, QL_ERROR, QL_ERROR_NOT_FOUND,
-					_("No desktop session bus to reach a screenshot service: %s"),
-					error->message);
+		g_task_return_new_error(
+			task, QL_ERROR, QL_ERROR_NOT_FOUND,
+			_("No desktop session bus to reach a screenshot service: %s"),
+			error->message);
 		g_object_unref(task);
 		return;
 	}
@@ -90,7 +91,8 @@ ql_portal_shot_free(QlPortalShot *shot)
 
 static void
 ql_esim_portal_response(GDBusConnection *bus, const gchar *sender, const gchar *path,
-			const gchar *iface, const gchar *member, GVariant *params, gpointer user_data)
+			const gchar *iface, const gchar *member, GVariant *params,
+			gpointer user_data)
 {
 	GTask *task = user_data;
 	QlPortalShot *shot = g_task_get_task_data(task);
@@ -139,9 +141,9 @@ ql_esim_portal_called(GObject *source, GAsyncResult *res, gpointer user_data)
 		if (g_strcmp0(path, shot->request) != 0 && shot->subscription != 0) {
 			g_dbus_connection_signal_unsubscribe(shot->bus, shot->subscription);
 			shot->subscription = g_dbus_connection_signal_subscribe(
-				shot->bus, QL_PORTAL_NAME, QL_PORTAL_REQUEST, "Response", path, NULL,
-				G_DBUS_SIGNAL_FLAGS_NO_MATCH_RULE, ql_esim_portal_response, task,
-				NULL);
+				shot->bus, QL_PORTAL_NAME, QL_PORTAL_REQUEST, "Response", path,
+				NULL, G_DBUS_SIGNAL_FLAGS_NO_MATCH_RULE, ql_esim_portal_response,
+				task, NULL);
 		}
 	}
 }
@@ -159,9 +161,10 @@ ql_esim_portal_bus_for_shot(GObject *source, GAsyncResult *res, gpointer user_da
 
 	shot->bus = g_bus_get_finish(res, &error);
 	if (shot->bus == NULL) {
-		g_task_return_new_error(task, QL_ERROR, QL_ERROR_NOT_FOUND,
-					_("No desktop session bus to reach a screenshot service: %s"),
-					error->message);
+		g_task_return_new_error(
+			task, QL_ERROR, QL_ERROR_NOT_FOUND,
+			_("No desktop session bus to reach a screenshot service: %s"),
+			error->message);
 		g_object_unref(task);
 		return;
 	}

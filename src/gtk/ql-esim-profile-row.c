@@ -173,16 +173,16 @@ ql_esim_profile_row_new(QlDbusProfile *profile)
 	gtk_actionable_set_action_target(GTK_ACTIONABLE(self->toggle), "s", path);
 	adw_action_row_add_suffix(ADW_ACTION_ROW(self), self->toggle);
 
-	self->rename = ql_esim_profile_row_button(self, "document-edit-symbolic",
-						  "win.rename-profile");
-	self->details = ql_esim_profile_row_button(self, "help-about-symbolic",
-						   "win.profile-details");
-	self->delete = ql_esim_profile_row_button(self, "user-trash-symbolic",
-						  "win.delete-profile");
+	self->rename =
+		ql_esim_profile_row_button(self, "document-edit-symbolic", "win.rename-profile");
+	self->details =
+		ql_esim_profile_row_button(self, "help-about-symbolic", "win.profile-details");
+	self->delete =
+		ql_esim_profile_row_button(self, "user-trash-symbolic", "win.delete-profile");
 	gtk_widget_add_css_class(self->delete, "error");
 
-	self->notify_id = g_signal_connect(profile, "notify",
-					   G_CALLBACK(ql_esim_profile_row_notify), self);
+	self->notify_id =
+		g_signal_connect(profile, "notify", G_CALLBACK(ql_esim_profile_row_notify), self);
 	ql_esim_profile_row_update(self);
 	return GTK_WIDGET(self);
 }

@@ -41,13 +41,13 @@ struct _QlEsimWindow {
 	AdwToast *toast; /* the one shown (weak) */
 	GtkWidget *back;
 	GtkWidget *add;
-	GtkWidget *titles;	/* GtkStack: the view switcher or a window title */
-	GtkWidget *switcher;	/* AdwViewSwitcherTitle */
-	GtkWidget *page_title;	/* AdwWindowTitle */
-	GtkWidget *stack;	/* the pages */
-	GtkWidget *status;	/* AdwStatusPage */
-	GtkWidget *euiccs;	/* AdwViewStack */
-	GHashTable *pages;	/* eUICC object path -> QlEsimEuiccPage */
+	GtkWidget *titles;     /* GtkStack: the view switcher or a window title */
+	GtkWidget *switcher;   /* AdwViewSwitcherTitle */
+	GtkWidget *page_title; /* AdwWindowTitle */
+	GtkWidget *stack;      /* the pages */
+	GtkWidget *status;     /* AdwStatusPage */
+	GtkWidget *euiccs;     /* AdwViewStack */
+	GHashTable *pages;     /* eUICC object path -> QlEsimEuiccPage */
 
 	/* add */
 	GtkWidget *add_target;
@@ -71,7 +71,7 @@ struct _QlEsimWindow {
 	gboolean download_running;
 	gboolean cancel_requested;
 	gchar *download_op;
-	GPtrArray *early;	/* (path, member, params) of operations not known yet */
+	GPtrArray *early; /* (path, member, params) of operations not known yet */
 	GtkWidget *code_dialog;
 	GtkWidget *code_entry_dialog;
 	GDBusMethodInvocation *code_invocation;
@@ -286,8 +286,7 @@ ql_esim_window_connected(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-ql_esim_window_connect_response(AdwMessageDialog *dialog, const gchar *response,
-				gpointer user_data)
+ql_esim_window_connect_response(AdwMessageDialog *dialog, const gchar *response, gpointer user_data)
 {
 	QlEsimConnect *c = user_data;
 	const gchar *apn = gtk_editable_get_text(GTK_EDITABLE(c->apn));
@@ -363,8 +362,7 @@ ql_esim_window_offer_connection(QlEsimWindow *self, QlDbusProfile *profile)
 	c->apn = adw_entry_row_new();
 	adw_preferences_row_set_title(ADW_PREFERENCES_ROW(c->apn), _("Access Point Name (APN)"));
 	ql_esim_window_label(c->apn, _("Access Point Name (APN)"));
-	gtk_editable_set_text(GTK_EDITABLE(c->apn),
-			      c->suggested != NULL ? c->suggested->apn : "");
+	gtk_editable_set_text(GTK_EDITABLE(c->apn), c->suggested != NULL ? c->suggested->apn : "");
 	gtk_list_box_append(GTK_LIST_BOX(list), c->apn);
 	adw_message_dialog_set_extra_child(ADW_MESSAGE_DIALOG(dialog), list);
 	adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(dialog), "cancel", _("_Not Now"),
@@ -409,8 +407,7 @@ ql_esim_ask_free(gpointer data, GClosure *closure)
 }
 
 static void
-ql_esim_window_switch_response(AdwMessageDialog *dialog, const gchar *response,
-			       gpointer user_data)
+ql_esim_window_switch_response(AdwMessageDialog *dialog, const gchar *response, gpointer user_data)
 {
 	QlEsimAsk *ask = user_data;
 	g_autoptr(QlDbusProfile) profile = ql_esim_window_profile(ask->self, ask->path);
@@ -453,10 +450,9 @@ ql_esim_window_ask_switch(QlEsimWindow *self, const gchar *path, gboolean enable
 	adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(dialog), "cancel", _("_Cancel"),
 					 enable ? "enable" : "disable",
 					 enable ? _("_Enable") : _("_Disable"), NULL);
-	adw_message_dialog_set_response_appearance(ADW_MESSAGE_DIALOG(dialog),
-						   enable ? "enable" : "disable",
-						   enable ? ADW_RESPONSE_SUGGESTED
-							  : ADW_RESPONSE_DESTRUCTIVE);
+	adw_message_dialog_set_response_appearance(
+		ADW_MESSAGE_DIALOG(dialog), enable ? "enable" : "disable",
+		enable ? ADW_RESPONSE_SUGGESTED : ADW_RESPONSE_DESTRUCTIVE);
 	adw_message_dialog_set_close_response(ADW_MESSAGE_DIALOG(dialog), "cancel");
 	ask = g_new0(QlEsimAsk, 1);
 	ask->self = g_object_ref(self);
@@ -473,8 +469,7 @@ ql_esim_window_ask_enable(QlEsimWindow *self, const gchar *path)
 }
 
 static void
-ql_esim_window_rename_response(AdwMessageDialog *dialog, const gchar *response,
-			       gpointer user_data)
+ql_esim_window_rename_response(AdwMessageDialog *dialog, const gchar *response, gpointer user_data)
 {
 	QlEsimAsk *ask = user_data;
 	g_autoptr(QlDbusProfile) profile = ql_esim_window_profile(ask->self, ask->path);
@@ -485,9 +480,9 @@ ql_esim_window_rename_response(AdwMessageDialog *dialog, const gchar *response,
 		return;
 	nickname = g_strstrip(g_strdup(gtk_editable_get_text(GTK_EDITABLE(ask->entry))));
 	heading = g_strdup_printf(_("Could not rename “%s”"), ql_dbus_profile_get_iccid(profile));
-	ql_esim_window_call(ask->self, profile, "SetNickname", g_variant_new("(s)", nickname),
-			    heading, *nickname != '\0' ? _("Nickname saved") : _("Nickname removed"),
-			    NULL, NULL);
+	ql_esim_window_call(
+		ask->self, profile, "SetNickname", g_variant_new("(s)", nickname), heading,
+		*nickname != '\0' ? _("Nickname saved") : _("Nickname removed"), NULL, NULL);
 }
 
 static void
@@ -528,8 +523,7 @@ ql_esim_window_ask_rename(QlEsimWindow *self, const gchar *path)
 }
 
 static void
-ql_esim_window_delete_response(AdwMessageDialog *dialog, const gchar *response,
-			       gpointer user_data)
+ql_esim_window_delete_response(AdwMessageDialog *dialog, const gchar *response, gpointer user_data)
 {
 	QlEsimAsk *ask = user_data;
 	g_autoptr(QlDbusProfile) profile = ql_esim_window_profile(ask->self, ask->path);
@@ -603,7 +597,8 @@ static void
 ql_esim_window_clear_rows(GtkWidget *group, GPtrArray *rows)
 {
 	for (guint i = 0; i < rows->len; i++)
-		adw_preferences_group_remove(ADW_PREFERENCES_GROUP(group), g_ptr_array_index(rows, i));
+		adw_preferences_group_remove(ADW_PREFERENCES_GROUP(group),
+					     g_ptr_array_index(rows, i));
 	g_ptr_array_set_size(rows, 0);
 }
 
@@ -629,9 +624,9 @@ ql_esim_window_show_details(QlEsimWindow *self, const gchar *path)
 	adw_preferences_group_set_title(ADW_PREFERENCES_GROUP(self->details_group), name);
 	ql_esim_window_property_row(self->details_group, self->details_rows, _("Name"),
 				    ql_esim_or(ql_dbus_profile_get_name(p), _("None given")));
-	ql_esim_window_property_row(self->details_group, self->details_rows, _("Service Provider"),
-				    ql_esim_or(ql_dbus_profile_get_service_provider(p),
-					       _("None given")));
+	ql_esim_window_property_row(
+		self->details_group, self->details_rows, _("Service Provider"),
+		ql_esim_or(ql_dbus_profile_get_service_provider(p), _("None given")));
 	ql_esim_window_property_row(self->details_group, self->details_rows, _("Nickname"),
 				    ql_esim_or(ql_dbus_profile_get_nickname(p), _("None")));
 	row = ql_esim_window_property_row(self->details_group, self->details_rows, _("ICCID"),
@@ -646,13 +641,13 @@ ql_esim_window_show_details(QlEsimWindow *self, const gchar *path)
 	adw_action_row_add_suffix(ADW_ACTION_ROW(row), copy);
 	state = ql_dbus_profile_get_state(p);
 	ql_esim_window_property_row(self->details_group, self->details_rows, _("State"),
-				    g_strcmp0(state, "enabled") == 0 ? _("Enabled") : _("Disabled"));
+				    g_strcmp0(state, "enabled") == 0 ? _("Enabled")
+								     : _("Disabled"));
 	cls = ql_dbus_profile_get_class(p);
 	ql_esim_window_property_row(self->details_group, self->details_rows, _("Class"),
-				    g_strcmp0(cls, "test") == 0 ? _("Test")
-				    : g_strcmp0(cls, "provisioning") == 0
-					    ? _("Provisioning")
-					    : _("Operational"));
+				    g_strcmp0(cls, "test") == 0		  ? _("Test")
+				    : g_strcmp0(cls, "provisioning") == 0 ? _("Provisioning")
+									  : _("Operational"));
 	if (ql_nm_parse_mcc_mnc(ql_dbus_profile_get_owner_mcc_mnc(p), &mcc, &mnc, NULL))
 		/* TRANSLATORS: a mobile network operator's country and network codes */
 		plmn = g_strdup_printf(_("MCC %s, MNC %s"), mcc, mnc);
@@ -676,7 +671,8 @@ ql_esim_step_words(const gchar *step)
 		const gchar *words;
 	} steps[] = {
 		{"reading the eUICC", N_("Reading the eSIM chip")},
-		{"initiateAuthentication", N_("Contacting the carrier’s server (initiateAuthentication)")},
+		{"initiateAuthentication",
+		 N_("Contacting the carrier’s server (initiateAuthentication)")},
 		{"AuthenticateServer", N_("The chip checks the server (AuthenticateServer)")},
 		{"authenticateClient", N_("The server checks the chip (authenticateClient)")},
 		{"confirmation code", N_("Waiting for the confirmation code")},
@@ -725,9 +721,10 @@ ql_esim_window_show_result(QlEsimWindow *self, GVariant *report)
 	g_variant_lookup(report, "iccid", "&s", &iccid);
 	g_variant_lookup(report, "name", "&s", &name);
 	g_variant_lookup(report, "service_provider", "&s", &provider);
-	description = g_strdup_printf(_("“%s” from %s is on the eSIM chip now. It stays disabled "
-					"until you enable it."),
-				      ql_esim_or(name, iccid), ql_esim_or(provider, _("the carrier")));
+	description =
+		g_strdup_printf(_("“%s” from %s is on the eSIM chip now. It stays disabled "
+				  "until you enable it."),
+				ql_esim_or(name, iccid), ql_esim_or(provider, _("the carrier")));
 	adw_status_page_set_description(ADW_STATUS_PAGE(self->result_status), description);
 	ql_esim_window_clear_rows(self->result_group, self->result_rows);
 	for (guint i = 0; i < lines->len; i++) {
@@ -926,9 +923,9 @@ ql_esim_window_start_download(QlEsimWindow *self, const gchar *text)
 	if (object != NULL)
 		euicc = ql_dbus_object_get_euicc(QL_DBUS_OBJECT(object));
 	if (euicc == NULL) {
-		g_autoptr(GError) gone = g_error_new_literal(
-			G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT,
-			_("The eSIM chip is not there any more"));
+		g_autoptr(GError) gone =
+			g_error_new_literal(G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT,
+					    _("The eSIM chip is not there any more"));
 		ql_esim_window_error(self, _("The Download Did Not Start"), gone);
 		return;
 	}
@@ -980,8 +977,7 @@ ql_esim_window_download_clicked(GtkButton *button, gpointer user_data)
 /* ---- the confirmation code (the agent) ---- */
 
 static void
-ql_esim_window_code_response(AdwMessageDialog *dialog, const gchar *response,
-			     gpointer user_data)
+ql_esim_window_code_response(AdwMessageDialog *dialog, const gchar *response, gpointer user_data)
 {
 	QlEsimWindow *self = QL_ESIM_WINDOW(user_data);
 	GDBusMethodInvocation *invocation = g_steal_pointer(&self->code_invocation);
@@ -1086,8 +1082,8 @@ ql_esim_window_qr_decoded(GObject *source, GAsyncResult *res, gpointer user_data
 static void
 ql_esim_window_read_qr(QlEsimWindow *self, const gchar *path, gboolean remove)
 {
-	g_autoptr(GTask) task = g_task_new(self, self->cancellable, ql_esim_window_qr_decoded,
-					   NULL);
+	g_autoptr(GTask) task =
+		g_task_new(self, self->cancellable, ql_esim_window_qr_decoded, NULL);
 
 	gtk_widget_set_sensitive(self->file_button, FALSE);
 	gtk_widget_set_sensitive(self->screenshot_button, FALSE);
@@ -1128,9 +1124,9 @@ ql_esim_window_file_clicked(GtkButton *button, gpointer user_data)
 
 	if (self->chooser != NULL)
 		return;
-	self->chooser = gtk_file_chooser_native_new(_("Choose the QR Code Image"), GTK_WINDOW(self),
-						    GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"),
-						    _("_Cancel"));
+	self->chooser =
+		gtk_file_chooser_native_new(_("Choose the QR Code Image"), GTK_WINDOW(self),
+					    GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
 	gtk_file_filter_set_name(filter, _("Images"));
 	gtk_file_filter_add_pixbuf_formats(filter);
 	gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(self->chooser), filter);
@@ -1359,8 +1355,7 @@ ql_esim_window_object_added(GDBusObjectManager *manager, GDBusObject *object, gp
 }
 
 static void
-ql_esim_window_object_removed(GDBusObjectManager *manager, GDBusObject *object,
-			      gpointer user_data)
+ql_esim_window_object_removed(GDBusObjectManager *manager, GDBusObject *object, gpointer user_data)
 {
 	QlEsimWindow *self = QL_ESIM_WINDOW(user_data);
 	const gchar *path = g_dbus_object_get_object_path(object);
@@ -1395,8 +1390,8 @@ ql_esim_window_manager_ready(GObject *source, GAsyncResult *res, gpointer user_d
 	}
 	g_signal_connect(self->manager, "object-added", G_CALLBACK(ql_esim_window_object_added),
 			 self);
-	g_signal_connect(self->manager, "object-removed",
-			 G_CALLBACK(ql_esim_window_object_removed), self);
+	g_signal_connect(self->manager, "object-removed", G_CALLBACK(ql_esim_window_object_removed),
+			 self);
 	g_signal_connect(self->manager, "notify::name-owner",
 			 G_CALLBACK(ql_esim_window_notify_owner), self);
 	objects = g_dbus_object_manager_get_objects(self->manager);
@@ -1425,8 +1420,8 @@ ql_esim_window_bus_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (self->agent == NULL)
 		g_warning("cannot export the confirmation code agent: %s", error->message);
 	else
-		g_signal_connect(self->agent, "request",
-				 G_CALLBACK(ql_esim_window_agent_request), self);
+		g_signal_connect(self->agent, "request", G_CALLBACK(ql_esim_window_agent_request),
+				 self);
 	self->op_subscription = g_dbus_connection_signal_subscribe(
 		self->bus, QL_SERVICE, QL_OPERATION_IFACE, NULL, NULL, NULL,
 		G_DBUS_SIGNAL_FLAGS_NONE, ql_esim_window_on_op_signal, self, NULL);
@@ -1596,8 +1591,7 @@ ql_esim_window_build_add(QlEsimWindow *self)
 	adw_action_row_add_suffix(ADW_ACTION_ROW(row), self->file_button);
 	adw_preferences_group_add(ADW_PREFERENCES_GROUP(qr), row);
 	self->screenshot_row = adw_action_row_new();
-	adw_preferences_row_set_title(ADW_PREFERENCES_ROW(self->screenshot_row),
-				      _("Screenshot"));
+	adw_preferences_row_set_title(ADW_PREFERENCES_ROW(self->screenshot_row), _("Screenshot"));
 	adw_action_row_set_subtitle(ADW_ACTION_ROW(self->screenshot_row),
 				    _("Looking for the screenshot service…"));
 	adw_action_row_set_subtitle_lines(ADW_ACTION_ROW(self->screenshot_row), 0);

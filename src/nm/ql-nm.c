@@ -261,7 +261,8 @@ ql_nm_lookup_apns(const gchar *database, const gchar *mcc, const gchar *mnc,
 			    local->message);
 		ok = FALSE;
 	} else {
-		context = g_markup_parse_context_new(&parser, G_MARKUP_TREAT_CDATA_AS_TEXT, &p, NULL);
+		context =
+			g_markup_parse_context_new(&parser, G_MARKUP_TREAT_CDATA_AS_TEXT, &p, NULL);
 		ok = g_markup_parse_context_parse(context, data, (gssize)len, &local) &&
 		     g_markup_parse_context_end_parse(context, &local);
 		if (!ok)
@@ -326,8 +327,8 @@ static void
 ql_nm_set_gsm(NMSettingGsm *gsm, QlNmJob *job)
 {
 	g_object_set(gsm, NM_SETTING_GSM_APN, job->apn, NM_SETTING_GSM_SIM_ID, job->iccid,
-		     NM_SETTING_GSM_USERNAME, job->username, NM_SETTING_GSM_PASSWORD,
-		     job->password, NULL);
+		     NM_SETTING_GSM_USERNAME, job->username, NM_SETTING_GSM_PASSWORD, job->password,
+		     NULL);
 	if (job->password != NULL)
 		g_object_set(gsm, NM_SETTING_GSM_PASSWORD_FLAGS, NM_SETTING_SECRET_FLAG_NONE, NULL);
 }
@@ -384,8 +385,8 @@ ql_nm_saved(GTask *task)
 		g_object_unref(task);
 		return;
 	}
-	nm_client_activate_connection_async(job->client, c, NULL, NULL, g_task_get_cancellable(task),
-					    ql_nm_activated, task);
+	nm_client_activate_connection_async(job->client, c, NULL, NULL,
+					    g_task_get_cancellable(task), ql_nm_activated, task);
 }
 
 static void

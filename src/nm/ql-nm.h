@@ -51,11 +51,11 @@ typedef struct {
 
 /* What was done */
 typedef struct {
-	gboolean created;	  /* a new connection (else an existing one was updated) */
-	gchar *uuid;		  /* the connection's */
-	gchar *id;		  /* the connection's id */
-	gboolean activated;	  /* NetworkManager accepted the activation */
-	gchar *activation_error;  /* why not, when @activate was asked and failed */
+	gboolean created;	 /* a new connection (else an existing one was updated) */
+	gchar *uuid;		 /* the connection's */
+	gchar *id;		 /* the connection's id */
+	gboolean activated;	 /* NetworkManager accepted the activation */
+	gchar *activation_error; /* why not, when @activate was asked and failed */
 } QlNmOutcome;
 
 void ql_nm_outcome_free(QlNmOutcome *outcome);

@@ -20,17 +20,11 @@ static const struct {
 	{"62f210", "262", "01"},  /* either case */
 	{"00F110", "001", "01"},  /* the test network of the virtual eUICC */
 	{"130014", "310", "410"}, /* 3-digit MNC: all digits, still the PLMN bytes */
-	{"26201", "262", "01"},
-	{"262-01", "262", "01"},
-	{"262 01", "262", "01"},
-	{"310-410", "310", "410"},
-	{"", NULL, NULL},
-	{"62F2", NULL, NULL},
+	{"26201", "262", "01"},	   {"262-01", "262", "01"}, {"262 01", "262", "01"},
+	{"310-410", "310", "410"}, {"", NULL, NULL},	    {"62F2", NULL, NULL},
 	{"6AF210", NULL, NULL}, /* a hex digit in the MCC */
 	{"62F2A0", NULL, NULL}, /* and in the MNC */
-	{"2620", NULL, NULL},
-	{"262-0x", NULL, NULL},
-	{"2620123", NULL, NULL},
+	{"2620", NULL, NULL},	   {"262-0x", NULL, NULL},  {"2620123", NULL, NULL},
 };
 
 static void
