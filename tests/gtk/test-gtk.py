@@ -230,6 +230,34 @@ def _():
     assert report["iccid"] in card_iccids()
 
 
+@case("with a screenshot portal: the screenshot's QR code is read, the profile downloaded, the "
+      "screenshot file removed")
+def _():
+    s = qltest.Smdp(PKI)
+    before = set(profiles())
+    seen = len(finished())
+    image = os.path.join(TMP, "screen-qr.png")
+    subprocess.run(["qrencode", "-o", image, f"LPA:1${s.address}$FROM-SCREEN"], check=True)
+    folder = tempfile.mkdtemp(prefix="pictures-", dir=TMP)
+    portal, _ = qltest.start([sys.executable, os.path.join(HERE, "ql-fake-portal.py"), image,
+                              folder], r"ready", env=display.env)
+    try:
+        open_add()
+        g.wait_for(lambda: "Show the QR code on screen" in win.row_subtitle("Screenshot"), 30,
+                   "the portal found")
+        win.press(win.find("push button", "Take a screenshot of the QR code"))
+        line = portal.stdout.readline()
+        assert line.startswith("screenshot interactive=True"), line
+        result_rows()
+        report = next_report(seen)
+        assert report["result"] == "ok" and report["smdp_address"] == s.address, report
+        assert set(profiles()) - before == {report["iccid"]}
+        g.wait_for(lambda: os.listdir(folder) == [], 30, "the screenshot file to be removed")
+        win.press(win.find("push button", "Done"))
+    finally:
+        qltest.stop(portal)
+
+
 @case("add from a pasted code: the agent's dialog asks the confirmation code while the progress "
       "view shows the step and percent; the nickname is applied; no secret in any log")
 def _():
