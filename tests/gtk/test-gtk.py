@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import qldaemon as q  # noqa: E402
 import qlgtk as g  # noqa: E402
 import qltest  # noqa: E402
-from qltest import SMDP, case  # noqa: E402
+from qltest import SMDP  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="ql-gtk-")
 PKI = os.path.join(TMP, "pki")
@@ -59,6 +59,15 @@ EUICC = watcher.euiccs()[0]
 display = g.Display(TMP)
 win = g.Window(display, bus.env, os.path.join(TMP, "window.log"))
 shots = {}
+started = time.monotonic()
+
+
+def case(name):
+    """qltest.case, with each case's start on stderr (the TAP points come at the end)"""
+    def wrap(fn):
+        print(f"[{time.monotonic() - started:6.1f} s] {name}", file=sys.stderr, flush=True)
+        return qltest.case(name)(fn)
+    return wrap
 
 
 def profiles():
@@ -96,10 +105,17 @@ def expected_apn(mcc, mnc):
 
 
 def shot(name):
-    """A screenshot of the window into the build dir; it must not be blank"""
-    time.sleep(0.5)  # let the last frame be drawn (the picture only, nothing is asserted)
-    path = display.screenshot(os.path.join(SHOTS, name + ".png"), win.extents())
-    deviation = g.pixel_deviation(path)
+    """A screenshot of the window into the build dir; it must not be blank (taken again while
+    the window may still be drawing, for up to 15 s)"""
+    path = os.path.join(SHOTS, name + ".png")
+    deviation = 0.0
+    end = time.monotonic() + 15
+    while True:
+        time.sleep(0.5)  # the last frame drawn
+        display.screenshot(path, win.extents())
+        deviation = g.pixel_deviation(path)
+        if deviation > 0.05 or time.monotonic() > end:
+            break
     assert deviation > 0.05, f"{name}.png looks blank (deviation {deviation:.3f})"
     shots[name] = deviation
     return path
