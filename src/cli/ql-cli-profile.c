@@ -8,6 +8,7 @@
 #include <glib/gi18n.h>
 
 #include "ql-cli.h"
+#include "quantra-l/ql-error.h"
 
 static JsonNode *
 ql_cli_profile_state(gconstpointer obj)
@@ -108,7 +109,25 @@ gboolean
 ql_cli_profile_enable(QlCli *cli, gchar **args, GError **error)
 {
 	g_autofree gchar *msg = g_strdup_printf(_("Profile %s enabled"), args[0]);
-	return ql_cli_profile_do(cli, QL_CLI_PROFILE_ENABLE, args, msg, error);
+	g_autoptr(QlCliConnect) connect = NULL;
+
+	if (cli->apn != NULL && !cli->connect) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("--apn goes with --connect"));
+		return FALSE;
+	}
+	if (cli->connect) {
+		g_autoptr(GError) local = NULL;
+		/* settled first: when no connection can be made, nothing is enabled */
+		connect = ql_cli_connect_prepare(cli, args[0], &local);
+		if (local != NULL) {
+			g_propagate_error(error, g_steal_pointer(&local));
+			return FALSE;
+		}
+	}
+	if (!ql_cli_profile_do(cli, QL_CLI_PROFILE_ENABLE, args, msg, error))
+		return FALSE;
+	return connect == NULL || ql_cli_connect_run(cli, connect, error);
 }
 
 gboolean

@@ -396,6 +396,7 @@ ql_cli_clear(QlCli *cli)
 	g_clear_pointer(&cli->event, g_free);
 	g_clear_pointer(&cli->smds, g_free);
 	g_clear_pointer(&cli->nickname, g_free);
+	g_clear_pointer(&cli->apn, g_free);
 	g_clear_pointer(&cli->carrier, g_free);
 	g_clear_pointer(&cli->plan, g_free);
 	g_clear_pointer(&cli->trust_anchors, g_strfreev);
@@ -502,6 +503,11 @@ main(int argc, char **argv)
 		 NULL},
 		{"switch-slot", 0, 0, G_OPTION_ARG_NONE, &cli.switch_slot,
 		 N_("make the device's SIM slot the active one first (QMI)"), NULL},
+		{"connect", 0, 0, G_OPTION_ARG_NONE, &cli.connect,
+		 N_("enable: then create or update the profile's NetworkManager connection"), NULL},
+		{"apn", 0, 0, G_OPTION_ARG_STRING, &cli.apn,
+		 N_("enable --connect: the access point name (default: the provider database's)"),
+		 N_("APN")},
 		{NULL},
 	};
 	const GOptionEntry download_entries[] = {

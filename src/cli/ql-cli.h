@@ -83,6 +83,8 @@ typedef struct {
 	gchar *carriers;
 	gboolean power_cycle;
 	gboolean switch_slot;
+	gboolean connect; /* profile enable --connect */
+	gchar *apn;	  /* profile enable --connect --apn */
 
 	JsonBuilder *out;	   /* --json result */
 	QlCliState st;		   /* state dir, wallet, audit trail (ql-cli-state.h) */
@@ -281,5 +283,17 @@ void ql_cli_long_end(QlCli *cli);
 /* ql-cli.c: @undo runs (in the signal thread) before a SIGINT or SIGTERM ends the process, such
  * as an oFono lockdown to clear; NULL unsets it, after an undo that runs has finished. */
 void ql_cli_on_exit_signal(void (*undo)(gpointer data), gpointer data);
+
+/* ---- profile enable --connect (ql-cli-connect.c) ---- */
+
+typedef struct _QlCliConnect QlCliConnect;
+/* Before the enable: the connection to make for @iccid (the APN from --apn, the provider
+ * database, or asked on a terminal). NULL with @error when it cannot be made (nothing is
+ * enabled then), NULL without when the user declined (enable, create nothing). */
+QlCliConnect *ql_cli_connect_prepare(QlCli *cli, const gchar *iccid, GError **error);
+/* After the enable: creates or updates the connection and prints what was done. */
+gboolean ql_cli_connect_run(QlCli *cli, QlCliConnect *c, GError **error);
+void ql_cli_connect_free(QlCliConnect *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlCliConnect, ql_cli_connect_free)
 
 G_END_DECLS
