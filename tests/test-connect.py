@@ -5,6 +5,7 @@ NetworkManager gsm connection bound to the profile's ICCID, through libnm, to Ne
 mocked by python3-dbusmock's networkmanager template on a private system bus. Prints TAP."""
 
 import os
+import pty
 import subprocess
 import sys
 import tempfile
@@ -144,6 +145,35 @@ def _():
     r = ql("profile", "enable", c, "--apn", "x.test", expect=None)
     assert r.rc != 0 and "--connect" in r.message, r.message
     assert states()[c] == "disabled"
+
+
+def on_terminal(iccid, answer):
+    """enable --connect with stdin on a pseudo-terminal that answers the APN question"""
+    master, slave = pty.openpty()
+    os.write(master, answer.encode() + b"\n")
+    p = subprocess.run([qltest.QL, "--direct", dev, "profile", "enable", iccid, "--connect"],
+                       stdin=slave, capture_output=True, text=True, env=env, timeout=60)
+    os.close(slave)
+    os.close(master)
+    assert "CRITICAL" not in p.stderr and "WARNING" not in p.stderr, p.stderr
+    return p
+
+
+@case("on a terminal, an empty answer declines: enabled, no connection")
+def _():
+    p = on_terminal(b, "")
+    assert p.returncode == 0, p.stderr
+    assert "APN" in p.stderr and "No NetworkManager connection created" in p.stdout, p
+    assert states()[b] == "enabled" and by_sim(b) == {}
+
+
+@case("on a terminal, the APN typed is the connection's")
+def _():
+    p = on_terminal(c, "typed.test")
+    assert p.returncode == 0, p.stderr
+    assert "created" in p.stdout and "typed.test" in p.stdout, p.stdout
+    found = by_sim(c)
+    assert len(found) == 1 and next(iter(found.values()))["gsm"]["apn"] == "typed.test", found
 
 
 nm.terminate()

@@ -65,6 +65,7 @@ ql_cli_connect_prepare(QlCli *cli, const gchar *iccid, GError **error)
 	g_autoptr(GPtrArray) profiles = NULL;
 	g_autofree gchar *mcc = NULL, *mnc = NULL;
 	const QlProfileInfo *p = NULL;
+	const gchar *label;
 	QlCliConnect *c;
 
 	profiles = cli->backend->funcs->profiles(cli->backend, error);
@@ -80,10 +81,8 @@ ql_cli_connect_prepare(QlCli *cli, const gchar *iccid, GError **error)
 	}
 	c = g_new0(QlCliConnect, 1);
 	c->iccid = g_strdup(iccid);
-	c->id = g_strdup_printf(_("eSIM %s"),
-				p->nickname != NULL && *p->nickname != '\0' ? p->nickname
-				: p->name != NULL && *p->name != '\0'	    ? p->name
-									    : iccid);
+	label = p->nickname != NULL && *p->nickname != '\0' ? p->nickname : p->name;
+	c->id = g_strdup_printf(_("eSIM %s"), label != NULL && *label != '\0' ? label : iccid);
 	if (cli->apn != NULL) {
 		g_autofree gchar *apn = g_strstrip(g_strdup(cli->apn));
 		if (*apn == '\0') {
@@ -98,9 +97,8 @@ ql_cli_connect_prepare(QlCli *cli, const gchar *iccid, GError **error)
 	}
 	if (p->owner_mccmnc != NULL && ql_nm_parse_mcc_mnc(p->owner_mccmnc, &mcc, &mnc, NULL)) {
 		g_autoptr(GError) lookup_error = NULL;
-		g_autoptr(GPtrArray) apns =
-			ql_nm_lookup_apns(ql_nm_default_database(), mcc, mnc,
-					  p->service_provider, &lookup_error);
+		g_autoptr(GPtrArray) apns = ql_nm_lookup_apns(ql_nm_default_database(), mcc, mnc,
+							      p->service_provider, &lookup_error);
 		if (apns == NULL)
 			g_debug("%s", lookup_error->message);
 		else if (apns->len > 0) {
@@ -115,12 +113,7 @@ ql_cli_connect_prepare(QlCli *cli, const gchar *iccid, GError **error)
 	if (!cli->json && isatty(STDIN_FILENO)) {
 		c->apn = ql_cli_connect_ask(c->id);
 		c->source = "prompt";
-		if (c->apn == NULL) {
-			/* declined: the profile is enabled, nothing is created */
-			ql_cli_connect_free(c);
-			g_print("%s\n", _("No connection created."));
-			return NULL;
-		}
+		/* an empty answer declines: the profile is enabled, nothing is created */
 		return c;
 	}
 	ql_cli_connect_free(c);
@@ -152,6 +145,10 @@ ql_cli_connect_run(QlCli *cli, QlCliConnect *c, GError **error)
 		.activate = TRUE,
 	};
 
+	if (c->apn == NULL) {
+		g_print("%s\n", _("No NetworkManager connection created."));
+		return TRUE;
+	}
 	g_main_context_push_thread_default(ctx);
 	ql_nm_setup_connection_async(&setup, cli->cancellable, ql_cli_connect_done, &res);
 	while (res == NULL)
@@ -177,8 +174,7 @@ ql_cli_connect_run(QlCli *cli, QlCliConnect *c, GError **error)
 		json_builder_set_member_name(cli->out, "activated");
 		json_builder_add_boolean_value(cli->out, outcome->activated);
 		if (outcome->activation_error != NULL)
-			ql_cli_json_string(cli->out, "activation_error",
-					   outcome->activation_error);
+			ql_cli_json_string(cli->out, "activation_error", outcome->activation_error);
 		json_builder_end_object(cli->out);
 	} else {
 		g_autofree gchar *id = ql_cli_safe(outcome->id, QL_TEXT_MAX_MESSAGE);

@@ -289,7 +289,7 @@ void ql_cli_on_exit_signal(void (*undo)(gpointer data), gpointer data);
 typedef struct _QlCliConnect QlCliConnect;
 /* Before the enable: the connection to make for @iccid (the APN from --apn, the provider
  * database, or asked on a terminal). NULL with @error when it cannot be made (nothing is
- * enabled then), NULL without when the user declined (enable, create nothing). */
+ * enabled then); an empty answer at the prompt declines (enable, create nothing). */
 QlCliConnect *ql_cli_connect_prepare(QlCli *cli, const gchar *iccid, GError **error);
 /* After the enable: creates or updates the connection and prints what was done. */
 gboolean ql_cli_connect_run(QlCli *cli, QlCliConnect *c, GError **error);
