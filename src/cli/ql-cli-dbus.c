@@ -810,6 +810,7 @@ ql_cli_dbus_modem_path(const gchar *which)
 static gboolean
 ql_cli_dbus_matches(QlCli *cli, GVariant *props, const gchar *modem_path)
 {
+	const gchar *ofono = NULL;
 	g_autofree gchar *eid = ql_cli_dbus_str(props, "Eid");
 	g_autofree gchar *name = ql_cli_dbus_str(props, "Name");
 	g_autofree gchar *transport = ql_cli_dbus_str(props, "Transport");
@@ -818,6 +819,9 @@ ql_cli_dbus_matches(QlCli *cli, GVariant *props, const gchar *modem_path)
 	/* an object path ("o"), not a string: "&s" would never find it */
 	if (modem_path != NULL && (!g_variant_lookup(props, "ModemObjectPath", "&o", &modem) ||
 				   g_strcmp0(modem, modem_path) != 0))
+		return FALSE;
+	if (cli->ofono != NULL && (!g_variant_lookup(props, "OfonoModemPath", "&o", &ofono) ||
+				   g_strcmp0(ofono, cli->ofono) != 0))
 		return FALSE;
 	if (cli->euicc != NULL && g_strcmp0(cli->euicc, eid) != 0 &&
 	    g_strcmp0(cli->euicc, name) != 0 && g_strcmp0(cli->euicc, transport) != 0)
@@ -864,8 +868,13 @@ ql_cli_dbus_choose(QlCliDbus *d, GError **error)
 	} else if (chosen->len == 0) {
 		g_set_error(error, QL_ERROR, QL_ERROR_NOT_FOUND,
 			    _("quantra-esimd shows no eUICC %s%s (it shows %s)"),
-			    cli->modem != NULL ? _("of modem ") : "",
-			    cli->modem != NULL ? cli->modem : cli->euicc, eids->str);
+			    cli->modem != NULL	 ? _("of modem ")
+			    : cli->ofono != NULL ? _("of oFono's modem ")
+						 : "",
+			    cli->modem != NULL	 ? cli->modem
+			    : cli->ofono != NULL ? cli->ofono
+						 : cli->euicc,
+			    eids->str);
 	} else {
 		g_set_error(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 			    _("quantra-esimd shows %u eUICCs (%s): choose one with -e EID"),

@@ -297,11 +297,6 @@ ql_cli_direct_open(QlCli *cli, const QlCliCommand *cmd, GError **error)
 	d->parent.funcs = &ql_cli_direct_funcs;
 	d->parent.cli = cli;
 	b = &d->parent;
-	if ((cli->direct != NULL) + (cli->modem != NULL) + (cli->ofono != NULL) > 1) {
-		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
-				    _("give one of --direct DEVICE, -m MODEM and -o PATH"));
-		return NULL;
-	}
 	if (cli->ofono != NULL) {
 		/* oFono lets go of the modem's ports while it is locked down */
 		d->ofono =

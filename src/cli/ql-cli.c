@@ -303,19 +303,24 @@ ql_cli_backend_open(QlCli *cli, const QlCliCommand *cmd, GError **error)
 	g_autoptr(GDBusConnection) bus = NULL;
 	g_autoptr(GError) local = NULL;
 
-	/* oFono's modems are not the service's (yet): -o always runs in this process */
-	if (cli->direct != NULL || cli->ofono != NULL) {
+	if ((cli->direct != NULL) + (cli->modem != NULL) + (cli->ofono != NULL) > 1) {
+		g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
+				    _("give one of --direct DEVICE, -m MODEM and -o PATH"));
+		return NULL;
+	}
+	if (cli->direct != NULL) {
 		if (cli->euicc != NULL) {
 			g_set_error_literal(error, QL_ERROR, QL_ERROR_INVALID_ARGUMENT,
 					    _("-e picks one of the service's eUICCs; with --direct "
-					      "or -o the device is the eUICC"));
+					      "the device is the eUICC"));
 			return NULL;
 		}
 		return ql_cli_direct_open(cli, cmd, error);
 	}
 	bus = ql_cli_dbus_connect(cli, &local);
-	/* -m without the service: ModemManager's modem in this process, as before the service */
-	if (cli->modem != NULL && cli->euicc == NULL &&
+	/* -m or -o without the service: ModemManager's or oFono's modem in this process, as before
+	 * the service */
+	if ((cli->modem != NULL || cli->ofono != NULL) && cli->euicc == NULL &&
 	    (bus == NULL || !ql_cli_dbus_service_running(bus)))
 		return ql_cli_direct_open(cli, cmd, error);
 	if (bus == NULL) {
@@ -476,8 +481,8 @@ main(int argc, char **argv)
 		    "process when quantra-esimd does not run"),
 		 N_("N|PATH")},
 		{"ofono", 'o', 0, G_OPTION_ARG_STRING, &cli.ofono,
-		 N_("Use oFono's modem PATH (e.g. /quectelqmi_0), locked down while its port is in "
-		    "use, in this process"),
+		 N_("The eUICC of oFono's modem PATH (e.g. /quectelqmi_0), locked down while its "
+		    "port is in use; in this process when quantra-esimd does not run"),
 		 N_("PATH")},
 		{"bus-address", 0, 0, G_OPTION_ARG_STRING, &cli.bus_address,
 		 N_("Find quantra-esimd on this D-Bus address, not the system bus"), N_("ADDRESS")},

@@ -49,6 +49,24 @@ ql_ofono_modem_free(QlOfonoModem *modem)
 	g_free(modem);
 }
 
+QlOfonoModem *
+ql_ofono_modem_copy(const QlOfonoModem *modem)
+{
+	QlOfonoModem *m = g_memdup2(modem, sizeof(*modem));
+	m->path = g_strdup(modem->path);
+	m->type = g_strdup(modem->type);
+	m->manufacturer = g_strdup(modem->manufacturer);
+	m->model = g_strdup(modem->model);
+	m->serial = g_strdup(modem->serial);
+	m->system_path = g_strdup(modem->system_path);
+	m->iccid = g_strdup(modem->iccid);
+	m->transport = g_strdup(modem->transport);
+	m->spec = g_strdup(modem->spec);
+	m->spec_origin = g_strdup(modem->spec_origin);
+	m->unresolved = g_strdup(modem->unresolved);
+	return m;
+}
+
 static GDBusConnection *
 ql_ofono_bus(GDBusConnection *bus, GError **error)
 {

@@ -47,6 +47,7 @@ typedef struct {
 typedef struct _QlOfonoLock QlOfonoLock;
 
 void ql_ofono_modem_free(QlOfonoModem *modem);
+QlOfonoModem *ql_ofono_modem_copy(const QlOfonoModem *modem);
 
 /* Every modem oFono knows, in oFono's order, each resolved to a device spec where it can be
  * (@cfg's [ofono PATH] sections first, else the ports under its SystemPath; @cfg may be NULL).

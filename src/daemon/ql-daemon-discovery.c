@@ -6,6 +6,11 @@
  * debug log says why not. A modem the service itself inhibited (a profile switch) disappears
  * from ModemManager for a while: its eUICC stays.
  *
+ * oFono's modems are listed again whenever oFono comes, goes, adds or removes a modem, or
+ * clears a modem's lockdown (another program's lockdown kept it from being read). Each is
+ * resolved to a device spec (its [ofono PATH] section, else the ports under its SystemPath) and
+ * read once, locked down for the few seconds that takes unless its port is shared.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "config.h"
@@ -20,6 +25,7 @@ typedef struct {
 	gchar *name;	    /* [device NAME], NULL for a modem */
 	gchar *spec;	    /* with the configuration's parameters */
 	QlModemInfo *modem; /* NULL for a configured device */
+	QlOfonoModem *ofono; /* an oFono modem */
 	QlSnapshot *snap;
 	GError *error;
 } QlProbe;
@@ -30,6 +36,7 @@ ql_probe_free(QlProbe *p)
 	g_free(p->name);
 	g_free(p->spec);
 	g_clear_pointer(&p->modem, ql_modem_info_free);
+	g_clear_pointer(&p->ofono, ql_ofono_modem_free);
 	g_clear_pointer(&p->snap, ql_snapshot_free);
 	g_clear_error(&p->error);
 	g_free(p);
@@ -44,12 +51,15 @@ ql_discovery_add(QlDaemon *d, QlProbe *p)
 	if (e != NULL) {
 		if (p->modem != NULL && e->modem == NULL)
 			ql_euicc_set_modem(e, p->modem);
+		/* a configured device that is oFono's modem's port: locked down from now on */
+		else if (p->ofono != NULL && e->ofono == NULL)
+			ql_euicc_set_ofono(e, p->ofono);
 		else
 			g_debug("%s: the eUICC %s is exported already through %s", p->spec,
 				p->snap->eid, e->spec);
 		return;
 	}
-	e = ql_euicc_new(d, p->snap->eid, p->name, p->spec, p->modem);
+	e = ql_euicc_new(d, p->snap->eid, p->name, p->spec, p->modem, p->ofono);
 	ql_euicc_export(e, p->snap); /* the table takes the reference */
 }
 
@@ -271,6 +281,230 @@ ql_discovery_mm_vanished(GDBusConnection *bus, const gchar *name, gpointer user_
 	ql_discovery_rescan(user_data);
 }
 
+/* ---- oFono ---- */
+
+typedef struct {
+	QlConfig *cfg;	      /* borrowed: lives as long as the daemon */
+	GDBusConnection *bus; /* the service's: oFono ties a lockdown to its connection */
+	GHashTable *known;    /* oFono modem paths whose eUICC is exported: not probed again */
+	GHashTable *failed;   /* modem paths found unusable before: not probed again */
+	GPtrArray *modems;    /* QlOfonoModem: every modem oFono shows */
+	GPtrArray *probes;    /* QlProbe: new modems with an eUICC */
+	GHashTable *failures; /* modem path -> why it is not exported (new ones) */
+	GError *error;	      /* oFono could not be asked */
+} QlOfonoScan;
+
+static void
+ql_ofono_scan_free(QlOfonoScan *r)
+{
+	g_clear_object(&r->bus);
+	g_clear_pointer(&r->known, g_hash_table_unref);
+	g_clear_pointer(&r->failed, g_hash_table_unref);
+	g_clear_pointer(&r->modems, g_ptr_array_unref);
+	g_clear_pointer(&r->probes, g_ptr_array_unref);
+	g_clear_pointer(&r->failures, g_hash_table_unref);
+	g_clear_error(&r->error);
+	g_free(r);
+}
+
+static void
+ql_discovery_ofono_thread(GTask *task, gpointer source, gpointer task_data,
+			  GCancellable *cancellable)
+{
+	QlOfonoScan *r = task_data;
+
+	r->modems = ql_ofono_list(r->bus, r->cfg, &r->error);
+	for (guint i = 0; r->modems != NULL && i < r->modems->len; i++) {
+		QlOfonoModem *m = g_ptr_array_index(r->modems, i);
+		g_autofree gchar *extra = NULL;
+		QlProbe *p;
+
+		if (g_hash_table_contains(r->known, m->path) ||
+		    g_hash_table_contains(r->failed, m->path))
+			continue;
+		if (m->spec == NULL) {
+			g_hash_table_insert(r->failures, g_strdup(m->path),
+					    g_strdup(m->unresolved));
+			continue;
+		}
+		p = g_new0(QlProbe, 1);
+		extra = ql_config_device_params(r->cfg, m->spec, m->model);
+		p->spec = ql_config_spec_add_params(m->spec, extra);
+		p->ofono = ql_ofono_modem_copy(m);
+		p->snap = ql_worker_probe_ofono(r->bus, m, p->spec, &p->error);
+		if (p->snap == NULL) {
+			/* another program's lockdown ends some time: read again when it does */
+			if (g_error_matches(p->error, QL_ERROR, QL_ERROR_BUSY))
+				g_debug("oFono modem %s is not read now: %s", m->path,
+					p->error->message);
+			else
+				g_hash_table_insert(r->failures, g_strdup(m->path),
+						    g_strdup_printf("no eUICC through %s: %s",
+								    p->spec, p->error->message));
+			ql_probe_free(p);
+			continue;
+		}
+		g_ptr_array_add(r->probes, p);
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+static void ql_discovery_ofono_start(QlDaemon *d);
+
+static void
+ql_discovery_ofono_scanned(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	QlDaemon *d = user_data;
+	QlOfonoScan *r = g_task_get_task_data(G_TASK(res));
+	g_autoptr(GHashTable) present = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GPtrArray) gone = g_ptr_array_new();
+	GHashTableIter it;
+	gpointer key, value;
+
+	d->ofono_scan_running = FALSE;
+	if (d->stopping)
+		return;
+	if (r->error != NULL)
+		g_debug("oFono: %s", r->error->message);
+	for (guint i = 0; r->modems != NULL && i < r->modems->len; i++) {
+		QlOfonoModem *m = g_ptr_array_index(r->modems, i);
+		g_hash_table_insert(present, m->path, m);
+	}
+	/* oFono does not drop a modem it locked down: one it no longer shows is gone, even in the
+	 * middle of an operation (which fails; the worker then lets go of the lockdown) */
+	g_hash_table_iter_init(&it, d->euiccs);
+	while (g_hash_table_iter_next(&it, NULL, &value)) {
+		QlEuicc *e = value;
+		QlOfonoModem *now;
+		if (e->ofono == NULL)
+			continue;
+		now = g_hash_table_lookup(present, e->ofono->path);
+		if (now != NULL)
+			ql_euicc_set_ofono(e, now);
+		else
+			g_ptr_array_add(gone, e);
+	}
+	for (guint i = 0; i < gone->len; i++)
+		ql_euicc_remove(g_ptr_array_index(gone, i),
+				r->modems != NULL ? "oFono no longer shows its modem"
+						  : "oFono is not running");
+	for (guint i = 0; i < r->probes->len; i++)
+		ql_discovery_add(d, g_ptr_array_index(r->probes, i));
+	g_hash_table_iter_init(&it, r->failures);
+	while (g_hash_table_iter_next(&it, &key, &value)) {
+		g_message("oFono modem %s is not exported: %s", (const gchar *)key,
+			  (const gchar *)value);
+		g_hash_table_insert(d->ofono_failures, g_strdup(key), g_strdup(value));
+	}
+	/* a modem oFono dropped is read again when it comes back */
+	g_hash_table_iter_init(&it, d->ofono_failures);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		if (!g_hash_table_contains(present, key))
+			g_hash_table_iter_remove(&it);
+	}
+	if (d->ofono_scan_again)
+		ql_discovery_ofono_start(d);
+}
+
+static void
+ql_discovery_ofono_start(QlDaemon *d)
+{
+	g_autoptr(GTask) task = NULL;
+	QlOfonoScan *r = g_new0(QlOfonoScan, 1);
+	GHashTableIter it;
+	gpointer key, value;
+
+	d->ofono_scan_running = TRUE;
+	d->ofono_scan_again = FALSE;
+	r->cfg = d->cfg;
+	r->bus = g_object_ref(d->bus);
+	r->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	r->failed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	r->probes = g_ptr_array_new_with_free_func((GDestroyNotify)ql_probe_free);
+	r->failures = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_hash_table_iter_init(&it, d->euiccs);
+	while (g_hash_table_iter_next(&it, NULL, &value)) {
+		QlEuicc *e = value;
+		if (e->ofono != NULL)
+			g_hash_table_add(r->known, g_strdup(e->ofono->path));
+	}
+	g_hash_table_iter_init(&it, d->ofono_failures);
+	while (g_hash_table_iter_next(&it, &key, NULL))
+		g_hash_table_add(r->failed, g_strdup(key));
+	task = g_task_new(NULL, NULL, ql_discovery_ofono_scanned, d);
+	g_task_set_task_data(task, r, (GDestroyNotify)ql_ofono_scan_free);
+	g_task_run_in_thread(task, ql_discovery_ofono_thread);
+}
+
+static void
+ql_discovery_ofono_rescan(QlDaemon *d)
+{
+	if (d->stopping)
+		return;
+	if (d->ofono_scan_running) {
+		d->ofono_scan_again = TRUE;
+		return;
+	}
+	ql_discovery_ofono_start(d);
+}
+
+static void
+ql_discovery_ofono_signal(GDBusConnection *bus, const gchar *sender, const gchar *path,
+			  const gchar *iface, const gchar *signal, GVariant *params,
+			  gpointer user_data)
+{
+	g_debug("oFono: %s %s", signal, path);
+	ql_discovery_ofono_rescan(user_data);
+}
+
+/* A lockdown cleared: a modem another program held may be read now */
+static void
+ql_discovery_ofono_property(GDBusConnection *bus, const gchar *sender, const gchar *path,
+			    const gchar *iface, const gchar *signal, GVariant *params,
+			    gpointer user_data)
+{
+	QlDaemon *d = user_data;
+	const gchar *name = NULL;
+	g_autoptr(GVariant) value = NULL;
+	GHashTableIter it;
+	gpointer v;
+
+	if (!g_variant_is_of_type(params, G_VARIANT_TYPE("(sv)")))
+		return;
+	g_variant_get(params, "(&sv)", &name, &value);
+	if (g_strcmp0(name, "Lockdown") != 0 || !g_variant_is_of_type(value, G_VARIANT_TYPE_BOOLEAN) ||
+	    g_variant_get_boolean(value))
+		return;
+	g_hash_table_iter_init(&it, d->euiccs);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		QlEuicc *e = v;
+		if (e->ofono != NULL && g_strcmp0(e->ofono->path, path) == 0)
+			return; /* ours, or exported already */
+	}
+	if (g_hash_table_contains(d->ofono_failures, path))
+		return;
+	g_debug("oFono: the lockdown of %s was cleared", path);
+	ql_discovery_ofono_rescan(d);
+}
+
+static void
+ql_discovery_ofono_appeared(GDBusConnection *bus, const gchar *name, const gchar *owner,
+			    gpointer user_data)
+{
+	g_debug("oFono is running (%s)", owner);
+	ql_discovery_ofono_rescan(user_data);
+}
+
+static void
+ql_discovery_ofono_vanished(GDBusConnection *bus, const gchar *name, gpointer user_data)
+{
+	QlDaemon *d = user_data;
+	g_debug("oFono is not running");
+	/* its modems are gone with it; nothing to ask when none was exported */
+	g_hash_table_remove_all(d->ofono_failures);
+	ql_discovery_ofono_rescan(d);
+}
+
 void
 ql_discovery_start(QlDaemon *d)
 {
@@ -293,6 +527,15 @@ ql_discovery_start(QlDaemon *d)
 	d->mm_watch_id = g_bus_watch_name_on_connection(
 		d->bus, QL_MM_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE, ql_discovery_mm_appeared,
 		ql_discovery_mm_vanished, d, NULL);
+	d->ofono_signal_id = g_dbus_connection_signal_subscribe(
+		d->bus, QL_OFONO_SERVICE, "org.ofono.Manager", NULL, "/", NULL,
+		G_DBUS_SIGNAL_FLAGS_NONE, ql_discovery_ofono_signal, d, NULL);
+	d->ofono_prop_signal_id = g_dbus_connection_signal_subscribe(
+		d->bus, QL_OFONO_SERVICE, "org.ofono.Modem", "PropertyChanged", NULL, NULL,
+		G_DBUS_SIGNAL_FLAGS_NONE, ql_discovery_ofono_property, d, NULL);
+	d->ofono_watch_id = g_bus_watch_name_on_connection(
+		d->bus, QL_OFONO_SERVICE, G_BUS_NAME_WATCHER_FLAGS_NONE, ql_discovery_ofono_appeared,
+		ql_discovery_ofono_vanished, d, NULL);
 }
 
 void
@@ -303,7 +546,14 @@ ql_discovery_stop(QlDaemon *d)
 	if (d->mm_watch_id != 0)
 		g_bus_unwatch_name(d->mm_watch_id);
 	d->mm_signal_id = d->mm_watch_id = 0;
+	if (d->ofono_signal_id != 0)
+		g_dbus_connection_signal_unsubscribe(d->bus, d->ofono_signal_id);
+	if (d->ofono_prop_signal_id != 0)
+		g_dbus_connection_signal_unsubscribe(d->bus, d->ofono_prop_signal_id);
+	if (d->ofono_watch_id != 0)
+		g_bus_unwatch_name(d->ofono_watch_id);
+	d->ofono_signal_id = d->ofono_prop_signal_id = d->ofono_watch_id = 0;
 	/* a probe or scan still running ends on its own and finds d->stopping set */
-	while (d->pending_probes > 0 || d->rescan_running)
+	while (d->pending_probes > 0 || d->rescan_running || d->ofono_scan_running)
 		g_main_context_iteration(d->main_ctx, TRUE);
 }

@@ -1,6 +1,7 @@
 /*
- * quantra-esimd: one eUICC: its FIFO queue and worker thread, the ModemManager inhibition
- * shared by back-to-back switches, and the background delivery of its notifications. Its D-Bus
+ * quantra-esimd: one eUICC: its FIFO queue and worker thread, the ModemManager inhibition (or
+ * oFono lockdown) shared by back-to-back operations, and the background delivery of its
+ * notifications. Its D-Bus
  * objects are in ql-daemon-objects.c, the checks of method arguments in ql-daemon-args.c.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -25,6 +26,7 @@ ql_euicc_free(QlEuicc *e)
 	g_free(e->spec);
 	g_free(e->path);
 	g_clear_pointer(&e->modem, ql_modem_info_free);
+	g_clear_pointer(&e->ofono, ql_ofono_modem_free);
 	g_clear_object(&e->object);
 	g_clear_object(&e->iface);
 	g_clear_pointer(&e->profiles, g_hash_table_unref);
@@ -32,6 +34,7 @@ ql_euicc_free(QlEuicc *e)
 		g_queue_free_full(e->waiting, (GDestroyNotify)ql_op_unref);
 	g_free(e->expected_iccid);
 	g_clear_pointer(&e->inhibit, ql_modem_inhibit_free);
+	g_clear_pointer(&e->ofono_lock, ql_ofono_lock_free);
 	g_clear_pointer(&e->loop, g_main_loop_unref);
 	g_clear_pointer(&e->ctx, g_main_context_unref);
 	g_clear_pointer(&e->thread, g_thread_unref);
@@ -202,6 +205,16 @@ ql_euicc_switches(QlOpKind kind)
 	return kind == QL_OP_ENABLE || kind == QL_OP_DISABLE || kind == QL_OP_RESET;
 }
 
+gboolean
+ql_euicc_needs_hold(QlEuicc *e, QlOpKind kind)
+{
+	if (kind == QL_OP_UNINHIBIT)
+		return FALSE;
+	if (e->ofono != NULL)
+		return ql_euicc_switches(kind) || !e->ofono->shared_port;
+	return e->modem != NULL && ql_euicc_switches(kind);
+}
+
 static void
 ql_euicc_kick(QlEuicc *e)
 {
@@ -214,12 +227,13 @@ ql_euicc_kick(QlEuicc *e)
 	op->state = QL_OP_STATE_RUNNING;
 	if (op->iface != NULL)
 		ql_dbus_operation_set_state(op->iface, "running");
-	if (e->modem != NULL) {
+	if (e->modem != NULL)
 		op->modem = ql_modem_info_copy(e->modem);
-		op->inhibit = ql_euicc_switches(op->kind);
-		if (op->inhibit)
-			e->inhibit_held = TRUE;
-	}
+	if (e->ofono != NULL)
+		op->ofono = ql_ofono_modem_copy(e->ofono);
+	op->inhibit = ql_euicc_needs_hold(e, op->kind);
+	if (op->inhibit)
+		e->inhibit_held = TRUE;
 	if (op->kind == QL_OP_UNINHIBIT)
 		op->text = g_strdup(e->expected_iccid);
 	g_debug("eUICC %s: %s starts", e->eid, ql_op_kind_to_string(op->kind));
@@ -262,6 +276,8 @@ ql_euicc_after(QlEuicc *e, QlOp *op)
 				  op->error->message);
 		if (op->modem_after != NULL)
 			ql_euicc_set_modem(e, op->modem_after);
+		if (op->ofono_after != NULL)
+			ql_euicc_set_ofono(e, op->ofono_after);
 		ql_discovery_rescan(d);
 		break;
 	case QL_OP_BACKGROUND_NOTIFICATIONS:
@@ -352,6 +368,10 @@ ql_euicc_schedule_notifications(QlEuicc *e)
 	if (d->cfg->notification_retry_s == 0 || e->notify_id != 0 || e->notify_queued ||
 	    e->removed || ql_dbus_euicc_get_pending_notifications(e->iface) == 0)
 		return;
+	/* reading the eUICC would power the modem off, and with it perhaps the only network the
+	 * notifications could go over: they wait for a client's operation */
+	if (ql_euicc_needs_hold(e, QL_OP_BACKGROUND_NOTIFICATIONS))
+		return;
 	if (e->running != NULL || !g_queue_is_empty(e->waiting))
 		return; /* op_done calls again */
 	e->notify_id = g_timeout_add_seconds(e->notify_delay_s, ql_euicc_notifications_due, e);
@@ -359,7 +379,7 @@ ql_euicc_schedule_notifications(QlEuicc *e)
 
 QlEuicc *
 ql_euicc_new(QlDaemon *d, const gchar *eid, const gchar *name, const gchar *spec,
-	     const QlModemInfo *modem)
+	     const QlModemInfo *modem, const QlOfonoModem *ofono)
 {
 	QlEuicc *e = g_new0(QlEuicc, 1);
 	g_autofree gchar *thread_name = g_strdup_printf("euicc-%.8s", eid);
@@ -373,7 +393,7 @@ ql_euicc_new(QlDaemon *d, const gchar *eid, const gchar *name, const gchar *spec
 	e->profiles = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					    (GDestroyNotify)ql_profile_obj_free);
 	e->waiting = g_queue_new();
-	ql_euicc_objects_init(e, modem);
+	ql_euicc_objects_init(e, modem, ofono);
 
 	e->ctx = g_main_context_new();
 	e->loop = g_main_loop_new(e->ctx, FALSE);
@@ -397,7 +417,8 @@ ql_euicc_export(QlEuicc *e, QlSnapshot *snap)
 	}
 	g_hash_table_insert(d->euiccs, g_strdup(e->eid), e);
 	g_message("eUICC %s on %s%s%s exported", e->eid, e->spec,
-		  e->modem != NULL ? " of modem " : "", e->modem != NULL ? e->modem->path : "");
+		  e->modem != NULL || e->ofono != NULL ? " of modem " : "",
+		  e->modem != NULL ? e->modem->path : e->ofono != NULL ? e->ofono->path : "");
 	ql_euicc_schedule_notifications(e);
 }
 
@@ -445,6 +466,7 @@ static gboolean
 ql_euicc_worker_quit(gpointer user_data)
 {
 	QlEuicc *e = user_data;
+	ql_worker_release(e);
 	g_main_loop_quit(e->loop);
 	return G_SOURCE_REMOVE;
 }

@@ -328,7 +328,7 @@ ql_euicc_handle_list_notifications(QlDbusEuicc *iface, GDBusMethodInvocation *in
 }
 
 void
-ql_euicc_objects_init(QlEuicc *e, const QlModemInfo *modem)
+ql_euicc_objects_init(QlEuicc *e, const QlModemInfo *modem, const QlOfonoModem *ofono)
 {
 	e->object = ql_dbus_object_skeleton_new(e->path);
 	e->iface = ql_dbus_euicc_skeleton_new();
@@ -336,7 +336,10 @@ ql_euicc_objects_init(QlEuicc *e, const QlModemInfo *modem)
 	ql_dbus_euicc_set_name(e->iface, ql_str0(e->name));
 	ql_dbus_euicc_set_transport(e->iface, e->spec);
 	ql_dbus_euicc_set_modem_object_path(e->iface, "/");
+	ql_dbus_euicc_set_ofono_modem_path(e->iface, "/");
 	ql_euicc_set_modem(e, modem);
+	if (ofono != NULL)
+		ql_euicc_set_ofono(e, ofono);
 	g_signal_connect(e->iface, "handle-download-profile", G_CALLBACK(ql_euicc_handle_download),
 			 e);
 	g_signal_connect(e->iface, "handle-discover-profiles", G_CALLBACK(ql_euicc_handle_discover),
@@ -378,4 +381,23 @@ ql_euicc_set_modem(QlEuicc *e, const QlModemInfo *modem)
 			slot = (guint)v;
 	}
 	ql_dbus_euicc_set_slot(e->iface, slot);
+}
+
+/* A modem as oFono shows it now: what changes (its power, its SIM) is taken; how its eUICC is
+ * reached stays as discovery resolved it */
+void
+ql_euicc_set_ofono(QlEuicc *e, const QlOfonoModem *ofono)
+{
+	if (e->ofono == NULL) {
+		e->ofono = ql_ofono_modem_copy(ofono);
+	} else if (e->ofono != ofono) {
+		e->ofono->powered = ofono->powered;
+		e->ofono->online = ofono->online;
+		e->ofono->lockdown = ofono->lockdown;
+		e->ofono->has_sim_manager = ofono->has_sim_manager;
+		e->ofono->sim_present = ofono->sim_present;
+		g_free(e->ofono->iccid);
+		e->ofono->iccid = g_strdup(ofono->iccid);
+	}
+	ql_dbus_euicc_set_ofono_modem_path(e->iface, e->ofono->path);
 }

@@ -102,6 +102,8 @@ ql_op_unref(QlOp *op)
 	g_clear_pointer(&op->report, g_variant_unref);
 	g_clear_pointer(&op->snapshot, ql_snapshot_free);
 	g_clear_pointer(&op->modem_after, ql_modem_info_free);
+	g_clear_pointer(&op->ofono, ql_ofono_modem_free);
+	g_clear_pointer(&op->ofono_after, ql_ofono_modem_free);
 	g_free(op);
 }
 

@@ -1,6 +1,7 @@
 /*
  * quantra-esimd: what an eUICC's worker thread runs, one operation at a time, as plain
- * sequential code: take the modem from ModemManager when the operation switches profiles, open
+ * sequential code: take the modem from ModemManager when the operation switches profiles (from
+ * oFono, by its lockdown, for every operation unless the port is shared), open
  * the device and the ISD-R channel, do the work, read the eUICC's state again, release the
  * channel and the device on every path.
  *
@@ -66,6 +67,28 @@ ql_worker_probe(const gchar *spec, GError **error)
 	if (ch == NULL)
 		return NULL;
 	return ql_snapshot_read(ch, error);
+}
+
+/* Opens the port oFono holds only while it is locked down; the lockdown is cleared (and the modem
+ * powered again as it was) on every path before this returns. */
+QlSnapshot *
+ql_worker_probe_ofono(GDBusConnection *bus, const QlOfonoModem *modem, const gchar *spec,
+		      GError **error)
+{
+	g_autoptr(QlOfonoLock) lock = NULL;
+	g_autoptr(GError) local = NULL;
+	QlSnapshot *snap;
+
+	if (!modem->shared_port) {
+		lock = ql_ofono_lockdown(bus, modem, error);
+		if (lock == NULL)
+			return NULL;
+	}
+	snap = ql_worker_probe(spec, error);
+	if (lock != NULL && !ql_ofono_unlock(lock, &local))
+		g_warning("after reading the eUICC of oFono's modem %s: %s", modem->path,
+			  local->message);
+	return snap;
 }
 
 static void
@@ -312,13 +335,55 @@ ql_worker_execute(QlOp *op, QlChannel *ch, QlVault *vault, GError **error)
 	return FALSE;
 }
 
-/* Gives the modem back to ModemManager and waits until it shows the SIM again. */
+void
+ql_worker_release(QlEuicc *e)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (e->ofono_lock != NULL && !ql_ofono_unlock(e->ofono_lock, &error))
+		g_warning("eUICC %s: %s", e->eid, error->message);
+	g_clear_pointer(&e->ofono_lock, ql_ofono_lock_free);
+}
+
+/* Clears oFono's lockdown and, when the modem was powered before it, waits until oFono shows it
+ * powered again with the SIM the switch asked for (or any, or none). */
+static void
+ql_worker_unlock_ofono(QlOp *op)
+{
+	QlEuicc *e = op->euicc;
+	g_autoptr(GError) error = NULL;
+	gboolean was_powered = ql_ofono_lock_was_powered(e->ofono_lock);
+
+	if (!ql_ofono_unlock(e->ofono_lock, &error)) {
+		g_clear_pointer(&e->ofono_lock, ql_ofono_lock_free);
+		g_propagate_prefixed_error(&op->error, g_steal_pointer(&error),
+					   "giving the modem back to oFono: ");
+		return;
+	}
+	g_clear_pointer(&e->ofono_lock, ql_ofono_lock_free);
+	if (!was_powered)
+		return; /* oFono leaves it off, as it was: no SIM to read */
+	op->ofono_after = ql_ofono_wait_for_iccid(e->daemon->bus, op->ofono->path, op->text,
+						  QL_DAEMON_MODEM_WAIT_MS, &error);
+	if (op->ofono_after == NULL)
+		g_propagate_error(&op->error, g_steal_pointer(&error));
+	else
+		g_debug("eUICC %s: oFono shows modem %s again with SIM %s", e->eid,
+			op->ofono_after->path,
+			op->ofono_after->iccid != NULL ? op->ofono_after->iccid : "-");
+}
+
+/* Gives the modem back to ModemManager (or oFono) and waits until it shows the SIM again. */
 static void
 ql_worker_uninhibit(QlOp *op)
 {
 	QlEuicc *e = op->euicc;
 	g_autoptr(GError) error = NULL;
 
+	if (e->ofono_lock != NULL) {
+		ql_worker_unlock_ofono(op);
+		return;
+	}
 	if (e->inhibit == NULL)
 		return;
 	if (!ql_modem_uninhibit(e->inhibit, &error))
@@ -369,7 +434,13 @@ ql_worker_run(QlOp *op)
 			return;
 		}
 	}
-	op->inhibited = e->inhibit != NULL;
+	/* oFono closes the modem's ports while it is locked down; released by QL_OP_UNINHIBIT */
+	if (op->inhibit && e->ofono_lock == NULL && op->ofono != NULL) {
+		e->ofono_lock = ql_ofono_lockdown(e->daemon->bus, op->ofono, &op->error);
+		if (e->ofono_lock == NULL)
+			return;
+	}
+	op->inhibited = e->inhibit != NULL || e->ofono_lock != NULL;
 	dev = ql_device_open(e->spec, &error);
 	if (dev != NULL)
 		ch = ql_channel_open_isdr(dev, &error);

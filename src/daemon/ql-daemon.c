@@ -195,6 +195,7 @@ ql_daemon_clear(QlDaemon *d)
 	g_clear_pointer(&d->operations, g_hash_table_unref);
 	g_clear_pointer(&d->clients, g_hash_table_unref);
 	g_clear_pointer(&d->modem_failures, g_hash_table_unref);
+	g_clear_pointer(&d->ofono_failures, g_hash_table_unref);
 	g_clear_object(&d->manager_iface);
 	g_clear_object(&d->manager);
 	g_clear_object(&d->authority);
@@ -264,6 +265,7 @@ main(int argc, char **argv)
 	d.clients = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					  (GDestroyNotify)ql_client_free);
 	d.modem_failures = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	d.ofono_failures = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	d.next_op_id = 1;
 
 	d.bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);

@@ -18,6 +18,7 @@
 #include "ql-download.h"
 #include "ql-es10.h"
 #include "ql-modem.h"
+#include "ql-ofono.h"
 #include "ql-vault.h"
 #include "ql-dbus-generated.h"
 
@@ -98,7 +99,8 @@ struct _QlOp {
 	QlActivationCode *ac; /* secret: wiped when freed */
 	gboolean secure;
 	QlModemInfo *modem; /* copy of the eUICC's modem when dispatched, for the inhibit */
-	gboolean inhibit;   /* take (or keep) ModemManager's inhibition around this one */
+	QlOfonoModem *ofono; /* copy of the eUICC's oFono modem when dispatched, for the lockdown */
+	gboolean inhibit;    /* take (or keep) ModemManager's inhibition or oFono's lockdown */
 
 	/* results (set by the worker) */
 	GError *error;
@@ -106,6 +108,7 @@ struct _QlOp {
 	QlSnapshot *snapshot;	  /* NULL when the eUICC could not be read */
 	gboolean inhibited;	  /* the worker holds the modem's inhibition after this */
 	QlModemInfo *modem_after; /* QL_OP_UNINHIBIT: the modem as ModemManager shows it again */
+	QlOfonoModem *ofono_after; /* QL_OP_UNINHIBIT: the modem as oFono shows it again */
 	gint delivered;		  /* background notifications */
 	guint failed;
 };
@@ -118,6 +121,7 @@ struct _QlEuicc {
 	gchar *spec; /* with the configuration's parameters */
 	gchar *path;
 	QlModemInfo *modem; /* NULL without ModemManager */
+	QlOfonoModem *ofono; /* the oFono modem it is in, NULL for others */
 	gboolean removed;
 
 	QlDbusObjectSkeleton *object;
@@ -127,9 +131,9 @@ struct _QlEuicc {
 	/* the queue (main thread) */
 	GQueue *waiting; /* QlOp, oldest first */
 	QlOp *running;
-	gboolean inhibit_held; /* the worker holds (or is taking) the modem's inhibition */
+	gboolean inhibit_held; /* the worker holds (or is taking) the modem's inhibition/lockdown */
 	guint uninhibit_id;
-	gchar *expected_iccid; /* what ModemManager should show after the uninhibit */
+	gchar *expected_iccid; /* what ModemManager or oFono should show after the uninhibit */
 
 	/* background notification delivery (main thread) */
 	guint notify_id;
@@ -141,6 +145,7 @@ struct _QlEuicc {
 	GMainContext *ctx;
 	GMainLoop *loop;
 	QlModemInhibit *inhibit; /* worker only */
+	QlOfonoLock *ofono_lock; /* worker only */
 };
 
 typedef struct {
@@ -174,6 +179,12 @@ struct _QlDaemon {
 	gboolean rescan_again;
 	GHashTable *modem_failures; /* modem object path -> why it is not exported */
 	guint pending_probes;	    /* configured devices still being read */
+	guint ofono_watch_id;
+	guint ofono_signal_id;	    /* org.ofono.Manager ModemAdded, ModemRemoved */
+	guint ofono_prop_signal_id; /* org.ofono.Modem PropertyChanged (Lockdown) */
+	gboolean ofono_scan_running;
+	gboolean ofono_scan_again;
+	GHashTable *ofono_failures; /* oFono modem path -> why it is not exported */
 
 	/* CRL refresh (ql-daemon-state.c) */
 	guint crl_timer_id;
@@ -186,20 +197,25 @@ gchar *ql_daemon_client_dup_agent(QlDaemon *d, const gchar *name);
 
 /* ql-daemon-euicc.c */
 QlEuicc *ql_euicc_new(QlDaemon *d, const gchar *eid, const gchar *name, const gchar *spec,
-		      const QlModemInfo *modem);
+		      const QlModemInfo *modem, const QlOfonoModem *ofono);
 QlEuicc *ql_euicc_ref(QlEuicc *e);
 void ql_euicc_unref(QlEuicc *e);
 void ql_euicc_export(QlEuicc *e, QlSnapshot *snap);
 /* unexports, fails what waits, cancels what runs; the worker ends after it */
 void ql_euicc_remove(QlEuicc *e, const gchar *why);
 void ql_euicc_set_modem(QlEuicc *e, const QlModemInfo *modem);
+/* @ofono: the modem as oFono shows it now (its path does not change) */
+void ql_euicc_set_ofono(QlEuicc *e, const QlOfonoModem *ofono);
+/* whether an operation of @kind must lock the eUICC's modem away from its stack first (a
+ * profile switch; on an oFono modem whose port oFono holds, everything) */
+gboolean ql_euicc_needs_hold(QlEuicc *e, QlOpKind kind);
 /* queues a method call's operation once polkit allowed it (main thread) */
 gboolean ql_euicc_request(QlEuicc *e, GDBusMethodInvocation *invocation, QlOpKind kind,
 			  const gchar *iccid);
 
 /* ql-daemon-objects.c */
 /* the Euicc object (not exported yet) and its method handlers */
-void ql_euicc_objects_init(QlEuicc *e, const QlModemInfo *modem);
+void ql_euicc_objects_init(QlEuicc *e, const QlModemInfo *modem, const QlOfonoModem *ofono);
 /* brings the objects in line with what the worker read */
 void ql_euicc_apply(QlEuicc *e, QlSnapshot *snap);
 /* aa{sv} of @list (QlNotification) minus those in @except (may be NULL) */
@@ -221,6 +237,11 @@ void ql_snapshot_free(QlSnapshot *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlSnapshot, ql_snapshot_free)
 /* opens @spec and reads the snapshot (probes, from any thread) */
 QlSnapshot *ql_worker_probe(const gchar *spec, GError **error);
+/* the same for an oFono modem: locked down around the read unless its port is shared */
+QlSnapshot *ql_worker_probe_ofono(GDBusConnection *bus, const QlOfonoModem *modem,
+				  const gchar *spec, GError **error);
+/* the worker's last act: gives back what it holds (oFono's lockdown) */
+void ql_worker_release(QlEuicc *e);
 
 /* ql-daemon-op.c */
 QlOp *ql_op_new(QlDaemon *d, QlOpKind kind, QlEuicc *e, const gchar *client);
