@@ -6,10 +6,12 @@ and in a private mount namespace (its own /etc/ofono with a phonesim.conf, its o
 reads the SIM through it (AT+CRSM of EF.ICCID), and quantra-l reaches the eUICC through the fake's
 pty, named in quantra-l's configuration ([ofono /phonesim] device=at:PTY). Each -o command must
 lock the modem down (oFono closes its port and powers it off), then clear the lockdown and power
-it on again; after `profile enable` oFono must show the new ICCID. Needs root (mount namespaces);
-skipped otherwise. Prints TAP.
+it on again; after `profile enable` oFono must show the new ICCID. Then the same through
+quantra-esimd on that bus: it finds oFono's modem, reads its eUICC under a lockdown, and serves
+`-o PATH` (a download, an enable that oFono then shows). Needs root (mount namespaces); skipped
+otherwise. Prints TAP.
 
-usage: test-ofono-real.py QL_FAKE_AT OFONOD"""
+usage: test-ofono-real.py QL_FAKE_AT OFONOD QL_ESIMD"""
 
 import os
 import shutil
@@ -23,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import qltest  # noqa: E402
 from qltest import case  # noqa: E402
 
-FAKE_AT, OFONOD = sys.argv[1:3]
+FAKE_AT, OFONOD, os.environ["QL_ESIMD"] = sys.argv[1:4]
 
 if os.geteuid() != 0 or shutil.which("unshare") is None or not os.access(OFONOD, os.X_OK):
     print("1..0 # SKIP needs root, unshare and ofonod (Debian's ofono package)")
@@ -112,8 +114,10 @@ def assert_lockdown_cycle(watch, bus, what):
     # oFono 1.31 signals the power-off before it answers (and signals) the lockdown
     assert seq[:4] == [("Powered", False), ("Lockdown", True), ("Lockdown", False),
                        ("Powered", True)], f"{what}: {seq}"
-    p = modem_props(bus)
-    assert p["Powered"] and p["Online"] and not p["Lockdown"], f"{what}: {dict(p)}"
+    # back online (the service brings it online after it answered its client)
+    wait_until(f"{what}: the modem online again",
+               lambda: (lambda p: p["Powered"] and p["Online"] and not p["Lockdown"])(
+                   modem_props(bus)))
 
 
 def set_online(bus):
@@ -123,6 +127,76 @@ def set_online(bus):
         return True
     except dbus.exceptions.DBusException:
         return False  # not before oFono has read the SIM
+
+
+def service_cases(bus, watch, env, address, pki, pty):
+    """quantra-esimd on the same bus, serving oFono's modem; quantra-l -o goes through it"""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "daemon"))
+    import qldaemon as q
+
+    class Bus:
+        pass
+    b = Bus()
+    b.address, b.env = address, env
+    client = q.Client(b)
+    polkit = q.Polkit(b, client)
+    polkit.allow_all()
+    conf = q.write_config(os.path.join(TMP, "esimd.conf"), pki, {},
+                          sections={f"ofono {MODEM}": {"device": pty}})
+    daemon = None
+    ours = {}
+
+    def svc(*args, expect=0):
+        return qltest.quantra(*args, env=env, expect=expect).out
+
+    try:
+        @case("quantra-esimd finds oFono's modem and reads its eUICC under a lockdown")
+        def _():
+            nonlocal daemon
+            daemon = q.Daemon(b, conf, client)
+            path = client.euiccs()
+            assert len(path) == 1, path
+            p = client.props(path[0], q.EUICC)
+            assert p["OfonoModemPath"] == MODEM and p["Transport"] == pty, p
+            ours["eid"] = p["Eid"]
+            assert_lockdown_cycle(watch, bus, "the service's first read")
+
+        @case("-o chip info through the service: its EID, read from what the service holds")
+        def _():
+            assert svc("-o", MODEM, "chip", "info")["eid"] == ours["eid"]
+            assert not [e for e in watch.take() if e[0] == "Lockdown"], "a read locked it down"
+
+        @case("-o profile download through the service, under a lockdown")
+        def _():
+            smdp = qltest.Smdp(pki)
+            try:
+                r = svc("-o", MODEM, "profile", "download", "--activation-code",
+                        f"LPA:1${smdp.address}$ANY")
+            finally:
+                smdp.stop()
+            assert r["notification_delivered"] is True, r
+            ours["iccid"] = r["iccid"]
+            assert_lockdown_cycle(watch, bus, "the service's download")
+
+        @case("-o profile enable through the service: oFono shows the new ICCID")
+        def _():
+            svc("-o", MODEM, "profile", "enable", ours["iccid"])
+            assert_lockdown_cycle(watch, bus, "the service's enable")
+            wait_until("oFono reads the new SIM", lambda: iccid_in_ofono(bus) == ours["iccid"])
+            q.wait_until(lambda: f"again with SIM {ours['iccid']}" in daemon.text(), 60,
+                         "the service seeing the new SIM")
+            states = {x["iccid"]: x["state"] for x in svc("-o", MODEM, "profile", "list")
+                      ["profiles"]}
+            assert states[ours["iccid"]] == "enabled", states
+    finally:
+        if daemon is not None:
+            assert daemon.stop() == 0, daemon.text()[-3000:]
+            if not qltest.all_ok():
+                sys.stderr.write(daemon.text()[-6000:] + "\n")
+        polkit.stop()
+        client.close()
+    assert not modem_props(bus)["Lockdown"], "the service left the modem locked down"
 
 
 def main():
@@ -245,6 +319,8 @@ def main():
                            expect=qltest.EXIT_NOT_FOUND)
         assert "oFono has no modem /nosuchmodem (it has /phonesim)" in r.message, r.message
         assert not modem_props(bus)["Lockdown"]
+
+    service_cases(bus, watch, env, address, pki, pty)
 
     loop.quit()
     left = qltest.stop(fake)
