@@ -302,6 +302,19 @@ def _(ofono, fake, daemon):
     wait_log(daemon, f"oFono shows modem {MODEM} again with SIM {iccid}")
 
 
+@with_service("the service stopped while it holds the lockdown gives the modem back",
+              enable_first=True, daemon={"uninhibit-delay": 600})
+def _(ofono, fake, daemon):
+    q.wait_until(lambda: len(ofono.set_calls()) == 4, 30, "the discovery's lockdown cycle")
+    ofono.mock.ClearCalls()
+    iccid = sorted(profiles(fake))[0]
+    ql("-o", MODEM, "profile", "nickname", iccid, "held")
+    assert ofono.set_calls() == [("Lockdown", True)], ofono.set_calls()
+    assert daemon.stop() == 0, daemon.text()[-2000:]
+    assert ofono.set_calls() == LOCK_CYCLE, ofono.set_calls()
+    assert not ofono.props()["Lockdown"]
+
+
 @with_service("oFono stops: its eUICC goes; it starts again: read again", enable_first=True)
 def _(ofono, fake, daemon):
     path = the_euicc()
