@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""quantra-l profile enable ICCID --connect: after the enable (--direct, on a virtual eUICC), a
+"""quantra-l profile enable ICCID --connect: after the enable (--direct, on a virtual eUICC; then
+through quantra-esimd), a
 NetworkManager gsm connection bound to the profile's ICCID, through libnm, to NetworkManager
 mocked by python3-dbusmock's networkmanager template on a private system bus. Prints TAP."""
 
@@ -174,6 +175,42 @@ def _():
     assert "created" in p.stdout and "typed.test" in p.stdout, p.stdout
     found = by_sim(c)
     assert len(found) == 1 and next(iter(found.values()))["gsm"]["apn"] == "typed.test", found
+
+
+@case("through quantra-esimd: the service enables, quantra-l makes the connection")
+def _():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "daemon"))
+    import qldaemon as q
+
+    class Bus:
+        pass
+    bus = Bus()
+    bus.address, bus.env = address, env
+    pki = os.path.join(tmp, "pki")
+    qltest.Smdp(pki).stop()  # the CI the configuration trusts
+    card = "virtual:" + os.path.join(tmp, "service.state") + "?seed=4"
+    client = q.Client(bus)
+    polkit = q.Polkit(bus, client)
+    daemon = None
+    try:
+        polkit.allow_all()
+        conf = q.write_config(os.path.join(tmp, "esimd.conf"), pki, {"card": card})
+        daemon = q.Daemon(bus, conf, client)
+        iccid = qltest.answer(card, "profile", "list")["profiles"][0]["iccid"]
+        assert iccid not in (a, b, c), "the service's card should have its own profiles"
+        r = qltest.quantra("profile", "enable", iccid, "--connect", "--apn", "service.test",
+                           env=env, timeout=60, forbid=("CRITICAL", "WARNING"))
+        assert r.out["result"] == "ok" and r.out["connection"]["result"] == "created", r.out
+        found = by_sim(iccid)
+        assert len(found) == 1, found
+        assert next(iter(found.values()))["gsm"]["apn"] == "service.test", found
+        # the enable was the service's: its Profile object says so
+        assert client.profiles(client.euiccs()[0])[iccid]["State"] == "enabled"
+    finally:
+        if daemon is not None:
+            assert daemon.stop() == 0, daemon.text()[-2000:]
+        polkit.stop()
+        client.close()
 
 
 nm.terminate()
