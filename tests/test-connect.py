@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """quantra-l profile enable ICCID --connect: after the enable (--direct, on a virtual eUICC; then
-through quantra-esimd), a
-NetworkManager gsm connection bound to the profile's ICCID, through libnm, to NetworkManager
-mocked by python3-dbusmock's networkmanager template on a private system bus. Prints TAP."""
+through quantra-esimd), a NetworkManager gsm connection bound to the profile's ICCID, through
+libnm, to NetworkManager mocked by python3-dbusmock's networkmanager template on a private
+system bus. Prints TAP."""
 
 import os
 import pty
