@@ -2,8 +2,9 @@
  * quantra-esimd: which eUICCs are exported. The devices the configuration names
  * ([device NAME] spec=...) are read once at start; ModemManager's modems are listed again
  * whenever ModemManager comes, goes, or adds or removes a modem. A modem is exported when its
- * QMI or MBIM port leads to an eUICC (the EID read through it names the object); otherwise the
- * debug log says why not. A modem the service itself inhibited (a profile switch) disappears
+ * QMI, MBIM or AT port leads to an eUICC (the EID read through it names the object); otherwise
+ * the debug log says why not. An AT port ModemManager holds open is read under an inhibit, once
+ * per modem (its device) while the service runs. A modem the service itself inhibited (a profile switch) disappears
  * from ModemManager for a while: its eUICC stays.
  *
  * oFono's modems are listed again whenever oFono comes, goes, adds or removes a modem, or
@@ -129,26 +130,35 @@ ql_discovery_rescan_thread(GTask *task, gpointer source, gpointer task_data,
 
 		if (m->device != NULL && g_hash_table_contains(r->known, m->device))
 			continue;
-		if (g_hash_table_contains(r->failed, m->path))
+		if (g_hash_table_contains(r->failed, m->path) ||
+		    (m->device != NULL && g_hash_table_contains(r->failed, m->device)))
 			continue;
-		/* a TTY ModemManager holds open is reached only under an inhibit: not probed */
-		if (m->spec == NULL || m->exclusive) {
-			g_hash_table_insert(
-				r->failures, g_strdup(m->path),
-				m->at_port != NULL
-					? g_strdup_printf("no QMI or MBIM port (only the AT port "
-							  "%s, which ModemManager holds open)",
-							  m->at_port)
-					: g_strdup("no QMI or MBIM port"));
+		if (m->spec == NULL) {
+			g_hash_table_insert(r->failures, g_strdup(m->path),
+					    g_strdup("no QMI, MBIM or AT port"));
 			continue;
 		}
 		p = g_new0(QlProbe, 1);
 		extra = ql_config_device_params(r->cfg, m->spec, m->model);
 		p->spec = ql_config_spec_add_params(m->spec, extra);
-		p->modem = ql_modem_info_copy(m);
-		p->snap = ql_worker_probe(p->spec, &p->error);
+		/* a TTY ModemManager holds open is read under an inhibit, once */
+		if (m->exclusive) {
+			QlModemInfo *now = NULL;
+			g_debug("modem %s: reading its eUICC through %s under an inhibit", m->path,
+				m->at_port);
+			p->snap = ql_worker_probe_exclusive(m, p->spec, &now, &p->error);
+			p->modem = now != NULL ? now : ql_modem_info_copy(m);
+		} else {
+			p->modem = ql_modem_info_copy(m);
+			p->snap = ql_worker_probe(p->spec, &p->error);
+		}
 		if (p->snap == NULL) {
-			g_hash_table_insert(r->failures, g_strdup(m->path),
+			/* ModemManager re-creates a modem it was inhibited from under a new path:
+			 * such a failure is kept by device, or the new object would be read (and
+			 * the modem taken away) again */
+			g_hash_table_insert(r->failures,
+					    g_strdup(m->exclusive && m->device != NULL ? m->device
+										: m->path),
 					    g_strdup_printf("no eUICC through %s: %s", p->spec,
 							    p->error->message));
 			ql_probe_free(p);
@@ -160,6 +170,15 @@ ql_discovery_rescan_thread(GTask *task, gpointer source, gpointer task_data,
 }
 
 static void ql_discovery_rescan_start(QlDaemon *d);
+
+static gboolean
+ql_discovery_gone_due(gpointer user_data)
+{
+	QlEuicc *e = user_data;
+	e->gone_id = 0;
+	ql_euicc_remove(e, "ModemManager no longer shows its modem");
+	return G_SOURCE_REMOVE;
+}
 
 static void
 ql_discovery_rescanned(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -179,8 +198,10 @@ ql_discovery_rescanned(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_debug("ModemManager: %s", r->error->message);
 	for (guint i = 0; r->modems != NULL && i < r->modems->len; i++) {
 		QlModemInfo *m = g_ptr_array_index(r->modems, i);
-		if (m->device != NULL)
+		if (m->device != NULL) {
 			g_hash_table_insert(present, m->device, m);
+			g_hash_table_add(paths, m->device);
+		}
 		g_hash_table_add(paths, m->path);
 	}
 	/* modems that went (not the ones we inhibited ourselves), and those still here */
@@ -191,10 +212,22 @@ ql_discovery_rescanned(GObject *source, GAsyncResult *res, gpointer user_data)
 		if (e->modem == NULL)
 			continue;
 		now = g_hash_table_lookup(present, e->modem->device);
-		if (now != NULL)
+		if (now != NULL) {
 			ql_euicc_set_modem(e, now);
-		else if (!e->inhibit_held && e->running == NULL)
+			if (e->gone_id != 0) {
+				g_source_remove(e->gone_id);
+				e->gone_id = 0;
+			}
+		} else if (e->inhibit_held || e->running != NULL || e->gone_id != 0) {
+			continue;
+		} else if (e->modem->exclusive) {
+			/* another program's inhibit (or ModemManager's own re-probe) re-creates the
+			 * modem: reading its TTY again would take the modem away once more, so its
+			 * eUICC waits for it as long as the service waits after its own */
+			e->gone_id = g_timeout_add(QL_DAEMON_MODEM_WAIT_MS, ql_discovery_gone_due, e);
+		} else {
 			g_ptr_array_add(gone, e);
+		}
 	}
 	for (guint i = 0; i < gone->len; i++)
 		ql_euicc_remove(g_ptr_array_index(gone, i),

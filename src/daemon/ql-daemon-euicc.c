@@ -212,7 +212,8 @@ ql_euicc_needs_hold(QlEuicc *e, QlOpKind kind)
 		return FALSE;
 	if (e->ofono != NULL)
 		return ql_euicc_switches(kind) || !e->ofono->shared_port;
-	return e->modem != NULL && ql_euicc_switches(kind);
+	/* a TTY ModemManager holds open is reached only while it is inhibited */
+	return e->modem != NULL && (ql_euicc_switches(kind) || e->modem->exclusive);
 }
 
 static void
@@ -459,7 +460,9 @@ ql_euicc_stop_timers(QlEuicc *e)
 		g_source_remove(e->uninhibit_id);
 	if (e->notify_id != 0)
 		g_source_remove(e->notify_id);
-	e->uninhibit_id = e->notify_id = 0;
+	if (e->gone_id != 0)
+		g_source_remove(e->gone_id);
+	e->uninhibit_id = e->notify_id = e->gone_id = 0;
 }
 
 static gboolean

@@ -69,6 +69,34 @@ ql_worker_probe(const gchar *spec, GError **error)
 	return ql_snapshot_read(ch, error);
 }
 
+/* Opens the TTY ModemManager holds only once it let go of it, gives the modem back and waits
+ * until ModemManager shows it again, so that the next scan finds it (and does not read it
+ * again). */
+QlSnapshot *
+ql_worker_probe_exclusive(const QlModemInfo *modem, const gchar *spec, QlModemInfo **now,
+			  GError **error)
+{
+	g_autoptr(QlModemInhibit) inhibit = NULL;
+	g_autoptr(GError) local = NULL;
+	QlSnapshot *snap;
+
+	inhibit = ql_modem_inhibit(NULL, modem, &local);
+	if (inhibit == NULL) {
+		g_propagate_prefixed_error(error, g_steal_pointer(&local),
+					   "ModemManager would not release the modem: ");
+		return NULL;
+	}
+	snap = ql_worker_probe(spec, error);
+	if (!ql_modem_uninhibit(inhibit, &local)) {
+		g_warning("after reading the eUICC of modem %s: %s", modem->path, local->message);
+		g_clear_error(&local);
+	}
+	*now = ql_modem_wait_for_iccid(NULL, modem, NULL, QL_DAEMON_MODEM_WAIT_MS, &local);
+	if (*now == NULL)
+		g_warning("after reading the eUICC of modem %s: %s", modem->path, local->message);
+	return snap;
+}
+
 /* Opens the port oFono holds only while it is locked down; the lockdown is cleared (and the modem
  * powered again as it was) on every path before this returns. */
 QlSnapshot *

@@ -133,6 +133,7 @@ struct _QlEuicc {
 	QlOp *running;
 	gboolean inhibit_held; /* the worker holds (or is taking) the modem's inhibition/lockdown */
 	guint uninhibit_id;
+	guint gone_id; /* the modem of a TTY went from ModemManager: removed if it stays away */
 	gchar *expected_iccid; /* what ModemManager or oFono should show after the uninhibit */
 
 	/* background notification delivery (main thread) */
@@ -207,7 +208,7 @@ void ql_euicc_set_modem(QlEuicc *e, const QlModemInfo *modem);
 /* @ofono: the modem as oFono shows it now (its path does not change) */
 void ql_euicc_set_ofono(QlEuicc *e, const QlOfonoModem *ofono);
 /* whether an operation of @kind must lock the eUICC's modem away from its stack first (a
- * profile switch; on an oFono modem whose port oFono holds, everything) */
+ * profile switch; on a modem whose port ModemManager or oFono holds, everything) */
 gboolean ql_euicc_needs_hold(QlEuicc *e, QlOpKind kind);
 /* queues a method call's operation once polkit allowed it (main thread) */
 gboolean ql_euicc_request(QlEuicc *e, GDBusMethodInvocation *invocation, QlOpKind kind,
@@ -237,6 +238,10 @@ void ql_snapshot_free(QlSnapshot *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlSnapshot, ql_snapshot_free)
 /* opens @spec and reads the snapshot (probes, from any thread) */
 QlSnapshot *ql_worker_probe(const gchar *spec, GError **error);
+/* the same for a ModemManager modem whose port ModemManager holds open: inhibited around the
+ * read; @now gets the modem as ModemManager shows it again afterwards (a new object) */
+QlSnapshot *ql_worker_probe_exclusive(const QlModemInfo *modem, const gchar *spec,
+				      QlModemInfo **now, GError **error);
 /* the same for an oFono modem: locked down around the read unless its port is shared */
 QlSnapshot *ql_worker_probe_ofono(GDBusConnection *bus, const QlOfonoModem *modem,
 				  const gchar *spec, GError **error);

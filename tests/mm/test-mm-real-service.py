@@ -6,8 +6,10 @@ holds). The service runs on the same private bus with a configuration without [d
 sections, so every eUICC it exports comes from ModemManager: the QMI modem announced while the
 service runs becomes an Euicc named by its EID, `quantra-l profile list` works through the
 service, the modem removed (ReportKernelEvent "remove") takes its Euicc away, announced again it
-comes back. The AT-only modem is not exported and the service's debug log says why. Prints the
-ModemManager version as a TAP comment, then TAP. Root only (else skipped).
+comes back. The AT-only modem (its TTY held open by ModemManager) is read once under an inhibit
+and exported; every operation on it inhibits the modem first, and a profile enable through the
+service ends with ModemManager showing the new SIM. Prints the ModemManager version as a TAP
+comment, then TAP. Root only (else skipped).
 
 usage: test-mm-real-service.py       (QL_BUILD_ROOT names the build tree, QL_ESIMD the service)"""
 
@@ -55,6 +57,10 @@ def main():
         eid = qltest.quantra("chip", "info", device=mm.qmi.spec).out["eid"]
         direct = {p["iccid"]: p["state"] for p in
                   qltest.quantra("profile", "list", device=mm.qmi.spec).out["profiles"]}
+        # the AT card, read before ModemManager holds its TTY
+        at = {"eid": qltest.quantra("chip", "info", device=mm.at.spec).out["eid"],
+              "profiles": {p["iccid"]: p["state"] for p in qltest.quantra(
+                  "profile", "list", device=mm.at.spec).out["profiles"]}}
         # only the AT modem is there when the service starts; the QMI one comes later
         mm.start_modem_manager(announce=[mm.at])
         bus = HarnessBus(mm)
@@ -62,7 +68,7 @@ def main():
         config = q.write_config(os.path.join(TMP, "esimd.conf"), os.path.join(TMP, "pki"), {})
         daemon = q.Daemon(bus, config, watcher, euiccs=0)
         try:
-            run_cases(mm, watcher, daemon, eid, direct)
+            run_cases(mm, watcher, daemon, eid, direct, at)
         finally:
             code = daemon.stop()
             watcher.close()
@@ -73,7 +79,7 @@ def main():
                         "\n".join(l for l in daemon.log if "CRITICAL" in l or "WARNING" in l))
         if not qltest.all_ok():
             print("# the end of quantra-esimd's log:")
-            for line in daemon.log[-40:]:
+            for line in daemon.log[-120:]:
                 print(f"#   {line}")
     left = getattr(mm, "open_channels_left", {})
     if left.get("qmi") != 0:
@@ -86,37 +92,71 @@ def main():
     qltest.finish(TMP)
 
 
-def run_cases(mm, watcher, daemon, eid, direct):
+def run_cases(mm, watcher, daemon, eid, direct, at):
     euicc = q.ROOT + "/Euicc/" + eid
+    at_euicc = q.ROOT + "/Euicc/" + at["eid"]
 
-    @case("the AT-only modem (its TTY ModemManager's) is not exported; the debug log says why")
+    def index(shown):
+        return shown["path"].rsplit("/", 1)[1]
+
+    @case("the AT-only modem (its TTY ModemManager's) is read under an inhibit, once, and "
+          "exported with the modem path ModemManager gives it afterwards")
     def _():
-        at = mm.wait_modem(mm.at)
-        why = (f"modem {at['path']} is not exported: no QMI or MBIM port (only the AT port "
-               f"{mm.at.dev}, which ModemManager holds open)")
-        q.wait_until(lambda: why in daemon.text(), 60, "the scan of the AT modem")
-        assert watcher.euiccs() == [], watcher.euiccs()
+        q.wait_until(lambda: watcher.euiccs() == [at_euicc], 120, "the AT modem's Euicc")
+        props = watcher.props(at_euicc, q.EUICC)
+        assert props["Transport"] == mm.at.spec, props
+        assert len(props["Profiles"]) == len(at["profiles"]), (props, at)
+        shown = mm.wait_modem(mm.at)
+        q.wait_until(lambda: watcher.prop(at_euicc, q.EUICC, "ModemObjectPath") == shown["path"],
+                     60, "the Euicc's modem path")
+        assert f"modem {shown['path']}: reading its eUICC" not in daemon.text(), \
+            "the modem ModemManager re-created was read again"
+        mm.assert_released(mm.at)
+        assert mm.inhibitions() == (1, 1), mm.inhibitions()
+
+    @case("AT: -m N profile list through the service, from what it read")
+    def _():
+        shown = mm.wait_modem(mm.at)
+        assert service_profiles("-m", index(shown)) == at["profiles"]
+        assert mm.inhibitions() == (1, 1), mm.inhibitions()
+
+    @case("AT: profile enable through the service: inhibited, switched, given back; "
+          "ModemManager shows the new SIM and the Euicc its new modem path")
+    def _():
+        shown = mm.enable(mm.at)
+        target = [i for i, s in sorted(at["profiles"].items()) if s != "enabled"][0]
+        qltest.quantra("-m", index(shown), "profile", "enable", target)
+        now = mm.wait_modem(mm.at, iccid=target, timeout=120)
+        assert now["path"] != shown["path"], now
+        q.wait_until(lambda: watcher.prop(at_euicc, q.EUICC, "ModemObjectPath") == now["path"],
+                     60, "the Euicc's new modem path")
+        q.wait_until(lambda: service_profiles("-e", at["eid"])[target] == "enabled", 60,
+                     "the profile enabled")
+        mm.assert_released(mm.at)
+        assert mm.inhibitions() == (2, 2), mm.inhibitions()
 
     @case("the QMI modem announced while the service runs appears as an Euicc named by its "
           "EID, with ModemManager's modem path")
     def _():
         mm.report(mm.qmi, "add")
         shown = mm.wait_modem(mm.qmi, iccid=mm.qmi.first_iccid)
-        q.wait_until(lambda: watcher.euiccs() == [euicc], 90, "the QMI modem's Euicc")
+        q.wait_until(lambda: euicc in watcher.euiccs(), 90, "the QMI modem's Euicc")
         props = watcher.props(euicc, q.EUICC)
         assert props["ModemObjectPath"] == shown["path"], (props, shown)
         assert props["Transport"].startswith("qmi:/dev/cdc-wdm0"), props
         assert len(props["Profiles"]) == len(direct), (props, direct)
-        assert mm.find(mm.at) is not None and watcher.euiccs() == [euicc], watcher.euiccs()
+        assert mm.find(mm.at) is not None, mm.find(mm.at)
+        assert watcher.euiccs() == sorted([euicc, at_euicc]), watcher.euiccs()
 
     @case("quantra-l profile list through the service (no selector, -e EID, -m N)")
     def _():
         shown = mm.wait_modem(mm.qmi)
-        listed = service_profiles()
+        listed = service_profiles("-e", eid)
         assert listed == direct, (listed, direct)
         assert [i for i, s in listed.items() if s == "enabled"] == [shown["iccid"]], listed
-        assert service_profiles("-e", eid) == direct
-        assert service_profiles("-m", shown["path"].rsplit("/", 1)[1]) == direct
+        assert service_profiles("-m", index(shown)) == direct
+        r = qltest.quantra("profile", "list", expect=qltest.EXIT_USAGE)
+        assert "choose one with -e EID" in r.message, r.message
 
     @case("the modem removed (ReportKernelEvent remove): its Euicc and profiles go")
     def _():
@@ -125,7 +165,7 @@ def run_cases(mm, watcher, daemon, eid, direct):
         mm.report(mm.qmi, "remove")
         q.wait_until(lambda: removed(watcher, euicc), 60, "InterfacesRemoved for the Euicc")
         assert mm.find(mm.qmi) is None, mm.find(mm.qmi)
-        assert watcher.euiccs() == [], watcher.euiccs()
+        assert watcher.euiccs() == [at_euicc], watcher.euiccs()
         objects = watcher.objects()
         assert not [p for p in profiles if p in objects], objects
         r = qltest.quantra("-e", eid, "profile", "list", expect=None)
@@ -137,10 +177,10 @@ def run_cases(mm, watcher, daemon, eid, direct):
         before = len(removed(watcher, euicc))
         mm.report(mm.qmi, "add")
         shown = mm.wait_modem(mm.qmi, iccid=mm.qmi.first_iccid)
-        q.wait_until(lambda: watcher.euiccs() == [euicc], 90, "the Euicc again")
+        q.wait_until(lambda: euicc in watcher.euiccs(), 90, "the Euicc again")
         q.wait_until(lambda: watcher.prop(euicc, q.EUICC, "ModemObjectPath") == shown["path"],
                      60, "the Euicc's modem path")
-        assert service_profiles() == direct
+        assert service_profiles("-e", eid) == direct
         assert len(removed(watcher, euicc)) == before
 
 
