@@ -279,6 +279,29 @@ def quantra(*args, device=None, json_out=True, expect=0, env=None, timeout=120,
     return Run(p.returncode, out, p.stderr, took)
 
 
+def cmdline_while_connected(make_args, env=None):
+    """Starts `quantra-l ARGS`, @make_args(PORT) giving ARGS, against a loopback server on PORT
+    that accepts and never answers; returns /proc/PID/cmdline as read while quantra-l waits for
+    the TLS handshake (it connects only after its command line was parsed): what any local user
+    could read there."""
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        port = srv.getsockname()[1]
+        p = subprocess.Popen([QL] + make_args(port), env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        try:
+            srv.settimeout(60)
+            conn, _ = srv.accept()
+            with open(f"/proc/{p.pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+            conn.close()
+        finally:
+            p.kill()
+            p.communicate()
+    return cmdline
+
+
 def answer(spec, *args, expect=0):
     """`quantra-l --direct SPEC --json ARGS`: the JSON answer, or the error's message when a
     failure (@expect) is expected."""

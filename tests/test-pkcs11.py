@@ -8,7 +8,6 @@ client certificate. Prints TAP."""
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -129,27 +128,13 @@ def _():
 
 @case("a PIN given in the URI does not stay readable in /proc/PID/cmdline")
 def _():
-    with socket.socket() as srv:
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(1)
-        port = srv.getsockname()[1]
-        state = os.path.join(TMP, "cmdline.state")
-        p = subprocess.Popen([qltest.QL, "--direct", f"virtual:{state}?identity={PKI}/euicc",
-                              "--json", "profile", "download", "--activation-code",
-                              f"LPA:1$127.0.0.1:{port}$ANY", "--client-cert", CERT_URI,
-                              "--client-key", f"{KEY_URI}?pin-value={PIN}"], env=ENV,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL)
-        try:
-            # the token accepted the PIN before quantra-l connects
-            srv.settimeout(60)
-            conn, _ = srv.accept()
-            with open(f"/proc/{p.pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-            conn.close()
-        finally:
-            p.kill()
-            p.communicate()
+    # the token accepted the PIN before quantra-l connects
+    state = os.path.join(TMP, "cmdline.state")
+    cmdline = qltest.cmdline_while_connected(
+        lambda port: ["--direct", f"virtual:{state}?identity={PKI}/euicc", "--json", "profile",
+                      "download", "--activation-code", f"LPA:1$127.0.0.1:{port}$ANY",
+                      "--client-cert", CERT_URI, "--client-key", f"{KEY_URI}?pin-value={PIN}"],
+        env=ENV)
     assert KEY_URI.encode() in cmdline, cmdline
     assert PIN.encode() not in cmdline, f"the PIN is readable: {cmdline!r}"
 

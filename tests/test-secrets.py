@@ -5,8 +5,6 @@ the wipe helper (ql_crypto_wipe), never a plain memset the compiler may drop. Pr
 
 import os
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 
@@ -19,28 +17,11 @@ SRC = os.environ.get("QL_SOURCE_ROOT", os.path.dirname(os.path.dirname(os.path.a
 
 
 def cmdline_while_connected(args):
-    """Starts quantra-l with @args against a loopback server that accepts and never answers;
-    returns /proc/PID/cmdline as read while quantra-l waits for the TLS handshake."""
-    with socket.socket() as srv:
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(1)
-        port = srv.getsockname()[1]
-        argv = [a.replace("PORT", str(port)) for a in args]
-        state = os.path.join(TMP, f"euicc-{port}.state")
-        p = subprocess.Popen([qltest.QL, "--direct", f"virtual:{state}", "--json"] + argv,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL)
-        try:
-            # quantra-l reads the eUICC first, then connects: once it did, it is past parsing
-            srv.settimeout(60)
-            conn, _ = srv.accept()
-            with open(f"/proc/{p.pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-            conn.close()
-        finally:
-            p.kill()
-            p.communicate()
-    return cmdline
+    """/proc/PID/cmdline of `quantra-l --direct virtual:... --json ARGS`, PORT in @args standing
+    for the loopback server's port, as read once quantra-l connected (qltest)."""
+    return qltest.cmdline_while_connected(
+        lambda port: ["--direct", "virtual:" + os.path.join(TMP, f"euicc-{port}.state"),
+                      "--json"] + [a.replace("PORT", str(port)) for a in args])
 
 
 @case("activation code, matching id and confirmation code are wiped from the command line")

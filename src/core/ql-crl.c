@@ -49,31 +49,10 @@ ql_crl_result_free(QlCrlResult *result)
 }
 
 static gchar *
-ql_crl_crt_name(gnutls_x509_crt_t crt)
-{
-	gnutls_datum_t dn = {NULL, 0};
-	gchar *out;
-	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) < 0)
-		return g_strdup("(unnamed CI)");
-	out = g_strndup((const gchar *)dn.data, dn.size);
-	gnutls_free(dn.data);
-	return out;
-}
-
-static gchar *
 ql_crl_key_id(gnutls_x509_crt_t crt)
 {
 	g_autoptr(GBytes) ski = ql_pki_subject_key_id(crt, NULL);
 	return ski != NULL ? ql_pki_hex(ski) : NULL;
-}
-
-static gchar *
-ql_crl_format_time(gint64 t)
-{
-	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
-	if (dt == NULL)
-		return g_strdup_printf("@%" G_GINT64_FORMAT, t);
-	return g_date_time_format(dt, "%Y-%m-%d %H:%M:%S UTC");
 }
 
 /* The CRL number as a big-endian unsigned integer without leading zero bytes; NULL if none */
@@ -103,9 +82,8 @@ ql_crl_number_cmp(GBytes *a, GBytes *b)
 	return memcmp(g_bytes_get_data(a, NULL), g_bytes_get_data(b, NULL), la);
 }
 
-/* does @crl name @ci as its issuer (byte for byte), and does @ci's signature on it verify? */
-static gboolean
-ql_crl_issued_by(gnutls_x509_crl_t crl, gnutls_x509_crt_t ci, gboolean *names_issuer)
+gboolean
+ql_crl_issued_by(gnutls_x509_crl_t crl, gnutls_x509_crt_t issuer, gboolean *names_issuer)
 {
 	gnutls_datum_t crl_dn = {NULL, 0};
 	gnutls_datum_t crt_dn = {NULL, 0};
@@ -113,7 +91,7 @@ ql_crl_issued_by(gnutls_x509_crl_t crl, gnutls_x509_crt_t ci, gboolean *names_is
 	gboolean same = FALSE;
 
 	if (gnutls_x509_crl_get_raw_issuer_dn(crl, &crl_dn) >= 0 &&
-	    gnutls_x509_crt_get_raw_dn(ci, &crt_dn) >= 0)
+	    gnutls_x509_crt_get_raw_dn(issuer, &crt_dn) >= 0)
 		same = crl_dn.size == crt_dn.size &&
 		       memcmp(crl_dn.data, crt_dn.data, crl_dn.size) == 0;
 	gnutls_free(crl_dn.data);
@@ -123,32 +101,12 @@ ql_crl_issued_by(gnutls_x509_crl_t crl, gnutls_x509_crt_t ci, gboolean *names_is
 	if (!same)
 		return FALSE;
 	/* time is judged by the caller: only the signature and the signer count here */
-	if (gnutls_x509_crl_verify(crl, &ci, 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS, &status) < 0)
+	if (gnutls_x509_crl_verify(crl, &issuer, 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS, &status) < 0)
 		return FALSE;
 	return (status & (GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_FOUND |
 			  GNUTLS_CERT_SIGNER_NOT_CA | GNUTLS_CERT_INSECURE_ALGORITHM |
 			  GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) == 0;
 }
-
-/* the newest CRL of @ci in the directory */
-typedef struct {
-	gnutls_x509_crl_t crl;
-	gchar *path;
-	gboolean alone; /* the only CRL in its file: it may be replaced in place */
-	gboolean pem;
-} QlCrlStored;
-
-static void
-ql_crl_stored_free(QlCrlStored *s)
-{
-	if (s == NULL)
-		return;
-	gnutls_x509_crl_deinit(s->crl);
-	g_free(s->path);
-	g_free(s);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlCrlStored, ql_crl_stored_free)
 
 /* is @a newer than @b: a later thisUpdate, or the same one with a higher number */
 static gboolean
@@ -166,11 +124,33 @@ ql_crl_newer(gnutls_x509_crl_t a, gnutls_x509_crl_t b)
 	return na != NULL && nb != NULL && ql_crl_number_cmp(na, nb) > 0;
 }
 
-static QlCrlStored *
-ql_crl_find_stored(gnutls_x509_crt_t ci, const gchar *crl_dir)
+/* imports every CRL in @data: PEM when a PEM header stands in its first 4 KiB, else DER */
+static gint
+ql_crl_import(const gchar *data, gsize len, gnutls_x509_crl_t **list, unsigned int *n,
+	      gboolean *pem)
 {
-	g_autoptr(GDir) dir = g_dir_open(crl_dir, 0, NULL);
-	QlCrlStored *best = NULL;
+	gnutls_datum_t d = {(unsigned char *)data, (unsigned int)len};
+	*pem = len > 0 && g_strstr_len(data, MIN(len, 4096), "-----BEGIN") != NULL;
+	return gnutls_x509_crl_list_import2(list, n, &d,
+					    *pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0);
+}
+
+void
+ql_crl_file_free(QlCrlFile *f)
+{
+	if (f == NULL)
+		return;
+	gnutls_x509_crl_deinit(f->crl);
+	g_free(f->path);
+	g_free(f->name);
+	g_free(f);
+}
+
+GPtrArray *
+ql_crl_read_dir(const gchar *crl_dir, gboolean skip_hidden)
+{
+	GPtrArray *files = g_ptr_array_new_with_free_func((GDestroyNotify)ql_crl_file_free);
+	g_autoptr(GDir) dir = crl_dir != NULL ? g_dir_open(crl_dir, 0, NULL) : NULL;
 	const gchar *name;
 
 	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
@@ -179,36 +159,47 @@ ql_crl_find_stored(gnutls_x509_crt_t ci, const gchar *crl_dir)
 		gsize len = 0;
 		gnutls_x509_crl_t *list = NULL;
 		unsigned int n = 0;
-		gnutls_datum_t d;
-		gboolean pem;
+		gboolean pem = FALSE;
 
-		if (name[0] == '.' || !g_file_test(path, G_FILE_TEST_IS_REGULAR))
+		if ((skip_hidden && name[0] == '.') || !g_file_test(path, G_FILE_TEST_IS_REGULAR))
 			continue;
 		if (!g_file_get_contents(path, &data, &len, NULL) || len > G_MAXUINT)
 			continue;
-		d.data = (unsigned char *)data;
-		d.size = (unsigned int)len;
-		pem = g_strstr_len(data, MIN(len, 4096), "-----BEGIN") != NULL;
-		if (gnutls_x509_crl_list_import2(
-			    &list, &n, &d, pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0) < 0)
+		if (ql_crl_import(data, len, &list, &n, &pem) < 0) {
+			g_debug("ignoring %s: not a CRL", path);
 			continue;
+		}
 		for (guint i = 0; i < n; i++) {
-			if (ql_crl_issued_by(list[i], ci, NULL) &&
-			    (best == NULL || ql_crl_newer(list[i], best->crl))) {
-				ql_crl_stored_free(best);
-				best = g_new0(QlCrlStored, 1);
-				best->crl = list[i];
-				best->path = g_strdup(path);
-				best->alone = n == 1;
-				best->pem = pem;
-				list[i] = NULL;
-			}
-			if (list[i] != NULL)
-				gnutls_x509_crl_deinit(list[i]);
+			QlCrlFile *f = g_new0(QlCrlFile, 1);
+			f->crl = list[i];
+			f->path = g_strdup(path);
+			f->name = g_strdup(name);
+			f->n_in_file = n;
+			f->pem = pem;
+			g_ptr_array_add(files, f);
 		}
 		gnutls_free(list);
 	}
-	return best;
+	return files;
+}
+
+/* the newest CRL of @ci in the directory */
+static QlCrlFile *
+ql_crl_find_stored(gnutls_x509_crt_t ci, const gchar *crl_dir)
+{
+	g_autoptr(GPtrArray) files = ql_crl_read_dir(crl_dir, TRUE);
+	QlCrlFile *best = NULL;
+	guint best_i = 0;
+
+	for (guint i = 0; i < files->len; i++) {
+		QlCrlFile *f = g_ptr_array_index(files, i);
+		if (ql_crl_issued_by(f->crl, ci, NULL) &&
+		    (best == NULL || ql_crl_newer(f->crl, best->crl))) {
+			best = f;
+			best_i = i;
+		}
+	}
+	return best != NULL ? g_ptr_array_steal_index(files, best_i) : NULL;
 }
 
 static void
@@ -228,7 +219,7 @@ static QlCrlResult *
 ql_crl_result_new(gnutls_x509_crt_t ci, const gchar *url)
 {
 	QlCrlResult *r = g_new0(QlCrlResult, 1);
-	r->ci_name = ql_crl_crt_name(ci);
+	r->ci_name = ql_pki_crt_name(ci, "(unnamed CI)");
 	r->ci_key_id = ql_crl_key_id(ci);
 	r->url = g_strdup(url);
 	r->this_update = -1;
@@ -262,16 +253,14 @@ ql_crl_parse(GBytes *body, gchar **why)
 	unsigned int n = 0;
 	gsize len = 0;
 	const gchar *data = g_bytes_get_data(body, &len);
-	gboolean pem = len > 0 && g_strstr_len(data, MIN(len, 4096), "-----BEGIN") != NULL;
-	gnutls_datum_t d = {(unsigned char *)data, (unsigned int)len};
+	gboolean pem = FALSE;
 	gint rc;
 
 	if (len == 0) {
 		*why = g_strdup("the answer is empty");
 		return NULL;
 	}
-	rc = gnutls_x509_crl_list_import2(&list, &n, &d,
-					  pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER, 0);
+	rc = ql_crl_import(data, len, &list, &n, &pem);
 	if (rc < 0 || n == 0) {
 		*why = g_strdup_printf("the %" G_GSIZE_FORMAT
 				       " bytes are not a whole CRL (truncated or malformed: %s)",
@@ -313,7 +302,7 @@ ql_crl_update_one(gnutls_x509_crt_t ci, const gchar *url, QlHttp *http, const gc
 		  gsize max_size)
 {
 	g_autoptr(QlCrlResult) r = ql_crl_result_new(ci, url);
-	g_autoptr(QlCrlStored) stored = ql_crl_find_stored(ci, crl_dir);
+	g_autoptr(QlCrlFile) stored = ql_crl_find_stored(ci, crl_dir);
 	g_autoptr(QlHttpResponse) response = NULL;
 	g_autoptr(GError) local = NULL;
 	g_auto(gnutls_x509_crl_t) crl = NULL;
@@ -364,8 +353,8 @@ ql_crl_update_one(gnutls_x509_crt_t ci, const gchar *url, QlHttp *http, const gc
 		stored_number = ql_crl_number(stored->crl);
 	}
 	if (stored != NULL && this_update < stored_this) {
-		g_autofree gchar *got = ql_crl_format_time(this_update);
-		g_autofree gchar *have = ql_crl_format_time(stored_this);
+		g_autofree gchar *got = ql_pki_format_time(this_update);
+		g_autofree gchar *have = ql_pki_format_time(stored_this);
 		return ql_crl_result_fail(&r, QL_CRL_REFUSED, QL_ERROR_FAILED,
 					  "it is older than the stored one (thisUpdate %s, stored "
 					  "%s); the stored CRL "
@@ -387,7 +376,7 @@ ql_crl_update_one(gnutls_x509_crt_t ci, const gchar *url, QlHttp *http, const gc
 	}
 
 	/* replace the stored file in place when it holds this CRL alone, else a file of its own */
-	if (stored != NULL && stored->alone) {
+	if (stored != NULL && stored->n_in_file == 1) {
 		path = g_strdup(stored->path);
 	} else {
 		g_autofree gchar *kid =
@@ -396,7 +385,8 @@ ql_crl_update_one(gnutls_x509_crt_t ci, const gchar *url, QlHttp *http, const gc
 		path = g_build_filename(crl_dir, base, NULL);
 	}
 	g_clear_error(&local);
-	if (!ql_crl_write(crl, path, stored != NULL && stored->alone && stored->pem, &local))
+	if (!ql_crl_write(crl, path, stored != NULL && stored->n_in_file == 1 && stored->pem,
+			  &local))
 		return ql_crl_result_fail(&r, QL_CRL_FAILED, QL_ERROR_IO, "cannot store it: %s",
 					  local->message);
 	ql_crl_describe(r, crl, path);
@@ -526,7 +516,7 @@ ql_crl_update(const QlCrlUpdateOptions *opts, GError **error)
 		}
 		url = ql_crl_url_for(ci, opts->urls);
 		if (url == NULL) {
-			g_autoptr(QlCrlStored) stored = ql_crl_find_stored(ci, opts->crl_dir);
+			g_autoptr(QlCrlFile) stored = ql_crl_find_stored(ci, opts->crl_dir);
 			r = ql_crl_result_new(ci, NULL);
 			if (stored != NULL)
 				ql_crl_describe(r, stored->crl, stored->path);

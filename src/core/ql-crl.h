@@ -69,4 +69,25 @@ QlCrlResult *ql_crl_update_one(gnutls_x509_crt_t ci, const gchar *url, QlHttp *h
  * (the first http:// or https:// one), else the CI table's address; NULL when none is known. */
 gchar *ql_crl_url_for(gnutls_x509_crt_t ci, GHashTable *urls);
 
+/* One CRL read from a file of a CRL directory. */
+typedef struct {
+	gnutls_x509_crl_t crl;
+	gchar *path;	 /* the file */
+	gchar *name;	 /* its name in the directory */
+	guint n_in_file; /* how many CRLs the file holds */
+	gboolean pem;	 /* the file is PEM (else DER) */
+} QlCrlFile;
+
+void ql_crl_file_free(QlCrlFile *f);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlCrlFile, ql_crl_file_free)
+
+/* Every CRL in the regular files of @crl_dir (QlCrlFile), read afresh, in directory order; a
+ * file that is not a CRL list (DER or PEM) is passed over, a missing directory reads as empty.
+ * @skip_hidden: pass over files whose names begin with a dot. */
+GPtrArray *ql_crl_read_dir(const gchar *crl_dir, gboolean skip_hidden);
+
+/* Does @crl name @issuer as its issuer (byte for byte), and does @issuer's signature on it
+ * verify? Time is not judged here. @names_issuer (may be NULL): whether it names @issuer. */
+gboolean ql_crl_issued_by(gnutls_x509_crl_t crl, gnutls_x509_crt_t issuer, gboolean *names_issuer);
+
 G_END_DECLS

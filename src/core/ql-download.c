@@ -11,6 +11,7 @@
 #include "ql-crypto.h"
 #include "ql-download.h"
 #include "ql-es10.h"
+#include "ql-json.h"
 #include "ql-pki.h"
 #include "ql-text.h"
 #include "ql-tlv.h"
@@ -914,38 +915,11 @@ ql_download_process_notifications(QlChannel *ch, gint64 seq, const QlDownloadOpt
 }
 
 static void
-report_json_string(JsonBuilder *b, const gchar *key, const gchar *value)
-{
-	json_builder_set_member_name(b, key);
-	if (value != NULL)
-		json_builder_add_string_value(b, value);
-	else
-		json_builder_add_null_value(b);
-}
-
-static void
-report_json_int(JsonBuilder *b, const gchar *key, gint64 value)
-{
-	json_builder_set_member_name(b, key);
-	if (value >= 0)
-		json_builder_add_int_value(b, value);
-	else
-		json_builder_add_null_value(b);
-}
-
-static void
-report_json_bool(JsonBuilder *b, const gchar *key, gboolean value)
-{
-	json_builder_set_member_name(b, key);
-	json_builder_add_boolean_value(b, value);
-}
-
-static void
 report_json_time(JsonBuilder *b, const gchar *key, gint64 t)
 {
 	g_autoptr(GDateTime) dt = t >= 0 ? g_date_time_new_from_unix_utc(t) : NULL;
 	g_autofree gchar *text = dt != NULL ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ") : NULL;
-	report_json_string(b, key, text);
+	ql_json_string(b, key, text);
 }
 
 static void
@@ -956,11 +930,11 @@ report_json_crls(JsonBuilder *b, const gchar *key, GPtrArray *uses)
 	for (guint i = 0; i < uses->len; i++) {
 		const QlTrustCrlUse *use = g_ptr_array_index(uses, i);
 		json_builder_begin_object(b);
-		report_json_string(b, "issuer", use->issuer);
-		report_json_string(b, "file", use->file);
+		ql_json_string(b, "issuer", use->issuer);
+		ql_json_string(b, "file", use->file);
 		report_json_time(b, "this_update", use->this_update);
 		report_json_time(b, "next_update", use->next_update);
-		report_json_bool(b, "stale", use->stale);
+		ql_json_bool(b, "stale", use->stale);
 		json_builder_end_object(b);
 	}
 	json_builder_end_array(b);
@@ -976,12 +950,12 @@ report_json_chain(JsonBuilder *b, const gchar *key, const QlTrustResult *t)
 		return;
 	}
 	json_builder_begin_object(b);
-	report_json_string(b, "certificate", t->subject);
+	ql_json_string(b, "certificate", t->subject);
 	json_builder_set_member_name(b, "anchor");
 	json_builder_begin_object(b);
-	report_json_string(b, "subject", t->anchor_subject);
-	report_json_string(b, "key_id", t->anchor_key_id);
-	report_json_string(b, "source", ql_trust_anchor_source_to_string(t->anchor_source));
+	ql_json_string(b, "subject", t->anchor_subject);
+	ql_json_string(b, "key_id", t->anchor_key_id);
+	ql_json_string(b, "source", ql_trust_anchor_source_to_string(t->anchor_source));
 	json_builder_set_member_name(b, "euicc_listed");
 	json_builder_add_boolean_value(b, t->anchor_listed);
 	json_builder_end_object(b);
@@ -990,8 +964,8 @@ report_json_chain(JsonBuilder *b, const gchar *key, const QlTrustResult *t)
 	json_builder_set_member_name(b, "host");
 	if (t->host != NULL) {
 		json_builder_begin_object(b);
-		report_json_string(b, "name", t->host);
-		report_json_string(b, "matched", t->host_via_ip ? "ip-address" : "dns-name");
+		ql_json_string(b, "name", t->host);
+		ql_json_string(b, "matched", t->host_via_ip ? "ip-address" : "dns-name");
 		json_builder_end_object(b);
 	} else {
 		json_builder_add_null_value(b);
@@ -1001,19 +975,19 @@ report_json_chain(JsonBuilder *b, const gchar *key, const QlTrustResult *t)
 		json_builder_add_null_value(b);
 	} else {
 		json_builder_begin_object(b);
-		report_json_string(b, "host", t->host);
-		report_json_string(b, "result", t->pin_checked ? "matched" : "no-pin");
+		ql_json_string(b, "host", t->host);
+		ql_json_string(b, "result", t->pin_checked ? "matched" : "no-pin");
 		if (t->pin_checked) {
-			report_json_string(b, "certificate",
-					   ql_trust_depth_to_string(t->pin_depth, t->path_len));
-			report_json_string(b, "subject", t->pin_subject);
-			report_json_string(b, "pin", t->pin);
+			ql_json_string(b, "certificate",
+				       ql_trust_depth_to_string(t->pin_depth, t->path_len));
+			ql_json_string(b, "subject", t->pin_subject);
+			ql_json_string(b, "pin", t->pin);
 		}
 		json_builder_end_object(b);
 	}
 	json_builder_set_member_name(b, "crl");
 	json_builder_begin_object(b);
-	report_json_string(b, "policy", t->crl_required ? "required" : "optional");
+	ql_json_string(b, "policy", t->crl_required ? "required" : "optional");
 	report_json_crls(b, "consulted", t->crls);
 	json_builder_set_member_name(b, "missing");
 	json_builder_begin_array(b);
@@ -1030,15 +1004,15 @@ report_json_chain(JsonBuilder *b, const gchar *key, const QlTrustResult *t)
 void
 ql_download_report_to_json(const QlDownloadReport *r, JsonBuilder *b)
 {
-	report_json_string(b, "result", "ok");
-	report_json_string(b, "iccid", r->iccid);
-	report_json_string(b, "name", r->profile_name);
-	report_json_string(b, "service_provider", r->service_provider);
-	report_json_string(b, "isdp_aid", r->isdp_aid);
-	report_json_string(b, "smdp_address", r->smdp_address);
-	report_json_string(b, "tls_version", r->tls_version);
-	report_json_string(b, "cipher_suite", r->cipher_suite);
-	report_json_string(b, "tls_policy", r->tls_policy);
+	ql_json_string(b, "result", "ok");
+	ql_json_string(b, "iccid", r->iccid);
+	ql_json_string(b, "name", r->profile_name);
+	ql_json_string(b, "service_provider", r->service_provider);
+	ql_json_string(b, "isdp_aid", r->isdp_aid);
+	ql_json_string(b, "smdp_address", r->smdp_address);
+	ql_json_string(b, "tls_version", r->tls_version);
+	ql_json_string(b, "cipher_suite", r->cipher_suite);
+	ql_json_string(b, "tls_policy", r->tls_policy);
 	json_builder_set_member_name(b, "chains");
 	json_builder_begin_object(b);
 	report_json_chain(b, "tls", r->tls_trust);
@@ -1047,17 +1021,17 @@ ql_download_report_to_json(const QlDownloadReport *r, JsonBuilder *b)
 	json_builder_end_object(b);
 	json_builder_set_member_name(b, "client_certificate");
 	json_builder_begin_object(b);
-	report_json_bool(b, "configured", r->client_cert_configured);
-	report_json_bool(b, "requested", r->client_cert_requested);
-	report_json_bool(b, "sent", r->client_cert_sent);
-	report_json_string(b, "subject", r->client_cert_subject);
+	ql_json_bool(b, "configured", r->client_cert_configured);
+	ql_json_bool(b, "requested", r->client_cert_requested);
+	ql_json_bool(b, "sent", r->client_cert_sent);
+	ql_json_string(b, "subject", r->client_cert_subject);
 	json_builder_end_object(b);
 	json_builder_set_member_name(b, "confirmation_code_used");
 	json_builder_add_boolean_value(b, r->confirmation_code_used);
 	json_builder_set_member_name(b, "notification_delivered");
 	json_builder_add_boolean_value(b, r->notification_delivered);
-	report_json_int(b, "notification_seq", r->notification_seq);
-	report_json_string(b, "notification_error", r->notification_error);
+	ql_json_int(b, "notification_seq", r->notification_seq);
+	ql_json_string(b, "notification_error", r->notification_error);
 	json_builder_set_member_name(b, "apdus");
 	json_builder_add_int_value(b, (gint64)r->apdus);
 	json_builder_set_member_name(b, "bytes_to_euicc");
@@ -1076,7 +1050,7 @@ ql_download_report_to_json(const QlDownloadReport *r, JsonBuilder *b)
 	json_builder_add_int_value(b, (gint64)r->apdus_minimum);
 	json_builder_set_member_name(b, "store_data_block");
 	json_builder_add_int_value(b, r->store_data_block);
-	report_json_bool(b, "extended_length", r->extended_length);
+	ql_json_bool(b, "extended_length", r->extended_length);
 	json_builder_set_member_name(b, "elapsed_ms");
 	json_builder_add_int_value(b, (gint64)r->elapsed_ms);
 	json_builder_set_member_name(b, "apdus_beside_connect");

@@ -74,6 +74,27 @@ ql_pki_hex(GBytes *bytes)
 	return g_string_free(s, FALSE);
 }
 
+gchar *
+ql_pki_crt_name(gnutls_x509_crt_t crt, const gchar *fallback)
+{
+	gnutls_datum_t dn = {NULL, 0};
+	gchar *out;
+	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) < 0)
+		return g_strdup(fallback);
+	out = g_strndup((const gchar *)dn.data, dn.size);
+	gnutls_free(dn.data);
+	return out;
+}
+
+gchar *
+ql_pki_format_time(gint64 t)
+{
+	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
+	if (dt == NULL)
+		return g_strdup_printf("@%" G_GINT64_FORMAT, t);
+	return g_date_time_format(dt, "%Y-%m-%d %H:%M:%S UTC");
+}
+
 gnutls_x509_crt_t
 ql_pki_crt_from_bytes(const guint8 *data, gsize len, GError **error)
 {

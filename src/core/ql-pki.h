@@ -98,5 +98,9 @@ gnutls_x509_crt_t ql_pki_crt_from_bytes(const guint8 *data, gsize len, GError **
 gboolean ql_pki_cert_copy(const QlPkiCert *src, QlPkiCert *dst, GError **error);
 /* Upper-case hex of @bytes, for messages and logs. */
 gchar *ql_pki_hex(GBytes *bytes);
+/* The subject DN of @crt (RFC 4514), or @fallback when it cannot be read. */
+gchar *ql_pki_crt_name(gnutls_x509_crt_t crt, const gchar *fallback);
+/* Unix time @t as "YYYY-MM-DD HH:MM:SS UTC" (or "@T" when out of range), for messages. */
+gchar *ql_pki_format_time(gint64 t);
 
 G_END_DECLS

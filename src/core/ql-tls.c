@@ -424,25 +424,33 @@ ql_tls_io_wait(QlTls *self, gshort events)
 	return 0;
 }
 
+/* One send() of @out when @sending, else one recv() into @in, within the deadline: waits while
+ * the socket would block, retries when interrupted. */
 static ssize_t
-ql_tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+ql_tls_transfer(QlTls *self, gboolean sending, void *in, const void *out, size_t len)
 {
-	QlTls *self = ptr;
 	for (;;) {
 		ssize_t r;
-		/* before every recv: bytes that keep arriving do not move the deadline */
+		/* before every call: bytes that keep moving do not move the deadline */
 		if (ql_tls_left_ms(self) == 0)
 			return ql_tls_timed_out(self);
-		r = recv(self->fd, buf, len, 0);
+		/* MSG_NOSIGNAL: a peer that went away must be an error, not SIGPIPE */
+		r = sending ? send(self->fd, out, len, MSG_NOSIGNAL) : recv(self->fd, in, len, 0);
 		if (r >= 0)
 			return r;
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return ql_tls_io_failed(self, errno);
-		if (ql_tls_io_wait(self, POLLIN) < 0)
+		if (ql_tls_io_wait(self, sending ? POLLOUT : POLLIN) < 0)
 			return -1;
 	}
+}
+
+static ssize_t
+ql_tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+	return ql_tls_transfer(ptr, FALSE, buf, NULL, len);
 }
 
 static int
@@ -463,22 +471,7 @@ ql_tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
 static ssize_t
 ql_tls_push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
 {
-	QlTls *self = ptr;
-	for (;;) {
-		ssize_t r;
-		if (ql_tls_left_ms(self) == 0)
-			return ql_tls_timed_out(self);
-		/* MSG_NOSIGNAL: a peer that went away must be an error, not SIGPIPE */
-		r = send(self->fd, buf, len, MSG_NOSIGNAL);
-		if (r >= 0)
-			return r;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return ql_tls_io_failed(self, errno);
-		if (ql_tls_io_wait(self, POLLOUT) < 0)
-			return -1;
-	}
+	return ql_tls_transfer(ptr, TRUE, NULL, buf, len);
 }
 
 static gboolean

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "quantra-l/ql-error.h"
+#include "ql-crl.h"
 #include "ql-trust.h"
 
 #define QL_TRUST_MAX_DEPTH 8
@@ -520,22 +521,7 @@ ql_trust_get_anchor_key_ids(QlTrust *self, QlTrustPurpose purpose)
 static gchar *
 ql_trust_crt_name(gnutls_x509_crt_t crt)
 {
-	gnutls_datum_t dn = {NULL, 0};
-	gchar *out;
-	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) < 0)
-		return g_strdup("(unnamed certificate)");
-	out = g_strndup((const gchar *)dn.data, dn.size);
-	gnutls_free(dn.data);
-	return out;
-}
-
-static gchar *
-ql_trust_format_time(gint64 t)
-{
-	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
-	if (dt == NULL)
-		return g_strdup_printf("@%" G_GINT64_FORMAT, t);
-	return g_date_time_format(dt, "%Y-%m-%d %H:%M:%S UTC");
+	return ql_pki_crt_name(crt, "(unnamed certificate)");
 }
 
 /* a trust list holding @all anchors, or only those usable for @purpose */
@@ -575,65 +561,6 @@ static void
 ql_trust_list_free(gnutls_x509_trust_list_t tl)
 {
 	gnutls_x509_trust_list_deinit(tl, 1);
-}
-
-typedef struct {
-	gnutls_x509_crl_t crl;
-	gchar *file;
-} QlTrustCrlFile;
-
-static void
-ql_trust_crl_file_free(QlTrustCrlFile *f)
-{
-	gnutls_x509_crl_deinit(f->crl);
-	g_free(f->file);
-	g_free(f);
-}
-
-/* every CRL in the directory (QlTrustCrlFile), read afresh at each verification */
-static GPtrArray *
-ql_trust_load_crls(QlTrust *self)
-{
-	GPtrArray *crls = g_ptr_array_new_with_free_func((GDestroyNotify)ql_trust_crl_file_free);
-	g_autoptr(GDir) dir = NULL;
-	const gchar *name;
-
-	if (self->crl_dir == NULL)
-		return crls;
-	dir = g_dir_open(self->crl_dir, 0, NULL);
-	if (dir == NULL)
-		return crls;
-	while ((name = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *path = g_build_filename(self->crl_dir, name, NULL);
-		g_autofree gchar *data = NULL;
-		gsize len = 0;
-		gnutls_x509_crl_t *list = NULL;
-		unsigned int n = 0;
-		gnutls_datum_t d;
-		gboolean pem;
-
-		if (!g_file_test(path, G_FILE_TEST_IS_REGULAR))
-			continue;
-		if (!g_file_get_contents(path, &data, &len, NULL) || len > G_MAXUINT)
-			continue;
-		d.data = (unsigned char *)data;
-		d.size = len;
-		pem = g_strstr_len(data, MIN(len, 4096), "-----BEGIN") != NULL;
-		if (gnutls_x509_crl_list_import2(&list, &n, &d,
-						 pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER,
-						 0) < 0) {
-			g_debug("ignoring %s: not a CRL", path);
-			continue;
-		}
-		for (guint i = 0; i < n; i++) {
-			QlTrustCrlFile *f = g_new0(QlTrustCrlFile, 1);
-			f->crl = list[i];
-			f->file = g_strdup(name);
-			g_ptr_array_add(crls, f);
-		}
-		gnutls_free(list);
-	}
-	return crls;
 }
 
 /* issuer of @crt among @chain (not @crt itself); NULL when none */
@@ -699,7 +626,7 @@ ql_trust_check_time(QlTrust *self, gnutls_x509_crt_t crt, gboolean is_anchor, gi
 	g_autofree gchar *name = NULL;
 
 	if (now < not_before) {
-		g_autofree gchar *when = ql_trust_format_time(not_before);
+		g_autofree gchar *when = ql_pki_format_time(not_before);
 		name = ql_trust_crt_name(crt);
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_NOT_YET_VALID,
 				       "%s certificate '%s' is not valid before %s (check the "
@@ -707,7 +634,7 @@ ql_trust_check_time(QlTrust *self, gnutls_x509_crt_t crt, gboolean is_anchor, gi
 				       is_anchor ? "CI" : "the", name, when);
 	}
 	if (now > not_after) {
-		g_autofree gchar *when = ql_trust_format_time(not_after);
+		g_autofree gchar *when = ql_pki_format_time(not_after);
 		name = ql_trust_crt_name(crt);
 		return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_EXPIRED,
 				       "%s certificate '%s' expired on %s",
@@ -716,30 +643,13 @@ ql_trust_check_time(QlTrust *self, gnutls_x509_crt_t crt, gboolean is_anchor, gi
 	return TRUE;
 }
 
-/* does @crl name @issuer as its issuer (byte for byte)? */
-static gboolean
-ql_trust_crl_names_issuer(gnutls_x509_crl_t crl, gnutls_x509_crt_t issuer)
-{
-	gnutls_datum_t crl_dn = {NULL, 0};
-	gnutls_datum_t crt_dn = {NULL, 0};
-	gboolean same = FALSE;
-
-	if (gnutls_x509_crl_get_raw_issuer_dn(crl, &crl_dn) >= 0 &&
-	    gnutls_x509_crt_get_raw_dn(issuer, &crt_dn) >= 0)
-		same = crl_dn.size == crt_dn.size &&
-		       memcmp(crl_dn.data, crt_dn.data, crl_dn.size) == 0;
-	gnutls_free(crl_dn.data);
-	gnutls_free(crt_dn.data);
-	return same;
-}
-
 static QlTrustCrlUse *
-ql_trust_crl_use_new(QlTrustCrlFile *f, const gchar *issuer_name, gint64 now)
+ql_trust_crl_use_new(QlCrlFile *f, const gchar *issuer_name, gint64 now)
 {
 	QlTrustCrlUse *use = g_new0(QlTrustCrlUse, 1);
 	gint64 next = gnutls_x509_crl_get_next_update(f->crl);
 	use->issuer = g_strdup(issuer_name);
-	use->file = g_strdup(f->file);
+	use->file = g_strdup(f->name);
 	use->this_update = gnutls_x509_crl_get_this_update(f->crl);
 	use->next_update = next == (time_t)-1 ? -1 : next;
 	use->stale = use->next_update >= 0 && now > use->next_update;
@@ -752,7 +662,7 @@ static gboolean
 ql_trust_check_crls(QlTrust *self, GPtrArray *path, gnutls_x509_crt_t anchor, gint64 now,
 		    QlTrustResult *result, QlTrustFailure *failure, GError **error)
 {
-	g_autoptr(GPtrArray) crls = ql_trust_load_crls(self);
+	g_autoptr(GPtrArray) crls = ql_crl_read_dir(self->crl_dir, FALSE);
 
 	result->crl_required = self->crl_required;
 	for (guint i = 0; i < path->len; i++) {
@@ -764,26 +674,20 @@ ql_trust_check_crls(QlTrust *self, GPtrArray *path, gnutls_x509_crt_t anchor, gi
 		gboolean current = FALSE;
 
 		for (guint j = 0; j < crls->len; j++) {
-			QlTrustCrlFile *f = g_ptr_array_index(crls, j);
+			QlCrlFile *f = g_ptr_array_index(crls, j);
 			QlTrustCrlUse *use;
-			unsigned int status = 0;
-			gint rc;
+			gboolean names_issuer = FALSE;
+			/* GnuTLS also flags a stale CRL (REVOCATION_DATA_SUPERSEDED): only the
+			 * signature and the signer decide whether the CRL is used */
+			gboolean signed_ok = ql_crl_issued_by(f->crl, issuer, &names_issuer);
 
-			if (!ql_trust_crl_names_issuer(f->crl, issuer))
+			if (!names_issuer)
 				continue;
 			use = ql_trust_crl_use_new(f, issuer_name, now);
-			/* GnuTLS also flags a stale CRL here (REVOCATION_DATA_SUPERSEDED): only
-			 * the signature and the signer decide whether the CRL is used */
-			rc = gnutls_x509_crl_verify(f->crl, &issuer, 1,
-						    GNUTLS_VERIFY_DISABLE_TIME_CHECKS, &status);
-			if (rc < 0 ||
-			    (status &
-			     (GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_FOUND |
-			      GNUTLS_CERT_SIGNER_NOT_CA | GNUTLS_CERT_INSECURE_ALGORITHM |
-			      GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) != 0) {
+			if (!signed_ok) {
 				g_debug("CRL %s names %s but its signature does not verify: not "
 					"used",
-					f->file, issuer_name);
+					f->name, issuer_name);
 				g_ptr_array_add(result->rejected, use);
 				continue;
 			}
@@ -794,7 +698,7 @@ ql_trust_check_crls(QlTrust *self, GPtrArray *path, gnutls_x509_crt_t anchor, gi
 					failure, error, QL_TRUST_FAILURE_REVOKED,
 					"certificate '%s' is revoked by its issuer's "
 					"CRL (%s)",
-					name, f->file);
+					name, f->name);
 			}
 			if (use->stale)
 				stale = use;
@@ -804,7 +708,7 @@ ql_trust_check_crls(QlTrust *self, GPtrArray *path, gnutls_x509_crt_t anchor, gi
 		if (current)
 			continue;
 		if (self->crl_required && stale != NULL) {
-			g_autofree gchar *when = ql_trust_format_time(stale->next_update);
+			g_autofree gchar *when = ql_pki_format_time(stale->next_update);
 			return ql_trust_refuse(failure, error, QL_TRUST_FAILURE_STALE_CRL,
 					       "the CRL of '%s' (%s) is stale: its next update was "
 					       "due %s, and CRLs are required",

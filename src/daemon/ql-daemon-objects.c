@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ql-daemon.h"
+#include "ql-json.h"
 #include "ql-tlv.h"
 
 void
@@ -21,26 +22,6 @@ ql_profile_obj_free(QlProfileObj *p)
 	g_free(p->iccid);
 	g_free(p->path);
 	g_free(p);
-}
-
-static void
-ql_json_string(JsonBuilder *b, const gchar *key, const gchar *value)
-{
-	json_builder_set_member_name(b, key);
-	if (value != NULL)
-		json_builder_add_string_value(b, value);
-	else
-		json_builder_add_null_value(b);
-}
-
-static void
-ql_json_int(JsonBuilder *b, const gchar *key, gint64 value)
-{
-	json_builder_set_member_name(b, key);
-	if (value >= 0)
-		json_builder_add_int_value(b, value);
-	else
-		json_builder_add_null_value(b);
 }
 
 static void

@@ -406,6 +406,21 @@ ql_esim_ask_free(gpointer data, GClosure *closure)
 	g_free(ask);
 }
 
+/* Shows @dialog about the profile at @path; its answer goes to @response with a QlEsimAsk
+ * (@entry: the field the dialog holds, or NULL) */
+static void
+ql_esim_window_ask(QlEsimWindow *self, GtkWidget *dialog, const gchar *path, GtkWidget *entry,
+		   GCallback response)
+{
+	QlEsimAsk *ask = g_new0(QlEsimAsk, 1);
+
+	ask->self = g_object_ref(self);
+	ask->path = g_strdup(path);
+	ask->entry = entry;
+	g_signal_connect_data(dialog, "response", response, ask, ql_esim_ask_free, 0);
+	gtk_window_present(GTK_WINDOW(dialog));
+}
+
 static void
 ql_esim_window_switch_response(AdwMessageDialog *dialog, const gchar *response, gpointer user_data)
 {
@@ -433,7 +448,6 @@ ql_esim_window_ask_switch(QlEsimWindow *self, const gchar *path, gboolean enable
 	g_autoptr(QlDbusProfile) profile = ql_esim_window_profile(self, path);
 	g_autofree gchar *name = NULL;
 	g_autofree gchar *heading = NULL;
-	QlEsimAsk *ask;
 	GtkWidget *dialog;
 
 	if (profile == NULL)
@@ -454,12 +468,7 @@ ql_esim_window_ask_switch(QlEsimWindow *self, const gchar *path, gboolean enable
 		ADW_MESSAGE_DIALOG(dialog), enable ? "enable" : "disable",
 		enable ? ADW_RESPONSE_SUGGESTED : ADW_RESPONSE_DESTRUCTIVE);
 	adw_message_dialog_set_close_response(ADW_MESSAGE_DIALOG(dialog), "cancel");
-	ask = g_new0(QlEsimAsk, 1);
-	ask->self = g_object_ref(self);
-	ask->path = g_strdup(path);
-	g_signal_connect_data(dialog, "response", G_CALLBACK(ql_esim_window_switch_response), ask,
-			      ql_esim_ask_free, 0);
-	gtk_window_present(GTK_WINDOW(dialog));
+	ql_esim_window_ask(self, dialog, path, NULL, G_CALLBACK(ql_esim_window_switch_response));
 }
 
 static void
@@ -491,7 +500,7 @@ ql_esim_window_ask_rename(QlEsimWindow *self, const gchar *path)
 	g_autoptr(QlDbusProfile) profile = ql_esim_window_profile(self, path);
 	g_autofree gchar *name = NULL;
 	g_autofree gchar *heading = NULL;
-	QlEsimAsk *ask;
+	GtkWidget *entry;
 	GtkWidget *dialog;
 
 	if (profile == NULL)
@@ -502,24 +511,19 @@ ql_esim_window_ask_rename(QlEsimWindow *self, const gchar *path)
 				       _("The nickname is yours: it is kept on the eSIM chip and "
 					 "shown instead of the operator’s name. Leave it empty to "
 					 "remove it."));
-	ask = g_new0(QlEsimAsk, 1);
-	ask->self = g_object_ref(self);
-	ask->path = g_strdup(path);
-	ask->entry = gtk_entry_new();
-	gtk_entry_set_max_length(GTK_ENTRY(ask->entry), 64);
-	gtk_entry_set_activates_default(GTK_ENTRY(ask->entry), TRUE);
-	gtk_editable_set_text(GTK_EDITABLE(ask->entry), ql_dbus_profile_get_nickname(profile));
-	ql_esim_window_label(ask->entry, _("Nickname"));
-	adw_message_dialog_set_extra_child(ADW_MESSAGE_DIALOG(dialog), ask->entry);
+	entry = gtk_entry_new();
+	gtk_entry_set_max_length(GTK_ENTRY(entry), 64);
+	gtk_entry_set_activates_default(GTK_ENTRY(entry), TRUE);
+	gtk_editable_set_text(GTK_EDITABLE(entry), ql_dbus_profile_get_nickname(profile));
+	ql_esim_window_label(entry, _("Nickname"));
+	adw_message_dialog_set_extra_child(ADW_MESSAGE_DIALOG(dialog), entry);
 	adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(dialog), "cancel", _("_Cancel"),
 					 "rename", _("_Rename"), NULL);
 	adw_message_dialog_set_response_appearance(ADW_MESSAGE_DIALOG(dialog), "rename",
 						   ADW_RESPONSE_SUGGESTED);
 	adw_message_dialog_set_default_response(ADW_MESSAGE_DIALOG(dialog), "rename");
 	adw_message_dialog_set_close_response(ADW_MESSAGE_DIALOG(dialog), "cancel");
-	g_signal_connect_data(dialog, "response", G_CALLBACK(ql_esim_window_rename_response), ask,
-			      ql_esim_ask_free, 0);
-	gtk_window_present(GTK_WINDOW(dialog));
+	ql_esim_window_ask(self, dialog, path, entry, G_CALLBACK(ql_esim_window_rename_response));
 }
 
 static void
@@ -545,7 +549,6 @@ ql_esim_window_ask_delete(QlEsimWindow *self, const gchar *path)
 	g_autoptr(QlDbusProfile) profile = ql_esim_window_profile(self, path);
 	g_autofree gchar *name = NULL;
 	g_autofree gchar *heading = NULL;
-	QlEsimAsk *ask;
 	GtkWidget *dialog;
 	gboolean enabled;
 
@@ -567,12 +570,7 @@ ql_esim_window_ask_delete(QlEsimWindow *self, const gchar *path)
 							   ADW_RESPONSE_DESTRUCTIVE);
 	}
 	adw_message_dialog_set_close_response(ADW_MESSAGE_DIALOG(dialog), "cancel");
-	ask = g_new0(QlEsimAsk, 1);
-	ask->self = g_object_ref(self);
-	ask->path = g_strdup(path);
-	g_signal_connect_data(dialog, "response", G_CALLBACK(ql_esim_window_delete_response), ask,
-			      ql_esim_ask_free, 0);
-	gtk_window_present(GTK_WINDOW(dialog));
+	ql_esim_window_ask(self, dialog, path, NULL, G_CALLBACK(ql_esim_window_delete_response));
 }
 
 /* ---- details ---- */
@@ -820,16 +818,27 @@ ql_esim_window_on_op_signal(GDBusConnection *bus, const gchar *sender, const gch
 	ql_esim_window_op_signal(self, path, member, params);
 }
 
+/* Why a call on the bus failed; NULL when it succeeded or was cancelled (the window closed) */
+static GError *
+ql_esim_window_call_error(GObject *source, GAsyncResult *res)
+{
+	g_autoptr(GVariant) reply = NULL;
+	GError *error = NULL;
+
+	reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+	if (reply == NULL && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+		g_clear_error(&error);
+	return error;
+}
+
 static void
 ql_esim_window_cancelled(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(QlEsimWindow) self = user_data;
-	g_autoptr(GVariant) reply = NULL;
-	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) error = ql_esim_window_call_error(source, res);
 
-	reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
 	/* it may have ended meanwhile: Finished tells what happened */
-	if (reply == NULL && !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+	if (error != NULL)
 		g_debug("Cancel: %s", error->message);
 }
 
@@ -1093,27 +1102,37 @@ ql_esim_window_read_qr(QlEsimWindow *self, const gchar *path, gboolean remove)
 	g_task_run_in_thread(task, ql_esim_qr_decode_thread);
 }
 
+/* The same for @file, which must be on this computer: else @why goes to a dialog headed
+ * @heading */
+static void
+ql_esim_window_read_qr_file(QlEsimWindow *self, GFile *file, gboolean remove, const gchar *heading,
+			    const gchar *why)
+{
+	g_autofree gchar *path = g_file_get_path(file);
+
+	if (path == NULL) {
+		g_autoptr(GError) error =
+			g_error_new_literal(G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, why);
+		ql_esim_window_error(self, heading, error);
+		return;
+	}
+	ql_esim_window_read_qr(self, path, remove);
+}
+
 static void
 ql_esim_window_chooser_response(GtkNativeDialog *native, gint response, gpointer user_data)
 {
 	QlEsimWindow *self = QL_ESIM_WINDOW(user_data);
 	g_autoptr(GFile) file = NULL;
-	g_autofree gchar *path = NULL;
 
 	if (response == GTK_RESPONSE_ACCEPT)
 		file = gtk_file_chooser_get_file(GTK_FILE_CHOOSER(native));
 	g_clear_object(&self->chooser);
 	if (file == NULL)
 		return;
-	path = g_file_get_path(file);
-	if (path == NULL) {
-		g_autoptr(GError) error = g_error_new_literal(
-			G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-			_("Only images on this computer can be read; save the image first"));
-		ql_esim_window_error(self, _("No Activation Code Found"), error);
-		return;
-	}
-	ql_esim_window_read_qr(self, path, FALSE);
+	ql_esim_window_read_qr_file(
+		self, file, FALSE, _("No Activation Code Found"),
+		_("Only images on this computer can be read; save the image first"));
 }
 
 static void
@@ -1143,7 +1162,6 @@ ql_esim_window_screenshot_taken(GObject *source, GAsyncResult *res, gpointer use
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *uri = ql_esim_portal_screenshot_finish(res, &error);
 	g_autoptr(GFile) file = NULL;
-	g_autofree gchar *path = NULL;
 
 	gtk_widget_set_sensitive(self->screenshot_button, self->screenshot_available);
 	if (uri == NULL) {
@@ -1152,15 +1170,9 @@ ql_esim_window_screenshot_taken(GObject *source, GAsyncResult *res, gpointer use
 		return;
 	}
 	file = g_file_new_for_uri(uri);
-	path = g_file_get_path(file);
-	if (path == NULL) {
-		g_autoptr(GError) local = g_error_new_literal(
-			G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-			_("The desktop portal saved the screenshot where it cannot be read"));
-		ql_esim_window_error(self, _("No Screenshot"), local);
-		return;
-	}
-	ql_esim_window_read_qr(self, path, TRUE);
+	ql_esim_window_read_qr_file(
+		self, file, TRUE, _("No Screenshot"),
+		_("The desktop portal saved the screenshot where it cannot be read"));
 }
 
 static void
@@ -1270,11 +1282,9 @@ static void
 ql_esim_window_agent_registered(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(QlEsimWindow) self = user_data;
-	g_autoptr(GVariant) reply = NULL;
-	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) error = ql_esim_window_call_error(source, res);
 
-	reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
-	if (reply == NULL && !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+	if (error != NULL)
 		g_warning("cannot register the confirmation code agent: %s", error->message);
 }
 
@@ -1372,6 +1382,16 @@ ql_esim_window_object_removed(GDBusObjectManager *manager, GDBusObject *object, 
 		ql_esim_window_show_page(self, "euiccs");
 }
 
+/* @title and why on the status page, unless the window is closing */
+static void
+ql_esim_window_unreachable(QlEsimWindow *self, const gchar *title, const GError *error)
+{
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+		return;
+	adw_status_page_set_title(ADW_STATUS_PAGE(self->status), title);
+	adw_status_page_set_description(ADW_STATUS_PAGE(self->status), error->message);
+}
+
 static void
 ql_esim_window_manager_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -1381,11 +1401,7 @@ ql_esim_window_manager_ready(GObject *source, GAsyncResult *res, gpointer user_d
 
 	self->manager = ql_dbus_object_manager_client_new_finish(res, &error);
 	if (self->manager == NULL) {
-		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-			return;
-		adw_status_page_set_title(ADW_STATUS_PAGE(self->status),
-					  _("Cannot Reach the eSIM Service"));
-		adw_status_page_set_description(ADW_STATUS_PAGE(self->status), error->message);
+		ql_esim_window_unreachable(self, _("Cannot Reach the eSIM Service"), error);
 		return;
 	}
 	g_signal_connect(self->manager, "object-added", G_CALLBACK(ql_esim_window_object_added),
@@ -1409,11 +1425,7 @@ ql_esim_window_bus_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	self->bus = g_bus_get_finish(res, &error);
 	if (self->bus == NULL) {
-		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-			return;
-		adw_status_page_set_title(ADW_STATUS_PAGE(self->status),
-					  _("Cannot Reach the System Bus"));
-		adw_status_page_set_description(ADW_STATUS_PAGE(self->status), error->message);
+		ql_esim_window_unreachable(self, _("Cannot Reach the System Bus"), error);
 		return;
 	}
 	self->agent = ql_esim_agent_new(self->bus, &error);
@@ -1537,6 +1549,23 @@ ql_esim_window_action_about(GSimpleAction *action, GVariant *param, gpointer use
 
 /* ---- building ---- */
 
+/* A row of @group: @title, @subtitle, and at its end @suffix (a button or a switch), named
+ * @label for assistive technologies */
+static GtkWidget *
+ql_esim_window_suffix_row(GtkWidget *group, const gchar *title, const gchar *subtitle,
+			  GtkWidget *suffix, const gchar *label)
+{
+	GtkWidget *row = adw_action_row_new();
+
+	adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), title);
+	adw_action_row_set_subtitle(ADW_ACTION_ROW(row), subtitle);
+	gtk_widget_set_valign(suffix, GTK_ALIGN_CENTER);
+	ql_esim_window_label(suffix, label);
+	adw_action_row_add_suffix(ADW_ACTION_ROW(row), suffix);
+	adw_preferences_group_add(ADW_PREFERENCES_GROUP(group), row);
+	return row;
+}
+
 static GtkWidget *
 ql_esim_window_build_add(QlEsimWindow *self)
 {
@@ -1579,30 +1608,20 @@ ql_esim_window_build_add(QlEsimWindow *self)
 				 ADW_PREFERENCES_GROUP(self->progress_group));
 
 	adw_preferences_group_set_title(ADW_PREFERENCES_GROUP(qr), _("From the Carrier’s QR Code"));
-	row = adw_action_row_new();
-	adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), _("Image File"));
-	adw_action_row_set_subtitle(ADW_ACTION_ROW(row),
-				    _("A picture or a saved copy of the QR code"));
 	self->file_button = gtk_button_new_with_mnemonic(_("_Choose Image…"));
-	gtk_widget_set_valign(self->file_button, GTK_ALIGN_CENTER);
-	ql_esim_window_label(self->file_button, _("Choose the QR code image"));
 	g_signal_connect(self->file_button, "clicked", G_CALLBACK(ql_esim_window_file_clicked),
 			 self);
-	adw_action_row_add_suffix(ADW_ACTION_ROW(row), self->file_button);
-	adw_preferences_group_add(ADW_PREFERENCES_GROUP(qr), row);
-	self->screenshot_row = adw_action_row_new();
-	adw_preferences_row_set_title(ADW_PREFERENCES_ROW(self->screenshot_row), _("Screenshot"));
-	adw_action_row_set_subtitle(ADW_ACTION_ROW(self->screenshot_row),
-				    _("Looking for the screenshot service…"));
-	adw_action_row_set_subtitle_lines(ADW_ACTION_ROW(self->screenshot_row), 0);
+	ql_esim_window_suffix_row(qr, _("Image File"),
+				  _("A picture or a saved copy of the QR code"), self->file_button,
+				  _("Choose the QR code image"));
 	self->screenshot_button = gtk_button_new_with_mnemonic(_("_Take Screenshot…"));
-	gtk_widget_set_valign(self->screenshot_button, GTK_ALIGN_CENTER);
 	gtk_widget_set_sensitive(self->screenshot_button, FALSE);
-	ql_esim_window_label(self->screenshot_button, _("Take a screenshot of the QR code"));
 	g_signal_connect(self->screenshot_button, "clicked",
 			 G_CALLBACK(ql_esim_window_screenshot_clicked), self);
-	adw_action_row_add_suffix(ADW_ACTION_ROW(self->screenshot_row), self->screenshot_button);
-	adw_preferences_group_add(ADW_PREFERENCES_GROUP(qr), self->screenshot_row);
+	self->screenshot_row = ql_esim_window_suffix_row(
+		qr, _("Screenshot"), _("Looking for the screenshot service…"),
+		self->screenshot_button, _("Take a screenshot of the QR code"));
+	adw_action_row_set_subtitle_lines(ADW_ACTION_ROW(self->screenshot_row), 0);
 	adw_preferences_page_add(ADW_PREFERENCES_PAGE(page), ADW_PREFERENCES_GROUP(qr));
 
 	adw_preferences_group_set_title(ADW_PREFERENCES_GROUP(typed), _("Or Paste the Code"));
@@ -1635,16 +1654,11 @@ ql_esim_window_build_add(QlEsimWindow *self)
 				      _("Nickname (optional)"));
 	ql_esim_window_label(self->nickname_entry, _("Nickname for the new profile"));
 	adw_preferences_group_add(ADW_PREFERENCES_GROUP(options), self->nickname_entry);
-	row = adw_action_row_new();
-	adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), _("Secure Mode"));
-	adw_action_row_set_subtitle(ADW_ACTION_ROW(row),
-				    _("TLS 1.3 only, with AES-256-GCM or ChaCha20-Poly1305"));
 	self->secure_switch = gtk_switch_new();
-	gtk_widget_set_valign(self->secure_switch, GTK_ALIGN_CENTER);
-	ql_esim_window_label(self->secure_switch, _("Secure mode"));
-	adw_action_row_add_suffix(ADW_ACTION_ROW(row), self->secure_switch);
+	row = ql_esim_window_suffix_row(options, _("Secure Mode"),
+					_("TLS 1.3 only, with AES-256-GCM or ChaCha20-Poly1305"),
+					self->secure_switch, _("Secure mode"));
 	adw_action_row_set_activatable_widget(ADW_ACTION_ROW(row), self->secure_switch);
-	adw_preferences_group_add(ADW_PREFERENCES_GROUP(options), row);
 	adw_preferences_page_add(ADW_PREFERENCES_PAGE(page), ADW_PREFERENCES_GROUP(options));
 	return page;
 }

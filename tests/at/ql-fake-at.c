@@ -58,6 +58,7 @@
 
 #include "ql-apdu.h"
 #include "ql-vcard.h"
+#include "../ql-fake-main.h"
 #include "../ql-fake-sim.h"
 
 #define MAX_COMMAND 4096
@@ -633,15 +634,6 @@ on_accept(gint fd, GIOCondition cond, gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-on_usr1(gpointer data)
-{
-	Modem *m = data;
-	printf("open-channels %u\n", ql_vcard_get_open_channels(m->card));
-	fflush(stdout);
-	return G_SOURCE_CONTINUE;
-}
-
 /* A loopback listener on a free port; its port number, or 0 */
 static guint
 listen_tcp(Modem *m)
@@ -658,13 +650,6 @@ listen_tcp(Modem *m)
 	return ntohs(a.sin_port);
 }
 
-static gboolean
-on_signal(gpointer data)
-{
-	g_main_loop_quit(data);
-	return G_SOURCE_REMOVE;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -672,7 +657,7 @@ main(int argc, char **argv)
 	g_autofree gchar *identity = NULL;
 	g_autofree gchar *fault = NULL;
 	g_autofree gchar *quirk = NULL;
-	gint seed = 0, skip = 0, apdu_delay = 0;
+	gint seed = 0, skip = 0, apdu_delay = 0, rc;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GOptionContext) oc = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
@@ -741,16 +726,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	if (apdu_delay < 0 || apdu_delay > 10000) {
-		g_printerr("ql-fake-at: --apdu-delay takes 0 to 10000 ms\n");
-		return 2;
-	}
-	m.card = ql_vcard_open(state, identity, &error);
-	if (m.card == NULL || (seed > 0 && !ql_vcard_seed(m.card, (guint)seed, &error))) {
-		g_printerr("ql-fake-at: %s\n", error->message);
-		return 1;
-	}
-	ql_vcard_set_apdu_delay(m.card, (guint)apdu_delay);
+	if ((rc = ql_fake_main_open_card("ql-fake-at", state, identity, seed, apdu_delay,
+					 &m.card)) != 0)
+		return rc;
 	m.pty.fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (m.pty.fd < 0 || grantpt(m.pty.fd) != 0 || unlockpt(m.pty.fd) != 0 ||
 	    (pts = ptsname(m.pty.fd)) == NULL) {
@@ -774,15 +752,14 @@ main(int argc, char **argv)
 
 	loop = g_main_loop_new(NULL, FALSE);
 	m.pty.watch = g_unix_fd_add(m.pty.fd, G_IO_IN, on_input, &m);
-	g_unix_signal_add(SIGUSR1, on_usr1, &m);
+	ql_fake_main_report_on_usr1(m.card);
 	if (tcp && (tcp_port = listen_tcp(&m)) == 0) {
 		g_printerr("ql-fake-at: cannot listen on 127.0.0.1: %s\n", g_strerror(errno));
 		return 1;
 	}
 	if (tcp_port != 0)
 		printf("tcp 127.0.0.1:%u\n", tcp_port);
-	g_unix_signal_add(SIGTERM, on_signal, loop);
-	g_unix_signal_add(SIGINT, on_signal, loop);
+	ql_fake_main_quit_on_signals(loop);
 	printf("device at:%s\n", pts);
 	fflush(stdout);
 	g_main_loop_run(loop);

@@ -60,6 +60,7 @@
 
 #include "ql-apdu.h"
 #include "ql-vcard.h"
+#include "../ql-fake-main.h"
 
 #ifndef QL_MBIM_PROXY_PATH
 #define QL_MBIM_PROXY_PATH "/usr/libexec/mbim-proxy"
@@ -757,22 +758,6 @@ ql_fake_stop_proxy(QlFake *f)
 	f->proxy = 0;
 }
 
-static gboolean
-ql_fake_report(gpointer user_data)
-{
-	QlFake *f = user_data;
-	printf("open-channels %u\n", ql_vcard_get_open_channels(f->card));
-	fflush(stdout);
-	return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-ql_fake_quit(gpointer user_data)
-{
-	g_main_loop_quit(user_data);
-	return G_SOURCE_REMOVE;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -781,7 +766,7 @@ main(int argc, char **argv)
 	g_auto(GStrv) faults = NULL;
 	g_autoptr(GOptionContext) octx = NULL;
 	g_autoptr(GError) error = NULL;
-	gint seed = 0, card_slot = 1, slots = 2, apdu_delay = 0;
+	gint seed = 0, card_slot = 1, slots = 2, apdu_delay = 0, rc;
 	gboolean no_proxy = FALSE;
 	QlFake f = {.master = -1, .slave = -1};
 	const GOptionEntry entries[] = {
@@ -835,25 +820,17 @@ main(int argc, char **argv)
 	f.card_slot = (guint32)card_slot - 1;
 	f.mapped_slot = 0;
 	f.in = g_byte_array_new();
-	if (apdu_delay < 0 || apdu_delay > 10000) {
-		g_printerr("ql-fake-mbim: --apdu-delay takes 0 to 10000 ms\n");
-		return 2;
-	}
-	f.card = ql_vcard_open(state, identity, &error);
-	if (f.card == NULL || (seed > 0 && !ql_vcard_seed(f.card, (guint)seed, &error))) {
-		g_printerr("ql-fake-mbim: %s\n", error->message);
-		return 1;
-	}
-	ql_vcard_set_apdu_delay(f.card, (guint)apdu_delay);
+	if ((rc = ql_fake_main_open_card("ql-fake-mbim", state, identity, seed, apdu_delay,
+					 &f.card)) != 0)
+		return rc;
 	if (!ql_fake_open_pty(&f, &error) || (!no_proxy && !ql_fake_start_proxy(&f, &error))) {
 		g_printerr("ql-fake-mbim: %s\n", error->message);
 		ql_fake_stop_proxy(&f);
 		return 1;
 	}
 	f.loop = g_main_loop_new(NULL, FALSE);
-	g_unix_signal_add(SIGTERM, ql_fake_quit, f.loop);
-	g_unix_signal_add(SIGINT, ql_fake_quit, f.loop);
-	g_unix_signal_add(SIGUSR1, ql_fake_report, &f);
+	ql_fake_main_quit_on_signals(f.loop);
+	ql_fake_main_report_on_usr1(f.card);
 	printf("device mbim:%s%s\n", f.pts, no_proxy ? "?proxy=0" : "");
 	fflush(stdout);
 	g_main_loop_run(f.loop);

@@ -46,6 +46,7 @@
 #include <winscard.h>
 
 #include "ql-vcard.h"
+#include "../ql-fake-main.h"
 
 #define VPCD_PORT 35963
 #define VPCD_READER "Virtual PCD 00 00"
@@ -449,13 +450,6 @@ wait_card_present(Fake *f)
 	return FALSE;
 }
 
-static gboolean
-on_signal(gpointer data)
-{
-	g_main_loop_quit(data);
-	return G_SOURCE_REMOVE;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -463,7 +457,7 @@ main(int argc, char **argv)
 	g_autofree gchar *identity = NULL;
 	g_autofree gchar *fault = NULL;
 	g_autofree gchar *sock = NULL;
-	gint seed = 0, skip = 0, hang = 8, apdu_delay = 0;
+	gint seed = 0, skip = 0, hang = 8, apdu_delay = 0, rc;
 	g_autofree gchar *extended = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GOptionContext) oc = NULL;
@@ -526,14 +520,12 @@ main(int argc, char **argv)
 	f.hang_s = (guint)hang;
 	g_mutex_init(&f.lock);
 
-	f.card = ql_vcard_open(state, identity, &error);
-	if (f.card == NULL || (seed > 0 && !ql_vcard_seed(f.card, (guint)seed, &error))) {
-		g_printerr("ql-fake-pcsc: %s\n", error->message);
-		return 1;
-	}
+	/* --apdu-delay was checked above, with --extended */
+	if ((rc = ql_fake_main_open_card("ql-fake-pcsc", state, identity, seed, apdu_delay,
+					 &f.card)) != 0)
+		return rc;
 	if (f.fault == FAULT_UNKNOWN_STATUS)
 		ql_vcard_set_fault(f.card, QL_VCARD_FAULT_SW6F00, f.fault_skip);
-	ql_vcard_set_apdu_delay(f.card, (guint)apdu_delay);
 	ql_vcard_set_extended_length(f.card, g_strcmp0(extended, "off") != 0);
 
 	f.dir = g_dir_make_tmp("ql-fake-pcsc-XXXXXX", &error);
@@ -557,8 +549,7 @@ main(int argc, char **argv)
 	}
 
 	loop = g_main_loop_new(NULL, FALSE);
-	g_unix_signal_add(SIGTERM, on_signal, loop);
-	g_unix_signal_add(SIGINT, on_signal, loop);
+	ql_fake_main_quit_on_signals(loop);
 	printf("device pcsc:%s?socket=%s\n", VPCD_READER_SPEC, sock);
 	fflush(stdout);
 	g_main_loop_run(loop);

@@ -44,6 +44,7 @@
 #include <sys/stat.h>
 
 #include "ql-vcard.h"
+#include "../ql-fake-main.h"
 #include "../ql-fake-sim.h"
 
 #define QL_FAKE_SLOTS 2
@@ -745,21 +746,6 @@ ql_fake_control_watch(void)
 /* --- main --------------------------------------------------------------------------------- */
 
 static gboolean
-ql_fake_report_cb(gpointer data)
-{
-	g_print("open-channels %u\n", ql_vcard_get_open_channels(fake.card));
-	fflush(stdout);
-	return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-ql_fake_term_cb(gpointer data)
-{
-	g_main_loop_quit(fake.loop);
-	return G_SOURCE_REMOVE;
-}
-
-static gboolean
 ql_fake_parse_faults(GStrv faults, GError **error)
 {
 	for (guint i = 0; faults != NULL && faults[i] != NULL; i++) {
@@ -791,7 +777,7 @@ main(int argc, char **argv)
 	g_autofree gchar *scheme = NULL;
 	g_autofree gchar *port = NULL;
 	g_auto(GStrv) faults = NULL;
-	gint seed = 0, euicc_slot = 1, apdu_delay = 0;
+	gint seed = 0, euicc_slot = 1, apdu_delay = 0, rc;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GOptionContext) ctx = NULL;
 	g_autoptr(GSocketService) service = NULL;
@@ -828,16 +814,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	if (apdu_delay < 0 || apdu_delay > 10000) {
-		g_printerr("ql-fake-qmi: --apdu-delay takes 0 to 10000 ms\n");
-		return 2;
-	}
-	fake.card = ql_vcard_open(state, identity, &error);
-	if (fake.card == NULL || (seed > 0 && !ql_vcard_seed(fake.card, (guint)seed, &error))) {
-		g_printerr("ql-fake-qmi: %s\n", error->message);
-		return 1;
-	}
-	ql_vcard_set_apdu_delay(fake.card, (guint)apdu_delay);
+	if ((rc = ql_fake_main_open_card("ql-fake-qmi", state, identity, seed, apdu_delay,
+					 &fake.card)) != 0)
+		return rc;
 	if (fake.faults & QL_FAKE_FAULT_UNKNOWN_STATUS)
 		ql_vcard_set_fault(fake.card, QL_VCARD_FAULT_SW6F00, 0);
 	fake.next_cid = 1;
@@ -882,9 +861,8 @@ main(int argc, char **argv)
 	g_socket_service_start(service);
 
 	fake.loop = g_main_loop_new(NULL, FALSE);
-	g_unix_signal_add(SIGTERM, ql_fake_term_cb, NULL);
-	g_unix_signal_add(SIGINT, ql_fake_term_cb, NULL);
-	g_unix_signal_add(SIGUSR1, ql_fake_report_cb, NULL);
+	ql_fake_main_quit_on_signals(fake.loop);
+	ql_fake_main_report_on_usr1(fake.card);
 	ql_fake_control_watch();
 	g_print("device %s\n", spec);
 	fflush(stdout);

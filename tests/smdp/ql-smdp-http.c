@@ -18,6 +18,8 @@
 
 #include "quantra-l/ql-error.h"
 #include "ql-smdp.h"
+/* ql_test_server_send(): the same whole-buffer send as the unit tests' TLS server */
+#include "../ql-test-tls-server.h"
 
 /* SGP.22 2.6.6: TLS 1.2 or 1.3 with ECDHE and AEAD suites, ECDSA server keys */
 #define QL_SMDP_PRIORITY_DEFAULT                                                                   \
@@ -109,22 +111,6 @@ ql_smdp_reason_phrase(guint status)
 	default:
 		return "Unknown";
 	}
-}
-
-static gboolean
-ql_smdp_send(gnutls_session_t session, const void *data, gsize len)
-{
-	const guint8 *p = data;
-	while (len > 0) {
-		ssize_t n = gnutls_record_send(session, p, len);
-		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-			continue;
-		if (n < 0)
-			return FALSE;
-		p += n;
-		len -= (gsize)n;
-	}
-	return TRUE;
 }
 
 /* Reads more into @buf, counting it in @received; FALSE at EOF, on error or timeout */
@@ -228,7 +214,7 @@ ql_smdp_send_status(gnutls_session_t session, guint status)
 	g_autofree gchar *msg = g_strdup_printf("HTTP/1.1 %u %s\r\nContent-Length: 0\r\n"
 						"Connection: close\r\n\r\n",
 						status, ql_smdp_reason_phrase(status));
-	return ql_smdp_send(session, msg, strlen(msg));
+	return ql_test_server_send(session, msg, strlen(msg));
 }
 
 /* Sends @reply; FALSE when the connection must end (error, or the reset fault: @aborted) */
@@ -256,26 +242,26 @@ ql_smdp_send_reply(gnutls_session_t session, GSocket *socket, QlSmdpReply *reply
 		if (reply->body_len > 0)
 			g_string_append_len(head, reply->body, (gssize)reply->body_len);
 		for (gsize i = 0; i < head->len; i++) {
-			if (!ql_smdp_send(session, head->str + i, 1))
+			if (!ql_test_server_send(session, head->str + i, 1))
 				return FALSE;
 			g_usleep(QL_SMDP_TRICKLE_MS * 1000);
 		}
 		return TRUE;
 	}
-	if (!ql_smdp_send(session, head->str, head->len))
+	if (!ql_test_server_send(session, head->str, head->len))
 		return FALSE;
 	if (reply->reset) {
 		/* the reset fault: part of the body, then a TCP reset without close_notify */
 		struct linger lg = {1, 0};
 		gint fd = g_socket_get_fd(socket);
 		if (reply->body_len > 1)
-			ql_smdp_send(session, reply->body, reply->body_len / 2);
+			ql_test_server_send(session, reply->body, reply->body_len / 2);
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		shutdown(fd, SHUT_RDWR);
 		*aborted = TRUE;
 		return FALSE;
 	}
-	if (reply->body_len > 0 && !ql_smdp_send(session, reply->body, reply->body_len))
+	if (reply->body_len > 0 && !ql_test_server_send(session, reply->body, reply->body_len))
 		return FALSE;
 	return TRUE;
 }
