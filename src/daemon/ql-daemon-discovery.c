@@ -4,8 +4,8 @@
  * whenever ModemManager comes, goes, or adds or removes a modem. A modem is exported when its
  * QMI, MBIM or AT port leads to an eUICC (the EID read through it names the object); otherwise
  * the debug log says why not. An AT port ModemManager holds open is read under an inhibit, once
- * per modem (its device) while the service runs. A modem the service itself inhibited (a profile switch) disappears
- * from ModemManager for a while: its eUICC stays.
+ * per modem (its device) while the service runs. A modem the service itself inhibited (a profile
+ * switch) disappears from ModemManager for a while: its eUICC stays.
  *
  * oFono's modems are listed again whenever oFono comes, goes, adds or removes a modem, or
  * clears a modem's lockdown (another program's lockdown kept it from being read). Each is
@@ -23,9 +23,9 @@
 #define QL_MM_PATH "/org/freedesktop/ModemManager1"
 
 typedef struct {
-	gchar *name;	    /* [device NAME], NULL for a modem */
-	gchar *spec;	    /* with the configuration's parameters */
-	QlModemInfo *modem; /* NULL for a configured device */
+	gchar *name;	     /* [device NAME], NULL for a modem */
+	gchar *spec;	     /* with the configuration's parameters */
+	QlModemInfo *modem;  /* NULL for a configured device */
 	QlOfonoModem *ofono; /* an oFono modem */
 	QlSnapshot *snap;
 	GError *error;
@@ -156,11 +156,11 @@ ql_discovery_rescan_thread(GTask *task, gpointer source, gpointer task_data,
 			/* ModemManager re-creates a modem it was inhibited from under a new path:
 			 * such a failure is kept by device, or the new object would be read (and
 			 * the modem taken away) again */
-			g_hash_table_insert(r->failures,
-					    g_strdup(m->exclusive && m->device != NULL ? m->device
-										: m->path),
-					    g_strdup_printf("no eUICC through %s: %s", p->spec,
-							    p->error->message));
+			g_hash_table_insert(
+				r->failures,
+				g_strdup(m->exclusive && m->device != NULL ? m->device : m->path),
+				g_strdup_printf("no eUICC through %s: %s", p->spec,
+						p->error->message));
 			ql_probe_free(p);
 			continue;
 		}
@@ -224,7 +224,8 @@ ql_discovery_rescanned(GObject *source, GAsyncResult *res, gpointer user_data)
 			/* another program's inhibit (or ModemManager's own re-probe) re-creates the
 			 * modem: reading its TTY again would take the modem away once more, so its
 			 * eUICC waits for it as long as the service waits after its own */
-			e->gone_id = g_timeout_add(QL_DAEMON_MODEM_WAIT_MS, ql_discovery_gone_due, e);
+			e->gone_id =
+				g_timeout_add(QL_DAEMON_MODEM_WAIT_MS, ql_discovery_gone_due, e);
 		} else {
 			g_ptr_array_add(gone, e);
 		}
@@ -505,8 +506,8 @@ ql_discovery_ofono_property(GDBusConnection *bus, const gchar *sender, const gch
 	if (!g_variant_is_of_type(params, G_VARIANT_TYPE("(sv)")))
 		return;
 	g_variant_get(params, "(&sv)", &name, &value);
-	if (g_strcmp0(name, "Lockdown") != 0 || !g_variant_is_of_type(value, G_VARIANT_TYPE_BOOLEAN) ||
-	    g_variant_get_boolean(value))
+	if (g_strcmp0(name, "Lockdown") != 0 ||
+	    !g_variant_is_of_type(value, G_VARIANT_TYPE_BOOLEAN) || g_variant_get_boolean(value))
 		return;
 	g_hash_table_iter_init(&it, d->euiccs);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
@@ -567,8 +568,8 @@ ql_discovery_start(QlDaemon *d)
 		d->bus, QL_OFONO_SERVICE, "org.ofono.Modem", "PropertyChanged", NULL, NULL,
 		G_DBUS_SIGNAL_FLAGS_NONE, ql_discovery_ofono_property, d, NULL);
 	d->ofono_watch_id = g_bus_watch_name_on_connection(
-		d->bus, QL_OFONO_SERVICE, G_BUS_NAME_WATCHER_FLAGS_NONE, ql_discovery_ofono_appeared,
-		ql_discovery_ofono_vanished, d, NULL);
+		d->bus, QL_OFONO_SERVICE, G_BUS_NAME_WATCHER_FLAGS_NONE,
+		ql_discovery_ofono_appeared, ql_discovery_ofono_vanished, d, NULL);
 }
 
 void

@@ -419,7 +419,9 @@ ql_euicc_export(QlEuicc *e, QlSnapshot *snap)
 	g_hash_table_insert(d->euiccs, g_strdup(e->eid), e);
 	g_message("eUICC %s on %s%s%s exported", e->eid, e->spec,
 		  e->modem != NULL || e->ofono != NULL ? " of modem " : "",
-		  e->modem != NULL ? e->modem->path : e->ofono != NULL ? e->ofono->path : "");
+		  e->modem != NULL   ? e->modem->path
+		  : e->ofono != NULL ? e->ofono->path
+				     : "");
 	ql_euicc_schedule_notifications(e);
 }
 

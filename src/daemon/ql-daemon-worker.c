@@ -322,24 +322,24 @@ ql_worker_execute(QlOp *op, QlChannel *ch, QlVault *vault, GError **error)
 		return ql_worker_notifications(op, ch, vault, error);
 	case QL_OP_ENABLE:
 		return ql_es10_enable_profile(ch, op->iccid, op->refresh, error) &&
-		       ql_daemon_audit_note(vault, eid, "profile-enable", error, "iccid",
-					    op->iccid, NULL);
+		       ql_daemon_audit_note(vault, eid, "profile-enable", error, "iccid", op->iccid,
+					    NULL);
 	case QL_OP_DISABLE:
 		return ql_es10_disable_profile(ch, op->iccid, op->refresh, error) &&
 		       ql_daemon_audit_note(vault, eid, "profile-disable", error, "iccid",
 					    op->iccid, NULL);
 	case QL_OP_DELETE:
 		return ql_es10_delete_profile(ch, op->iccid, error) &&
-		       ql_daemon_audit_note(vault, eid, "profile-delete", error, "iccid",
-					    op->iccid, NULL);
+		       ql_daemon_audit_note(vault, eid, "profile-delete", error, "iccid", op->iccid,
+					    NULL);
 	case QL_OP_SET_NICKNAME:
 		return ql_es10_set_nickname(ch, op->iccid, op->text, error) &&
 		       ql_daemon_audit_note(vault, eid, "profile-nickname", error, "iccid",
 					    op->iccid, "nickname", op->text, NULL);
 	case QL_OP_SET_DEFAULT_SMDP:
 		return ql_es10_set_default_dp_address(ch, op->text, error) &&
-		       ql_daemon_audit_note(vault, eid, "default-smdp", error, "address",
-					    op->text, NULL);
+		       ql_daemon_audit_note(vault, eid, "default-smdp", error, "address", op->text,
+					    NULL);
 	case QL_OP_RESET:
 		return ql_es10_memory_reset(ch, op->reset_options, error) &&
 		       ql_daemon_audit_note(

@@ -98,18 +98,18 @@ struct _QlOp {
 	gint64 seq;	      /* -1: all */
 	QlActivationCode *ac; /* secret: wiped when freed */
 	gboolean secure;
-	QlModemInfo *modem; /* copy of the eUICC's modem when dispatched, for the inhibit */
+	QlModemInfo *modem;  /* copy of the eUICC's modem when dispatched, for the inhibit */
 	QlOfonoModem *ofono; /* copy of the eUICC's oFono modem when dispatched, for the lockdown */
 	gboolean inhibit;    /* take (or keep) ModemManager's inhibition or oFono's lockdown */
 
 	/* results (set by the worker) */
 	GError *error;
-	GVariant *report;	  /* a{sv}, floating-free */
-	QlSnapshot *snapshot;	  /* NULL when the eUICC could not be read */
-	gboolean inhibited;	  /* the worker holds the modem's inhibition after this */
-	QlModemInfo *modem_after; /* QL_OP_UNINHIBIT: the modem as ModemManager shows it again */
+	GVariant *report;	   /* a{sv}, floating-free */
+	QlSnapshot *snapshot;	   /* NULL when the eUICC could not be read */
+	gboolean inhibited;	   /* the worker holds the modem's inhibition after this */
+	QlModemInfo *modem_after;  /* QL_OP_UNINHIBIT: the modem as ModemManager shows it again */
 	QlOfonoModem *ofono_after; /* QL_OP_UNINHIBIT: the modem as oFono shows it again */
-	gint delivered;		  /* background notifications */
+	gint delivered;		   /* background notifications */
 	guint failed;
 };
 
@@ -120,7 +120,7 @@ struct _QlEuicc {
 	gchar *name; /* [device NAME], NULL for a ModemManager modem */
 	gchar *spec; /* with the configuration's parameters */
 	gchar *path;
-	QlModemInfo *modem; /* NULL without ModemManager */
+	QlModemInfo *modem;  /* NULL without ModemManager */
 	QlOfonoModem *ofono; /* the oFono modem it is in, NULL for others */
 	gboolean removed;
 
@@ -285,8 +285,8 @@ gboolean ql_op_is_audited(QlOpKind kind);
 /* the trail of the state directory, checked ready to take a record (any thread) */
 QlVault *ql_daemon_audit_open(QlDaemon *d, GError **error);
 /* one record (the eUICC's EID first, then key, value, ..., NULL; NULL values left out) */
-gboolean ql_daemon_audit_note(QlVault *vault, const gchar *eid, const gchar *action,
-			      GError **error, ...) G_GNUC_NULL_TERMINATED;
+gboolean ql_daemon_audit_note(QlVault *vault, const gchar *eid, const gchar *action, GError **error,
+			      ...) G_GNUC_NULL_TERMINATED;
 /* the CRLs: a first update shortly after start-up, then every crl-refresh= seconds */
 void ql_daemon_crl_start(QlDaemon *d);
 void ql_daemon_crl_stop(QlDaemon *d);
