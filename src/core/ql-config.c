@@ -35,6 +35,8 @@
  * [daemon]                          (quantra-esimd)
  * uninhibit-delay=3                 (seconds: ModemManager gets the modem back this long after
  *                                    the last queued operation, so back-to-back ones share one)
+ * modem-wait=60                     (seconds: how long to wait for ModemManager or oFono to show
+ *                                    a modem given back, with its new SIM)
  * notification-retry=30             (seconds before the first retry of a background delivery,
  *                                    doubling each time; 0 turns background delivery off)
  * notification-retry-max=21600
@@ -298,16 +300,18 @@ ql_config_get_seconds(GKeyFile *kf, const gchar *path, const gchar *key, guint m
 static gboolean
 ql_config_load_daemon(QlConfig *cfg, GKeyFile *kf, const gchar *path, GError **error)
 {
-	const gchar *const known[] = {"uninhibit-delay", "notification-retry",
+	const gchar *const known[] = {"uninhibit-delay", "modem-wait", "notification-retry",
 				      "notification-retry-max", "crl-refresh", NULL};
 	g_auto(GStrv) keys = g_key_file_get_keys(kf, "daemon", NULL, NULL);
 	guint delay_s = cfg->uninhibit_delay_ms / 1000;
+	guint wait_s = cfg->modem_wait_ms / 1000;
 
 	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
 		if (!g_strv_contains(known, keys[i]))
 			return ql_config_bad(error, path, "daemon", keys[i], "unknown key");
 	}
 	if (!ql_config_get_seconds(kf, path, "uninhibit-delay", 0, 600, &delay_s, error) ||
+	    !ql_config_get_seconds(kf, path, "modem-wait", 1, 600, &wait_s, error) ||
 	    !ql_config_get_seconds(kf, path, "notification-retry", 0, 86400,
 				   &cfg->notification_retry_s, error) ||
 	    !ql_config_get_seconds(kf, path, "notification-retry-max", 1, 7 * 86400,
@@ -316,6 +320,7 @@ ql_config_load_daemon(QlConfig *cfg, GKeyFile *kf, const gchar *path, GError **e
 				   error))
 		return FALSE;
 	cfg->uninhibit_delay_ms = delay_s * 1000;
+	cfg->modem_wait_ms = wait_s * 1000;
 	return TRUE;
 }
 
@@ -338,6 +343,7 @@ ql_config_load(const gchar *path, GError **error)
 						 (GDestroyNotify)ql_ofono_rule_free);
 	cfg->policy = QL_TLS_POLICY_STANDARD;
 	cfg->uninhibit_delay_ms = QL_CONFIG_DEFAULT_UNINHIBIT_DELAY_MS;
+	cfg->modem_wait_ms = QL_CONFIG_DEFAULT_MODEM_WAIT_MS;
 	cfg->notification_retry_s = QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_S;
 	cfg->notification_retry_max_s = QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_MAX_S;
 	cfg->crl_refresh_s = QL_CONFIG_DEFAULT_CRL_REFRESH_S;

@@ -36,6 +36,7 @@ typedef struct {
 	GPtrArray *devices;	 /* QlConfigDevice: [device NAME] sections, in file order */
 	/* [daemon]: quantra-esimd only */
 	guint uninhibit_delay_ms;      /* give a modem back this long after the last operation */
+	guint modem_wait_ms;	       /* for ModemManager or oFono to show a modem given back */
 	guint notification_retry_s;    /* first retry of a failed background delivery; 0 = off */
 	guint notification_retry_max_s; /* the backoff's ceiling */
 	guint crl_refresh_s;		/* CRL updates (when crl_dir is set); 0 = off */
@@ -49,6 +50,7 @@ typedef struct {
 } QlConfigDevice;
 
 #define QL_CONFIG_DEFAULT_UNINHIBIT_DELAY_MS 3000
+#define QL_CONFIG_DEFAULT_MODEM_WAIT_MS 60000
 #define QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_S 30
 #define QL_CONFIG_DEFAULT_NOTIFICATION_RETRY_MAX_S (6 * 3600)
 #define QL_CONFIG_DEFAULT_CRL_REFRESH_S 86400

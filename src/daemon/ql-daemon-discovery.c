@@ -146,7 +146,8 @@ ql_discovery_rescan_thread(GTask *task, gpointer source, gpointer task_data,
 			QlModemInfo *now = NULL;
 			g_debug("modem %s: reading its eUICC through %s under an inhibit", m->path,
 				m->at_port);
-			p->snap = ql_worker_probe_exclusive(m, p->spec, &now, &p->error);
+			p->snap = ql_worker_probe_exclusive(m, p->spec, r->cfg->modem_wait_ms, &now,
+							    &p->error);
 			p->modem = now != NULL ? now : ql_modem_info_copy(m);
 		} else {
 			p->modem = ql_modem_info_copy(m);
@@ -224,8 +225,7 @@ ql_discovery_rescanned(GObject *source, GAsyncResult *res, gpointer user_data)
 			/* another program's inhibit (or ModemManager's own re-probe) re-creates the
 			 * modem: reading its TTY again would take the modem away once more, so its
 			 * eUICC waits for it as long as the service waits after its own */
-			e->gone_id =
-				g_timeout_add(QL_DAEMON_MODEM_WAIT_MS, ql_discovery_gone_due, e);
+			e->gone_id = g_timeout_add(d->cfg->modem_wait_ms, ql_discovery_gone_due, e);
 		} else {
 			g_ptr_array_add(gone, e);
 		}

@@ -73,8 +73,8 @@ ql_worker_probe(const gchar *spec, GError **error)
  * until ModemManager shows it again, so that the next scan finds it (and does not read it
  * again). */
 QlSnapshot *
-ql_worker_probe_exclusive(const QlModemInfo *modem, const gchar *spec, QlModemInfo **now,
-			  GError **error)
+ql_worker_probe_exclusive(const QlModemInfo *modem, const gchar *spec, guint wait_ms,
+			  QlModemInfo **now, GError **error)
 {
 	g_autoptr(QlModemInhibit) inhibit = NULL;
 	g_autoptr(GError) local = NULL;
@@ -91,7 +91,7 @@ ql_worker_probe_exclusive(const QlModemInfo *modem, const gchar *spec, QlModemIn
 		g_warning("after reading the eUICC of modem %s: %s", modem->path, local->message);
 		g_clear_error(&local);
 	}
-	*now = ql_modem_wait_for_iccid(NULL, modem, NULL, QL_DAEMON_MODEM_WAIT_MS, &local);
+	*now = ql_modem_wait_for_iccid(NULL, modem, NULL, wait_ms, &local);
 	if (*now == NULL)
 		g_warning("after reading the eUICC of modem %s: %s", modem->path, local->message);
 	return snap;
@@ -392,7 +392,7 @@ ql_worker_unlock_ofono(QlOp *op)
 	if (!was_powered)
 		return; /* oFono leaves it off, as it was: no SIM to read */
 	op->ofono_after = ql_ofono_wait_for_iccid(e->daemon->bus, op->ofono->path, op->text,
-						  QL_DAEMON_MODEM_WAIT_MS, &error);
+						  e->daemon->cfg->modem_wait_ms, &error);
 	if (op->ofono_after == NULL)
 		g_propagate_error(&op->error, g_steal_pointer(&error));
 	else
@@ -419,8 +419,8 @@ ql_worker_uninhibit(QlOp *op)
 			  error->message);
 	g_clear_pointer(&e->inhibit, ql_modem_inhibit_free);
 	g_clear_error(&error);
-	op->modem_after =
-		ql_modem_wait_for_iccid(NULL, op->modem, op->text, QL_DAEMON_MODEM_WAIT_MS, &error);
+	op->modem_after = ql_modem_wait_for_iccid(NULL, op->modem, op->text,
+						  e->daemon->cfg->modem_wait_ms, &error);
 	if (op->modem_after == NULL)
 		g_propagate_error(&op->error, g_steal_pointer(&error));
 	else

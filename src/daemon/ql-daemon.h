@@ -29,7 +29,6 @@ G_BEGIN_DECLS
 #define QL_DAEMON_QUEUE_MAX 8 /* operations accepted per eUICC, the running one included */
 #define QL_DAEMON_AGENT_TIMEOUT_MS (5 * 60 * 1000) /* a user typing a confirmation code */
 #define QL_DAEMON_OPERATION_LINGER_S 60 /* a finished operation stays readable this long */
-#define QL_DAEMON_MODEM_WAIT_MS 60000	/* for ModemManager to show the new SIM */
 
 #define QL_ACTION_DOWNLOAD "org.quantra.esim.download"
 #define QL_ACTION_MANAGE "org.quantra.esim.manage"
@@ -240,7 +239,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlSnapshot, ql_snapshot_free)
 QlSnapshot *ql_worker_probe(const gchar *spec, GError **error);
 /* the same for a ModemManager modem whose port ModemManager holds open: inhibited around the
  * read; @now gets the modem as ModemManager shows it again afterwards (a new object) */
-QlSnapshot *ql_worker_probe_exclusive(const QlModemInfo *modem, const gchar *spec,
+QlSnapshot *ql_worker_probe_exclusive(const QlModemInfo *modem, const gchar *spec, guint wait_ms,
 				      QlModemInfo **now, GError **error);
 /* the same for an oFono modem: locked down around the read unless its port is shared */
 QlSnapshot *ql_worker_probe_ofono(GDBusConnection *bus, const QlOfonoModem *modem,

@@ -65,7 +65,8 @@ def main():
         mm.start_modem_manager(announce=[mm.at])
         bus = HarnessBus(mm)
         watcher = q.Client(bus)
-        config = q.write_config(os.path.join(TMP, "esimd.conf"), os.path.join(TMP, "pki"), {})
+        config = q.write_config(os.path.join(TMP, "esimd.conf"), os.path.join(TMP, "pki"), {},
+                                daemon={"modem-wait": 5})
         daemon = q.Daemon(bus, config, watcher, euiccs=0)
         try:
             run_cases(mm, watcher, daemon, eid, direct, at)
@@ -182,6 +183,24 @@ def run_cases(mm, watcher, daemon, eid, direct, at):
                      60, "the Euicc's modem path")
         assert service_profiles("-e", eid) == direct
         assert len(removed(watcher, euicc)) == before
+
+    @case("the AT modem unplugged: its Euicc waits modem-wait for ModemManager to show it "
+          "again, then goes; plugged in again, it is read again")
+    def _():
+        mm.report(mm.at, "remove")
+        q.wait_until(lambda: mm.find(mm.at) is None, 60, "ModemManager dropping the AT modem")
+        assert at_euicc in watcher.euiccs(), "removed at once: an inhibit would do the same"
+        q.wait_until(lambda: removed(watcher, at_euicc), 60, "InterfacesRemoved for the Euicc")
+        wait_text = f"eUICC {at['eid']} removed: ModemManager no longer shows its modem"
+        assert wait_text in daemon.text(), daemon.text()[-2000:]
+        setup = mm.inhibitions()[0]
+        mm.report(mm.at, "add")
+        q.wait_until(lambda: at_euicc in watcher.euiccs(), 120, "the AT modem's Euicc again")
+        shown = mm.wait_modem(mm.at)
+        q.wait_until(lambda: watcher.prop(at_euicc, q.EUICC, "ModemObjectPath") == shown["path"],
+                     60, "the Euicc's modem path")
+        assert mm.inhibitions()[0] == setup + 1, (mm.inhibitions(), setup)
+        mm.assert_released(mm.at)
 
 
 if __name__ == "__main__":
