@@ -69,8 +69,12 @@ ql_euicc_worker_main(gpointer user_data)
 /* ---- requests: authorise, check the arguments, queue ---- */
 
 static const gchar *
-ql_euicc_action(QlOpKind kind)
+ql_euicc_action(QlEuicc *e, QlOpKind kind)
 {
+	/* a read that takes the modem away from ModemManager or oFono (its calls, its data) is
+	 * not anybody's to make */
+	if (kind == QL_OP_REFRESH && ql_euicc_needs_hold(e, kind))
+		return QL_ACTION_MANAGE;
 	switch (kind) {
 	case QL_OP_DOWNLOAD:
 	case QL_OP_DISCOVER:
@@ -180,7 +184,7 @@ ql_euicc_request(QlEuicc *e, GDBusMethodInvocation *invocation, QlOpKind kind, c
 	r->euicc = ql_euicc_ref(e);
 	r->kind = kind;
 	r->iccid = g_strdup(iccid);
-	ql_daemon_authorize(e->daemon, invocation, ql_euicc_action(kind), ql_euicc_authorized, r,
+	ql_daemon_authorize(e->daemon, invocation, ql_euicc_action(e, kind), ql_euicc_authorized, r,
 			    (GDestroyNotify)ql_request_free);
 	return TRUE;
 }

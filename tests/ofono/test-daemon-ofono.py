@@ -247,6 +247,22 @@ def _(ofono, fake, daemon):
     assert euicc_props(the_euicc())["OfonoModemPath"] == MODEM
 
 
+@with_service("Refresh, which takes the modem away here, needs polkit's manage", enable_first=True)
+def _(ofono, fake, daemon):
+    q.wait_until(lambda: len(ofono.set_calls()) == 4, 30, "the discovery's lockdown cycle")
+    path = the_euicc()
+    polkit.allow_all(False)
+    try:
+        q.expect_error(lambda: client.call(path, q.EUICC, "Refresh"), "NotAuthorized")
+        assert len(ofono.set_calls()) == 4, ofono.set_calls()
+        polkit.allow(["org.quantra.esim.manage"])
+        client.call(path, q.EUICC, "Refresh")
+        assert ofono.set_calls()[4] == ("Lockdown", True), ofono.set_calls()
+    finally:
+        polkit.allow([])
+        polkit.allow_all(True)
+
+
 @with_service("the lockdown refused during an operation: Busy, nothing changed",
               enable_first=True)
 def _(ofono, fake, daemon):
