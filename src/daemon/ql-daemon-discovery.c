@@ -92,21 +92,27 @@ ql_discovery_device_probed(GObject *source, GAsyncResult *res, gpointer user_dat
 	ql_discovery_add(d, p);
 }
 
-/* ---- ModemManager ---- */
+/* ---- the modem stacks: a scan lists the stack's modems and reads the new ones in a thread,
+ * then the main thread brings the exported eUICCs in line ---- */
 
 typedef struct {
+	QlStack stack;
 	QlConfig *cfg;	      /* borrowed: lives as long as the daemon */
-	GHashTable *known;    /* device uids whose eUICC is exported: not probed again */
-	GHashTable *failed;   /* modem paths found unusable before: not probed again */
-	GPtrArray *modems;    /* QlModemInfo: every modem ModemManager shows */
+	GDBusConnection *bus; /* the service's: oFono ties a lockdown to its connection */
+	GHashTable *known;    /* modems whose eUICC is exported (device uid, oFono path) */
+	GHashTable *failed;   /* modems found unusable before: not read again */
+	GPtrArray *modems;    /* QlModemInfo or QlOfonoModem: every modem the stack shows */
 	GPtrArray *probes;    /* QlProbe: new modems with an eUICC */
-	GHashTable *failures; /* modem path -> why it is not exported (new ones) */
-	GError *error;	      /* ModemManager could not be asked */
-} QlRescan;
+	GHashTable *failures; /* modem -> why it is not exported (new ones) */
+	GError *error;	      /* the stack could not be asked */
+} QlScan;
+
+static const gchar *const ql_stack_names[QL_N_STACKS] = {"ModemManager", "oFono"};
 
 static void
-ql_rescan_free(QlRescan *r)
+ql_scan_free(QlScan *r)
 {
+	g_clear_object(&r->bus);
 	g_clear_pointer(&r->known, g_hash_table_unref);
 	g_clear_pointer(&r->failed, g_hash_table_unref);
 	g_clear_pointer(&r->modems, g_ptr_array_unref);
@@ -116,61 +122,95 @@ ql_rescan_free(QlRescan *r)
 	g_free(r);
 }
 
+/* A new modem's eUICC through @spec, its port read as the stack lets it (@modem or @ofono); a
+ * failure is kept under @key */
 static void
-ql_discovery_rescan_thread(GTask *task, gpointer source, gpointer task_data,
-			   GCancellable *cancellable)
+ql_scan_probe(QlScan *r, const gchar *key, const gchar *spec, const gchar *model,
+	      const QlModemInfo *modem, const QlOfonoModem *ofono)
 {
-	QlRescan *r = task_data;
+	g_autofree gchar *extra = ql_config_device_params(r->cfg, spec, model);
+	QlProbe *p = g_new0(QlProbe, 1);
 
+	p->spec = ql_config_spec_add_params(spec, extra);
+	if (ofono != NULL) {
+		p->ofono = ql_ofono_modem_copy(ofono);
+		p->snap = ql_worker_probe_ofono(r->bus, ofono, p->spec, &p->error);
+	} else if (modem->exclusive) {
+		/* a TTY ModemManager holds open is read under an inhibit, once */
+		QlModemInfo *now = NULL;
+		g_debug("modem %s: reading its eUICC through %s under an inhibit", modem->path,
+			modem->at_port);
+		p->snap = ql_worker_probe_exclusive(modem, p->spec, r->cfg->modem_wait_ms, &now,
+						    &p->error);
+		p->modem = now != NULL ? now : ql_modem_info_copy(modem);
+	} else {
+		p->modem = ql_modem_info_copy(modem);
+		p->snap = ql_worker_probe(p->spec, &p->error);
+	}
+	if (p->snap != NULL) {
+		g_ptr_array_add(r->probes, p);
+		return;
+	}
+	/* another program's lockdown ends some time: read again when it does */
+	if (ofono != NULL && g_error_matches(p->error, QL_ERROR, QL_ERROR_BUSY))
+		g_debug("oFono modem %s is not read now: %s", ofono->path, p->error->message);
+	else
+		g_hash_table_insert(
+			r->failures, g_strdup(key),
+			g_strdup_printf("no eUICC through %s: %s", p->spec, p->error->message));
+	ql_probe_free(p);
+}
+
+static void
+ql_scan_mm(QlScan *r)
+{
 	r->modems = ql_modem_list(NULL, &r->error);
 	for (guint i = 0; r->modems != NULL && i < r->modems->len; i++) {
 		QlModemInfo *m = g_ptr_array_index(r->modems, i);
-		g_autofree gchar *extra = NULL;
-		QlProbe *p;
+		/* ModemManager re-creates a modem it was inhibited from under a new path: a
+		 * failure of a TTY's modem is kept by device, or the new object would be read (and
+		 * the modem taken away) again */
+		const gchar *key = m->exclusive && m->device != NULL ? m->device : m->path;
 
-		if (m->device != NULL && g_hash_table_contains(r->known, m->device))
+		if ((m->device != NULL && g_hash_table_contains(r->known, m->device)) ||
+		    g_hash_table_contains(r->failed, key))
 			continue;
-		if (g_hash_table_contains(r->failed, m->path) ||
-		    (m->device != NULL && g_hash_table_contains(r->failed, m->device)))
-			continue;
-		if (m->spec == NULL) {
-			g_hash_table_insert(r->failures, g_strdup(m->path),
+		if (m->spec == NULL)
+			g_hash_table_insert(r->failures, g_strdup(key),
 					    g_strdup("no QMI, MBIM or AT port"));
-			continue;
-		}
-		p = g_new0(QlProbe, 1);
-		extra = ql_config_device_params(r->cfg, m->spec, m->model);
-		p->spec = ql_config_spec_add_params(m->spec, extra);
-		/* a TTY ModemManager holds open is read under an inhibit, once */
-		if (m->exclusive) {
-			QlModemInfo *now = NULL;
-			g_debug("modem %s: reading its eUICC through %s under an inhibit", m->path,
-				m->at_port);
-			p->snap = ql_worker_probe_exclusive(m, p->spec, r->cfg->modem_wait_ms, &now,
-							    &p->error);
-			p->modem = now != NULL ? now : ql_modem_info_copy(m);
-		} else {
-			p->modem = ql_modem_info_copy(m);
-			p->snap = ql_worker_probe(p->spec, &p->error);
-		}
-		if (p->snap == NULL) {
-			/* ModemManager re-creates a modem it was inhibited from under a new path:
-			 * such a failure is kept by device, or the new object would be read (and
-			 * the modem taken away) again */
-			g_hash_table_insert(
-				r->failures,
-				g_strdup(m->exclusive && m->device != NULL ? m->device : m->path),
-				g_strdup_printf("no eUICC through %s: %s", p->spec,
-						p->error->message));
-			ql_probe_free(p);
-			continue;
-		}
-		g_ptr_array_add(r->probes, p);
+		else
+			ql_scan_probe(r, key, m->spec, m->model, m, NULL);
 	}
-	g_task_return_boolean(task, TRUE);
 }
 
-static void ql_discovery_rescan_start(QlDaemon *d);
+static void
+ql_scan_ofono(QlScan *r)
+{
+	r->modems = ql_ofono_list(r->bus, r->cfg, &r->error);
+	for (guint i = 0; r->modems != NULL && i < r->modems->len; i++) {
+		QlOfonoModem *m = g_ptr_array_index(r->modems, i);
+
+		if (g_hash_table_contains(r->known, m->path) ||
+		    g_hash_table_contains(r->failed, m->path))
+			continue;
+		if (m->spec == NULL)
+			g_hash_table_insert(r->failures, g_strdup(m->path),
+					    g_strdup(m->unresolved));
+		else
+			ql_scan_probe(r, m->path, m->spec, m->model, NULL, m);
+	}
+}
+
+static void
+ql_scan_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+	QlScan *r = task_data;
+	if (r->stack == QL_STACK_MM)
+		ql_scan_mm(r);
+	else
+		ql_scan_ofono(r);
+	g_task_return_boolean(task, TRUE);
+}
 
 static gboolean
 ql_discovery_gone_due(gpointer user_data)
@@ -181,31 +221,13 @@ ql_discovery_gone_due(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* The exported eUICCs of ModemManager's modems after a scan; @present: device uid -> modem */
 static void
-ql_discovery_rescanned(GObject *source, GAsyncResult *res, gpointer user_data)
+ql_scan_apply_mm(QlDaemon *d, GHashTable *present, GPtrArray *gone)
 {
-	QlDaemon *d = user_data;
-	QlRescan *r = g_task_get_task_data(G_TASK(res));
-	g_autoptr(GHashTable) present = g_hash_table_new(g_str_hash, g_str_equal);
-	g_autoptr(GHashTable) paths = g_hash_table_new(g_str_hash, g_str_equal);
-	g_autoptr(GPtrArray) gone = g_ptr_array_new();
 	GHashTableIter it;
-	gpointer key, value;
+	gpointer value;
 
-	d->rescan_running = FALSE;
-	if (d->stopping)
-		return;
-	if (r->error != NULL)
-		g_debug("ModemManager: %s", r->error->message);
-	for (guint i = 0; r->modems != NULL && i < r->modems->len; i++) {
-		QlModemInfo *m = g_ptr_array_index(r->modems, i);
-		if (m->device != NULL) {
-			g_hash_table_insert(present, m->device, m);
-			g_hash_table_add(paths, m->device);
-		}
-		g_hash_table_add(paths, m->path);
-	}
-	/* modems that went (not the ones we inhibited ourselves), and those still here */
 	g_hash_table_iter_init(&it, d->euiccs);
 	while (g_hash_table_iter_next(&it, NULL, &value)) {
 		QlEuicc *e = value;
@@ -220,7 +242,7 @@ ql_discovery_rescanned(GObject *source, GAsyncResult *res, gpointer user_data)
 				e->gone_id = 0;
 			}
 		} else if (e->inhibit_held || e->running != NULL || e->gone_id != 0) {
-			continue;
+			continue; /* ModemManager drops a modem while it is inhibited */
 		} else if (e->modem->exclusive) {
 			/* another program's inhibit (or ModemManager's own re-probe) re-creates the
 			 * modem: reading its TTY again would take the modem away once more, so its
@@ -230,37 +252,103 @@ ql_discovery_rescanned(GObject *source, GAsyncResult *res, gpointer user_data)
 			g_ptr_array_add(gone, e);
 		}
 	}
+}
+
+/* The same for oFono's modems (@present: path -> modem). oFono does not drop a modem it locked
+ * down: one it no longer shows is gone, even in the middle of an operation (which fails; the
+ * worker then lets go of the lockdown). */
+static void
+ql_scan_apply_ofono(QlDaemon *d, GHashTable *present, GPtrArray *gone)
+{
+	GHashTableIter it;
+	gpointer value;
+
+	g_hash_table_iter_init(&it, d->euiccs);
+	while (g_hash_table_iter_next(&it, NULL, &value)) {
+		QlEuicc *e = value;
+		QlOfonoModem *now;
+		if (e->ofono == NULL)
+			continue;
+		now = g_hash_table_lookup(present, e->ofono->path);
+		if (now != NULL)
+			ql_euicc_set_ofono(e, now);
+		else
+			g_ptr_array_add(gone, e);
+	}
+}
+
+static void ql_scan_start(QlDaemon *d, QlStack stack);
+
+static void
+ql_scan_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	QlDaemon *d = user_data;
+	QlScan *r = g_task_get_task_data(G_TASK(res));
+	QlScanState *state = &d->scan[r->stack];
+	const gchar *stack = ql_stack_names[r->stack];
+	g_autoptr(GHashTable) present = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GPtrArray) gone = g_ptr_array_new();
+	g_autofree gchar *why = NULL;
+	GHashTableIter it;
+	gpointer key, value;
+
+	state->running = FALSE;
+	if (d->stopping)
+		return;
+	if (r->error != NULL)
+		g_debug("%s: %s", stack, r->error->message);
+	/* what the stack shows now, by what survives a re-created object (a failure kept by
+	 * device stays as long as the device is there) */
+	for (guint i = 0; r->modems != NULL && i < r->modems->len; i++) {
+		if (r->stack == QL_STACK_MM) {
+			QlModemInfo *m = g_ptr_array_index(r->modems, i);
+			if (m->device != NULL)
+				g_hash_table_insert(present, m->device, m);
+			g_hash_table_insert(present, m->path, m);
+		} else {
+			QlOfonoModem *m = g_ptr_array_index(r->modems, i);
+			g_hash_table_insert(present, m->path, m);
+		}
+	}
+	if (r->stack == QL_STACK_MM)
+		ql_scan_apply_mm(d, present, gone);
+	else
+		ql_scan_apply_ofono(d, present, gone);
+	why = r->modems != NULL ? g_strdup_printf("%s no longer shows its modem", stack)
+				: g_strdup_printf("%s is not running", stack);
 	for (guint i = 0; i < gone->len; i++)
-		ql_euicc_remove(g_ptr_array_index(gone, i),
-				"ModemManager no longer shows its modem");
+		ql_euicc_remove(g_ptr_array_index(gone, i), why);
 	for (guint i = 0; i < r->probes->len; i++)
 		ql_discovery_add(d, g_ptr_array_index(r->probes, i));
 	g_hash_table_iter_init(&it, r->failures);
 	while (g_hash_table_iter_next(&it, &key, &value)) {
-		g_debug("modem %s is not exported: %s", (const gchar *)key, (const gchar *)value);
-		g_hash_table_insert(d->modem_failures, g_strdup(key), g_strdup(value));
+		g_debug("%s modem %s is not exported: %s", stack, (const gchar *)key,
+			(const gchar *)value);
+		g_hash_table_insert(state->failures, g_strdup(key), g_strdup(value));
 	}
-	/* forget failures of modems that are gone: a new object is probed again */
-	g_hash_table_iter_init(&it, d->modem_failures);
+	/* a modem the stack no longer shows is read again when it comes back */
+	g_hash_table_iter_init(&it, state->failures);
 	while (g_hash_table_iter_next(&it, &key, NULL)) {
-		if (!g_hash_table_contains(paths, key))
+		if (!g_hash_table_contains(present, key))
 			g_hash_table_iter_remove(&it);
 	}
-	if (d->rescan_again)
-		ql_discovery_rescan_start(d);
+	if (state->again)
+		ql_scan_start(d, r->stack);
 }
 
 static void
-ql_discovery_rescan_start(QlDaemon *d)
+ql_scan_start(QlDaemon *d, QlStack stack)
 {
 	g_autoptr(GTask) task = NULL;
-	QlRescan *r = g_new0(QlRescan, 1);
+	QlScan *r = g_new0(QlScan, 1);
 	GHashTableIter it;
 	gpointer key, value;
 
-	d->rescan_running = TRUE;
-	d->rescan_again = FALSE;
+	d->scan[stack].running = TRUE;
+	d->scan[stack].again = FALSE;
+	r->stack = stack;
 	r->cfg = d->cfg;
+	r->bus = g_object_ref(d->bus);
 	r->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	r->failed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	r->probes = g_ptr_array_new_with_free_func((GDestroyNotify)ql_probe_free);
@@ -268,28 +356,39 @@ ql_discovery_rescan_start(QlDaemon *d)
 	g_hash_table_iter_init(&it, d->euiccs);
 	while (g_hash_table_iter_next(&it, NULL, &value)) {
 		QlEuicc *e = value;
-		if (e->modem != NULL && e->modem->device != NULL)
+		if (stack == QL_STACK_MM && e->modem != NULL && e->modem->device != NULL)
 			g_hash_table_add(r->known, g_strdup(e->modem->device));
+		else if (stack == QL_STACK_OFONO && e->ofono != NULL)
+			g_hash_table_add(r->known, g_strdup(e->ofono->path));
 	}
-	g_hash_table_iter_init(&it, d->modem_failures);
+	g_hash_table_iter_init(&it, d->scan[stack].failures);
 	while (g_hash_table_iter_next(&it, &key, NULL))
 		g_hash_table_add(r->failed, g_strdup(key));
-	task = g_task_new(NULL, NULL, ql_discovery_rescanned, d);
-	g_task_set_task_data(task, r, (GDestroyNotify)ql_rescan_free);
-	g_task_run_in_thread(task, ql_discovery_rescan_thread);
+	task = g_task_new(NULL, NULL, ql_scan_done, d);
+	g_task_set_task_data(task, r, (GDestroyNotify)ql_scan_free);
+	g_task_run_in_thread(task, ql_scan_thread);
+}
+
+/* Lists the stack's modems again (once more after the scan that runs, when one does) */
+static void
+ql_scan_request(QlDaemon *d, QlStack stack)
+{
+	if (d->stopping)
+		return;
+	if (d->scan[stack].running) {
+		d->scan[stack].again = TRUE;
+		return;
+	}
+	ql_scan_start(d, stack);
 }
 
 void
 ql_discovery_rescan(QlDaemon *d)
 {
-	if (d->stopping)
-		return;
-	if (d->rescan_running) {
-		d->rescan_again = TRUE;
-		return;
-	}
-	ql_discovery_rescan_start(d);
+	ql_scan_request(d, QL_STACK_MM);
 }
+
+/* ---- ModemManager ---- */
 
 static void
 ql_discovery_mm_signal(GDBusConnection *bus, const gchar *sender, const gchar *path,
@@ -317,178 +416,13 @@ ql_discovery_mm_vanished(GDBusConnection *bus, const gchar *name, gpointer user_
 
 /* ---- oFono ---- */
 
-typedef struct {
-	QlConfig *cfg;	      /* borrowed: lives as long as the daemon */
-	GDBusConnection *bus; /* the service's: oFono ties a lockdown to its connection */
-	GHashTable *known;    /* oFono modem paths whose eUICC is exported: not probed again */
-	GHashTable *failed;   /* modem paths found unusable before: not probed again */
-	GPtrArray *modems;    /* QlOfonoModem: every modem oFono shows */
-	GPtrArray *probes;    /* QlProbe: new modems with an eUICC */
-	GHashTable *failures; /* modem path -> why it is not exported (new ones) */
-	GError *error;	      /* oFono could not be asked */
-} QlOfonoScan;
-
-static void
-ql_ofono_scan_free(QlOfonoScan *r)
-{
-	g_clear_object(&r->bus);
-	g_clear_pointer(&r->known, g_hash_table_unref);
-	g_clear_pointer(&r->failed, g_hash_table_unref);
-	g_clear_pointer(&r->modems, g_ptr_array_unref);
-	g_clear_pointer(&r->probes, g_ptr_array_unref);
-	g_clear_pointer(&r->failures, g_hash_table_unref);
-	g_clear_error(&r->error);
-	g_free(r);
-}
-
-static void
-ql_discovery_ofono_thread(GTask *task, gpointer source, gpointer task_data,
-			  GCancellable *cancellable)
-{
-	QlOfonoScan *r = task_data;
-
-	r->modems = ql_ofono_list(r->bus, r->cfg, &r->error);
-	for (guint i = 0; r->modems != NULL && i < r->modems->len; i++) {
-		QlOfonoModem *m = g_ptr_array_index(r->modems, i);
-		g_autofree gchar *extra = NULL;
-		QlProbe *p;
-
-		if (g_hash_table_contains(r->known, m->path) ||
-		    g_hash_table_contains(r->failed, m->path))
-			continue;
-		if (m->spec == NULL) {
-			g_hash_table_insert(r->failures, g_strdup(m->path),
-					    g_strdup(m->unresolved));
-			continue;
-		}
-		p = g_new0(QlProbe, 1);
-		extra = ql_config_device_params(r->cfg, m->spec, m->model);
-		p->spec = ql_config_spec_add_params(m->spec, extra);
-		p->ofono = ql_ofono_modem_copy(m);
-		p->snap = ql_worker_probe_ofono(r->bus, m, p->spec, &p->error);
-		if (p->snap == NULL) {
-			/* another program's lockdown ends some time: read again when it does */
-			if (g_error_matches(p->error, QL_ERROR, QL_ERROR_BUSY))
-				g_debug("oFono modem %s is not read now: %s", m->path,
-					p->error->message);
-			else
-				g_hash_table_insert(r->failures, g_strdup(m->path),
-						    g_strdup_printf("no eUICC through %s: %s",
-								    p->spec, p->error->message));
-			ql_probe_free(p);
-			continue;
-		}
-		g_ptr_array_add(r->probes, p);
-	}
-	g_task_return_boolean(task, TRUE);
-}
-
-static void ql_discovery_ofono_start(QlDaemon *d);
-
-static void
-ql_discovery_ofono_scanned(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	QlDaemon *d = user_data;
-	QlOfonoScan *r = g_task_get_task_data(G_TASK(res));
-	g_autoptr(GHashTable) present = g_hash_table_new(g_str_hash, g_str_equal);
-	g_autoptr(GPtrArray) gone = g_ptr_array_new();
-	GHashTableIter it;
-	gpointer key, value;
-
-	d->ofono_scan_running = FALSE;
-	if (d->stopping)
-		return;
-	if (r->error != NULL)
-		g_debug("oFono: %s", r->error->message);
-	for (guint i = 0; r->modems != NULL && i < r->modems->len; i++) {
-		QlOfonoModem *m = g_ptr_array_index(r->modems, i);
-		g_hash_table_insert(present, m->path, m);
-	}
-	/* oFono does not drop a modem it locked down: one it no longer shows is gone, even in the
-	 * middle of an operation (which fails; the worker then lets go of the lockdown) */
-	g_hash_table_iter_init(&it, d->euiccs);
-	while (g_hash_table_iter_next(&it, NULL, &value)) {
-		QlEuicc *e = value;
-		QlOfonoModem *now;
-		if (e->ofono == NULL)
-			continue;
-		now = g_hash_table_lookup(present, e->ofono->path);
-		if (now != NULL)
-			ql_euicc_set_ofono(e, now);
-		else
-			g_ptr_array_add(gone, e);
-	}
-	for (guint i = 0; i < gone->len; i++)
-		ql_euicc_remove(g_ptr_array_index(gone, i),
-				r->modems != NULL ? "oFono no longer shows its modem"
-						  : "oFono is not running");
-	for (guint i = 0; i < r->probes->len; i++)
-		ql_discovery_add(d, g_ptr_array_index(r->probes, i));
-	g_hash_table_iter_init(&it, r->failures);
-	while (g_hash_table_iter_next(&it, &key, &value)) {
-		g_message("oFono modem %s is not exported: %s", (const gchar *)key,
-			  (const gchar *)value);
-		g_hash_table_insert(d->ofono_failures, g_strdup(key), g_strdup(value));
-	}
-	/* a modem oFono dropped is read again when it comes back */
-	g_hash_table_iter_init(&it, d->ofono_failures);
-	while (g_hash_table_iter_next(&it, &key, NULL)) {
-		if (!g_hash_table_contains(present, key))
-			g_hash_table_iter_remove(&it);
-	}
-	if (d->ofono_scan_again)
-		ql_discovery_ofono_start(d);
-}
-
-static void
-ql_discovery_ofono_start(QlDaemon *d)
-{
-	g_autoptr(GTask) task = NULL;
-	QlOfonoScan *r = g_new0(QlOfonoScan, 1);
-	GHashTableIter it;
-	gpointer key, value;
-
-	d->ofono_scan_running = TRUE;
-	d->ofono_scan_again = FALSE;
-	r->cfg = d->cfg;
-	r->bus = g_object_ref(d->bus);
-	r->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	r->failed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	r->probes = g_ptr_array_new_with_free_func((GDestroyNotify)ql_probe_free);
-	r->failures = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	g_hash_table_iter_init(&it, d->euiccs);
-	while (g_hash_table_iter_next(&it, NULL, &value)) {
-		QlEuicc *e = value;
-		if (e->ofono != NULL)
-			g_hash_table_add(r->known, g_strdup(e->ofono->path));
-	}
-	g_hash_table_iter_init(&it, d->ofono_failures);
-	while (g_hash_table_iter_next(&it, &key, NULL))
-		g_hash_table_add(r->failed, g_strdup(key));
-	task = g_task_new(NULL, NULL, ql_discovery_ofono_scanned, d);
-	g_task_set_task_data(task, r, (GDestroyNotify)ql_ofono_scan_free);
-	g_task_run_in_thread(task, ql_discovery_ofono_thread);
-}
-
-static void
-ql_discovery_ofono_rescan(QlDaemon *d)
-{
-	if (d->stopping)
-		return;
-	if (d->ofono_scan_running) {
-		d->ofono_scan_again = TRUE;
-		return;
-	}
-	ql_discovery_ofono_start(d);
-}
-
 static void
 ql_discovery_ofono_signal(GDBusConnection *bus, const gchar *sender, const gchar *path,
 			  const gchar *iface, const gchar *signal, GVariant *params,
 			  gpointer user_data)
 {
 	g_debug("oFono: %s %s", signal, path);
-	ql_discovery_ofono_rescan(user_data);
+	ql_scan_request(user_data, QL_STACK_OFONO);
 }
 
 /* A lockdown cleared: a modem another program held may be read now */
@@ -515,10 +449,10 @@ ql_discovery_ofono_property(GDBusConnection *bus, const gchar *sender, const gch
 		if (e->ofono != NULL && g_strcmp0(e->ofono->path, path) == 0)
 			return; /* ours, or exported already */
 	}
-	if (g_hash_table_contains(d->ofono_failures, path))
+	if (g_hash_table_contains(d->scan[QL_STACK_OFONO].failures, path))
 		return;
 	g_debug("oFono: the lockdown of %s was cleared", path);
-	ql_discovery_ofono_rescan(d);
+	ql_scan_request(d, QL_STACK_OFONO);
 }
 
 static void
@@ -526,7 +460,7 @@ ql_discovery_ofono_appeared(GDBusConnection *bus, const gchar *name, const gchar
 			    gpointer user_data)
 {
 	g_debug("oFono is running (%s)", owner);
-	ql_discovery_ofono_rescan(user_data);
+	ql_scan_request(user_data, QL_STACK_OFONO);
 }
 
 static void
@@ -535,8 +469,8 @@ ql_discovery_ofono_vanished(GDBusConnection *bus, const gchar *name, gpointer us
 	QlDaemon *d = user_data;
 	g_debug("oFono is not running");
 	/* its modems are gone with it; nothing to ask when none was exported */
-	g_hash_table_remove_all(d->ofono_failures);
-	ql_discovery_ofono_rescan(d);
+	g_hash_table_remove_all(d->scan[QL_STACK_OFONO].failures);
+	ql_scan_request(d, QL_STACK_OFONO);
 }
 
 void
@@ -588,6 +522,7 @@ ql_discovery_stop(QlDaemon *d)
 		g_bus_unwatch_name(d->ofono_watch_id);
 	d->ofono_signal_id = d->ofono_prop_signal_id = d->ofono_watch_id = 0;
 	/* a probe or scan still running ends on its own and finds d->stopping set */
-	while (d->pending_probes > 0 || d->rescan_running || d->ofono_scan_running)
+	while (d->pending_probes > 0 || d->scan[QL_STACK_MM].running ||
+	       d->scan[QL_STACK_OFONO].running)
 		g_main_context_iteration(d->main_ctx, TRUE);
 }

@@ -194,8 +194,8 @@ ql_daemon_clear(QlDaemon *d)
 	g_clear_pointer(&d->euiccs, g_hash_table_unref);
 	g_clear_pointer(&d->operations, g_hash_table_unref);
 	g_clear_pointer(&d->clients, g_hash_table_unref);
-	g_clear_pointer(&d->modem_failures, g_hash_table_unref);
-	g_clear_pointer(&d->ofono_failures, g_hash_table_unref);
+	for (guint i = 0; i < QL_N_STACKS; i++)
+		g_clear_pointer(&d->scan[i].failures, g_hash_table_unref);
 	g_clear_object(&d->manager_iface);
 	g_clear_object(&d->manager);
 	g_clear_object(&d->authority);
@@ -264,8 +264,8 @@ main(int argc, char **argv)
 		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)ql_op_unref);
 	d.clients = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					  (GDestroyNotify)ql_client_free);
-	d.modem_failures = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	d.ofono_failures = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	for (guint i = 0; i < QL_N_STACKS; i++)
+		d.scan[i].failures = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	d.next_op_id = 1;
 
 	d.bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);

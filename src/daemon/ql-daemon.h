@@ -35,6 +35,19 @@ G_BEGIN_DECLS
 #define QL_ACTION_RESET "org.quantra.esim.reset"
 
 typedef struct _QlDaemon QlDaemon;
+
+/* the modem stacks whose modems discovery lists */
+typedef enum {
+	QL_STACK_MM,
+	QL_STACK_OFONO,
+	QL_N_STACKS,
+} QlStack;
+
+typedef struct {
+	gboolean running;     /* a scan runs in a thread */
+	gboolean again;	      /* something changed meanwhile: one more scan after it */
+	GHashTable *failures; /* modem (path or device) -> why it is not exported */
+} QlScanState;
 typedef struct _QlEuicc QlEuicc;
 typedef struct _QlOp QlOp;
 
@@ -173,18 +186,13 @@ struct _QlDaemon {
 	gint exit_code;
 
 	/* discovery */
+	guint pending_probes; /* configured devices still being read */
+	QlScanState scan[QL_N_STACKS];
 	guint mm_watch_id;
 	guint mm_signal_id;
-	gboolean rescan_running;
-	gboolean rescan_again;
-	GHashTable *modem_failures; /* modem object path -> why it is not exported */
-	guint pending_probes;	    /* configured devices still being read */
 	guint ofono_watch_id;
 	guint ofono_signal_id;	    /* org.ofono.Manager ModemAdded, ModemRemoved */
 	guint ofono_prop_signal_id; /* org.ofono.Modem PropertyChanged (Lockdown) */
-	gboolean ofono_scan_running;
-	gboolean ofono_scan_again;
-	GHashTable *ofono_failures; /* oFono modem path -> why it is not exported */
 
 	/* CRL refresh (ql-daemon-state.c) */
 	guint crl_timer_id;
