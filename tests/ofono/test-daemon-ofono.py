@@ -29,28 +29,12 @@ from qltest import EXIT_NOT_FOUND, EXIT_REFUSED, case  # noqa: E402
 import dbus  # noqa: E402
 import dbusmock  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qlofono import MODEM, MODEM_IFACE, NO_PROPS, SET, SIM_IFACE, VANISH, refuse  # noqa: E402
+
 TMP = tempfile.mkdtemp(prefix="ql-esimd-ofono-")
 PKI = os.path.join(TMP, "pki")
-MODEM = "/ril_0"
-MODEM_IFACE = "org.ofono.Modem"
-SIM_IFACE = "org.ofono.SimManager"
-NO_PROPS = dbus.Dictionary({}, signature="sv")
-
-SET = ('self.Set("org.ofono.Modem", args[0], args[1]); '
-       'self.EmitSignal("org.ofono.Modem", "PropertyChanged", "sv", [args[0], args[1]])')
-REFUSE = '''
-if args[0] == "Lockdown" and args[1]:
-    class Refused(dbus.exceptions.DBusException):
-        _dbus_error_name = "org.ofono.Error.AccessDenied"
-    raise Refused("Operation not permitted")
-''' + SET
-VANISH = SET + '''
-if args[0] == "Lockdown" and args[1]:
-    manager = objects["/"]
-    manager.modems.remove(self.path)
-    manager.RemoveObject(self.path)
-    manager.EmitSignal("org.ofono.Manager", "ModemRemoved", "o", [self.path])
-'''
+REFUSE = refuse("org.ofono.Error.AccessDenied", "Operation not permitted")
 
 dbusmock.DBusTestCase.start_system_bus()  # permissive: the service may own its name
 

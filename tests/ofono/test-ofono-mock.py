@@ -23,29 +23,11 @@ from qltest import EXIT_DEVICE, EXIT_NOT_FOUND, EXIT_REFUSED, case  # noqa: E402
 import dbus  # noqa: E402
 import dbusmock  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qlofono import MODEM, MODEM_IFACE, NO_PROPS, SIM_IFACE, VANISH, refuse  # noqa: E402
+
 FAKE_AT = sys.argv[1]
 TMP = tempfile.mkdtemp(prefix="ql-ofono-mock-")
-MODEM = "/ril_0"
-MODEM_IFACE = "org.ofono.Modem"
-SIM_IFACE = "org.ofono.SimManager"
-NO_PROPS = dbus.Dictionary({}, signature="sv")
-
-# what a refusing or vanishing oFono does on SetProperty (the template's code otherwise)
-SET = ('self.Set("org.ofono.Modem", args[0], args[1]); '
-       'self.EmitSignal("org.ofono.Modem", "PropertyChanged", "sv", [args[0], args[1]])')
-REFUSE = '''
-if args[0] == "Lockdown" and args[1]:
-    class Refused(dbus.exceptions.DBusException):
-        _dbus_error_name = "{name}"
-    raise Refused("{message}")
-''' + SET
-VANISH = SET + '''
-if args[0] == "Lockdown" and args[1]:
-    manager = objects["/"]
-    manager.modems.remove(self.path)
-    manager.RemoveObject(self.path)
-    manager.EmitSignal("org.ofono.Manager", "ModemRemoved", "o", [self.path])
-'''
 
 
 class Ofono:
@@ -227,8 +209,7 @@ def _(ofono, fake):
 
 
 @with_ofono("the lockdown refused: nothing changed, no channel opened",
-            set_property=REFUSE.format(name="org.ofono.Error.AccessDenied",
-                                       message="Operation not permitted"))
+            set_property=refuse("org.ofono.Error.AccessDenied", "Operation not permitted"))
 def _(ofono, fake):
     before = profiles(fake)
     iccid = sorted(before)[0]
@@ -240,8 +221,7 @@ def _(ofono, fake):
 
 
 @with_ofono("the lockdown failing: a clear error, nothing changed",
-            set_property=REFUSE.format(name="org.ofono.Error.Failed",
-                                       message="Operation failed"))
+            set_property=refuse("org.ofono.Error.Failed", "Operation failed"))
 def _(ofono, fake):
     before = profiles(fake)
     r = ofono.ql("-o", MODEM, "chip", "info", expect=EXIT_DEVICE)
