@@ -794,6 +794,44 @@ static const QlCliBackendFuncs ql_cli_dbus_funcs = {
 	.free = ql_cli_dbus_free,
 };
 
+GHashTable *
+ql_cli_dbus_modem_eids(QlCli *cli)
+{
+	GHashTable *eids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_autoptr(GDBusConnection) bus = ql_cli_dbus_connect(cli, NULL);
+	g_autoptr(GVariant) r = NULL;
+	g_autoptr(GVariant) objects = NULL;
+	GVariantIter it;
+	GVariant *ifaces;
+
+	if (bus != NULL)
+		r = g_dbus_connection_call_sync(bus, QL_CLI_SERVICE_NAME, QL_CLI_SERVICE_PATH,
+						"org.freedesktop.DBus.ObjectManager",
+						"GetManagedObjects", NULL,
+						G_VARIANT_TYPE("(a{oa{sa{sv}}})"),
+						G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, NULL);
+	if (r == NULL)
+		return eids;
+	objects = g_variant_get_child_value(r, 0);
+	g_variant_iter_init(&it, objects);
+	while (g_variant_iter_next(&it, "{&o@a{sa{sv}}}", NULL, &ifaces)) {
+		g_autoptr(GVariant) props =
+			g_variant_lookup_value(ifaces, QL_IFACE_EUICC, G_VARIANT_TYPE_VARDICT);
+		const gchar *eid = NULL;
+		const gchar *path = NULL;
+		g_variant_unref(ifaces);
+		if (props == NULL || !g_variant_lookup(props, "Eid", "&s", &eid))
+			continue;
+		if (g_variant_lookup(props, "ModemObjectPath", "&o", &path) &&
+		    strcmp(path, "/") != 0)
+			g_hash_table_insert(eids, g_strdup(path), g_strdup(eid));
+		if (g_variant_lookup(props, "OfonoModemPath", "&o", &path) &&
+		    strcmp(path, "/") != 0)
+			g_hash_table_insert(eids, g_strdup(path), g_strdup(eid));
+	}
+	return eids;
+}
+
 /* ---- choosing the eUICC ---- */
 
 /* "-m N" as ModemManager's object path */

@@ -12,6 +12,7 @@
 
 #include "quantra-l/ql-error.h"
 #include "ql-cli-ofono.h"
+#include "ql-ofono.h"
 #include "ql-cli.h"
 
 static JsonNode *
@@ -94,6 +95,27 @@ static const QlCliField ql_cli_modem_fields[] = {
 	{NULL},
 };
 
+/* The EIDs the stacks do not show (oFono never, ModemManager not for every modem), from
+ * quantra-esimd when it runs */
+static void
+ql_cli_modems_add_eids(QlCli *cli, GPtrArray *mm, GPtrArray *ofono)
+{
+	g_autoptr(GHashTable) eids = NULL;
+
+	if (mm->len == 0 && ofono->len == 0)
+		return;
+	eids = ql_cli_dbus_modem_eids(cli);
+	for (guint i = 0; i < mm->len; i++) {
+		QlModemInfo *m = g_ptr_array_index(mm, i);
+		if (m->eid == NULL)
+			m->eid = g_strdup(g_hash_table_lookup(eids, m->path));
+	}
+	for (guint i = 0; i < ofono->len; i++) {
+		QlOfonoModem *m = g_ptr_array_index(ofono, i);
+		m->eid = g_strdup(g_hash_table_lookup(eids, m->path));
+	}
+}
+
 /* ModemManager's modems and oFono's: a stack that is not running is left out, unless neither is */
 gboolean
 ql_cli_modems(QlCli *cli, gchar **args, GError **error)
@@ -118,6 +140,7 @@ ql_cli_modems(QlCli *cli, gchar **args, GError **error)
 		mm = g_ptr_array_new();
 	if (ofono == NULL)
 		ofono = g_ptr_array_new();
+	ql_cli_modems_add_eids(cli, mm, ofono);
 	lists[0] = mm;
 	lists[1] = ofono;
 	if (cli->json) {

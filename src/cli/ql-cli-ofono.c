@@ -87,6 +87,13 @@ ql_cli_ofono_device_text(gconstpointer obj)
 }
 
 static gchar *
+ql_cli_ofono_eid_text(gconstpointer obj)
+{
+	const QlOfonoModem *m = obj;
+	return g_strdup(m->eid != NULL ? m->eid : "-"); /* quantra-esimd's, when it runs */
+}
+
+static gchar *
 ql_cli_ofono_none_text(gconstpointer obj)
 {
 	return g_strdup("-"); /* oFono does not read the EID, the eSIM state, the operator here */
@@ -128,8 +135,7 @@ const QlCliField ql_cli_ofono_modem_fields[] = {
 	QL_OFONO_STR("spec", N_("Device"), spec, ql_cli_ofono_device_text),
 	QL_OFONO_STR("spec_origin", NULL, spec_origin, NULL),
 	QL_OFONO_STR("unresolved", NULL, unresolved, NULL),
-	QL_OFONO_CUSTOM("eid", N_("EID"), NULL, ql_cli_ofono_none_text,
-			QL_CLI_FIELD_FLAG_TEXT_ONLY),
+	QL_OFONO_STR("eid", N_("EID"), eid, ql_cli_ofono_eid_text),
 	QL_OFONO_CUSTOM("esim", N_("eSIM"), NULL, ql_cli_ofono_none_text,
 			QL_CLI_FIELD_FLAG_TEXT_ONLY),
 	QL_OFONO_CUSTOM("sim_present", NULL, ql_cli_ofono_sim_present, NULL, 0),

@@ -186,6 +186,9 @@ QlCliBackend *ql_cli_direct_open(QlCli *cli, const QlCliCommand *cmd, GError **e
 /* ql-cli-dbus.c: quantra-esimd; the bus, and whether the service owns its name on it */
 GDBusConnection *ql_cli_dbus_connect(QlCli *cli, GError **error);
 gboolean ql_cli_dbus_service_running(GDBusConnection *bus);
+/* The EIDs quantra-esimd shows, by their modem's ModemManager and oFono object paths; empty
+ * when it does not run (it is not started for this) */
+GHashTable *ql_cli_dbus_modem_eids(QlCli *cli);
 QlCliBackend *ql_cli_dbus_open(QlCli *cli, GDBusConnection *bus, GError **error);
 /* @error is the service's NotAuthorized: polkit refused the caller (exit code 4; a local
  * QL_ERROR_AUTH, such as a vault or signature check, is a failure, 1) */

@@ -46,6 +46,7 @@ ql_ofono_modem_free(QlOfonoModem *modem)
 	g_free(modem->spec);
 	g_free(modem->spec_origin);
 	g_free(modem->unresolved);
+	g_free(modem->eid);
 	g_free(modem);
 }
 
@@ -64,6 +65,7 @@ ql_ofono_modem_copy(const QlOfonoModem *modem)
 	m->spec = g_strdup(modem->spec);
 	m->spec_origin = g_strdup(modem->spec_origin);
 	m->unresolved = g_strdup(modem->unresolved);
+	m->eid = g_strdup(modem->eid);
 	return m;
 }
 

@@ -42,6 +42,7 @@ typedef struct {
 	gchar *spec_origin;	  /* "configuration" or "sysfs"; NULL when not resolved */
 	gchar *unresolved;	  /* why spec is NULL, in words */
 	gboolean shared_port;	  /* the configuration says oFono does not use that port */
+	gchar *eid;		  /* oFono does not read it: NULL unless a client filled it in */
 } QlOfonoModem;
 
 typedef struct _QlOfonoLock QlOfonoLock;

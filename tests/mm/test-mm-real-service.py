@@ -120,6 +120,9 @@ def run_cases(mm, watcher, daemon, eid, direct, at):
         shown = mm.wait_modem(mm.at)
         assert service_profiles("-m", index(shown)) == at["profiles"]
         assert mm.inhibitions() == (1, 1), mm.inhibitions()
+        # `modems`: the EID ModemManager cannot read through the TTY, from the service
+        row = [m for m in qltest.quantra("modems").out["modems"] if m["path"] == shown["path"]]
+        assert len(row) == 1 and row[0]["eid"] == at["eid"], row
 
     @case("AT: profile enable through the service: inhibited, switched, given back; "
           "ModemManager shows the new SIM and the Euicc its new modem path")

@@ -173,6 +173,11 @@ def _(ofono, fake, daemon):
     listed = ql("-o", MODEM, "profile", "list").out["profiles"]
     assert sorted(x["iccid"] for x in listed) == sorted(profiles(fake)), listed
     assert ofono.set_calls() == LOCK_CYCLE, ofono.set_calls()
+    # `modems` shows the EID oFono does not know, from the service
+    m = {x["path"]: x for x in ql("modems").out["modems"]}
+    assert m[MODEM]["eid"] == p["Eid"] and m["/bare_0"]["eid"] is None, m
+    text = qltest.quantra("modems", env=BUS.env, json_out=False).out
+    assert p["Eid"] in text, text
     r = ql("-o", "/bare_0", "chip", "info", expect=EXIT_NOT_FOUND)
     assert f"quantra-esimd shows no eUICC of oFono's modem /bare_0 (it shows {p['Eid']})" \
         in r.message, r.message

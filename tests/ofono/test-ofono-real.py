@@ -162,9 +162,12 @@ def service_cases(bus, watch, env, address, pki, pty):
             ours["eid"] = p["Eid"]
             assert_lockdown_cycle(watch, bus, "the service's first read")
 
-        @case("-o chip info through the service: its EID, read from what the service holds")
+        @case("-o chip info through the service: its EID, read from what the service holds; "
+              "`modems` shows it too")
         def _():
             assert svc("-o", MODEM, "chip", "info")["eid"] == ours["eid"]
+            m = [x for x in svc("modems")["modems"] if x["path"] == MODEM]
+            assert len(m) == 1 and m[0]["eid"] == ours["eid"], m
             assert not [e for e in watch.take() if e[0] == "Lockdown"], "a read locked it down"
 
         @case("-o profile download through the service, under a lockdown")
