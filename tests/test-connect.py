@@ -207,10 +207,10 @@ def _():
         # the enable was the service's: its Profile object says so
         assert client.profiles(client.euiccs()[0])[iccid]["State"] == "enabled"
     finally:
-        if daemon is not None:
-            assert daemon.stop() == 0, daemon.text()[-2000:]
+        code = daemon.stop() if daemon is not None else 0
         polkit.stop()
         client.close()
+    assert code == 0, f"quantra-esimd exited {code}: {daemon.text()[-2000:]}"
 
 
 nm.terminate()

@@ -319,7 +319,8 @@ static gboolean
 ql_euicc_op_done(gpointer user_data)
 {
 	QlOp *op = user_data; /* the queue's reference, back from the worker */
-	QlEuicc *e = op->euicc;
+	/* a removed eUICC's last references are the operation's and its ending worker's */
+	g_autoptr(QlEuicc) e = ql_euicc_ref(op->euicc);
 	QlDaemon *d = e->daemon;
 
 	e->running = NULL;

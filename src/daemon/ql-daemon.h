@@ -208,6 +208,7 @@ QlEuicc *ql_euicc_new(QlDaemon *d, const gchar *eid, const gchar *name, const gc
 		      const QlModemInfo *modem, const QlOfonoModem *ofono);
 QlEuicc *ql_euicc_ref(QlEuicc *e);
 void ql_euicc_unref(QlEuicc *e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QlEuicc, ql_euicc_unref)
 void ql_euicc_export(QlEuicc *e, QlSnapshot *snap);
 /* unexports, fails what waits, cancels what runs; the worker ends after it */
 void ql_euicc_remove(QlEuicc *e, const gchar *why);

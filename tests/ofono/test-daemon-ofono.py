@@ -116,6 +116,7 @@ def with_service(name, seed=2, enable_first=False, shared_port=False, euiccs=1, 
             fake = qltest.Fake(FAKE_AT, os.path.join(TMP, name.replace(" ", "-") + ".state"),
                                seed=seed, identity=os.path.join(PKI, "euicc"))
             ofono = service = None
+            code = 0
             try:
                 if enable_first:
                     iccid = qltest.answer(fake.spec, "profile", "list")["profiles"][0]["iccid"]
@@ -135,11 +136,14 @@ def with_service(name, seed=2, enable_first=False, shared_port=False, euiccs=1, 
                     sys.stderr.write(service.text()[-4000:] + "\n")
                 raise
             finally:
+                # everything is stopped before anything is asserted: a process left running
+                # would keep the suite's output open
                 if service is not None:
-                    assert service.stop() == 0, service.text()[-2000:]
+                    code = service.stop()
                 if ofono is not None:
                     ofono.stop()
                 left = fake.stop()
+            assert code == 0, f"quantra-esimd exited {code}: {service.text()[-3000:]}"
             assert left == 0, f"{left} logical channel(s) left open"
         return fn
     return deco

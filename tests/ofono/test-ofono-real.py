@@ -193,12 +193,12 @@ def service_cases(bus, watch, env, address, pki, pty):
                       ["profiles"]}
             assert states[ours["iccid"]] == "enabled", states
     finally:
-        if daemon is not None:
-            assert daemon.stop() == 0, daemon.text()[-3000:]
-            if not qltest.all_ok():
-                sys.stderr.write(daemon.text()[-6000:] + "\n")
+        code = daemon.stop() if daemon is not None else 0
         polkit.stop()
         client.close()
+    if daemon is not None and (code != 0 or not qltest.all_ok()):
+        sys.stderr.write(daemon.text()[-6000:] + "\n")
+    assert code == 0, f"quantra-esimd exited {code}"
     assert not modem_props(bus)["Lockdown"], "the service left the modem locked down"
 
 
