@@ -556,23 +556,48 @@ ql_ofono_lock_was_powered(QlOfonoLock *lock)
 	return lock->was_powered;
 }
 
+gboolean
+ql_ofono_lock_was_online(QlOfonoLock *lock)
+{
+	return lock->was_online;
+}
+
 /* Online needs the SIM read again after the power-on: oFono answers NotAvailable until then */
 static void
-ql_ofono_bring_online(QlOfonoLock *lock)
+ql_ofono_bring_online(GDBusConnection *bus, const gchar *path)
 {
 	for (guint i = 0; i < QL_OFONO_ONLINE_TRIES; i++) {
 		g_autoptr(GError) local = NULL;
-		if (ql_ofono_set_property(lock->bus, lock->path, "Online", TRUE, &local))
+		if (ql_ofono_set_property(bus, path, "Online", TRUE, &local))
 			return;
 		if (!ql_ofono_remote_is(local, "org.ofono.Error.NotAvailable")) {
 			g_dbus_error_strip_remote_error(local);
-			g_warning("oFono did not take modem %s online again: %s", lock->path,
+			g_warning("oFono did not take modem %s online again: %s", path,
 				  local->message);
 			return;
 		}
 		g_usleep(QL_OFONO_POLL_US);
 	}
-	g_warning("oFono did not take modem %s online again: its SIM is not ready", lock->path);
+	g_warning("oFono did not take modem %s online again: its SIM is not ready", path);
+}
+
+gboolean
+ql_ofono_power_on(GDBusConnection *bus, const gchar *path, gboolean online, GError **error)
+{
+	g_autoptr(GDBusConnection) conn = ql_ofono_bus(bus, error);
+	g_autoptr(GError) local = NULL;
+
+	if (conn == NULL)
+		return FALSE;
+	if (!ql_ofono_set_property(conn, path, "Powered", TRUE, &local)) {
+		g_autofree gchar *what =
+			g_strdup_printf("oFono did not power modem %s on again", path);
+		ql_ofono_set_error(error, local, what);
+		return FALSE;
+	}
+	if (online)
+		ql_ofono_bring_online(conn, path);
+	return TRUE;
 }
 
 gboolean
@@ -596,15 +621,11 @@ ql_ofono_unlock(QlOfonoLock *lock, GError **error)
 	g_debug("oFono modem %s: lockdown cleared", lock->path);
 	if (!lock->was_powered)
 		return TRUE;
-	if (!ql_ofono_set_property(lock->bus, lock->path, "Powered", TRUE, &local)) {
-		g_autofree gchar *what = g_strdup_printf(
-			"the lockdown is cleared, but oFono did not power modem %s on again",
-			lock->path);
-		ql_ofono_set_error(error, local, what);
+	if (!ql_ofono_power_on(lock->bus, lock->path, lock->was_online, &local)) {
+		g_propagate_prefixed_error(error, g_steal_pointer(&local),
+					   "the lockdown is cleared, but ");
 		return FALSE;
 	}
-	if (lock->was_online)
-		ql_ofono_bring_online(lock);
 	return TRUE;
 }
 

@@ -75,8 +75,14 @@ QlOfonoLock *ql_ofono_lockdown(GDBusConnection *bus, const QlOfonoModem *modem, 
  * second call does nothing. Thread-safe: a signal handler's thread may call it while the main
  * thread is working. Fails with QL_ERROR_NOT_FOUND when oFono removed the modem meanwhile. */
 gboolean ql_ofono_unlock(QlOfonoLock *lock, GError **error);
-/* Whether the modem was powered when it was locked down. */
+/* Whether the modem was powered (online) when it was locked down. */
 gboolean ql_ofono_lock_was_powered(QlOfonoLock *lock);
+gboolean ql_ofono_lock_was_online(QlOfonoLock *lock);
+/* Powers the modem @path on and, with @online, brings it online (waiting for its SIM), as
+ * ql_ofono_unlock() does after a lockdown; for a lockdown oFono cleared itself when its owner
+ * died, which leaves the modem off. */
+gboolean ql_ofono_power_on(GDBusConnection *bus, const gchar *path, gboolean online,
+			   GError **error);
 /* Unlocks when still held (a failure is logged), then frees. */
 void ql_ofono_lock_free(QlOfonoLock *lock);
 

@@ -134,7 +134,7 @@ ql_scan_probe(QlScan *r, const gchar *key, const gchar *spec, const gchar *model
 	p->spec = ql_config_spec_add_params(spec, extra);
 	if (ofono != NULL) {
 		p->ofono = ql_ofono_modem_copy(ofono);
-		p->snap = ql_worker_probe_ofono(r->bus, ofono, p->spec, &p->error);
+		p->snap = ql_worker_probe_ofono(r->bus, r->cfg, ofono, p->spec, &p->error);
 	} else if (modem->exclusive) {
 		/* a TTY ModemManager holds open is read under an inhibit, once */
 		QlModemInfo *now = NULL;
@@ -183,6 +183,31 @@ ql_scan_mm(QlScan *r)
 	}
 }
 
+/* A lockdown a former run of the service held when it died: oFono cleared it and left the modem
+ * off; it is powered (and brought online) again as it was before */
+static void
+ql_scan_ofono_recover(QlScan *r, QlOfonoModem *m)
+{
+	g_autoptr(GError) local = NULL;
+	gboolean powered = FALSE, online = FALSE;
+
+	if (!ql_daemon_lockdown_lookup(r->cfg, m->path, &powered, &online))
+		return;
+	if (m->lockdown) {
+		g_debug("oFono modem %s: locked down by another program now", m->path);
+		return; /* noted still: cleared later, it is recovered then */
+	}
+	if (powered && !m->powered) {
+		if (ql_ofono_power_on(r->bus, m->path, online, &local))
+			g_message("oFono modem %s powered on again%s: the service had it locked "
+				  "down when it stopped",
+				  m->path, online ? " and online" : "");
+		else
+			g_warning("oFono modem %s: %s", m->path, local->message);
+	}
+	ql_daemon_lockdown_forget(r->cfg, m->path);
+}
+
 static void
 ql_scan_ofono(QlScan *r)
 {
@@ -190,8 +215,10 @@ ql_scan_ofono(QlScan *r)
 	for (guint i = 0; r->modems != NULL && i < r->modems->len; i++) {
 		QlOfonoModem *m = g_ptr_array_index(r->modems, i);
 
-		if (g_hash_table_contains(r->known, m->path) ||
-		    g_hash_table_contains(r->failed, m->path))
+		if (g_hash_table_contains(r->known, m->path))
+			continue;
+		ql_scan_ofono_recover(r, m);
+		if (g_hash_table_contains(r->failed, m->path))
 			continue;
 		if (m->spec == NULL)
 			g_hash_table_insert(r->failures, g_strdup(m->path),

@@ -97,23 +97,51 @@ ql_worker_probe_exclusive(const QlModemInfo *modem, const gchar *spec, guint wai
 	return snap;
 }
 
+/* oFono's lockdown of @modem, noted in the state directory with the modem's power before */
+static QlOfonoLock *
+ql_worker_lockdown(GDBusConnection *bus, const QlConfig *cfg, const QlOfonoModem *modem,
+		   GError **error)
+{
+	QlOfonoLock *lock = ql_ofono_lockdown(bus, modem, error);
+	if (lock != NULL)
+		ql_daemon_lockdown_note(cfg, modem->path, ql_ofono_lock_was_powered(lock),
+					ql_ofono_lock_was_online(lock));
+	return lock;
+}
+
+/* Clears it and powers the modem as it was (then the note goes; also when oFono no longer has
+ * the modem), and frees it */
+static gboolean
+ql_worker_unlock(const QlConfig *cfg, QlOfonoLock *lock, const gchar *modem, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	gboolean ok = ql_ofono_unlock(lock, &local);
+
+	if (ok || g_error_matches(local, QL_ERROR, QL_ERROR_NOT_FOUND))
+		ql_daemon_lockdown_forget(cfg, modem);
+	ql_ofono_lock_free(lock);
+	if (!ok)
+		g_propagate_error(error, g_steal_pointer(&local));
+	return ok;
+}
+
 /* Opens the port oFono holds only while it is locked down; the lockdown is cleared (and the modem
  * powered again as it was) on every path before this returns. */
 QlSnapshot *
-ql_worker_probe_ofono(GDBusConnection *bus, const QlOfonoModem *modem, const gchar *spec,
-		      GError **error)
+ql_worker_probe_ofono(GDBusConnection *bus, const QlConfig *cfg, const QlOfonoModem *modem,
+		      const gchar *spec, GError **error)
 {
-	g_autoptr(QlOfonoLock) lock = NULL;
+	QlOfonoLock *lock = NULL;
 	g_autoptr(GError) local = NULL;
 	QlSnapshot *snap;
 
 	if (!modem->shared_port) {
-		lock = ql_ofono_lockdown(bus, modem, error);
+		lock = ql_worker_lockdown(bus, cfg, modem, error);
 		if (lock == NULL)
 			return NULL;
 	}
 	snap = ql_worker_probe(spec, error);
-	if (lock != NULL && !ql_ofono_unlock(lock, &local))
+	if (lock != NULL && !ql_worker_unlock(cfg, lock, modem->path, &local))
 		g_warning("after reading the eUICC of oFono's modem %s: %s", modem->path,
 			  local->message);
 	return snap;
@@ -368,9 +396,10 @@ ql_worker_release(QlEuicc *e)
 {
 	g_autoptr(GError) error = NULL;
 
-	if (e->ofono_lock != NULL && !ql_ofono_unlock(e->ofono_lock, &error))
+	if (e->ofono_lock != NULL &&
+	    !ql_worker_unlock(e->daemon->cfg, g_steal_pointer(&e->ofono_lock), e->ofono->path,
+			      &error))
 		g_warning("eUICC %s: %s", e->eid, error->message);
-	g_clear_pointer(&e->ofono_lock, ql_ofono_lock_free);
 }
 
 /* Clears oFono's lockdown and, when the modem was powered before it, waits until oFono shows it
@@ -382,13 +411,12 @@ ql_worker_unlock_ofono(QlOp *op)
 	g_autoptr(GError) error = NULL;
 	gboolean was_powered = ql_ofono_lock_was_powered(e->ofono_lock);
 
-	if (!ql_ofono_unlock(e->ofono_lock, &error)) {
-		g_clear_pointer(&e->ofono_lock, ql_ofono_lock_free);
+	if (!ql_worker_unlock(e->daemon->cfg, g_steal_pointer(&e->ofono_lock), op->ofono->path,
+			      &error)) {
 		g_propagate_prefixed_error(&op->error, g_steal_pointer(&error),
 					   "giving the modem back to oFono: ");
 		return;
 	}
-	g_clear_pointer(&e->ofono_lock, ql_ofono_lock_free);
 	if (!was_powered)
 		return; /* oFono leaves it off, as it was: no SIM to read */
 	op->ofono_after = ql_ofono_wait_for_iccid(e->daemon->bus, op->ofono->path, op->text,
@@ -464,7 +492,8 @@ ql_worker_run(QlOp *op)
 	}
 	/* oFono closes the modem's ports while it is locked down; released by QL_OP_UNINHIBIT */
 	if (op->inhibit && e->ofono_lock == NULL && op->ofono != NULL) {
-		e->ofono_lock = ql_ofono_lockdown(e->daemon->bus, op->ofono, &op->error);
+		e->ofono_lock =
+			ql_worker_lockdown(e->daemon->bus, e->daemon->cfg, op->ofono, &op->error);
 		if (e->ofono_lock == NULL)
 			return;
 	}

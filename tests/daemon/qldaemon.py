@@ -281,6 +281,8 @@ class Daemon:
 
     def __init__(self, bus, config, client, euiccs=1, env=None):
         self.log = []
+        self.config = config
+        self.killed = False  # kill() was used: its exit code says so
         self.proc = subprocess.Popen([ESIMD, "--config", config, "--verbose"],
                                      env=env or bus.env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
@@ -306,6 +308,7 @@ class Daemon:
             return False
 
     def kill(self):
+        self.killed = True
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self._reader.join(10)

@@ -192,8 +192,34 @@ def service_cases(bus, watch, env, address, pki, pty):
             states = {x["iccid"]: x["state"] for x in svc("-o", MODEM, "profile", "list")
                       ["profiles"]}
             assert states[ours["iccid"]] == "enabled", states
+
+        @case("quantra-esimd killed while it holds the lockdown: oFono clears it and leaves the "
+              "modem off; the service started again powers it on and online")
+        def _():
+            nonlocal daemon
+            assert daemon.stop() == 0, daemon.text()[-3000:]
+            held = q.write_config(os.path.join(TMP, "esimd-held.conf"), pki, {},
+                                  daemon={"uninhibit-delay": 600},
+                                  sections={f"ofono {MODEM}": {"device": pty}})
+            daemon = q.Daemon(b, held, client)
+            assert_lockdown_cycle(watch, bus, "the first read")
+            svc("-o", MODEM, "profile", "nickname", ours["iccid"], "held")
+            wait_until("the lockdown held", lambda: modem_props(bus)["Lockdown"])
+            daemon.kill()
+            wait_until("oFono clearing the dead service's lockdown",
+                       lambda: not modem_props(bus)["Lockdown"])
+            assert not modem_props(bus)["Powered"], dict(modem_props(bus))
+            watch.take()
+            daemon = q.Daemon(b, held, client)
+            wait_until("the modem powered and online again",
+                       lambda: (lambda p: p["Powered"] and p["Online"] and not p["Lockdown"])(
+                           modem_props(bus)), timeout=60)
+            assert "powered on again and online" in daemon.text(), daemon.text()[-3000:]
+            wait_until("oFono reading the SIM again",
+                       lambda: iccid_in_ofono(bus) == ours["iccid"])
     finally:
         code = daemon.stop() if daemon is not None else 0
+        code = 0 if daemon is not None and daemon.killed and code == -9 else code
         polkit.stop()
         client.close()
     if daemon is not None and (code != 0 or not qltest.all_ok()):
