@@ -51,8 +51,7 @@ ql_cli_state_option_group(QlCliState *st)
 	return group;
 }
 
-/* The state directory: --state-dir, $QUANTRA_L_STATE_DIR, state-dir=, the default. */
-static gchar *
+gchar *
 ql_cli_state_dir(QlCliState *st, gchar **vault_key, GError **error)
 {
 	g_autoptr(QlConfig) cfg = ql_config_load(st->config, error);

@@ -298,9 +298,12 @@ ql_cli_direct_open(QlCli *cli, const QlCliCommand *cmd, GError **error)
 	d->parent.cli = cli;
 	b = &d->parent;
 	if (cli->ofono != NULL) {
+		g_autofree gchar *state_dir = ql_cli_state_dir(&cli->st, NULL, error);
+		if (state_dir == NULL)
+			return NULL;
 		/* oFono lets go of the modem's ports while it is locked down */
 		d->ofono =
-			ql_cli_ofono_begin(cli->config, cli->ofono,
+			ql_cli_ofono_begin(cli->config, state_dir, cli->ofono,
 					   (cmd->flags & QL_CLI_FLAG_SWITCHES_PROFILE) != 0, error);
 		if (d->ofono == NULL)
 			return NULL;

@@ -8,6 +8,7 @@
 #include <glib/gi18n.h>
 #include <string.h>
 
+#include "quantra-l/ql-error.h"
 #include "ql-cli-ofono.h"
 #include "ql-cli.h"
 #include "ql-config.h"
@@ -19,6 +20,7 @@
 
 struct _QlCliOfono {
 	QlOfonoModem *modem;
+	gchar *state_dir;  /* where the lockdown is noted */
 	QlOfonoLock *lock; /* NULL when the port is not oFono's and nothing is switched */
 	gboolean ended;
 	gboolean watched; /* ql_cli_on_exit_signal() has ql_cli_ofono_undo */
@@ -147,6 +149,21 @@ const QlCliField ql_cli_ofono_modem_fields[] = {
 
 /* --- SIGINT / SIGTERM while oFono is locked out --- */
 
+/* Clears the lockdown and powers the modem as it was; then (or when oFono no longer has the
+ * modem) the note goes */
+static gboolean
+ql_cli_ofono_unlock(QlCliOfono *o, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	gboolean ok = ql_ofono_unlock(o->lock, &local);
+
+	if (ok || g_error_matches(local, QL_ERROR, QL_ERROR_NOT_FOUND))
+		ql_ofono_lockdown_forget(o->state_dir, o->modem->path);
+	if (!ok)
+		g_propagate_error(error, g_steal_pointer(&local));
+	return ok;
+}
+
 /* Run by ql-cli.c's signal thread when a signal ends the process (not when Ctrl-C only
  * cancels a long operation, whose end then unlocks as usual). */
 static void
@@ -158,7 +175,7 @@ ql_cli_ofono_undo(gpointer data)
 	if (o->ended || o->lock == NULL)
 		return;
 	o->ended = TRUE;
-	if (!ql_ofono_unlock(o->lock, &error)) {
+	if (!ql_cli_ofono_unlock(o, &error)) {
 		g_autofree gchar *safe = ql_text_escape(error->message, -1, QL_TEXT_MAX_MESSAGE);
 		g_printerr("%s: %s\n", g_get_prgname(), safe);
 	} else {
@@ -179,24 +196,32 @@ ql_cli_ofono_unwatch(QlCliOfono *o)
 /* --- -o PATH --- */
 
 QlCliOfono *
-ql_cli_ofono_begin(const gchar *config, const gchar *path, gboolean switches, GError **error)
+ql_cli_ofono_begin(const gchar *config, const gchar *state_dir, const gchar *path,
+		   gboolean switches, GError **error)
 {
 	g_autoptr(QlConfig) cfg = ql_config_load(config, error);
 	g_autoptr(QlCliOfono) o = NULL;
+	g_autoptr(GError) local = NULL;
 
 	if (cfg == NULL)
 		return NULL;
 	o = g_new0(QlCliOfono, 1);
+	o->state_dir = g_strdup(state_dir);
 	o->modem = ql_ofono_resolve(NULL, cfg, path, error);
 	if (o->modem == NULL) {
 		o->ended = TRUE;
 		return NULL;
 	}
+	/* a lockdown a quantra-l (or quantra-esimd) that died left behind: the modem as it was */
+	if (!ql_ofono_lockdown_recover(NULL, state_dir, o->modem, &local))
+		g_warning("%s", local->message);
 	if (o->modem->shared_port && !switches)
 		return g_steal_pointer(&o);
+	/* (the lockdown reads the modem's power afresh: it gives it back as it is now) */
 	o->lock = ql_ofono_lockdown(NULL, o->modem, error);
 	if (o->lock == NULL)
 		return NULL;
+	ql_ofono_lockdown_note(state_dir, o->lock);
 	/* a signal that ends quantra-l from now on gives oFono its modem back first */
 	ql_cli_on_exit_signal(ql_cli_ofono_undo, o);
 	o->watched = TRUE;
@@ -229,7 +254,7 @@ ql_cli_ofono_end(QlCliOfono *o, gboolean switched, const gchar *expected_iccid, 
 		return TRUE;
 	o->ended = TRUE;
 	if (o->lock != NULL)
-		ok = ql_ofono_unlock(o->lock, error);
+		ok = ql_cli_ofono_unlock(o, error);
 	if (!ok || !switched)
 		return ok;
 	if (o->lock != NULL && !ql_ofono_lock_was_powered(o->lock)) {
@@ -272,5 +297,6 @@ ql_cli_ofono_free(QlCliOfono *o)
 	ql_cli_ofono_unwatch(o);
 	g_clear_pointer(&o->lock, ql_ofono_lock_free);
 	g_clear_pointer(&o->modem, ql_ofono_modem_free);
+	g_free(o->state_dir);
 	g_free(o);
 }

@@ -23,10 +23,12 @@ extern const QlCliField ql_cli_ofono_modem_fields[];
 typedef struct _QlCliOfono QlCliOfono;
 
 /* -o PATH: resolves the modem and, unless the configuration says its port is not oFono's and
- * the command does not switch profiles (@switches), locks it down. Until ql_cli_ofono_end(),
+ * the command does not switch profiles (@switches), locks it down, noting the lockdown in
+ * @state_dir (a lockdown noted there that the process holding it left behind when it died is
+ * first undone: the modem powered on again as it was). Until ql_cli_ofono_end(),
  * SIGINT and SIGTERM clear the lockdown and power the modem on again before quantra-l dies. */
-QlCliOfono *ql_cli_ofono_begin(const gchar *config, const gchar *path, gboolean switches,
-			       GError **error);
+QlCliOfono *ql_cli_ofono_begin(const gchar *config, const gchar *state_dir, const gchar *path,
+			       gboolean switches, GError **error);
 const gchar *ql_cli_ofono_spec(QlCliOfono *o);
 const gchar *ql_cli_ofono_model(QlCliOfono *o);
 /* After the command (the port closed): clears the lockdown and powers the modem on again; after

@@ -42,6 +42,9 @@ GOptionGroup *ql_cli_state_option_group(QlCliState *st);
 /* Opens the vault of the state directory (--state-dir, else $QUANTRA_L_STATE_DIR, else the
  * configuration's state-dir, else /var/lib/quantra-l). */
 gboolean ql_cli_state_open(QlCliState *st, GError **error);
+/* The state directory: --state-dir, $QUANTRA_L_STATE_DIR, state-dir=, the default; @vault_key
+ * (may be NULL) gets vault-key= */
+gchar *ql_cli_state_dir(QlCliState *st, gchar **vault_key, GError **error);
 
 /* --- the audit trail (ql-cli-audit.c) --- */
 

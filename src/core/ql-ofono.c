@@ -5,7 +5,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "quantra-l/ql-error.h"
@@ -642,6 +645,131 @@ ql_ofono_lock_free(QlOfonoLock *lock)
 	g_free(lock->path);
 	g_mutex_clear(&lock->mutex);
 	g_free(lock);
+}
+
+/* --- lockdowns held, noted in the state directory --- */
+
+static GMutex ql_ofono_notes_mutex; /* threads of one process note and forget */
+
+/* The notes file to itself, against the threads of this process and other processes (the
+ * service, a quantra-l -o): the returned descriptor holds the lock until closed; -1 when the
+ * state directory cannot be made (the notes then work unlocked, and their writing says why) */
+static gint
+ql_ofono_notes_lock(const gchar *path)
+{
+	g_autofree gchar *dir = g_path_get_dirname(path);
+	g_autofree gchar *lock_path = g_strconcat(path, ".lock", NULL);
+	gint fd;
+
+	g_mutex_lock(&ql_ofono_notes_mutex);
+	if (g_mkdir_with_parents(dir, 0700) != 0)
+		return -1;
+	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR)
+		;
+	return fd;
+}
+
+static void
+ql_ofono_notes_unlock(gint fd)
+{
+	if (fd >= 0)
+		close(fd); /* drops the flock */
+	g_mutex_unlock(&ql_ofono_notes_mutex);
+}
+
+static gchar *
+ql_ofono_notes_path(const gchar *state_dir)
+{
+	return g_build_filename(state_dir, "ofono-lockdowns", NULL);
+}
+
+/* The notes as they are on disk (none yet: empty) */
+static GKeyFile *
+ql_ofono_notes_load(const gchar *path)
+{
+	GKeyFile *kf = g_key_file_new();
+	g_autoptr(GError) local = NULL;
+
+	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local) &&
+	    !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+		g_warning("%s: %s (started afresh)", path, local->message);
+	return kf;
+}
+
+static void
+ql_ofono_notes_save(const gchar *path, GKeyFile *kf, const gchar *modem)
+{
+	g_autofree gchar *dir = g_path_get_dirname(path);
+	g_autoptr(GError) local = NULL;
+	g_autofree gchar *data = NULL;
+	gsize len = 0;
+
+	data = g_key_file_to_data(kf, &len, NULL);
+	if (g_mkdir_with_parents(dir, 0700) != 0)
+		g_warning("cannot note oFono's lockdown of %s in %s: %s", modem, path,
+			  g_strerror(errno));
+	else if (!g_file_set_contents_full(path, data, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT,
+					   0600, &local))
+		g_warning("cannot note oFono's lockdown of %s: %s", modem, local->message);
+}
+
+void
+ql_ofono_lockdown_note(const gchar *state_dir, QlOfonoLock *lock)
+{
+	g_autofree gchar *path = ql_ofono_notes_path(state_dir);
+	gint fd = ql_ofono_notes_lock(path);
+	g_autoptr(GKeyFile) kf = ql_ofono_notes_load(path);
+
+	g_key_file_set_boolean(kf, lock->path, "powered", lock->was_powered);
+	g_key_file_set_boolean(kf, lock->path, "online", lock->was_online);
+	ql_ofono_notes_save(path, kf, lock->path);
+	ql_ofono_notes_unlock(fd);
+}
+
+/* Drops the note of @modem; TRUE when there was one, with what it said */
+static gboolean
+ql_ofono_notes_take(const gchar *state_dir, const gchar *modem, gboolean *powered, gboolean *online)
+{
+	g_autofree gchar *path = ql_ofono_notes_path(state_dir);
+	gint fd = ql_ofono_notes_lock(path);
+	g_autoptr(GKeyFile) kf = ql_ofono_notes_load(path);
+	gboolean found = g_key_file_has_group(kf, modem);
+
+	if (found) {
+		*powered = g_key_file_get_boolean(kf, modem, "powered", NULL);
+		*online = g_key_file_get_boolean(kf, modem, "online", NULL);
+		g_key_file_remove_group(kf, modem, NULL);
+		ql_ofono_notes_save(path, kf, modem);
+	}
+	ql_ofono_notes_unlock(fd);
+	return found;
+}
+
+void
+ql_ofono_lockdown_forget(const gchar *state_dir, const gchar *modem)
+{
+	gboolean powered, online;
+	ql_ofono_notes_take(state_dir, modem, &powered, &online);
+}
+
+gboolean
+ql_ofono_lockdown_recover(GDBusConnection *bus, const gchar *state_dir, const QlOfonoModem *modem,
+			  GError **error)
+{
+	gboolean powered = FALSE, online = FALSE;
+
+	/* locked down by another program now: the note stays for when that is cleared */
+	if (modem->lockdown || !ql_ofono_notes_take(state_dir, modem->path, &powered, &online))
+		return TRUE;
+	if (!powered || modem->powered)
+		return TRUE;
+	if (!ql_ofono_power_on(bus, modem->path, online, error))
+		return FALSE;
+	g_message("oFono modem %s powered on again%s: it was locked down when the program holding "
+		  "the lockdown died",
+		  modem->path, online ? " and online" : "");
+	return TRUE;
 }
 
 /* --- after a switch --- */

@@ -86,6 +86,18 @@ gboolean ql_ofono_power_on(GDBusConnection *bus, const gchar *path, gboolean onl
 /* Unlocks when still held (a failure is logged), then frees. */
 void ql_ofono_lock_free(QlOfonoLock *lock);
 
+/* Lockdowns held, noted in @state_dir/ofono-lockdowns with the modem's power before, so that
+ * when the process holding one dies (oFono then clears the lockdown and leaves the modem off)
+ * the next one puts the modem back as it was. Thread-safe within a process; a failure to write
+ * the note is logged. */
+void ql_ofono_lockdown_note(const gchar *state_dir, QlOfonoLock *lock);
+void ql_ofono_lockdown_forget(const gchar *state_dir, const gchar *modem);
+/* When a note of a lockdown of @modem is found and nobody holds one now: powers the modem on
+ * (and online) as the note says it was, and drops the note. FALSE when oFono would not power
+ * it (the note goes all the same). */
+gboolean ql_ofono_lockdown_recover(GDBusConnection *bus, const gchar *state_dir,
+				   const QlOfonoModem *modem, GError **error);
+
 /* Waits up to @timeout_ms until oFono shows the modem @path powered with a SIM whose ICCID is
  * @expected_iccid (trailing F fillers ignored); with @expected_iccid NULL only until it is
  * powered again. Returns the modem as it is then; on a timeout the error says what oFono showed

@@ -183,41 +183,19 @@ ql_scan_mm(QlScan *r)
 	}
 }
 
-/* A lockdown a former run of the service held when it died: oFono cleared it and left the modem
- * off; it is powered (and brought online) again as it was before */
-static void
-ql_scan_ofono_recover(QlScan *r, QlOfonoModem *m)
-{
-	g_autoptr(GError) local = NULL;
-	gboolean powered = FALSE, online = FALSE;
-
-	if (!ql_daemon_lockdown_lookup(r->cfg, m->path, &powered, &online))
-		return;
-	if (m->lockdown) {
-		g_debug("oFono modem %s: locked down by another program now", m->path);
-		return; /* noted still: cleared later, it is recovered then */
-	}
-	if (powered && !m->powered) {
-		if (ql_ofono_power_on(r->bus, m->path, online, &local))
-			g_message("oFono modem %s powered on again%s: the service had it locked "
-				  "down when it stopped",
-				  m->path, online ? " and online" : "");
-		else
-			g_warning("oFono modem %s: %s", m->path, local->message);
-	}
-	ql_daemon_lockdown_forget(r->cfg, m->path);
-}
-
 static void
 ql_scan_ofono(QlScan *r)
 {
 	r->modems = ql_ofono_list(r->bus, r->cfg, &r->error);
 	for (guint i = 0; r->modems != NULL && i < r->modems->len; i++) {
 		QlOfonoModem *m = g_ptr_array_index(r->modems, i);
+		g_autoptr(GError) local = NULL;
 
 		if (g_hash_table_contains(r->known, m->path))
 			continue;
-		ql_scan_ofono_recover(r, m);
+		/* a lockdown a former run held when it died: the modem powered again */
+		if (!ql_ofono_lockdown_recover(r->bus, ql_daemon_state_dir(r->cfg), m, &local))
+			g_warning("oFono modem %s: %s", m->path, local->message);
 		if (g_hash_table_contains(r->failed, m->path))
 			continue;
 		if (m->spec == NULL)

@@ -1,103 +1,19 @@
 /*
  * quantra-esimd: what the service keeps on the host. The audit trail (ql-audit.h) of the state
  * directory takes a record for every change the service makes, with the same actions and fields
- * as the CLI's; a change the trail cannot record is refused before the eUICC is touched. The
- * CIs' CRLs are kept fresh (ql-crl.h) every crl-refresh= seconds, on a thread of their own. And
- * the oFono modems the service holds locked down are noted with their power before, so that a
- * service that died holding one (oFono then clears the lockdown, and leaves the modem off) powers
- * the modem on again when it starts.
+ * as the CLI's; a change the trail cannot record is refused before the eUICC is touched. And the
+ * CIs' CRLs are kept fresh (ql-crl.h) every crl-refresh= seconds, on a thread of their own.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdarg.h>
 
 #include "quantra-l/ql-error.h"
 #include "ql-audit.h"
 #include "ql-crl.h"
 #include "ql-daemon.h"
-
-/* ---- oFono lockdowns held ---- */
-
-static GMutex ql_lockdowns_mutex; /* workers and scans note and forget from their threads */
-
-static gchar *
-ql_lockdowns_path(const QlConfig *cfg)
-{
-	return g_build_filename(cfg->state_dir != NULL ? cfg->state_dir
-						       : QL_VAULT_DEFAULT_STATE_DIR,
-				"ofono-lockdowns", NULL);
-}
-
-/* The records, as they are on disk (none yet: empty) */
-static GKeyFile *
-ql_lockdowns_load(const gchar *path)
-{
-	GKeyFile *kf = g_key_file_new();
-	g_autoptr(GError) local = NULL;
-
-	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local) &&
-	    !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-		g_warning("%s: %s (started afresh)", path, local->message);
-	return kf;
-}
-
-static void
-ql_lockdowns_save(const gchar *path, GKeyFile *kf, const gchar *modem)
-{
-	g_autofree gchar *dir = g_path_get_dirname(path);
-	g_autoptr(GError) local = NULL;
-	g_autofree gchar *data = NULL;
-	gsize len = 0;
-
-	data = g_key_file_to_data(kf, &len, NULL);
-	if (g_mkdir_with_parents(dir, 0700) != 0)
-		g_warning("cannot note oFono's lockdown of %s in %s: %s", modem, path,
-			  g_strerror(errno));
-	else if (!g_file_set_contents_full(path, data, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT,
-					   0600, &local))
-		g_warning("cannot note oFono's lockdown of %s: %s", modem, local->message);
-}
-
-void
-ql_daemon_lockdown_note(const QlConfig *cfg, const gchar *modem, gboolean powered, gboolean online)
-{
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&ql_lockdowns_mutex);
-	g_autofree gchar *path = ql_lockdowns_path(cfg);
-	g_autoptr(GKeyFile) kf = ql_lockdowns_load(path);
-
-	g_key_file_set_boolean(kf, modem, "powered", powered);
-	g_key_file_set_boolean(kf, modem, "online", online);
-	ql_lockdowns_save(path, kf, modem);
-}
-
-void
-ql_daemon_lockdown_forget(const QlConfig *cfg, const gchar *modem)
-{
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&ql_lockdowns_mutex);
-	g_autofree gchar *path = ql_lockdowns_path(cfg);
-	g_autoptr(GKeyFile) kf = ql_lockdowns_load(path);
-
-	if (g_key_file_remove_group(kf, modem, NULL))
-		ql_lockdowns_save(path, kf, modem);
-}
-
-gboolean
-ql_daemon_lockdown_lookup(const QlConfig *cfg, const gchar *modem, gboolean *powered,
-			  gboolean *online)
-{
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&ql_lockdowns_mutex);
-	g_autofree gchar *path = ql_lockdowns_path(cfg);
-	g_autoptr(GKeyFile) kf = ql_lockdowns_load(path);
-
-	if (!g_key_file_has_group(kf, modem))
-		return FALSE;
-	*powered = g_key_file_get_boolean(kf, modem, "powered", NULL);
-	*online = g_key_file_get_boolean(kf, modem, "online", NULL);
-	return TRUE;
-}
 
 /* ---- the audit trail ---- */
 
@@ -124,11 +40,16 @@ ql_op_is_audited(QlOpKind kind)
 	}
 }
 
+const gchar *
+ql_daemon_state_dir(const QlConfig *cfg)
+{
+	return cfg->state_dir != NULL ? cfg->state_dir : QL_VAULT_DEFAULT_STATE_DIR;
+}
+
 QlVault *
 ql_daemon_audit_open(QlDaemon *d, GError **error)
 {
-	const gchar *dir =
-		d->cfg->state_dir != NULL ? d->cfg->state_dir : QL_VAULT_DEFAULT_STATE_DIR;
+	const gchar *dir = ql_daemon_state_dir(d->cfg);
 	g_autoptr(QlVault) vault = NULL;
 	g_autoptr(GError) local = NULL;
 

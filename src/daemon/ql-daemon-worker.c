@@ -104,8 +104,7 @@ ql_worker_lockdown(GDBusConnection *bus, const QlConfig *cfg, const QlOfonoModem
 {
 	QlOfonoLock *lock = ql_ofono_lockdown(bus, modem, error);
 	if (lock != NULL)
-		ql_daemon_lockdown_note(cfg, modem->path, ql_ofono_lock_was_powered(lock),
-					ql_ofono_lock_was_online(lock));
+		ql_ofono_lockdown_note(ql_daemon_state_dir(cfg), lock);
 	return lock;
 }
 
@@ -118,7 +117,7 @@ ql_worker_unlock(const QlConfig *cfg, QlOfonoLock *lock, const gchar *modem, GEr
 	gboolean ok = ql_ofono_unlock(lock, &local);
 
 	if (ok || g_error_matches(local, QL_ERROR, QL_ERROR_NOT_FOUND))
-		ql_daemon_lockdown_forget(cfg, modem);
+		ql_ofono_lockdown_forget(ql_daemon_state_dir(cfg), modem);
 	ql_ofono_lock_free(lock);
 	if (!ok)
 		g_propagate_error(error, g_steal_pointer(&local));

@@ -295,14 +295,8 @@ QlVault *ql_daemon_audit_open(QlDaemon *d, GError **error);
 /* one record (the eUICC's EID first, then key, value, ..., NULL; NULL values left out) */
 gboolean ql_daemon_audit_note(QlVault *vault, const gchar *eid, const gchar *action, GError **error,
 			      ...) G_GNUC_NULL_TERMINATED;
-/* The oFono modems the service holds locked down, in the state directory (any thread): noted
- * with whether the modem was powered and online, forgotten once given back; a note found at
- * start-up is a lockdown a service that died held. */
-void ql_daemon_lockdown_note(const QlConfig *cfg, const gchar *modem, gboolean powered,
-			     gboolean online);
-void ql_daemon_lockdown_forget(const QlConfig *cfg, const gchar *modem);
-gboolean ql_daemon_lockdown_lookup(const QlConfig *cfg, const gchar *modem, gboolean *powered,
-				   gboolean *online);
+/* the state directory: state-dir= of [storage], else the default */
+const gchar *ql_daemon_state_dir(const QlConfig *cfg);
 /* the CRLs: a first update shortly after start-up, then every crl-refresh= seconds */
 void ql_daemon_crl_start(QlDaemon *d);
 void ql_daemon_crl_stop(QlDaemon *d);

@@ -292,5 +292,35 @@ def _(ofono, fake):
     assert not ofono.props()["Lockdown"] and ofono.props()["Powered"]
 
 
+@with_ofono("SIGKILL while locked down: oFono leaves the modem off; the next -o powers it on "
+            "and online as it was", "--fault", "timeout")
+@killed_while_locked
+def _(ofono, fake):
+    p = subprocess.Popen([qltest.QL, "-c", ofono.conf, "-o", MODEM, "profile", "list"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for("the lockdown", lambda: ("Lockdown", True) in ofono.set_calls())
+    p.kill()
+    p.communicate(timeout=30)
+    # what oFono does when the lockdown's owner leaves the bus
+    ofono.mock.UpdateProperties(MODEM_IFACE, {"Lockdown": dbus.Boolean(False),
+                                              "Powered": dbus.Boolean(False),
+                                              "Online": dbus.Boolean(False)})
+    ofono.mock.ClearCalls()
+    # the next command first puts the modem back as the dead one found it, then locks it down
+    # and gives it back so again (whether the card, which the fake made stop answering once,
+    # answers it or not: timeout=1 bounds that)
+    with open(ofono.conf, "w") as f:
+        f.write(f"[ofono {MODEM}]\ndevice={fake.spec}?timeout=1\n")
+    r = ofono.ql("-o", MODEM, "chip", "info", expect=None)
+    assert ofono.set_calls() == [("Powered", True), ("Online", True)] + [
+        ("Lockdown", True), ("Lockdown", False), ("Powered", True), ("Online", True)], \
+        ofono.set_calls()
+    assert "powered on again and online" in r.stderr, r.stderr
+    # nothing is noted any more: a third command does not power anything by itself
+    ofono.mock.ClearCalls()
+    ofono.ql("-o", MODEM, "chip", "info", expect=None)
+    assert ofono.set_calls()[:1] == [("Lockdown", True)], ofono.set_calls()
+
+
 dbusmock.DBusTestCase.tearDownClass()
 qltest.finish(TMP)
