@@ -18,6 +18,7 @@
 
 #include "quantra-l/ql-error.h"
 #include "ql-daemon.h"
+#include "ql-text.h"
 
 #define QL_MM_NAME "org.freedesktop.ModemManager1"
 #define QL_MM_PATH "/org/freedesktop/ModemManager1"
@@ -327,8 +328,10 @@ ql_scan_done(GObject *source, GAsyncResult *res, gpointer user_data)
 		ql_discovery_add(d, g_ptr_array_index(r->probes, i));
 	g_hash_table_iter_init(&it, r->failures);
 	while (g_hash_table_iter_next(&it, &key, &value)) {
-		g_debug("%s modem %s is not exported: %s", stack, (const gchar *)key,
-			(const gchar *)value);
+		/* what the stack says (a device, a SystemPath) is not ours to print raw */
+		g_autofree gchar *safe_key = ql_text_escape(key, -1, QL_TEXT_MAX_FIELD);
+		g_autofree gchar *safe = ql_text_escape(value, -1, QL_TEXT_MAX_MESSAGE);
+		g_debug("%s modem %s is not exported: %s", stack, safe_key, safe);
 		g_hash_table_insert(state->failures, g_strdup(key), g_strdup(value));
 	}
 	/* a modem the stack no longer shows is read again when it comes back */
