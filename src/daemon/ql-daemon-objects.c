@@ -308,6 +308,8 @@ ql_euicc_handle_list_notifications(QlDbusEuicc *iface, GDBusMethodInvocation *in
 	return TRUE;
 }
 
+static void ql_euicc_update_background(QlEuicc *e);
+
 void
 ql_euicc_objects_init(QlEuicc *e, const QlModemInfo *modem, const QlOfonoModem *ofono)
 {
@@ -321,6 +323,7 @@ ql_euicc_objects_init(QlEuicc *e, const QlModemInfo *modem, const QlOfonoModem *
 	ql_euicc_set_modem(e, modem);
 	if (ofono != NULL)
 		ql_euicc_set_ofono(e, ofono);
+	ql_euicc_update_background(e);
 	g_signal_connect(e->iface, "handle-download-profile", G_CALLBACK(ql_euicc_handle_download),
 			 e);
 	g_signal_connect(e->iface, "handle-discover-profiles", G_CALLBACK(ql_euicc_handle_discover),
@@ -362,6 +365,17 @@ ql_euicc_set_modem(QlEuicc *e, const QlModemInfo *modem)
 			slot = (guint)v;
 	}
 	ql_dbus_euicc_set_slot(e->iface, slot);
+	ql_euicc_update_background(e);
+}
+
+/* Whether the service delivers the eUICC's notifications by itself (see
+ * ql_euicc_schedule_notifications()) */
+static void
+ql_euicc_update_background(QlEuicc *e)
+{
+	ql_dbus_euicc_set_background_delivery(
+		e->iface, e->daemon->cfg->notification_retry_s != 0 &&
+				  !ql_euicc_needs_hold(e, QL_OP_BACKGROUND_NOTIFICATIONS));
 }
 
 /* A modem as oFono shows it now: what changes (its power, its SIM) is taken; how its eUICC is
@@ -381,4 +395,5 @@ ql_euicc_set_ofono(QlEuicc *e, const QlOfonoModem *ofono)
 		e->ofono->iccid = g_strdup(ofono->iccid);
 	}
 	ql_dbus_euicc_set_ofono_modem_path(e->iface, e->ofono->path);
+	ql_euicc_update_background(e);
 }

@@ -71,12 +71,22 @@ ql_esim_euicc_page_update(QlEsimEuiccPage *self)
 				    smdp != NULL && *smdp != '\0' ? smdp : _("None set"));
 	if (pending == 0)
 		notes = g_strdup(_("None waiting"));
-	else
+	else if (ql_dbus_euicc_get_background_delivery(self->euicc))
 		notes = g_strdup_printf(g_dngettext(GETTEXT_PACKAGE,
 						    "%u waiting; delivered to the carrier in the "
 						    "background",
 						    "%u waiting; delivered to the carriers in the "
 						    "background",
+						    pending),
+					pending);
+	else
+		/* the service does not send them by itself here (turned off, or each try would
+		 * take the modem away) */
+		notes = g_strdup_printf(g_dngettext(GETTEXT_PACKAGE,
+						    "%u waiting; not sent in the background: "
+						    "“quantra-l notification process” sends it",
+						    "%u waiting; not sent in the background: "
+						    "“quantra-l notification process” sends them",
 						    pending),
 					pending);
 	adw_action_row_set_subtitle(ADW_ACTION_ROW(self->notifications), notes);

@@ -345,11 +345,11 @@ def _():
     with open(os.path.join(SRC, "data", "quantra-l.conf"), encoding="utf-8") as f:
         conf = f.read()
     sections = ["[tls]", "[crl]", "[pins]", "[client-certificate ", "[modem ", "[model ",
-                "[device ", "[daemon]"]
+                "[ofono ", "[device ", "[daemon]"]
     keys = ["policy=", "trust-anchors=", "system-store=", "tls-anchors=", "crl-dir=", "timeout=",
             "carriers=", "max-size=", "cert=", "key=", "power-cycle=", "switch-slot=", "block=",
-            "isd-r=", "spec=", "uninhibit-delay=", "notification-retry=",
-            "notification-retry-max=", "crl-refresh="]
+            "isd-r=", "spec=", "device=", "shared-port=", "uninhibit-delay=", "modem-wait=",
+            "notification-retry=", "notification-retry-max=", "crl-refresh="]
     for word in sections + keys:
         assert word in text, f"{word} is not in quantra-l.conf(5)"
         assert f"#{word}" in conf, f"{word} is not in data/quantra-l.conf"

@@ -416,6 +416,7 @@ def _():
                                                 "notification-retry-max": 4})
     svc.spec = spec
     q.wait_until(lambda: "next try in 2 s" in svc.daemon.text(), 60, "the backoff")
+    assert watcher.prop(svc.euicc, q.EUICC, "BackgroundDelivery") is True
     c = q.Client(bus)
     op = c.download(svc.euicc, code_option(slow))
     q.wait_until(lambda: ("getBoundProfilePackage", 50) in c.progress(op), 60,

@@ -423,6 +423,12 @@ def _():
 def _():
     p = by_name("Test Profile 1")
     go_main()
+    # the switches left notifications, which this service (notification-retry=0) does not send
+    # by itself: the page says so instead of promising a background delivery
+    pending = watcher.prop(EUICC, q.EUICC, "PendingNotifications")
+    assert pending > 0, pending
+    g.wait_for(lambda: win.row_subtitle("Pending Notifications").startswith(
+        f"{pending} waiting; not sent in the background"), 30, "the pending notifications")
     win.press(win.find("push button", "Rename Test Profile 1"))
     dialog = win.dialog("Rename “Test Profile 1”")
     win.set_text(win.find("text", "Nickname", root=dialog), "Work SIM")

@@ -161,11 +161,14 @@ def wait_log(daemon, text, timeout=60):
 
 
 @with_service("discovery: the eUICC read under a lockdown, exported with OfonoModemPath; an "
-              "unresolved modem is not", enable_first=True, bare_modem=True)
+              "unresolved modem is not", enable_first=True, bare_modem=True,
+              daemon={"notification-retry": 30})
 def _(ofono, fake, daemon):
     path = the_euicc()
     p = euicc_props(path)
     assert p["OfonoModemPath"] == MODEM and p["ModemObjectPath"] == "/", p
+    # its pending notification is not delivered by a lockdown every retry
+    assert p["PendingNotifications"] > 0 and p["BackgroundDelivery"] is False, p
     assert p["Transport"] == fake.spec and p["Eid"] == path.rsplit("/", 1)[1], p
     # read once, given back as it was (powered, online)
     q.wait_until(lambda: ofono.set_calls() == LOCK_CYCLE, 30, "the discovery's lockdown cycle")
