@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "ql-esim-euicc-page.h"
 #include "ql-esim-profile-row.h"
@@ -15,6 +16,8 @@ struct _QlEsimEuiccPage {
 	QlDbusEuicc *euicc;
 	GDBusObjectManager *manager;
 	GtkWidget *eid;
+	GtkWidget
+		*reached; /* the modem (ModemManager's, oFono's) or device it is reached through */
 	GtkWidget *memory;
 	GtkWidget *smdp;
 	GtkWidget *notifications;
@@ -58,8 +61,21 @@ ql_esim_euicc_page_update(QlEsimEuiccPage *self)
 	gint64 nvm = ql_esim_info_int(info, "free_nvm");
 	g_autofree gchar *memory = NULL;
 	g_autofree gchar *notes = NULL;
+	g_autofree gchar *reached = NULL;
 
 	adw_action_row_set_subtitle(ADW_ACTION_ROW(self->eid), ql_dbus_euicc_get_eid(self->euicc));
+	if (g_strcmp0(ql_dbus_euicc_get_ofono_modem_path(self->euicc), "/") != 0)
+		/* TRANSLATORS: %s is oFono's object path of the modem, e.g. "/quectelqmi_0" */
+		reached = g_strdup_printf(_("oFono modem %s"),
+					  ql_dbus_euicc_get_ofono_modem_path(self->euicc));
+	else if (g_strcmp0(ql_dbus_euicc_get_modem_object_path(self->euicc), "/") != 0)
+		/* TRANSLATORS: %s is ModemManager's modem number, as `mmcli -m` takes it */
+		reached = g_strdup_printf(
+			_("ModemManager modem %s"),
+			strrchr(ql_dbus_euicc_get_modem_object_path(self->euicc), '/') + 1);
+	else
+		reached = g_strdup(ql_dbus_euicc_get_transport(self->euicc));
+	adw_action_row_set_subtitle(ADW_ACTION_ROW(self->reached), reached);
 	if (nvm >= 0) {
 		g_autofree gchar *size = g_format_size((guint64)nvm);
 		/* TRANSLATORS: free memory on the eSIM chip, e.g. "412.3 kB free" */
@@ -174,6 +190,7 @@ ql_esim_euicc_page_build(QlEsimEuiccPage *self)
 	gtk_actionable_set_action_target(GTK_ACTIONABLE(copy), "s",
 					 ql_dbus_euicc_get_eid(self->euicc));
 	adw_action_row_add_suffix(ADW_ACTION_ROW(self->eid), copy);
+	self->reached = ql_esim_info_row(chip, _("Device"));
 	self->memory = ql_esim_info_row(chip, _("Free Memory"));
 	self->smdp = ql_esim_info_row(chip, _("Default SM-DP+"));
 	self->notifications = ql_esim_info_row(chip, _("Pending Notifications"));

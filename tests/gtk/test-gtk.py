@@ -177,6 +177,8 @@ def next_report(seen):
 def _():
     props = watcher.props(EUICC, q.EUICC)
     g.wait_for(lambda: win.row_subtitle("EID") == props["Eid"], 30, "the EID")
+    # a configured device: the device spec it is reached through (a modem: its stack and name)
+    assert win.row_subtitle("Device") == props["Transport"], win.row_subtitle("Device")
     assert win.row_subtitle("Free Memory").endswith("free"), win.row_subtitle("Free Memory")
     assert win.row_subtitle("Default SM-DP+") == "None set"
     assert win.row_subtitle("Pending Notifications") == "None waiting"
