@@ -566,26 +566,28 @@ ql_ofono_lock_was_online(QlOfonoLock *lock)
 }
 
 /* Online needs the SIM read again after the power-on: oFono answers NotAvailable until then */
-static void
+static gboolean
 ql_ofono_bring_online(GDBusConnection *bus, const gchar *path)
 {
 	for (guint i = 0; i < QL_OFONO_ONLINE_TRIES; i++) {
 		g_autoptr(GError) local = NULL;
 		if (ql_ofono_set_property(bus, path, "Online", TRUE, &local))
-			return;
+			return TRUE;
 		if (!ql_ofono_remote_is(local, "org.ofono.Error.NotAvailable")) {
 			g_dbus_error_strip_remote_error(local);
 			g_warning("oFono did not take modem %s online again: %s", path,
 				  local->message);
-			return;
+			return FALSE;
 		}
 		g_usleep(QL_OFONO_POLL_US);
 	}
 	g_warning("oFono did not take modem %s online again: its SIM is not ready", path);
+	return FALSE;
 }
 
 gboolean
-ql_ofono_power_on(GDBusConnection *bus, const gchar *path, gboolean online, GError **error)
+ql_ofono_power_on(GDBusConnection *bus, const gchar *path, gboolean online, gboolean *went_online,
+		  GError **error)
 {
 	g_autoptr(GDBusConnection) conn = ql_ofono_bus(bus, error);
 	g_autoptr(GError) local = NULL;
@@ -598,8 +600,8 @@ ql_ofono_power_on(GDBusConnection *bus, const gchar *path, gboolean online, GErr
 		ql_ofono_set_error(error, local, what);
 		return FALSE;
 	}
-	if (online)
-		ql_ofono_bring_online(conn, path);
+	if (online && ql_ofono_bring_online(conn, path) && went_online != NULL)
+		*went_online = TRUE;
 	return TRUE;
 }
 
@@ -624,7 +626,7 @@ ql_ofono_unlock(QlOfonoLock *lock, GError **error)
 	g_debug("oFono modem %s: lockdown cleared", lock->path);
 	if (!lock->was_powered)
 		return TRUE;
-	if (!ql_ofono_power_on(lock->bus, lock->path, lock->was_online, &local)) {
+	if (!ql_ofono_power_on(lock->bus, lock->path, lock->was_online, NULL, &local)) {
 		g_propagate_prefixed_error(error, g_steal_pointer(&local),
 					   "the lockdown is cleared, but ");
 		return FALSE;
@@ -757,18 +759,19 @@ gboolean
 ql_ofono_lockdown_recover(GDBusConnection *bus, const gchar *state_dir, const QlOfonoModem *modem,
 			  GError **error)
 {
-	gboolean powered = FALSE, online = FALSE;
+	gboolean powered = FALSE, online = FALSE, went_online = FALSE;
 
 	/* locked down by another program now: the note stays for when that is cleared */
 	if (modem->lockdown || !ql_ofono_notes_take(state_dir, modem->path, &powered, &online))
 		return TRUE;
 	if (!powered || modem->powered)
 		return TRUE;
-	if (!ql_ofono_power_on(bus, modem->path, online, error))
+	if (!ql_ofono_power_on(bus, modem->path, online, &went_online, error))
 		return FALSE;
+	/* what oFono did, not what the note asked for */
 	g_message("oFono modem %s powered on again%s: it was locked down when the program holding "
 		  "the lockdown died",
-		  modem->path, online ? " and online" : "");
+		  modem->path, went_online ? " and online" : "");
 	return TRUE;
 }
 

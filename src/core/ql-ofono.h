@@ -80,9 +80,10 @@ gboolean ql_ofono_lock_was_powered(QlOfonoLock *lock);
 gboolean ql_ofono_lock_was_online(QlOfonoLock *lock);
 /* Powers the modem @path on and, with @online, brings it online (waiting for its SIM), as
  * ql_ofono_unlock() does after a lockdown; for a lockdown oFono cleared itself when its owner
- * died, which leaves the modem off. */
+ * died, which leaves the modem off. @went_online (may be NULL) is set when oFono took it online
+ * (a failure to is logged, and is not an error). */
 gboolean ql_ofono_power_on(GDBusConnection *bus, const gchar *path, gboolean online,
-			   GError **error);
+			   gboolean *went_online, GError **error);
 /* Unlocks when still held (a failure is logged), then frees. */
 void ql_ofono_lock_free(QlOfonoLock *lock);
 
