@@ -32,6 +32,31 @@ results = []  # (ok, name, message)
 servers = []  # test SM-DP+s started in the current case, stopped when it ends
 
 
+# The default policy of Debian's system bus (dbus 1.14 system.conf): owning names and method
+# calls denied unless a service's policy punches a hole; every user may connect.
+SYSTEM_BUS_POLICY = """
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Properties"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
+          send_member="UpdateActivationEnvironment"/>
+  </policy>
+"""
+
+
 # --- TAP ----------------------------------------------------------------------------------------
 
 def case(name):

@@ -8,27 +8,6 @@ import subprocess
 
 import qltest
 
-DEFAULT_POLICY = """
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Properties"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
-          send_member="UpdateActivationEnvironment"/>
-  </policy>
-"""
 
 
 class SystemBus:
@@ -46,7 +25,7 @@ class SystemBus:
                     ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n'
                     "<busconfig>\n  <type>system</type>\n  <auth>EXTERNAL</auth>\n"
                     f"  <listen>unix:path={self.socket}</listen>\n"
-                    f"{DEFAULT_POLICY}{extra}{inc}</busconfig>\n")
+                    f"{qltest.SYSTEM_BUS_POLICY}{extra}{inc}</busconfig>\n")
         self.proc, m = qltest.start(["dbus-daemon", f"--config-file={conf}", "--nofork",
                                      "--nosyslog", "--print-address=1"], r"(unix:\S+)")
         self.address = m.group(1)
