@@ -10,6 +10,7 @@
 #include "quantra-l/ql-error.h"
 #include "quantra-l/ql-hex.h"
 #include "ql-cli.h"
+#include "ql-json.h"
 
 QlCliChip *
 ql_cli_chip_new(void)
@@ -44,17 +45,7 @@ ql_cli_key_ids_value(GPtrArray *ids)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 
-	json_builder_begin_array(b);
-	for (guint i = 0; i < ids->len; i++) {
-		GBytes *id = g_ptr_array_index(ids, i);
-		g_autofree gchar *hex =
-			ql_hex_encode(g_bytes_get_data(id, NULL), g_bytes_get_size(id));
-		json_builder_begin_object(b);
-		ql_cli_json_string(b, "key_id", hex);
-		ql_cli_json_string(b, "name", ql_ci_key_id_name(id));
-		json_builder_end_object(b);
-	}
-	json_builder_end_array(b);
+	ql_json_key_ids(b, ids);
 	return json_builder_get_root(b);
 }
 

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include "quantra-l/ql-hex.h"
+#include "ql-es10.h"
 #include "ql-json.h"
 
 void
@@ -32,4 +34,20 @@ ql_json_bool(JsonBuilder *b, const gchar *key, gboolean value)
 {
 	json_builder_set_member_name(b, key);
 	json_builder_add_boolean_value(b, value);
+}
+
+void
+ql_json_key_ids(JsonBuilder *b, GPtrArray *ids)
+{
+	json_builder_begin_array(b);
+	for (guint i = 0; ids != NULL && i < ids->len; i++) {
+		GBytes *id = g_ptr_array_index(ids, i);
+		g_autofree gchar *hex =
+			ql_hex_encode(g_bytes_get_data(id, NULL), g_bytes_get_size(id));
+		json_builder_begin_object(b);
+		ql_json_string(b, "key_id", hex);
+		ql_json_string(b, "name", ql_ci_key_id_name(id));
+		json_builder_end_object(b);
+	}
+	json_builder_end_array(b);
 }

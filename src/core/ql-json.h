@@ -17,5 +17,8 @@ void ql_json_string(JsonBuilder *b, const gchar *key, const gchar *value);
 void ql_json_int(JsonBuilder *b, const gchar *key, gint64 value);
 /* @key: true or false */
 void ql_json_bool(JsonBuilder *b, const gchar *key, gboolean value);
+/* An array (at the builder's current place) of the CI key ids @ids (GBytes; NULL: empty), each
+ * {"key_id": HEX, "name": the CI's name or null}: `chip info --json` and the service's EuiccInfo */
+void ql_json_key_ids(JsonBuilder *b, GPtrArray *ids);
 
 G_END_DECLS

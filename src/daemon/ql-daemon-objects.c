@@ -24,23 +24,6 @@ ql_profile_obj_free(QlProfileObj *p)
 	g_free(p);
 }
 
-static void
-ql_json_key_ids(JsonBuilder *b, const gchar *key, GPtrArray *ids)
-{
-	json_builder_set_member_name(b, key);
-	json_builder_begin_array(b);
-	for (guint i = 0; ids != NULL && i < ids->len; i++) {
-		GBytes *id = g_ptr_array_index(ids, i);
-		g_autofree gchar *hex =
-			ql_hex_encode(g_bytes_get_data(id, NULL), g_bytes_get_size(id));
-		json_builder_begin_object(b);
-		ql_json_string(b, "key_id", hex);
-		ql_json_string(b, "name", ql_ci_key_id_name(id));
-		json_builder_end_object(b);
-	}
-	json_builder_end_array(b);
-}
-
 /* EuiccInfo: the fields of `chip info --json` the other properties do not carry */
 static GVariant *
 ql_euicc_info_variant(QlSnapshot *s)
@@ -60,8 +43,10 @@ ql_euicc_info_variant(QlSnapshot *s)
 		ql_json_int(b, "category", info->category);
 		ql_json_string(b, "pp_version", info->pp_version);
 		ql_json_string(b, "sas_accreditation", info->sas_accreditation);
-		ql_json_key_ids(b, "ci_key_ids_verification", info->ci_pkid_verification);
-		ql_json_key_ids(b, "ci_key_ids_signing", info->ci_pkid_signing);
+		json_builder_set_member_name(b, "ci_key_ids_verification");
+		ql_json_key_ids(b, info->ci_pkid_verification);
+		json_builder_set_member_name(b, "ci_key_ids_signing");
+		ql_json_key_ids(b, info->ci_pkid_signing);
 	}
 	ql_json_string(b, "root_smds", s->root_ds);
 	json_builder_end_object(b);
